@@ -1,0 +1,298 @@
+"""The capture thread and the frame ring buffer it fills.
+
+    source --read--> CaptureThread --sample, preprocess--> FrameRing --take--> inference loop
+
+- `SamplingClock` admits frames at the model's frame rate (from its metadata), judged on the
+  source's own clock, so the frames inside a window are spaced in time as in training.
+  Frames between sampling ticks are *skipped* (never preprocessed).
+- `FrameRing` holds the last `capacity` sampled, preprocessed frames. In live mode the writer
+  never waits: the oldest slot is overwritten, and the reader takes the *newest* frame it has
+  not processed, so lag cannot build up. Sampled frames the reader had no time for are counted
+  as *dropped*, exactly, from the frames' sample numbers. In every-frame mode the writer waits
+  for the reader instead (deterministic replay, nothing dropped).
+- `CaptureThread` reads, paces a file at its own frame rate (a file replayed as a fake live
+  stream), samples, preprocesses and writes into the ring. End of stream and stop are
+  explicit: the ring is closed (the reader gets `END_OF_STREAM`), a stop `Event` is honoured.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.preprocessing import preprocess_frame
+from realtime.sources import VideoSource
+
+
+class SourceState(str, enum.Enum):
+    """What the capture side is doing; shown in both UIs and in the JSONL output."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALLED = "stalled"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class Frame:
+    """One sampled, preprocessed frame on its way to the inference loop."""
+
+    index: int  # position in the source: every frame read counts (0-based)
+    sample: int  # sequence number among sampled frames (0-based, no gaps)
+    source_time: float  # seconds on the source's clock (file position; live: since start)
+    captured_at: float  # clock() when the frame was read (paced files: when it was due)
+    image: np.ndarray  # preprocessed RGB uint8, S x S x 3
+    display: np.ndarray | None  # the original BGR frame, kept only when something shows it
+    decode_ms: float
+    preprocess_ms: float
+    segment: int = 0  # bumped after a gap in the source: the feature window must restart
+
+
+class _EndOfStream:
+    def __repr__(self) -> str:
+        return "END_OF_STREAM"
+
+
+#: What `FrameRing.take()` returns once the writer has closed the ring and it is drained.
+END_OF_STREAM = _EndOfStream()
+
+
+class SamplingClock:
+    """Admits frames at `fps` on the source's clock; `fps=None` admits every frame.
+
+    A frame is admitted when its timestamp reaches the next tick (with a small tolerance for
+    timestamp jitter); the tick then advances by one period. After a long gap the clock
+    re-anchors on the next frame instead of admitting a burst.
+    """
+
+    def __init__(self, fps: float | None):
+        self.period = 1.0 / fps if fps else 0.0
+        self._next_tick: float | None = None
+
+    def admit(self, t: float) -> bool:
+        if self.period <= 0:
+            return True
+        tolerance = 0.2 * self.period
+        if self._next_tick is None or t - self._next_tick > self.period:
+            self._next_tick = t + self.period
+            return True
+        if t >= self._next_tick - tolerance:
+            self._next_tick += self.period
+            return True
+        return False
+
+    def reset(self) -> None:
+        self._next_tick = None
+
+
+class FrameRing:
+    """Bounded buffer of the newest sampled frames, one writer and one reader.
+
+    `keep_every_frame=False` (live): `put` never blocks, the oldest slot is overwritten, and
+    `take` returns the newest unread frame. `keep_every_frame=True` (replay): `put` waits while
+    `capacity` frames are unread and `take` returns the oldest unread frame.
+    """
+
+    def __init__(self, capacity: int = 20, keep_every_frame: bool = False):
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.keep_every_frame = keep_every_frame
+        self._slots: list[Frame | None] = [None] * capacity
+        self._cond = threading.Condition()
+        self._written = 0  # frames put so far (== next sample number)
+        self._read_upto = 0  # every sample number below this has been taken or dropped
+        self._taken = 0
+        self._closed = False
+
+    # -- writer side -------------------------------------------------------------------
+    def put(self, frame: Frame, stop: threading.Event | None = None) -> bool:
+        """Store `frame` (its `sample` must equal `self.written`). False if stopped first."""
+        with self._cond:
+            if self.keep_every_frame:
+                while self._written - self._read_upto >= self.capacity:
+                    if stop is not None and stop.is_set():
+                        return False
+                    self._cond.wait(0.1)
+            self._slots[frame.sample % self.capacity] = frame
+            self._written += 1
+            self._cond.notify_all()
+            return True
+
+    def close(self) -> None:
+        """End of stream: the reader drains what is left (replay) or the newest (live)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- reader side -------------------------------------------------------------------
+    def take(self, timeout: float | None = None):
+        """The next frame to process, `END_OF_STREAM`, or None if `timeout` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._written == self._read_upto:
+                if self._closed:
+                    return END_OF_STREAM
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self.keep_every_frame:
+                sample = self._read_upto
+            else:
+                # the newest; frames overwritten or passed over are dropped
+                sample = self._written - 1
+            frame = self._slots[sample % self.capacity]
+            self._read_upto = sample + 1
+            self._taken += 1
+            self._cond.notify_all()
+            return frame
+
+    # -- counters ----------------------------------------------------------------------
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def taken(self) -> int:
+        return self._taken
+
+    @property
+    def dropped(self) -> int:
+        """Sampled frames the reader passed over (exact; unread frames are not yet dropped)."""
+        with self._cond:
+            return self._read_upto - self._taken
+
+    @property
+    def unread(self) -> int:
+        with self._cond:
+            return self._written - self._read_upto
+
+
+@dataclass
+class CaptureStats:
+    """Counters the capture thread keeps (read by the UI and the summary)."""
+
+    frames_read: int = 0
+    frames_sampled: int = 0
+    frames_skipped: int = 0  # between sampling ticks: not meant for the model
+    loops: int = 0
+
+
+class CaptureThread(threading.Thread):
+    """Reads a source into a FrameRing on its own thread.
+
+    `pace=True` releases a file's frames at the file's own frame rate (fake live stream);
+    live sources are never paced (the source itself is). `keep_display` keeps the original
+    frame for the window UI or the recorder.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        ring: FrameRing,
+        *,
+        image_size: int,
+        sampling_fps: float | None,
+        stop: threading.Event,
+        pace: bool,
+        keep_display: bool = False,
+        loop: bool = False,
+        max_frames: int | None = None,
+        reopen: Callable[[], VideoSource] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(name="capture", daemon=True)
+        self.source = source
+        self.ring = ring
+        self.image_size = image_size
+        self.sampler = SamplingClock(sampling_fps)
+        self.stop_event = stop
+        self.pace = pace
+        self.keep_display = keep_display
+        self.loop = loop
+        self.max_frames = max_frames
+        self.reopen = reopen
+        self.clock = clock
+        self.stats = CaptureStats()
+        self.state = SourceState.CONNECTING
+        self.error: str | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # a broken stream ends the run cleanly, with a reason
+            self.error = f"capture failed: {exc}"
+            self.state = SourceState.FAILED
+        finally:
+            if self.state in (SourceState.LIVE, SourceState.CONNECTING):
+                self.state = SourceState.STOPPED if self.stop_event.is_set() else SourceState.ENDED
+            self.ring.close()
+            try:
+                self.source.release()
+            finally:
+                self.finished.set()
+
+    def _run(self) -> None:
+        self.state = SourceState.LIVE
+        start = self.clock()
+        file_fps = self.source.fps
+        offset = 0.0  # source time where the current pass over a looped file starts
+        index_in_pass = 0
+        while not self.stop_event.is_set():
+            if self.max_frames is not None and self.stats.frames_read >= self.max_frames:
+                return
+            t0 = self.clock()
+            frame = self.source.read()
+            t1 = self.clock()
+            decode_ms = (t1 - t0) * 1000.0
+            if frame is None:
+                if self.loop and not self.source.is_live and self.reopen and index_in_pass:
+                    self.source.release()
+                    self.source = self.reopen()
+                    offset += index_in_pass / file_fps
+                    index_in_pass = 0
+                    self.stats.loops += 1
+                    continue
+                if self.source.is_live:
+                    self.error = "the stream stopped delivering frames"
+                return
+            index = self.stats.frames_read
+            self.stats.frames_read += 1
+            if self.source.is_live:
+                source_time = t1 - start
+            else:
+                source_time = offset + index_in_pass / file_fps
+                index_in_pass += 1
+                if self.pace:
+                    delay = start + source_time - self.clock()
+                    if delay > 0 and self.stop_event.wait(delay):
+                        return
+                    t1 = self.clock()
+            if not self.sampler.admit(source_time):
+                self.stats.frames_skipped += 1
+                continue
+            image = preprocess_frame(frame, self.image_size)
+            t2 = self.clock()
+            item = Frame(
+                index=index,
+                sample=self.stats.frames_sampled,
+                source_time=source_time,
+                captured_at=t1,
+                image=image,
+                display=frame if self.keep_display else None,
+                decode_ms=decode_ms,
+                preprocess_ms=(t2 - t1) * 1000.0,
+            )
+            if not self.ring.put(item, self.stop_event):
+                return
+            self.stats.frames_sampled += 1

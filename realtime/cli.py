@@ -1,0 +1,224 @@
+"""`python -m realtime`: classify the action in a live video stream.
+
+Bad input never produces a traceback: every `InputError` becomes one `error: ...` line on
+stderr and exit code 2. Inputs are checked cheapest first (arguments, model metadata, the
+source) so that mistakes are reported before TensorFlow is even imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from realtime.errors import InputError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "ucf101_top5"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other input error
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m realtime",
+        description="Classify the action in a webcam, IP-camera or video-file stream, live.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    src = p.add_argument_group("source")
+    src.add_argument(
+        "--source", "-s", required=True,
+        help="camera index (0), video file (clip.avi, .mp4, .gif...), or rtsp:// / http(s):// URL",
+    )
+    src.add_argument("--every-frame", action="store_true",
+                     help="deterministic replay: classify every sampled frame, drop nothing "
+                     "(files; no pacing)")
+    src.add_argument("--loop", action="store_true", help="replay a file forever")
+    src.add_argument("--max-frames", type=_positive_int, metavar="N",
+                     help="stop after reading N frames from the source")
+    src.add_argument("--open-timeout", type=_seconds, default=10.0, metavar="S",
+                     help="give up opening a network stream after S seconds")
+    src.add_argument("--read-timeout", type=_seconds, default=5.0, metavar="S",
+                     help="a network read that takes longer than S seconds fails")
+    src.add_argument("--rtsp-transport", choices=("tcp", "udp"),
+                     help="RTSP transport (default: FFmpeg's choice)")
+
+    mdl = p.add_argument_group("model")
+    mdl.add_argument("--model", "-m", default=str(DEFAULT_MODEL_DIR), metavar="DIR",
+                     help="model directory (head weights + metadata.json)")
+    mdl.add_argument("--backbone", metavar="NAME|FILE.tflite",
+                     help="feature extractor: inception_v3 or a .tflite file "
+                     "(default: the one the model was trained with)")
+    mdl.add_argument("--backbone-weights", metavar="FILE",
+                     help="InceptionV3 ImageNet weights file, for machines without internet")
+    mdl.add_argument("--threads", type=_positive_int, metavar="N",
+                     help="CPU threads for the backbone (default: all cores)")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--ui", default="auto", choices=("auto", "console", "window", "none"),
+                     help="auto: a window if there is a display, else the console")
+    out.add_argument("--jsonl", metavar="PATH",
+                     help="write one JSON object per prediction ('-' = stdout)")
+    out.add_argument("--events", metavar="PATH",
+                     help="write one JSON object per finished action segment ('-' = stdout)")
+    out.add_argument("--output", "-o", metavar="FILE",
+                     help="record the annotated video (.mp4 or .avi)")
+    out.add_argument("--smooth", type=_positive_int, default=1, metavar="N",
+                     help="average the last N probability vectors")
+    out.add_argument("--threshold", type=_probability, default=0.0, metavar="P",
+                     help="report 'no action' when the top probability is below P")
+    out.add_argument("--hysteresis", type=_positive_int, default=3, metavar="N",
+                     help="--events: a segment opens/closes after N agreeing predictions")
+    out.add_argument("--min-duration", type=float, default=0.5, metavar="S",
+                     help="--events: drop segments shorter than S seconds")
+    out.add_argument("--quiet", "-q", action="store_true", help="no summary at exit")
+    return p
+
+
+def _summary(pipeline, console: Console) -> None:
+    status = pipeline.status()
+    table = Table(title="realtime-action summary", title_justify="left", show_edge=False)
+    table.add_column("figure")
+    table.add_column("mean", justify="right")
+    table.add_column("p95", justify="right")
+    for row in pipeline.metrics.summary_rows():
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"frames read {status.frames_read}, sampled {status.frames_sampled}, "
+        f"classified {status.classified}, dropped {pipeline.dropped_total}, "
+        f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}"
+    )
+
+
+def _sinks(args, fps: float, opened: list) -> None:
+    from realtime.outputs import EventSink, JsonlSink, VideoRecorder
+
+    if args.jsonl:
+        opened.append(JsonlSink(args.jsonl))
+    if args.events:
+        opened.append(EventSink(args.events, args.hysteresis, args.min_duration))
+    if args.output:
+        opened.append(VideoRecorder(args.output, fps))
+
+
+def run(args, console: Console) -> int:
+    from realtime.backbones import backbone_spec_from_metadata
+    from realtime.model import read_model_info
+    from realtime.sources import CaptureOptions, open_source, parse_source
+
+    if args.jsonl and args.events and args.jsonl == args.events:
+        raise InputError("--jsonl and --events must not write to the same place")
+    model_dir = Path(args.model)
+    info = read_model_info(model_dir)
+    spec = parse_source(args.source)
+    if args.every_frame and spec.is_live:
+        raise InputError("--every-frame replays files; a live source cannot wait for the model")
+    if args.loop and spec.is_live:
+        raise InputError("--loop applies to video files only")
+    options = CaptureOptions(args.open_timeout, args.read_timeout, args.rtsp_transport)
+    source = open_source(spec, options)
+    sinks: list = []
+    pipeline = None
+    try:
+        from realtime.backbones import load_backbone
+        from realtime.display import choose_ui
+        from realtime.model import ActionClassifier, check_compatible
+        from realtime.pipeline import Pipeline, RunSettings
+
+        ui = choose_ui(args.ui, console)
+        backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
+        backbone = load_backbone(backbone_spec, args.backbone_weights, args.threads)
+        check_compatible(info, backbone.describe(), model_dir)
+        classifier = ActionClassifier(model_dir, info)
+        _sinks(args, info.sampling_fps or source.fps, sinks)
+        settings = RunSettings(
+            every_frame=args.every_frame,
+            loop=args.loop,
+            max_frames=args.max_frames,
+            smooth=args.smooth,
+            threshold=args.threshold,
+            keep_display=ui.name == "window" or bool(args.output),
+        )
+        pipeline = Pipeline(
+            source, backbone, classifier, settings, sinks,
+            reopen=lambda: open_source(spec, options),
+        )
+        source = None  # the pipeline owns it now
+
+        def on_signal(signum, _frame):
+            pipeline.request_stop()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            pipeline.start()
+            ui.run(pipeline)
+        finally:
+            pipeline.request_stop()
+            problems = pipeline.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if not args.quiet:
+            _summary(pipeline, Console(stderr=True))
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    finally:
+        if source is not None:
+            source.release()
+        if pipeline is None:
+            for sink in sinks:
+                sink.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    to_stdout = "-" in (args.jsonl, args.events)
+    console = Console(stderr=to_stdout)
+    try:
+        return run(args, console)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+

@@ -1,0 +1,201 @@
+"""The user interfaces. Each runs on the main thread and only reads the pipeline's state.
+
+- `ConsoleUI`: a rich Live view refreshed at a fixed rate (never per frame, so rendering
+  never slows inference).
+- `WindowUI`: an OpenCV window with the overlay; `q` or Esc quits, closing the window too.
+- `HeadlessUI`: nothing on screen; waits for the run to end (JSONL, events, recording only).
+
+`choose_ui("auto")` picks the window where a display works, the console on a terminal, and
+headless otherwise. A window is never attempted without a display: OpenCV's Qt backend aborts
+the process in that case, so the display is probed in a child process first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from realtime.errors import InputError
+from realtime.overlay import draw_overlay
+from realtime.pipeline import Pipeline
+from realtime.prediction import NO_ACTION
+
+WINDOW_TITLE = "realtime-action"
+
+
+class HeadlessUI:
+    name = "none"
+
+    def run(self, pipeline: Pipeline) -> None:
+        while not pipeline.wait(0.25):
+            pass
+
+
+class ConsoleUI:
+    """Top action, a bar per class, window fill and live figures, `refresh_hz` times a second."""
+
+    name = "console"
+
+    def __init__(self, console: Console, refresh_hz: float = 4.0):
+        self.console = console
+        self.refresh_hz = refresh_hz
+
+    def render(self, pipeline: Pipeline):
+        status = pipeline.status()
+        latest = pipeline.latest()
+        prediction = latest[0] if latest else None
+        if prediction is None:
+            headline = Text("waiting for the first prediction...", style="dim")
+        elif prediction.label == NO_ACTION:
+            headline = Text.assemble(
+                ("no action", "bold grey62"),
+                (f"   (top: {prediction.top_label} {prediction.score:.0%})", "grey50"),
+            )
+        else:
+            headline = Text.assemble(
+                (prediction.label, "bold green"), (f"  {prediction.score:.1%}", "bold")
+            )
+        bars = Table.grid(padding=(0, 1))
+        bars.add_column(justify="right", no_wrap=True)
+        bars.add_column(no_wrap=True)
+        bars.add_column(justify="right", no_wrap=True)
+        width = 30
+        for label in pipeline.labels:
+            p = prediction.probs.get(label, 0.0) if prediction else 0.0
+            filled = int(round(p * width))
+            top = prediction is not None and label == prediction.top_label
+            style = "green" if top and prediction.label != NO_ACTION else "cyan"
+            bars.add_row(
+                Text(label, style="bold" if top else ""),
+                Text("█" * filled, style=style) + Text("░" * (width - filled), style="grey35"),
+                f"{p:6.1%}",
+            )
+        fill = f"{prediction.window}/{prediction.window_length}" if prediction else "0"
+        figures = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            figures.add_column(no_wrap=True)
+        stages = status.stages_ms
+        state_style = {"live": "green", "ended": "blue"}.get(status.state, "yellow")
+        figures.add_row(
+            f"window [bold]{fill}[/]",
+            f"fps [bold]{status.fps:.1f}[/]",
+            f"frame age [bold]{status.frame_age_ms:.0f} ms[/]",
+            f"source [{state_style}]{status.state}[/]",
+        )
+        figures.add_row(
+            f"decode {stages.get('decode', 0):.1f} ms",
+            f"preprocess {stages.get('preprocess', 0):.1f} ms",
+            f"backbone {stages.get('backbone', 0):.1f} ms",
+            f"GRU {stages.get('head', 0):.1f} ms",
+        )
+        figures.add_row(
+            f"read {status.frames_read}",
+            f"classified {status.classified}",
+            f"dropped {status.dropped}",
+            f"skipped {status.frames_skipped}",
+        )
+        return Panel(
+            Group(headline, Text(""), bars, Text(""), figures),
+            title="[bold]realtime-action[/]",
+            subtitle=f"{status.source}  ·  Ctrl-C to stop",
+            border_style="blue",
+            expand=False,
+        )
+
+    def run(self, pipeline: Pipeline) -> None:
+        period = 1.0 / self.refresh_hz
+        with Live(
+            self.render(pipeline),
+            console=self.console,
+            refresh_per_second=self.refresh_hz,
+            auto_refresh=False,
+            transient=False,
+        ) as live:
+            while not pipeline.wait(period):
+                live.update(self.render(pipeline), refresh=True)
+            live.update(self.render(pipeline), refresh=True)
+
+
+class WindowUI:
+    """OpenCV window with the overlay. Must be created and driven from the main thread."""
+
+    name = "window"
+
+    def __init__(self, title: str = WINDOW_TITLE, refresh_hz: float = 30.0):
+        self.title = title
+        self.refresh_ms = max(1, int(1000 / refresh_hz))
+
+    def run(self, pipeline: Pipeline) -> None:
+        import cv2
+
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        shown = None
+        try:
+            while True:
+                latest = pipeline.latest()
+                if latest is not None and latest[1].display is not None and latest is not shown:
+                    prediction, frame = latest
+                    cv2.imshow(self.title, draw_overlay(frame.display, prediction, pipeline.status().fps))
+                    shown = latest
+                key = cv2.waitKey(self.refresh_ms) & 0xFF
+                if key in (ord("q"), 27):
+                    pipeline.request_stop()
+                    break
+                if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1 and shown is not None:
+                    pipeline.request_stop()  # the user closed the window
+                    break
+                if pipeline.done:
+                    break
+        finally:
+            cv2.destroyAllWindows()
+            cv2.waitKey(1)
+
+
+def display_available(timeout: float = 10.0) -> bool:
+    """True when an OpenCV window can open here (probed in a child: Qt aborts on failure)."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    probe = (
+        "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows(); "
+        "cv2.waitKey(1)"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def choose_ui(mode: str, console: Console, probe=display_available):
+    """The UI `--ui mode` asks for; 'auto': window, else console on a terminal, else none."""
+    if mode == "none":
+        return HeadlessUI()
+    if mode == "console":
+        return ConsoleUI(console)
+    if mode == "window":
+        if not probe():
+            raise InputError(
+                "--ui window needs a display (none found: DISPLAY is unset or unusable); "
+                "use --ui console or --ui none"
+            )
+        return WindowUI()
+    if mode == "auto":
+        if probe():
+            return WindowUI()
+        if console.is_terminal:
+            return ConsoleUI(console)
+        return HeadlessUI()
+    raise InputError(f"unknown --ui {mode!r}: use auto, console, window or none")
+

@@ -1,0 +1,136 @@
+"""The inference loop: frames in, predictions out, one backbone call per frame.
+
+    FrameRing.take() -> backbone (1 frame) -> FeatureWindow.push -> masked GRU over the window
+    -> smoothing / threshold -> Prediction -> sinks (JSONL, events, recorder) + latest for the UI
+
+It runs on its own thread; the UI reads `latest()` from the main thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from realtime.backbones import Backbone
+from realtime.capture import END_OF_STREAM, Frame, FrameRing
+from realtime.metrics import PipelineMetrics
+from realtime.model import ActionClassifier
+from realtime.postprocess import ProbabilitySmoother, decide
+from realtime.prediction import Prediction, probs_dict
+from realtime.window import FeatureWindow
+
+
+class Sink:
+    """Something that receives every prediction (on the inference thread)."""
+
+    def handle(self, prediction: Prediction, frame: Frame) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def on_gap(self) -> None:
+        """The source had a gap; the window restarts."""
+
+    def close(self) -> None:
+        """Flush and release; called once, after the inference loop ended."""
+
+
+class InferenceEngine(threading.Thread):
+    """Consumes a FrameRing until end of stream or stop; keeps the newest result for the UI."""
+
+    def __init__(
+        self,
+        ring: FrameRing,
+        backbone: Backbone,
+        classifier: ActionClassifier,
+        *,
+        stop: threading.Event,
+        metrics: PipelineMetrics,
+        sinks: list[Sink] = (),
+        smoother: ProbabilitySmoother | None = None,
+        threshold: float = 0.0,
+        source_state: Callable[[], str] = lambda: "live",
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(name="inference", daemon=True)
+        self.ring = ring
+        self.backbone = backbone
+        self.classifier = classifier
+        self.stop_event = stop
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.smoother = smoother or ProbabilitySmoother(1)
+        self.threshold = threshold
+        self.source_state = source_state
+        self.clock = clock
+        self.window = FeatureWindow(classifier.info.window, classifier.info.feature_size)
+        self.error: str | None = None
+        self.finished = threading.Event()
+        self._latest: tuple[Prediction, Frame] | None = None
+        self._lock = threading.Lock()
+        self._segment = 0
+
+    def latest(self) -> tuple[Prediction, Frame] | None:
+        with self._lock:
+            return self._latest
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                item = self.ring.take(timeout=0.2)
+                if item is None:
+                    continue
+                if item is END_OF_STREAM or self.stop_event.is_set():
+                    break
+                self.process(item)
+        except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
+            self.error = f"inference failed: {type(exc).__name__}: {exc}"
+            self.stop_event.set()
+        finally:
+            self.finished.set()
+
+    def process(self, frame: Frame) -> Prediction:
+        if frame.segment != self._segment:
+            self._segment = frame.segment
+            self.window.reset()
+            self.smoother.reset()
+            for sink in self.sinks:
+                sink.on_gap()
+        t0 = self.clock()
+        feature = self.backbone.extract(frame.image[None])[0]
+        t1 = self.clock()
+        self.window.push(feature)
+        features, mask = self.window.arrays()
+        raw = self.classifier.predict(features, mask)
+        t2 = self.clock()
+        probs = self.smoother.update(raw)
+        labels = self.classifier.labels
+        label, top_label, score = decide(labels, probs, self.threshold)
+        timings = {
+            "decode": frame.decode_ms,
+            "preprocess": frame.preprocess_ms,
+            "backbone": (t1 - t0) * 1000.0,
+            "head": (t2 - t1) * 1000.0,
+        }
+        age_ms = (t2 - frame.captured_at) * 1000.0
+        prediction = Prediction(
+            frame=frame.index,
+            sample=frame.sample,
+            timestamp=frame.source_time,
+            wall_time=time.time(),
+            label=label,
+            top_label=top_label,
+            score=score,
+            probs=probs_dict(labels, probs),
+            window=self.window.fill,
+            window_length=self.window.length,
+            frame_age_ms=age_ms,
+            timings_ms=timings,
+            dropped=self.ring.dropped,
+            source_state=str(self.source_state()),
+        )
+        self.metrics.record(timings, age_ms)
+        for sink in self.sinks:
+            sink.handle(prediction, frame)
+        with self._lock:
+            self._latest = (prediction, frame)
+        return prediction

@@ -1,0 +1,102 @@
+"""Live figures: per-stage times, processing rate, frame age; and the exit summary."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+STAGES = ("decode", "preprocess", "backbone", "head")
+
+
+class StageStats:
+    """Running count/mean over the whole run, plus a bounded recent sample for p95."""
+
+    def __init__(self, recent: int = 2000):
+        self.count = 0
+        self.total = 0.0
+        self.last = 0.0
+        self._recent: deque[float] = deque(maxlen=recent)
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.last = value
+        self._recent.append(value)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def recent_mean(self, n: int = 30) -> float:
+        values = list(self._recent)[-n:]
+        return float(np.mean(values)) if values else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(list(self._recent), q)) if self._recent else 0.0
+
+
+class RateMeter:
+    """Events per second over a sliding time span (processing fps)."""
+
+    def __init__(self, span_s: float = 2.0, clock=time.monotonic):
+        self.span_s = span_s
+        self.clock = clock
+        self._times: deque[float] = deque(maxlen=1000)
+
+    def tick(self) -> None:
+        self._times.append(self.clock())
+
+    def rate(self) -> float:
+        now = self.clock()
+        while self._times and now - self._times[0] > self.span_s:
+            self._times.popleft()
+        if len(self._times) < 2:
+            return 0.0
+        elapsed = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / elapsed if elapsed > 0 else 0.0
+
+
+class PipelineMetrics:
+    """All figures of one run; written by the inference loop, read by the UI (under a lock)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.started = clock()
+        self.stages = {name: StageStats() for name in STAGES}
+        self.frame_age = StageStats()
+        self.rate = RateMeter(clock=clock)
+        self.classified = 0
+        self._lock = threading.Lock()
+
+    def record(self, timings_ms: dict[str, float], frame_age_ms: float) -> None:
+        with self._lock:
+            for name, value in timings_ms.items():
+                if name in self.stages:
+                    self.stages[name].add(value)
+            self.frame_age.add(frame_age_ms)
+            self.rate.tick()
+            self.classified += 1
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "fps": self.rate.rate(),
+                "stages_ms": {k: v.recent_mean() for k, v in self.stages.items()},
+                "frame_age_ms": self.frame_age.recent_mean(),
+                "classified": self.classified,
+            }
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """(figure, mean, p95) rows for the exit summary."""
+        with self._lock:
+            rows = [
+                (f"{name} ms", f"{s.mean:.2f}", f"{s.percentile(95):.2f}")
+                for name, s in self.stages.items()
+            ]
+            rows.append(
+                ("frame age ms", f"{self.frame_age.mean:.1f}", f"{self.frame_age.percentile(95):.1f}")
+            )
+            return rows

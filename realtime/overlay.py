@@ -1,0 +1,67 @@
+"""Drawing a prediction onto a video frame (window UI and --output recording)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from realtime.prediction import Prediction
+
+ACTION_COLOUR = (80, 220, 80)  # BGR green
+NO_ACTION_COLOUR = (170, 170, 170)  # grey
+TEXT_COLOUR = (255, 255, 255)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def draw_overlay(
+    frame: np.ndarray,
+    prediction: Prediction | None,
+    fps: float | None = None,
+    state: str | None = None,
+    min_width: int = 480,
+) -> np.ndarray:
+    """A copy of `frame` (upscaled to at least `min_width` wide) with the result drawn on it.
+
+    Top band: the action and its probability (grey "no action" below the threshold), a bar
+    for the probability, and a status line: window fill, processing fps, frame age, source
+    state, dropped frames.
+    """
+    image = frame
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    height, width = image.shape[:2]
+    if width < min_width:
+        scale = min_width / width
+        image = cv2.resize(image, (min_width, round(height * scale)), interpolation=cv2.INTER_LINEAR)
+    else:
+        image = image.copy()
+    height, width = image.shape[:2]
+    unit = width / 640.0
+    band = int(78 * unit)
+    image[:band] = (image[:band] * 0.35).astype(np.uint8)
+    if prediction is None:
+        text, colour, score = "waiting for frames...", NO_ACTION_COLOUR, 0.0
+    elif prediction.is_action:
+        text, colour, score = prediction.label, ACTION_COLOUR, prediction.score
+    else:
+        text = f"no action ({prediction.top_label} {prediction.score:.0%})"
+        colour, score = NO_ACTION_COLOUR, prediction.score
+    x0 = int(12 * unit)
+    cv2.putText(image, text, (x0, int(32 * unit)), FONT, 0.9 * unit, colour, max(1, int(2 * unit)), cv2.LINE_AA)
+    if prediction is not None:
+        pct = f"{score:.0%}"
+        (tw, _), _ = cv2.getTextSize(pct, FONT, 0.9 * unit, max(1, int(2 * unit)))
+        cv2.putText(image, pct, (width - tw - x0, int(32 * unit)), FONT, 0.9 * unit, colour, max(1, int(2 * unit)), cv2.LINE_AA)
+        bar_y, bar_h = int(42 * unit), max(3, int(8 * unit))
+        bar_w = width - 2 * x0
+        cv2.rectangle(image, (x0, bar_y), (x0 + bar_w, bar_y + bar_h), (90, 90, 90), -1)
+        cv2.rectangle(image, (x0, bar_y), (x0 + int(bar_w * score), bar_y + bar_h), colour, -1)
+        parts = [f"window {prediction.window}/{prediction.window_length}"]
+        if fps is not None:
+            parts.append(f"{fps:.1f} fps")
+        parts.append(f"age {prediction.frame_age_ms:.0f} ms")
+        parts.append(state or prediction.source_state)
+        if prediction.dropped:
+            parts.append(f"dropped {prediction.dropped}")
+        cv2.putText(image, "  |  ".join(parts), (x0, int(70 * unit)), FONT, 0.5 * unit, TEXT_COLOUR, 1, cv2.LINE_AA)
+    return image

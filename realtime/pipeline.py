@@ -1,0 +1,169 @@
+"""One run: owns the capture thread, the inference thread and the sinks, and stops them.
+
+Threads: capture (source -> FrameRing), inference (FrameRing -> predictions), an optional
+recorder; the UI runs on the main thread and only reads `status()` and `latest()`.
+Stopping is explicit: one `threading.Event`, honoured by every loop; `close()` joins the
+threads, releases the source and flushes every output.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from realtime.backbones import Backbone
+from realtime.capture import CaptureThread, FrameRing
+from realtime.engine import InferenceEngine, Sink
+from realtime.metrics import PipelineMetrics
+from realtime.model import ActionClassifier
+from realtime.postprocess import ProbabilitySmoother
+from realtime.sources import VideoSource
+
+
+@dataclass
+class RunSettings:
+    every_frame: bool = False
+    loop: bool = False
+    max_frames: int | None = None
+    smooth: int = 1
+    threshold: float = 0.0
+    keep_display: bool = False
+
+
+@dataclass
+class Status:
+    """A consistent snapshot for the UIs and the summary."""
+
+    source: str
+    state: str
+    frames_read: int
+    frames_sampled: int
+    frames_skipped: int
+    classified: int
+    dropped: int
+    fps: float
+    stages_ms: dict
+    frame_age_ms: float
+    elapsed_s: float
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: VideoSource,
+        backbone: Backbone,
+        classifier: ActionClassifier,
+        settings: RunSettings,
+        sinks: list[Sink],
+        reopen=None,
+    ):
+        self.source = source
+        self.classifier = classifier
+        self.settings = settings
+        self.sinks = sinks
+        self.stop_event = threading.Event()
+        self.metrics = PipelineMetrics()
+        info = classifier.info
+        self.ring = FrameRing(info.window, keep_every_frame=settings.every_frame)
+        self.capture = CaptureThread(
+            source,
+            self.ring,
+            image_size=info.image_size,
+            sampling_fps=info.sampling_fps,
+            stop=self.stop_event,
+            pace=not settings.every_frame and not source.is_live,
+            keep_display=settings.keep_display,
+            loop=settings.loop,
+            max_frames=settings.max_frames,
+            reopen=reopen,
+        )
+        self.engine = InferenceEngine(
+            self.ring,
+            backbone,
+            classifier,
+            stop=self.stop_event,
+            metrics=self.metrics,
+            sinks=sinks,
+            smoother=ProbabilitySmoother(settings.smooth),
+            threshold=settings.threshold,
+            source_state=lambda: self.capture.state.value,
+        )
+        self._closed = False
+        self.source_label = source.describe()
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    def warm_up(self) -> None:
+        """Run the backbone and the head once so the first frame does not pay for tracing."""
+        import numpy as np
+
+        info = self.classifier.info
+        size = info.image_size
+        self.engine.backbone.extract(np.zeros((1, size, size, 3), np.uint8))
+        mask = np.zeros(info.window, bool)
+        mask[0] = True
+        self.classifier.predict(np.zeros((info.window, info.feature_size), np.float32), mask)
+
+    def start(self) -> None:
+        """Warm up, then start the capture and inference threads."""
+        self.warm_up()
+        self.capture.start()
+        self.engine.start()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    @property
+    def done(self) -> bool:
+        return self.engine.finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the inference loop has finished (end of stream, stop or error)."""
+        return self.engine.finished.wait(timeout)
+
+    def latest(self):
+        return self.engine.latest()
+
+    def status(self) -> Status:
+        snap = self.metrics.snapshot()
+        stats = self.capture.stats
+        return Status(
+            source=self.source_label,
+            state=self.capture.state.value,
+            frames_read=stats.frames_read,
+            frames_sampled=stats.frames_sampled,
+            frames_skipped=stats.frames_skipped,
+            classified=snap["classified"],
+            dropped=self.ring.dropped,
+            fps=snap["fps"],
+            stages_ms=snap["stages_ms"],
+            frame_age_ms=snap["frame_age_ms"],
+            elapsed_s=time.monotonic() - self.metrics.started,
+        )
+
+    def close(self, join_timeout: float = 2.0) -> list[str]:
+        """Stop everything, join, flush outputs. Returns problems worth one line each."""
+        if self._closed:
+            return []
+        self._closed = True
+        self.stop_event.set()
+        self.engine.join(join_timeout)
+        self.capture.join(join_timeout)
+        problems = []
+        for sink in self.sinks:
+            sink.close()
+            if getattr(sink, "error", None):
+                problems.append(sink.error)
+        if self.engine.error:
+            problems.append(self.engine.error)
+        if self.capture.error and self.capture.stats.frames_read:
+            problems.append(f"source stopped early: {self.capture.error}")
+        return problems
+
+    @property
+    def dropped_total(self) -> int:
+        """After close: sampled frames that were never classified."""
+        return self.ring.written - self.ring.taken

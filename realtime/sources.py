@@ -1,0 +1,209 @@
+"""Video sources: camera index, video file, or network stream URL, behind one interface.
+
+`open_source()` is the one factory. It validates the input, opens it with bounded timeouts,
+reads the first frame (fail fast: a source that cannot deliver one frame is an input error),
+and turns every failure into one clear `InputError` line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.errors import InputError
+
+CAMERA, FILE, STREAM = "camera", "file", "stream"
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+DEFAULT_FPS = 25.0
+
+# OpenCV takes FFmpeg capture options only from a process-wide environment variable; it is set
+# for the duration of one open call, under this lock.
+_FFMPEG_OPTIONS_LOCK = threading.Lock()
+
+
+def silence_opencv_logging() -> None:
+    """OpenCV/FFmpeg warnings would break the one-line error contract; we report ourselves."""
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # pragma: no cover - older builds
+        pass
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What `--source` names: kind is camera, file or stream; target is an int or a string."""
+
+    kind: str
+    target: int | str
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind != FILE
+
+    def __str__(self) -> str:
+        return f"camera {self.target}" if self.kind == CAMERA else str(self.target)
+
+
+def parse_source(text: str) -> SourceSpec:
+    text = str(text).strip()
+    if not text:
+        raise InputError("--source is empty: give a camera index, a video file or a URL")
+    if text.isdigit():
+        return SourceSpec(CAMERA, int(text))
+    if text.lower().startswith(STREAM_SCHEMES):
+        return SourceSpec(STREAM, text)
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise InputError(f"unsupported URL scheme {scheme!r} in --source (use rtsp or http)")
+    return SourceSpec(FILE, text)
+
+
+@dataclass
+class CaptureOptions:
+    """How network and camera sources are opened and read."""
+
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    rtsp_transport: str | None = None  # "tcp" or "udp"; None = FFmpeg's default
+
+
+class VideoSource:
+    """An opened source. `read()` returns the next BGR frame, or None at end / on failure."""
+
+    def __init__(self, spec: SourceSpec, capture: cv2.VideoCapture, first_frame: np.ndarray):
+        self.spec = spec
+        self._capture = capture
+        self._pending: np.ndarray | None = first_frame
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.reported_fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else None
+        self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        height, width = first_frame.shape[:2]
+        self.size = (int(width), int(height))
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def is_live(self) -> bool:
+        return self.spec.is_live
+
+    @property
+    def fps(self) -> float:
+        """The source's own frame rate (25 when the container does not say)."""
+        return self.reported_fps or DEFAULT_FPS
+
+    def read(self) -> np.ndarray | None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        try:
+            ok, frame = self._capture.read()
+        except cv2.error:
+            return None
+        if not ok or frame is None or frame.size == 0:
+            return None
+        return frame
+
+    def release(self) -> None:
+        self._capture.release()
+
+    def describe(self) -> str:
+        fps = f"{self.reported_fps:.2f} fps" if self.reported_fps else "fps unknown"
+        return f"{self.spec} ({self.kind}, {self.size[0]}x{self.size[1]}, {fps})"
+
+
+def _first_frame(capture: cv2.VideoCapture) -> np.ndarray | None:
+    try:
+        ok, frame = capture.read()
+    except cv2.error:
+        return None
+    return frame if ok and frame is not None and frame.size else None
+
+
+def _open_file(spec: SourceSpec) -> VideoSource:
+    path = Path(spec.target)
+    if not path.exists():
+        raise InputError(f"video file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read {path}: permission denied")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes), not a video")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(f"{path} is not a video OpenCV can read (unknown format or corrupt file)")
+    frame = _first_frame(capture)
+    if frame is None:
+        capture.release()
+        raise InputError(f"{path} has no decodable frames (truncated or corrupt video)")
+    return VideoSource(spec, capture, frame)
+
+
+def _open_camera(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
+    capture = cv2.VideoCapture(int(spec.target))
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(
+            f"camera {spec.target} could not be opened (no such device, or it is busy); "
+            "check the index, or pass a file or URL to --source"
+        )
+    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+    frame = _first_frame(capture)
+    if frame is None:
+        capture.release()
+        raise InputError(f"camera {spec.target} opened but delivered no frame")
+    return VideoSource(spec, capture, frame)
+
+
+def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(options.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(options.read_timeout_s * 1000),
+    ]
+    with _FFMPEG_OPTIONS_LOCK:
+        saved = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+        if options.rtsp_transport and str(spec.target).lower().startswith("rtsp"):
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{options.rtsp_transport}"
+        try:
+            capture = cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, params)
+        finally:
+            if saved is None:
+                os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+            else:
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = saved
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(
+            f"could not open stream {spec.target}: refused, not found, or no answer within "
+            f"{options.open_timeout_s:g} s"
+        )
+    frame = _first_frame(capture)
+    if frame is None:
+        capture.release()
+        raise InputError(
+            f"stream {spec.target} opened but sent no frame within {options.read_timeout_s:g} s"
+        )
+    return VideoSource(spec, capture, frame)
+
+
+def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -> VideoSource:
+    """Open what --source names, or raise InputError with one clear line."""
+    silence_opencv_logging()
+    spec = parse_source(spec) if isinstance(spec, str) else spec
+    options = options or CaptureOptions()
+    if spec.kind == FILE:
+        return _open_file(spec)
+    if spec.kind == CAMERA:
+        return _open_camera(spec, options)
+    return _open_stream(spec, options)
