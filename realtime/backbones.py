@@ -127,7 +127,9 @@ class KerasInceptionV3(Backbone):
                     f"({first[:160]}); on an offline machine pass --backbone-weights "
                     f"{INCEPTION_IMAGENET_NOTOP_FILE} (or use --backbone FILE.tflite)"
                 ) from None
-            raise InputError(f"cannot load InceptionV3 weights from {source}: {first[:200]}") from None
+            raise InputError(
+                f"cannot load InceptionV3 weights from {source}: {first[:200]}"
+            ) from None
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.uint8)

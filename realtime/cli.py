@@ -63,50 +63,113 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("source")
     src.add_argument(
-        "--source", "-s", required=True,
+        "--source",
+        "-s",
+        required=True,
         help="camera index (0), video file (clip.avi, .mp4, .gif...), or rtsp:// / http(s):// URL",
     )
-    src.add_argument("--every-frame", action="store_true",
-                     help="deterministic replay: classify every sampled frame, drop nothing "
-                     "(files; no pacing)")
+    src.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="deterministic replay: classify every sampled frame, drop nothing (files; no pacing)",
+    )
     src.add_argument("--loop", action="store_true", help="replay a file forever")
-    src.add_argument("--max-frames", type=_positive_int, metavar="N",
-                     help="stop after reading N frames from the source")
-    src.add_argument("--open-timeout", type=_seconds, default=10.0, metavar="S",
-                     help="give up opening a network stream after S seconds")
-    src.add_argument("--read-timeout", type=_seconds, default=5.0, metavar="S",
-                     help="a network read that takes longer than S seconds fails")
-    src.add_argument("--rtsp-transport", choices=("tcp", "udp"),
-                     help="RTSP transport (default: FFmpeg's choice)")
+    src.add_argument(
+        "--max-frames",
+        type=_positive_int,
+        metavar="N",
+        help="stop after reading N frames from the source",
+    )
+    src.add_argument(
+        "--open-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="give up opening a network stream after S seconds",
+    )
+    src.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="a network read that takes longer than S seconds fails",
+    )
+    src.add_argument(
+        "--rtsp-transport", choices=("tcp", "udp"), help="RTSP transport (default: FFmpeg's choice)"
+    )
 
     mdl = p.add_argument_group("model")
-    mdl.add_argument("--model", "-m", default=str(DEFAULT_MODEL_DIR), metavar="DIR",
-                     help="model directory (head weights + metadata.json)")
-    mdl.add_argument("--backbone", metavar="NAME|FILE.tflite",
-                     help="feature extractor: inception_v3 or a .tflite file "
-                     "(default: the one the model was trained with)")
-    mdl.add_argument("--backbone-weights", metavar="FILE",
-                     help="InceptionV3 ImageNet weights file, for machines without internet")
-    mdl.add_argument("--threads", type=_positive_int, metavar="N",
-                     help="CPU threads for the backbone (default: all cores)")
+    mdl.add_argument(
+        "--model",
+        "-m",
+        default=str(DEFAULT_MODEL_DIR),
+        metavar="DIR",
+        help="model directory (head weights + metadata.json)",
+    )
+    mdl.add_argument(
+        "--backbone",
+        metavar="NAME|FILE.tflite",
+        help="feature extractor: inception_v3 or a .tflite file "
+        "(default: the one the model was trained with)",
+    )
+    mdl.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="InceptionV3 ImageNet weights file, for machines without internet",
+    )
+    mdl.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="CPU threads for the backbone (default: all cores)",
+    )
 
     out = p.add_argument_group("output")
-    out.add_argument("--ui", default="auto", choices=("auto", "console", "window", "none"),
-                     help="auto: a window if there is a display, else the console")
-    out.add_argument("--jsonl", metavar="PATH",
-                     help="write one JSON object per prediction ('-' = stdout)")
-    out.add_argument("--events", metavar="PATH",
-                     help="write one JSON object per finished action segment ('-' = stdout)")
-    out.add_argument("--output", "-o", metavar="FILE",
-                     help="record the annotated video (.mp4 or .avi)")
-    out.add_argument("--smooth", type=_positive_int, default=1, metavar="N",
-                     help="average the last N probability vectors")
-    out.add_argument("--threshold", type=_probability, default=0.0, metavar="P",
-                     help="report 'no action' when the top probability is below P")
-    out.add_argument("--hysteresis", type=_positive_int, default=3, metavar="N",
-                     help="--events: a segment opens/closes after N agreeing predictions")
-    out.add_argument("--min-duration", type=float, default=0.5, metavar="S",
-                     help="--events: drop segments shorter than S seconds")
+    out.add_argument(
+        "--ui",
+        default="auto",
+        choices=("auto", "console", "window", "none"),
+        help="auto: a window if there is a display, else the console",
+    )
+    out.add_argument(
+        "--jsonl", metavar="PATH", help="write one JSON object per prediction ('-' = stdout)"
+    )
+    out.add_argument(
+        "--events",
+        metavar="PATH",
+        help="write one JSON object per finished action segment ('-' = stdout)",
+    )
+    out.add_argument(
+        "--output", "-o", metavar="FILE", help="record the annotated video (.mp4 or .avi)"
+    )
+    out.add_argument(
+        "--smooth",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="average the last N probability vectors",
+    )
+    out.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="report 'no action' when the top probability is below P",
+    )
+    out.add_argument(
+        "--hysteresis",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="--events: a segment opens/closes after N agreeing predictions",
+    )
+    out.add_argument(
+        "--min-duration",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="--events: drop segments shorter than S seconds",
+    )
     out.add_argument("--quiet", "-q", action="store_true", help="no summary at exit")
     return p
 
@@ -177,7 +240,11 @@ def run(args, console: Console) -> int:
             keep_display=ui.name == "window" or bool(args.output),
         )
         pipeline = Pipeline(
-            source, backbone, classifier, settings, sinks,
+            source,
+            backbone,
+            classifier,
+            settings,
+            sinks,
             reopen=lambda: open_source(spec, options),
         )
         source = None  # the pipeline owns it now
@@ -221,4 +288,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-

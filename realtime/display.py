@@ -142,13 +142,18 @@ class WindowUI:
                 latest = pipeline.latest()
                 if latest is not None and latest[1].display is not None and latest is not shown:
                     prediction, frame = latest
-                    cv2.imshow(self.title, draw_overlay(frame.display, prediction, pipeline.status().fps))
+                    cv2.imshow(
+                        self.title, draw_overlay(frame.display, prediction, pipeline.status().fps)
+                    )
                     shown = latest
                 key = cv2.waitKey(self.refresh_ms) & 0xFF
                 if key in (ord("q"), 27):
                     pipeline.request_stop()
                     break
-                if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1 and shown is not None:
+                if (
+                    cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+                    and shown is not None
+                ):
                     pipeline.request_stop()  # the user closed the window
                     break
                 if pipeline.done:
@@ -198,4 +203,3 @@ def choose_ui(mode: str, console: Console, probe=display_available):
             return ConsoleUI(console)
         return HeadlessUI()
     raise InputError(f"unknown --ui {mode!r}: use auto, console, window or none")
-

@@ -97,6 +97,10 @@ class PipelineMetrics:
                 for name, s in self.stages.items()
             ]
             rows.append(
-                ("frame age ms", f"{self.frame_age.mean:.1f}", f"{self.frame_age.percentile(95):.1f}")
+                (
+                    "frame age ms",
+                    f"{self.frame_age.mean:.1f}",
+                    f"{self.frame_age.percentile(95):.1f}",
+                )
             )
             return rows

@@ -65,7 +65,9 @@ class EventSink(Sink):
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
         self._write(
-            self.tracker.update(prediction.label, prediction.score, prediction.timestamp, prediction.frame)
+            self.tracker.update(
+                prediction.label, prediction.score, prediction.timestamp, prediction.frame
+            )
         )
 
     def on_gap(self) -> None:
@@ -107,7 +109,9 @@ class VideoRecorder(Sink):
 
     def _open(self, image) -> None:
         height, width = image.shape[:2]
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+        fourcc = cv2.VideoWriter_fourcc(
+            *("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG")
+        )
         self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
         if not self._writer.isOpened():
             self.error = f"cannot record to {self.path} (no encoder for this extension)"

@@ -32,7 +32,9 @@ def draw_overlay(
     height, width = image.shape[:2]
     if width < min_width:
         scale = min_width / width
-        image = cv2.resize(image, (min_width, round(height * scale)), interpolation=cv2.INTER_LINEAR)
+        image = cv2.resize(
+            image, (min_width, round(height * scale)), interpolation=cv2.INTER_LINEAR
+        )
     else:
         image = image.copy()
     height, width = image.shape[:2]
@@ -47,11 +49,29 @@ def draw_overlay(
         text = f"no action ({prediction.top_label} {prediction.score:.0%})"
         colour, score = NO_ACTION_COLOUR, prediction.score
     x0 = int(12 * unit)
-    cv2.putText(image, text, (x0, int(32 * unit)), FONT, 0.9 * unit, colour, max(1, int(2 * unit)), cv2.LINE_AA)
+    cv2.putText(
+        image,
+        text,
+        (x0, int(32 * unit)),
+        FONT,
+        0.9 * unit,
+        colour,
+        max(1, int(2 * unit)),
+        cv2.LINE_AA,
+    )
     if prediction is not None:
         pct = f"{score:.0%}"
         (tw, _), _ = cv2.getTextSize(pct, FONT, 0.9 * unit, max(1, int(2 * unit)))
-        cv2.putText(image, pct, (width - tw - x0, int(32 * unit)), FONT, 0.9 * unit, colour, max(1, int(2 * unit)), cv2.LINE_AA)
+        cv2.putText(
+            image,
+            pct,
+            (width - tw - x0, int(32 * unit)),
+            FONT,
+            0.9 * unit,
+            colour,
+            max(1, int(2 * unit)),
+            cv2.LINE_AA,
+        )
         bar_y, bar_h = int(42 * unit), max(3, int(8 * unit))
         bar_w = width - 2 * x0
         cv2.rectangle(image, (x0, bar_y), (x0 + bar_w, bar_y + bar_h), (90, 90, 90), -1)
@@ -63,5 +83,14 @@ def draw_overlay(
         parts.append(state or prediction.source_state)
         if prediction.dropped:
             parts.append(f"dropped {prediction.dropped}")
-        cv2.putText(image, "  |  ".join(parts), (x0, int(70 * unit)), FONT, 0.5 * unit, TEXT_COLOUR, 1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            "  |  ".join(parts),
+            (x0, int(70 * unit)),
+            FONT,
+            0.5 * unit,
+            TEXT_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
     return image

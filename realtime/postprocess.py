@@ -99,8 +99,10 @@ class SegmentTracker:
         if len(self._run) >= self.hysteresis:
             finished = self._close()
             if label != NO_ACTION:
-                times, scores, frames = zip(*self._run)
-                self.current = Segment(label, times[0], times[-1], list(scores), frames[0], frames[-1])
+                times, scores, frames = zip(*self._run, strict=False)
+                self.current = Segment(
+                    label, times[0], times[-1], list(scores), frames[0], frames[-1]
+                )
             self._candidate, self._run = None, []
         return finished
 

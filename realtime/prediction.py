@@ -59,4 +59,4 @@ class Prediction:
 
 
 def probs_dict(labels: list[str], probs: np.ndarray) -> dict[str, float]:
-    return {label: float(p) for label, p in zip(labels, probs)}
+    return {label: float(p) for label, p in zip(labels, probs, strict=False)}

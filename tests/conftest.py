@@ -1,0 +1,134 @@
+"""Shared fixtures: the ../shared assets (skipped when absent), synthetic videos, model dirs,
+and running the CLI as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MOBILENET_V1_EMBEDDER = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+MOBILENET_V2_CLASSIFIER = "mobilenet_v2_1.0_224_quant.tflite"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shared",
+        default=os.environ.get("REALTIME_SHARED", str(ROOT.parent / "shared")),
+        help="folder with the shared clips/ and models/ (default ../shared or $REALTIME_SHARED)",
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_dir(request) -> Path:
+    path = Path(request.config.getoption("--shared"))
+    if not (path / "models").is_dir() or not (path / "clips").is_dir():
+        pytest.skip(f"shared assets not found at {path} (pass --shared DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder_path(shared_dir) -> Path:
+    path = shared_dir / "models" / MOBILENET_V1_EMBEDDER
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_clips(shared_dir) -> list[Path]:
+    clips = sorted(p for p in (shared_dir / "clips").iterdir() if p.is_file())
+    if not clips:
+        pytest.skip("no clips in shared/clips")
+    return clips
+
+
+def write_video(path: Path, frames, fps: float = 25.0, fourcc: str = "MJPG") -> Path:
+    """Write BGR uint8 frames with OpenCV (what every test video is made with)."""
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"cannot write {path}"
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def moving_square_frames(n: int, width: int = 160, height: int = 120, seed: int = 0):
+    """A bright square moving over a noisy background: real, varied content."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        frame = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
+        x = (i * 5) % (width - 30)
+        cv2.rectangle(frame, (x, 40), (x + 30, 70), (40, 200, 240), -1)
+        yield frame
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    def make(n: int = 30, fps: float = 25.0, name: str = "clip.avi", **kw) -> Path:
+        return write_video(tmp_path / name, moving_square_frames(n, **kw), fps=fps)
+
+    return make
+
+
+def build_model_dir(path: Path, backbone, labels=("alpha", "beta", "gamma"), fps=25.0, seed=0):
+    """A model directory with an untrained head (random weights) for `backbone`.
+
+    For plumbing tests only: the predictions are real computations of an untrained head.
+    """
+    import shutil
+
+    import keras
+
+    from realtime.model import ModelInfo, build_head, save_model_dir
+
+    keras.utils.set_random_seed(seed)
+    head = build_head(20, backbone.feature_size, len(labels))
+    info = ModelInfo(
+        labels=list(labels),
+        window=20,
+        image_size=backbone.image_size,
+        backbone=backbone.describe(),
+        sampling={"fps": fps},
+    )
+    save_model_dir(path, head, info)
+    if getattr(backbone, "path", None) is not None:
+        shutil.copy(backbone.path, path / backbone.path.name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def litert_backbone(embedder_path):
+    from realtime.backbones import LiteRTBackbone
+
+    return LiteRTBackbone(embedder_path)
+
+
+@pytest.fixture(scope="session")
+def tflite_model_dir(tmp_path_factory, litert_backbone) -> Path:
+    return build_model_dir(tmp_path_factory.mktemp("model") / "tiny", litert_backbone)
+
+
+def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, stdin=None):
+    """Run `python -m <module> args...` as a user would; returns the CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.pop("DISPLAY", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
+    )
