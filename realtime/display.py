@@ -43,9 +43,10 @@ class ConsoleUI:
 
     name = "console"
 
-    def __init__(self, console: Console, refresh_hz: float = 4.0):
+    def __init__(self, console: Console, refresh_hz: float = 4.0, width: int = 78):
         self.console = console
         self.refresh_hz = refresh_hz
+        self.width = width
 
     def render(self, pipeline: Pipeline):
         status = pipeline.status()
@@ -55,12 +56,13 @@ class ConsoleUI:
             headline = Text("waiting for the first prediction...", style="dim")
         elif prediction.label == NO_ACTION:
             headline = Text.assemble(
-                ("no action", "bold grey62"),
-                (f"   (top: {prediction.top_label} {prediction.score:.0%})", "grey50"),
+                (" no action ", "bold black on grey62"),
+                (f"  top: {prediction.top_label} {prediction.score:.1%}", "grey62"),
             )
         else:
             headline = Text.assemble(
-                (prediction.label, "bold green"), (f"  {prediction.score:.1%}", "bold")
+                (f" {prediction.label} ", "bold black on green3"),
+                (f"  {prediction.score:.1%}", "bold green3"),
             )
         bars = Table.grid(padding=(0, 1))
         bars.add_column(justify="right", no_wrap=True)
@@ -101,12 +103,13 @@ class ConsoleUI:
             f"dropped {status.dropped}",
             f"skipped {status.frames_skipped}",
         )
+        source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
         return Panel(
-            Group(headline, Text(""), bars, Text(""), figures),
+            Group(source_line, Text(""), headline, Text(""), bars, Text(""), figures),
             title="[bold]realtime-action[/]",
-            subtitle=f"{status.source}  ·  Ctrl-C to stop",
+            subtitle="[grey50]Ctrl-C to stop[/]",
             border_style="blue",
-            expand=False,
+            width=self.width,
         )
 
     def run(self, pipeline: Pipeline) -> None:
@@ -135,7 +138,8 @@ class WindowUI:
     def run(self, pipeline: Pipeline) -> None:
         import cv2
 
-        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        os.environ.update(qt_environment())  # read by Qt when the first window opens
+        cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         shown = None
         try:
             while True:
@@ -163,6 +167,21 @@ class WindowUI:
             cv2.waitKey(1)
 
 
+def qt_environment() -> dict[str, str]:
+    """Environment for OpenCV's Qt windows: point Qt at the system fonts.
+
+    The opencv-python wheels bundle Qt without fonts; without this Qt prints a font warning
+    per window on stderr.
+    """
+    env = {}
+    if "QT_QPA_FONTDIR" not in os.environ:
+        for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype"):
+            if os.path.isdir(folder):
+                env["QT_QPA_FONTDIR"] = folder
+                break
+    return env
+
+
 def display_available(timeout: float = 10.0) -> bool:
     """True when an OpenCV window can open here (probed in a child: Qt aborts on failure)."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -174,6 +193,7 @@ def display_available(timeout: float = 10.0) -> bool:
     try:
         result = subprocess.run(
             [sys.executable, "-c", probe],
+            env={**os.environ, **qt_environment()},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=timeout,

@@ -18,7 +18,7 @@ def draw_overlay(
     prediction: Prediction | None,
     fps: float | None = None,
     state: str | None = None,
-    min_width: int = 480,
+    min_width: int = 640,
 ) -> np.ndarray:
     """A copy of `frame` (upscaled to at least `min_width` wide) with the result drawn on it.
 
