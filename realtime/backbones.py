@@ -15,8 +15,10 @@ on features from a backbone it was not trained with.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -111,12 +113,14 @@ class KerasInceptionV3(Backbone):
 
         source = None if weights is None else str(weights)
         try:
-            return keras.applications.InceptionV3(
-                include_top=False,
-                weights=source,
-                pooling="avg",
-                input_shape=(self.image_size, self.image_size, 3),
-            )
+            # Keras reports its download progress on stdout, which may carry --jsonl -
+            with contextlib.redirect_stdout(sys.stderr):
+                return keras.applications.InceptionV3(
+                    include_top=False,
+                    weights=source,
+                    pooling="avg",
+                    input_shape=(self.image_size, self.image_size, 3),
+                )
         except InputError:
             raise
         except Exception as exc:  # download failures, corrupt files: one clear line

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import InputError
+from realtime.quiet import native_stderr_silenced
 
 CAMERA, FILE, STREAM = "camera", "file", "stream"
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
@@ -202,8 +203,11 @@ def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -
     silence_opencv_logging()
     spec = parse_source(spec) if isinstance(spec, str) else spec
     options = options or CaptureOptions()
-    if spec.kind == FILE:
-        return _open_file(spec)
-    if spec.kind == CAMERA:
-        return _open_camera(spec, options)
-    return _open_stream(spec, options)
+    # OpenCV's container parsers and FFmpeg print their own complaints on fd 2 while probing;
+    # we report failures ourselves, in one line.
+    with native_stderr_silenced():
+        if spec.kind == FILE:
+            return _open_file(spec)
+        if spec.kind == CAMERA:
+            return _open_camera(spec, options)
+        return _open_stream(spec, options)

@@ -1,0 +1,269 @@
+"""`python -m realtime` end to end, as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+
+def predictions(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
+    path = make_video(n=30, fps=25.0)
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--jsonl",
+        "-",
+        "--every-frame",
+    )
+    assert result.returncode == 0, result.stderr
+    records = predictions(result.stdout)
+    labels = json.loads((tflite_model_dir / "metadata.json").read_text())["labels"]
+    assert len(records) == 30
+    assert [r["frame"] for r in records] == list(range(30))
+    assert [r["window"] for r in records] == [min(i + 1, 20) for i in range(30)]
+    for record in records:
+        assert record["label"] in labels
+        assert set(record["probs"]) == set(labels)
+        assert math.isclose(sum(record["probs"].values()), 1.0, abs_tol=1e-3)
+        assert record["score"] == pytest.approx(max(record["probs"].values()), abs=1e-6)
+        assert set(record["timings_ms"]) >= {"decode", "preprocess", "backbone", "head"}
+        assert record["frame_age_ms"] >= 0
+        assert record["source_state"] in ("live", "ended")
+    assert "Traceback" not in result.stderr
+    assert "frames read 30" in result.stderr  # the exit summary
+
+
+def test_file_fps_above_model_rate_is_sampled_like_training(make_video, tflite_model_dir):
+    path = make_video(n=60, fps=50.0)  # model metadata says 25 fps: every other frame
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--jsonl",
+        "-",
+        "--every-frame",
+    )
+    assert result.returncode == 0, result.stderr
+    frames = [r["frame"] for r in predictions(result.stdout)]
+    assert frames == list(range(0, 60, 2))
+
+
+def test_paced_replay_with_max_frames_smoothing_threshold_and_events(
+    make_video, tflite_model_dir, tmp_path
+):
+    path = make_video(n=80, fps=25.0)
+    events = tmp_path / "events.jsonl"
+    out = tmp_path / "preds.jsonl"
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--jsonl",
+        out,
+        "--max-frames",
+        50,
+        "--smooth",
+        5,
+        "--threshold",
+        0.99,
+        "--events",
+        events,
+    )
+    assert result.returncode == 0, result.stderr
+    records = predictions(out.read_text())
+    assert 0 < len(records) <= 50
+    assert max(r["frame"] for r in records) <= 49
+    # an untrained 3-class head never reaches 0.99: every decision is "no action"
+    assert {r["label"] for r in records} == {"no action"}
+    assert events.read_text() == ""  # "no action" forms no segment
+
+
+def test_events_are_written_for_a_steady_label(make_video, tflite_model_dir, tmp_path):
+    path = make_video(n=60, fps=25.0)
+    events = tmp_path / "events.jsonl"
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--every-frame",
+        "--events",
+        events,
+        "--hysteresis",
+        1,
+        "--min-duration",
+        0.0,
+        "--jsonl",
+        "-",
+    )
+    assert result.returncode == 0, result.stderr
+    records = predictions(result.stdout)
+    segments = [json.loads(line) for line in events.read_text().splitlines()]
+    assert segments, "at least the open segment is flushed at exit"
+    covered = sum(s["frames"] for s in segments)
+    assert covered == len(records)  # hysteresis 1: every prediction belongs to a segment
+    assert segments[-1]["closed"] is False
+    for segment in segments:
+        assert segment["end"] >= segment["start"]
+        assert segment["peak_score"] >= segment["mean_score"]
+    # the segments follow the per-frame labels in order
+    runs = [r["label"] for r in records]
+    changes = [runs[0]] + [b for a, b in zip(runs, runs[1:], strict=False) if a != b]
+    assert [s["label"] for s in segments] == changes
+
+
+def test_output_recording_has_every_classified_frame(make_video, tflite_model_dir, tmp_path):
+    path = make_video(n=24, fps=25.0, width=320, height=240)
+    video = tmp_path / "annotated.avi"
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--every-frame",
+        "--output",
+        video,
+    )
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(video))
+    count = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count += 1
+        assert frame.shape[1] >= 640  # the overlay upscales small frames
+    assert count == 24
+
+
+def test_sigint_stops_within_a_second_and_keeps_outputs(make_video, tflite_model_dir, tmp_path):
+    path = make_video(n=500, fps=25.0)  # 20 s of paced replay
+    out = tmp_path / "preds.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DISPLAY", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "realtime",
+            "--source",
+            str(path),
+            "--model",
+            str(tflite_model_dir),
+            "--ui",
+            "none",
+            "--jsonl",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.exists() and out.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("no predictions within 60 s")
+    t0 = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) >= 5 and all(json.loads(line)["frame"] >= 0 for line in lines)
+    assert "source stopped" in stderr or "frames read" in stderr
+
+
+def test_ui_auto_without_display_falls_back_headless(make_video, tflite_model_dir):
+    path = make_video(n=10, fps=25.0)
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "auto",
+        "--every-frame",
+        "--jsonl",
+        "-",
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(predictions(result.stdout)) == 10
+
+
+def test_console_ui_renders_the_panel(make_video, tflite_model_dir):
+    path = make_video(n=15, fps=25.0)
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "console",
+        "--every-frame",
+        env={"COLUMNS": "100"},
+    )
+    assert result.returncode == 0, result.stderr
+    for text in ("realtime-action", "window 15/20", "backbone", "alpha", "beta", "gamma"):
+        assert text in result.stdout
+
+
+@pytest.mark.shared
+def test_every_shared_clip_runs_through_the_cli(shared_clips, tflite_model_dir):
+    for clip in shared_clips:
+        result = run_cli(
+            "--source",
+            clip,
+            "--model",
+            tflite_model_dir,
+            "--ui",
+            "none",
+            "--jsonl",
+            "-",
+            "--every-frame",
+            "--max-frames",
+            40,
+        )
+        assert result.returncode == 0, f"{clip.name}: {result.stderr}"
+        records = predictions(result.stdout)
+        assert records, clip.name
+        assert records[0]["window"] == 1
+        capture = cv2.VideoCapture(str(clip))
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+        # sampled at the model's 25 fps from the clip's own rate
+        assert len(records) == pytest.approx(40 * min(1.0, 25.0 / fps), abs=1), clip.name
