@@ -1,0 +1,143 @@
+"""The OpenCV window UI on a real (virtual) X display: Xvfb, started by the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("Xvfb") and shutil.which("xdotool")),
+    reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)",
+)
+
+
+@pytest.fixture(scope="module")
+def xdisplay():
+    """A private X server; Xvfb picks a free display number and tells us through a pipe."""
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        pytest.skip("Xvfb did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(5)
+
+
+def start_cli(display, *args):
+    env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "realtime", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def window_id(display, timeout=60.0):
+    env = dict(os.environ, DISPLAY=display)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["xdotool", "search", "--name", "realtime-action"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.split()[0]
+        time.sleep(0.2)
+    return None
+
+
+def screenshot(display, path: Path):
+    import_tool = shutil.which("import")
+    if not import_tool:
+        return None
+    subprocess.run(
+        [import_tool, "-window", "root", str(path)],
+        env=dict(os.environ, DISPLAY=display),
+        timeout=20,
+        check=True,
+    )
+    return cv2.imread(str(path))
+
+
+def test_auto_opens_a_window_and_q_quits(xdisplay, make_video, tflite_model_dir, tmp_path):
+    video = make_video(n=2000, fps=25.0, width=320, height=240)  # 80 s: q must end it early
+    process = start_cli(
+        xdisplay,
+        "--source",
+        video,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "auto",
+        "--jsonl",
+        tmp_path / "p.jsonl",
+    )
+    try:
+        wid = window_id(xdisplay)
+        assert wid, "no window appeared"
+        time.sleep(2.0)  # let a few predictions land
+        shot = screenshot(xdisplay, tmp_path / "screen.png")
+        if shot is not None:
+            # the frame (upscaled to 640 wide) and its overlay are on screen, not a black root
+            assert (shot[:480, :640] > 30).mean() > 0.2
+        env = dict(os.environ, DISPLAY=xdisplay)
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "--window", wid, "q"], env=env, timeout=10)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "QFontDatabase" not in stderr
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert 0 < len(lines) < 2000  # ended by q, long before the end of the file
+
+
+def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_path):
+    """The overlay band (darkened, with text) sits above the frame's own pixels."""
+    frames = [np.full((240, 320, 3), 200, np.uint8) for _ in range(400)]
+    from tests.conftest import write_video
+
+    video = write_video(tmp_path / "grey.avi", frames, fps=25.0)
+    process = start_cli(
+        xdisplay, "--source", video, "--model", tflite_model_dir, "--ui", "window", "-q"
+    )
+    try:
+        assert window_id(xdisplay), "no window appeared"
+        time.sleep(2.0)
+        shot = screenshot(xdisplay, tmp_path / "screen.png")
+        if shot is None:
+            pytest.skip("no screenshot tool (imagemagick)")
+        band, body = shot[5:40, 100:500], shot[300:400, 100:500]
+        assert body.mean() > 150  # the light grey frame
+        assert band.mean() < body.mean() * 0.6  # the darkened overlay band
+        assert band.max() > 150  # with text drawn on it
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert process.returncode == 0
