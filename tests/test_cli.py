@@ -164,7 +164,10 @@ def test_output_recording_has_every_classified_frame(make_video, tflite_model_di
     assert count == 24
 
 
-def test_sigint_stops_within_a_second_and_keeps_outputs(make_video, tflite_model_dir, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_within_a_second_and_keeps_outputs(
+    signum, make_video, tflite_model_dir, tmp_path
+):
     path = make_video(n=500, fps=25.0)  # 20 s of paced replay
     out = tmp_path / "preds.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -198,7 +201,7 @@ def test_sigint_stops_within_a_second_and_keeps_outputs(make_video, tflite_model
         process.kill()
         pytest.fail("no predictions within 60 s")
     t0 = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=10)
     assert time.monotonic() - t0 < 5
     assert process.returncode == 0, stderr
@@ -206,6 +209,31 @@ def test_sigint_stops_within_a_second_and_keeps_outputs(make_video, tflite_model
     lines = out.read_text().splitlines()
     assert len(lines) >= 5 and all(json.loads(line)["frame"] >= 0 for line in lines)
     assert "source stopped" in stderr or "frames read" in stderr
+
+
+def test_loop_replays_a_file_with_continuous_numbering(make_video, tflite_model_dir):
+    path = make_video(n=12, fps=25.0)
+    result = run_cli(
+        "--source",
+        path,
+        "--model",
+        tflite_model_dir,
+        "--ui",
+        "none",
+        "--jsonl",
+        "-",
+        "--every-frame",
+        "--loop",
+        "--max-frames",
+        30,
+    )
+    assert result.returncode == 0, result.stderr
+    records = predictions(result.stdout)
+    assert [r["frame"] for r in records] == list(range(30))
+    times = [r["timestamp"] for r in records]
+    assert times == sorted(times) and times[-1] == pytest.approx(29 / 25.0, abs=1e-3)
+    # the window keeps sliding across the loop point: a looped file is one long stream
+    assert records[-1]["window"] == 20
 
 
 def test_ui_auto_without_display_falls_back_headless(make_video, tflite_model_dir):
