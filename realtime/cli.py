@@ -55,6 +55,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _reconnect_attempts(text: str) -> int | None:
+    from realtime.reconnect import parse_reconnect
+
+    try:
+        return parse_reconnect(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m realtime",
@@ -96,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--rtsp-transport", choices=("tcp", "udp"), help="RTSP transport (default: FFmpeg's choice)"
+    )
+    src.add_argument(
+        "--reconnect",
+        type=_reconnect_attempts,
+        default="forever",
+        metavar="N|forever",
+        help="when a live stream that was playing drops, reopen it up to N times per outage "
+        "(0 = never), with exponential backoff from 0.5 s up to 10 s and jitter",
     )
 
     mdl = p.add_argument_group("model")
@@ -224,6 +241,7 @@ def run(args, console: Console) -> int:
         from realtime.display import choose_ui
         from realtime.model import ActionClassifier, check_compatible
         from realtime.pipeline import Pipeline, RunSettings
+        from realtime.reconnect import ReconnectPolicy
 
         ui = choose_ui(args.ui, console)
         backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
@@ -238,6 +256,7 @@ def run(args, console: Console) -> int:
             smooth=args.smooth,
             threshold=args.threshold,
             keep_display=ui.name == "window" or bool(args.output),
+            reconnect=ReconnectPolicy(attempts=args.reconnect),
         )
         pipeline = Pipeline(
             source,

@@ -28,7 +28,13 @@ _FFMPEG_OPTIONS_LOCK = threading.Lock()
 
 
 def silence_opencv_logging() -> None:
-    """OpenCV/FFmpeg warnings would break the one-line error contract; we report ourselves."""
+    """OpenCV/FFmpeg warnings would break the one-line error contract; we report ourselves.
+
+    FFmpeg's own log (e.g. "Connection refused" on every reconnect attempt) is silenced too,
+    through OpenCV's OPENCV_FFMPEG_LOGLEVEL (-8 = quiet), read when FFmpeg is first used;
+    a value the user exported is kept.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     except AttributeError:  # pragma: no cover - older builds
