@@ -176,6 +176,7 @@ class CaptureStats:
     frames_read: int = 0
     frames_sampled: int = 0
     frames_skipped: int = 0  # between sampling ticks: not meant for the model
+    frames_stale: int = 0  # live: piled up in buffers before reading began; discarded unread
     loops: int = 0
 
 
@@ -251,7 +252,13 @@ class CaptureThread(threading.Thread):
             finally:
                 self.finished.set()
 
+    def _skip_backlog(self) -> None:
+        if self.source.is_live:
+            fps = self.source.fps
+            self.stats.frames_stale += self.source.skip_backlog(0.25 / fps, int(10 * fps))
+
     def _run(self) -> None:
+        self._skip_backlog()
         self.monitor.connected()
         start = self.clock()
         file_fps = self.source.fps
@@ -329,6 +336,7 @@ class CaptureThread(threading.Thread):
             source = attempt.wait(self.stop_event)
             if source is not None:
                 self.source = source
+                self._skip_backlog()
                 self.sampler.reset()
                 self.monitor.connected()
                 return True

@@ -205,6 +205,12 @@ def _summary(pipeline, console: Console) -> None:
         f"classified {status.classified}, dropped {pipeline.dropped_total}, "
         f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}"
     )
+    capture = pipeline.capture
+    if capture.stats.frames_stale or capture.monitor.reconnects:
+        console.print(
+            f"reconnects {capture.monitor.reconnects}; stale frames discarded unread "
+            f"{capture.stats.frames_stale} (buffered before reading began)"
+        )
 
 
 def _sinks(args, fps: float, opened: list) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,31 @@ class VideoSource:
         if not ok or frame is None or frame.size == 0:
             return None
         return frame
+
+    def skip_backlog(self, caught_up_s: float, limit: int) -> int:
+        """Live sources: discard the frames that piled up in FFmpeg's and the socket's buffers
+        while nobody read (e.g. while the model loaded), so the first frame classified is a
+        live one, not one seconds old. Buffered frames come back at once; the first grab
+        that has to wait longer than `caught_up_s` is a live frame, and is kept. Returns the
+        number of frames discarded (at most `limit`)."""
+        skipped = 0
+        if self._pending is not None:
+            self._pending, skipped = None, 1
+        while skipped < limit:
+            t0 = time.monotonic()
+            try:
+                if not self._capture.grab():
+                    break  # the next read() fails too and says so
+                waited = time.monotonic() - t0
+                if waited > caught_up_s:
+                    ok, frame = self._capture.retrieve()
+                    if ok and frame is not None and frame.size:
+                        self._pending = frame
+                    break
+            except cv2.error:
+                break
+            skipped += 1
+        return skipped
 
     def release(self) -> None:
         self._capture.release()
