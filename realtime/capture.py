@@ -255,7 +255,7 @@ class CaptureThread(threading.Thread):
     def _skip_backlog(self) -> None:
         if self.source.is_live:
             fps = self.source.fps
-            self.stats.frames_stale += self.source.skip_backlog(0.25 / fps, int(10 * fps))
+            self.stats.frames_stale += self.source.skip_backlog(0.5 / fps, int(30 * fps))
 
     def _run(self) -> None:
         self._skip_backlog()

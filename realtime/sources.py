@@ -121,19 +121,21 @@ class VideoSource:
     def skip_backlog(self, caught_up_s: float, limit: int) -> int:
         """Live sources: discard the frames that piled up in FFmpeg's and the socket's buffers
         while nobody read (e.g. while the model loaded), so the first frame classified is a
-        live one, not one seconds old. Buffered frames come back at once; the first grab
-        that has to wait longer than `caught_up_s` is a live frame, and is kept. Returns the
-        number of frames discarded (at most `limit`)."""
+        live one, not one seconds old. Buffered frames come back at once; two grabs in a row
+        that each had to wait longer than `caught_up_s` mean the stream is live (one slow
+        grab may be a busy CPU), and the last of them is kept. Returns the number of frames
+        discarded (at most `limit`)."""
         skipped = 0
         if self._pending is not None:
             self._pending, skipped = None, 1
+        slow = 0
         while skipped < limit:
             t0 = time.monotonic()
             try:
                 if not self._capture.grab():
                     break  # the next read() fails too and says so
-                waited = time.monotonic() - t0
-                if waited > caught_up_s:
+                slow = slow + 1 if time.monotonic() - t0 > caught_up_s else 0
+                if slow == 2:
                     ok, frame = self._capture.retrieve()
                     if ok and frame is not None and frame.size:
                         self._pending = frame
