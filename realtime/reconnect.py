@@ -177,7 +177,6 @@ class ConnectionMonitor:
         self._next_delay: float | None = None
         self._attempt_due: float | None = None
         self._last_frame_at: float | None = None
-        self._new_segment_pending = False
         self._reason = ""
         self.reconnects = 0  # successful reconnects over the run
         self.history: deque[StateChange] = deque(maxlen=history)
@@ -239,7 +238,7 @@ class ConnectionMonitor:
         with self._lock:
             if self._state == S.RECONNECTING:
                 self.reconnects += 1
-                self._new_segment_pending = True
+                self._segment += 1  # frames after the outage never join the window before it
             self._attempt = 0
             self._next_delay = self._attempt_due = None
             self._last_frame_at = self.clock()
@@ -250,9 +249,8 @@ class ConnectionMonitor:
         with self._lock:
             silence = None if self._last_frame_at is None else now - self._last_frame_at
             gap = self.watch and silence is not None and silence > self._stall_after()
-            if gap or self._new_segment_pending:
+            if gap:
                 self._segment += 1
-                self._new_segment_pending = False
             elif silence is not None:
                 self._intervals.append(silence)
             self._last_frame_at = now

@@ -178,18 +178,20 @@ def test_a_frozen_server_is_stalled_by_the_watchdog_then_reconnected(mjpeg_camer
     try:
         assert wait_until(lambda: len(capture.frames) >= 15, 10)
         # a short freeze: stalled while the read still waits, then live again in a new segment
+        segment = capture.frames[-1].segment
         mjpeg_camera.freeze()
         assert wait_until(lambda: capture.thread.state == SourceState.STALLED, 1.0)
         mjpeg_camera.resume()
         assert wait_until(lambda: capture.thread.state == SourceState.LIVE, 2.0)
         assert ("stalled", "reconnecting") not in capture.transitions()
-        assert wait_until(lambda: capture.frames[-1].segment == 1, 2.0)
+        assert wait_until(lambda: capture.frames[-1].segment > segment, 2.0)
+        segment = capture.frames[-1].segment
         # a long freeze: the read times out (bounded), the source is reopened
         mjpeg_camera.freeze()
         assert wait_until(lambda: capture.thread.state == SourceState.RECONNECTING, 5.0)
         mjpeg_camera.resume()
         assert wait_until(lambda: capture.thread.state == SourceState.LIVE, 10.0)
-        assert wait_until(lambda: capture.frames[-1].segment == 2, 5.0)  # one new segment
+        assert wait_until(lambda: capture.frames[-1].segment > segment, 5.0)
     finally:
         capture.close()
     stalls = [t for t in capture.transitions() if t == ("live", "stalled")]
@@ -230,7 +232,7 @@ def test_no_thread_or_fd_leak_across_ten_reconnects(mjpeg_camera):
     # the first cycle may open something once (FFmpeg's lazy set-up); after that: flat
     assert threads[10] <= threads[1], threads
     assert fds[10] <= fds[1], fds
-    assert len({f.segment for f in capture.frames}) == 11
+    assert len({f.segment for f in capture.frames}) >= 11  # a new segment per reconnect
 
 
 def test_frame_age_stays_flat_while_the_consumer_is_slower_than_the_camera(mjpeg_camera):
@@ -382,6 +384,7 @@ def test_cli_survives_a_server_restart_with_the_window_reset(rtsp_camera, tflite
     i = names.index(("live", "stalled"))
     assert names[i + 1] == ("stalled", "reconnecting")
     assert names[-1] == ("reconnecting", "live")
+    assert cli.states[-1]["segment"] == cli.states[i]["segment"] + 1
     attempts = [s["attempt"] for s in cli.states if s["source_state"] == "reconnecting"]
     assert attempts == list(range(1, len(attempts) + 1)) and len(attempts) >= 2
     after = predictions[cut:]
