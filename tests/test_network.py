@@ -254,10 +254,14 @@ def test_frame_age_stays_flat_while_the_consumer_is_slower_than_the_camera(mjpeg
             ages.append(now_ms - decode_stamp(frame.display))
     finally:
         capture.close()
+    print(f"end-to-end age ms: {ages}; dropped {capture.ring.dropped}")
     assert capture.ring.dropped > 50  # most frames were passed over, as they should be
-    # fresh every time: at most about one frame interval plus scheduling noise, never growing
-    assert max(ages) < 300, ages
-    first, last = sum(ages[:8]) / 8, sum(ages[-8:]) / 8
+    # fresh every time: about one frame interval plus scheduling noise, never growing (a
+    # backlog would add 40 ms per frame queued; a naive reader here lags by seconds)
+    ordered = sorted(ages)
+    assert ordered[int(0.9 * len(ages))] < 250, ages
+    assert max(ages) < 1000, ages
+    first, last = sorted(ages[:9])[4], sorted(ages[-9:])[4]  # medians
     assert last - first < 60, ages
 
 
@@ -335,6 +339,7 @@ def check_predictions(predictions, labels=("alpha", "beta", "gamma")):
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rtsp", "mjpeg"])
 def test_cli_classifies_a_network_stream_end_to_end(kind, tflite_model_dir):
     if kind == "rtsp":
@@ -355,6 +360,7 @@ def test_cli_classifies_a_network_stream_end_to_end(kind, tflite_model_dir):
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_cli_survives_a_server_restart_with_the_window_reset(rtsp_camera, tflite_model_dir):
     cli = StreamingCli(
         "--source", rtsp_camera.url, "--model", tflite_model_dir, "--read-timeout", "2"
@@ -398,6 +404,7 @@ def test_cli_survives_a_server_restart_with_the_window_reset(rtsp_camera, tflite
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_cli_ctrl_c_during_a_reconnect_wait_exits_within_a_second(tflite_model_dir):
     """The run stops, joins, flushes and prints its summary within a second; the process is
     gone within 5 s (the rest is TensorFlow's own teardown at interpreter exit)."""
@@ -428,6 +435,7 @@ def test_cli_ctrl_c_during_a_reconnect_wait_exits_within_a_second(tflite_model_d
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_cli_gives_up_after_bounded_retries_against_a_silent_server(tflite_model_dir):
     camera = MjpegCamera().start()
     silent = None
@@ -457,6 +465,7 @@ def test_cli_gives_up_after_bounded_retries_against_a_silent_server(tflite_model
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["silent", "refused"])
 def test_cli_unreachable_stream_is_an_input_error_within_the_timeout(server, tflite_model_dir):
     """A stream that never connected is an input error (exit 2), reconnect or not."""
