@@ -149,21 +149,29 @@ def test_a_server_that_never_answers_fails_within_the_open_timeout(scheme):
 
 
 # -- reconnecting at the capture level -----------------------------------------------------
-def test_killed_server_goes_stalled_reconnecting_live_with_a_new_segment(mjpeg_camera):
-    capture = Capture(mjpeg_camera.url, CaptureOptions(3, 2)).start()
+@pytest.mark.parametrize("kind", ["mjpeg", "rtsp-tcp", "rtsp-udp"])
+def test_killed_server_goes_stalled_reconnecting_live_with_a_new_segment(kind):
+    if kind.startswith("rtsp"):
+        need_rtsp()
+    camera = (MjpegCamera() if kind == "mjpeg" else RtspCamera()).start()
+    transport = kind.split("-")[1] if kind.startswith("rtsp") else None
     try:
-        assert wait_until(lambda: len(capture.frames) >= 15, 10)
-        mjpeg_camera.kill()
-        assert wait_until(lambda: capture.thread.state == SourceState.RECONNECTING, 5)
-        time.sleep(0.5)  # a few refused attempts
-        assert capture.thread.state == SourceState.RECONNECTING
-        assert capture.thread.monitor.attempt >= 2
-        before = len(capture.frames)
-        mjpeg_camera.start()
-        assert wait_until(lambda: len(capture.frames) >= before + 10, 10)
-        assert capture.thread.state == SourceState.LIVE
+        capture = Capture(camera.url, CaptureOptions(3, 2, transport)).start()
+        try:
+            assert wait_until(lambda: len(capture.frames) >= 15, 10)
+            camera.kill()
+            assert wait_until(lambda: capture.thread.state == SourceState.RECONNECTING, 8)
+            time.sleep(0.5)  # a few refused attempts
+            assert capture.thread.state == SourceState.RECONNECTING
+            assert capture.thread.monitor.attempt >= 2
+            before = len(capture.frames)
+            camera.start()
+            assert wait_until(lambda: len(capture.frames) >= before + 10, 10)
+            assert capture.thread.state == SourceState.LIVE
+        finally:
+            capture.close()
     finally:
-        capture.close()
+        camera.stop()
     transitions = capture.transitions()
     i = transitions.index(("live", "stalled"))
     assert transitions[i + 1] == ("stalled", "reconnecting")
