@@ -496,3 +496,13 @@ def test_cli_unreachable_stream_is_an_input_error_within_the_timeout(server, tfl
     assert done.stderr.startswith("error: could not open stream"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert elapsed < 15
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_cli_rejects_a_bad_reconnect_value(value):
+    from conftest import run_cli
+
+    done = run_cli("--source", "rtsp://127.0.0.1:9/cam", "--reconnect", value, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: argument --reconnect:"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
