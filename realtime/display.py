@@ -135,10 +135,11 @@ class WindowUI:
         self.refresh_ms = max(1, int(1000 / refresh_hz))
 
     def run(self, pipeline: Pipeline) -> None:
+        shown_state = None  # the source state last drawn (redraw when it changes)
         import cv2
 
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
-        shown = shown_state = None
+        shown = None
         try:
             while True:
                 latest = pipeline.latest()
