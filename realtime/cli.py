@@ -227,7 +227,7 @@ def _sinks(args, fps: float, opened: list) -> None:
 def run(args, console: Console) -> int:
     from realtime.backbones import backbone_spec_from_metadata
     from realtime.model import read_model_info
-    from realtime.sources import CaptureOptions, open_source, parse_source
+    from realtime.sources import CaptureOptions, open_source, parse_source, reopen_source
 
     if args.jsonl and args.events and args.jsonl == args.events:
         raise InputError("--jsonl and --events must not write to the same place")
@@ -270,7 +270,7 @@ def run(args, console: Console) -> int:
             classifier,
             settings,
             sinks,
-            reopen=lambda: open_source(spec, options),
+            reopen=lambda: reopen_source(spec, options),
         )
         source = None  # the pipeline owns it now
 

@@ -241,3 +241,20 @@ def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -
     if spec.kind == CAMERA:
         return _open_camera(spec, options)
     return _open_stream(spec, options)
+
+
+def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> VideoSource:
+    """Open again, from the capture thread, a source that opened before (reconnect, --loop).
+
+    Unlike a first open, this never redirects the process's stderr (fd 2) to keep native
+    chatter quiet: that redirection is process-wide, and while a reconnect attempt waits up
+    to its open timeout it would swallow what the main thread prints meanwhile (the console
+    UI, the exit summary, `error:` lines). FFmpeg's own log is already off
+    (`silence_opencv_logging`).
+    """
+    options = options or CaptureOptions()
+    if spec.kind == FILE:
+        return _open_file(spec)
+    if spec.kind == CAMERA:
+        return _open_camera(spec, options)
+    return _open_stream(spec, options)

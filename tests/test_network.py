@@ -413,25 +413,41 @@ def test_cli_survives_a_server_restart_with_the_window_reset(rtsp_camera, tflite
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_cli_ctrl_c_during_a_reconnect_wait_exits_within_a_second(tflite_model_dir):
+@pytest.mark.parametrize("during", ["wait", "open"])
+def test_cli_ctrl_c_during_a_reconnect_wait_exits_within_a_second(during, tflite_model_dir):
     """The run stops, joins, flushes and prints its summary within a second; the process is
-    gone within 5 s (the rest is TensorFlow's own teardown at interpreter exit)."""
-    with MjpegCamera() as camera:
-        cli = StreamingCli("--source", camera.url, "--model", tflite_model_dir, quiet=False)
-        try:
-            assert cli.wait_for(lambda: len(cli.predictions) >= 5, 60)
-            camera.kill()
+    gone within 5 s (the rest is TensorFlow's own teardown at interpreter exit).
+    `wait`: the camera refuses, Ctrl-C lands in a backoff wait; `open`: the camera came back
+    wedged (accepts, never answers), Ctrl-C lands inside an open attempt, which is abandoned
+    (and must not keep anything, e.g. stderr, from the exit summary)."""
+    camera = MjpegCamera().start()
+    silent = None
+    cli = StreamingCli(
+        "--source", camera.url, "--model", tflite_model_dir, "--open-timeout", "8", quiet=False
+    )
+    try:
+        assert cli.wait_for(lambda: len(cli.predictions) >= 5, 60)
+        camera.kill()
+        if during == "wait":
             # attempt 3 waits about 2 s before it opens: interrupt in the middle of that wait
             assert cli.wait_for(lambda: any(s.get("attempt") == 3 for s in cli.states), 10)
             time.sleep(0.3)
-            assert cli.states[-1]["source_state"] == "reconnecting"
-            cli.interrupt()
-            t0 = time.monotonic()
-            rc = cli.finish(10)
-            exited = time.monotonic() - t0
-        finally:
-            if cli.process.poll() is None:
-                cli.process.kill()
+        else:
+            silent = SilentServer(camera.port)
+            assert cli.wait_for(lambda: any(s.get("attempt") for s in cli.states), 10)
+            time.sleep(1.5)  # attempt 1 waited ~0.5 s and is now inside its 8 s open
+            assert silent.accepted >= 1
+        assert cli.states[-1]["source_state"] == "reconnecting"
+        cli.interrupt()
+        t0 = time.monotonic()
+        rc = cli.finish(10)
+        exited = time.monotonic() - t0
+    finally:
+        if cli.process.poll() is None:
+            cli.process.kill()
+        camera.stop()
+        if silent is not None:
+            silent.close()
     assert rc == 0, cli.stderr
     assert "Traceback" not in cli.stderr
     summary = [t for t, line in cli.stderr_lines if line.startswith("frames read")]
@@ -439,7 +455,7 @@ def test_cli_ctrl_c_during_a_reconnect_wait_exits_within_a_second(tflite_model_d
     stopped = summary[0] - t0
     assert stopped < 1.0, stopped
     assert exited < 5, exited
-    print(f"SIGINT during a reconnect wait: stopped in {stopped:.2f} s, exited in {exited:.2f} s")
+    print(f"SIGINT during a reconnect {during}: stopped {stopped:.2f} s, exited {exited:.2f} s")
 
 
 @pytest.mark.shared
