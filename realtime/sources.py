@@ -231,18 +231,6 @@ def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
     return VideoSource(spec, capture, frame)
 
 
-def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -> VideoSource:
-    """Open what --source names, or raise InputError with one clear line."""
-    silence_opencv_logging()
-    spec = parse_source(spec) if isinstance(spec, str) else spec
-    options = options or CaptureOptions()
-    if spec.kind == FILE:
-        return _open_file(spec)
-    if spec.kind == CAMERA:
-        return _open_camera(spec, options)
-    return _open_stream(spec, options)
-
-
 def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> VideoSource:
     """Open again, from the capture thread, a source that opened before (reconnect, --loop).
 
@@ -252,6 +240,18 @@ def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> Vi
     UI, the exit summary, `error:` lines). FFmpeg's own log is already off
     (`silence_opencv_logging`).
     """
+    options = options or CaptureOptions()
+    if spec.kind == FILE:
+        return _open_file(spec)
+    if spec.kind == CAMERA:
+        return _open_camera(spec, options)
+    return _open_stream(spec, options)
+
+
+def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -> VideoSource:
+    """Open what --source names, or raise InputError with one clear line."""
+    silence_opencv_logging()
+    spec = parse_source(spec) if isinstance(spec, str) else spec
     options = options or CaptureOptions()
     if spec.kind == FILE:
         return _open_file(spec)
