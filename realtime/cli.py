@@ -270,7 +270,10 @@ def run(args, console: Console) -> int:
             classifier,
             settings,
             sinks,
-            reopen=lambda: reopen_source(spec, options),
+            # live sources reopen without open_source's first-open extras (see reopen_source)
+            reopen=(lambda: reopen_source(spec, options))
+            if spec.is_live
+            else (lambda: open_source(spec, options)),
         )
         source = None  # the pipeline owns it now
 

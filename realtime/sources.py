@@ -232,7 +232,7 @@ def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
 
 
 def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> VideoSource:
-    """Open again, from the capture thread, a source that opened before (reconnect, --loop).
+    """Open again, from the capture thread, a live source that opened before (reconnect).
 
     Unlike a first open, this never redirects the process's stderr (fd 2) to keep native
     chatter quiet: that redirection is process-wide, and while a reconnect attempt waits up
