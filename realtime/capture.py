@@ -13,11 +13,12 @@
 - `CaptureThread` reads, paces a file at its own frame rate (a file replayed as a fake live
   stream), samples, preprocesses and writes into the ring. End of stream and stop are
   explicit: the ring is closed (the reader gets `END_OF_STREAM`), a stop `Event` is honoured.
+  A live source is watched by a `ConnectionMonitor` (realtime/reconnect.py): a lost stream
+  is reopened with backoff, and frames after a gap or a reconnect start a new `segment`.
 """
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from collections.abc import Callable
@@ -26,19 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.preprocessing import preprocess_frame
+from realtime.reconnect import ConnectionMonitor, OpenAttempt, ReconnectPolicy, SourceState
 from realtime.sources import VideoSource
 
-
-class SourceState(str, enum.Enum):
-    """What the capture side is doing; shown in both UIs and in the JSONL output."""
-
-    CONNECTING = "connecting"
-    LIVE = "live"
-    STALLED = "stalled"
-    RECONNECTING = "reconnecting"
-    ENDED = "ended"
-    FAILED = "failed"
-    STOPPED = "stopped"
+__all__ = ["CaptureThread", "Frame", "FrameRing", "SamplingClock", "SourceState", "END_OF_STREAM"]
 
 
 @dataclass
@@ -184,6 +176,7 @@ class CaptureStats:
     frames_read: int = 0
     frames_sampled: int = 0
     frames_skipped: int = 0  # between sampling ticks: not meant for the model
+    frames_stale: int = 0  # live: piled up in buffers before reading began; discarded unread
     loops: int = 0
 
 
@@ -192,7 +185,10 @@ class CaptureThread(threading.Thread):
 
     `pace=True` releases a file's frames at the file's own frame rate (fake live stream);
     live sources are never paced (the source itself is). `keep_display` keeps the original
-    frame for the window UI or the recorder.
+    frame for the window UI or the recorder. A live source that stops delivering (a read
+    fails or times out) is reopened with `reopen` as `reconnect` allows; every wait is an
+    `Event` wait and every open runs as an abandonable `OpenAttempt`, so a stop request is
+    honoured at once (a read already in progress still ends within the read timeout).
     """
 
     def __init__(
@@ -208,6 +204,8 @@ class CaptureThread(threading.Thread):
         loop: bool = False,
         max_frames: int | None = None,
         reopen: Callable[[], VideoSource] | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        monitor: ConnectionMonitor | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(name="capture", daemon=True)
@@ -223,27 +221,45 @@ class CaptureThread(threading.Thread):
         self.reopen = reopen
         self.clock = clock
         self.stats = CaptureStats()
-        self.state = SourceState.CONNECTING
+        self.monitor = monitor or ConnectionMonitor(
+            reconnect or ReconnectPolicy(attempts=0),
+            watch=source.is_live,
+            sampling_period_s=1.0 / sampling_fps if sampling_fps else 0.0,
+            clock=clock,
+        )
         self.error: str | None = None
         self.finished = threading.Event()
+
+    @property
+    def state(self) -> SourceState:
+        return self.monitor.state
 
     def run(self) -> None:
         try:
             self._run()
         except Exception as exc:  # a broken stream ends the run cleanly, with a reason
             self.error = f"capture failed: {exc}"
-            self.state = SourceState.FAILED
+            self.monitor.failed(self.error)
         finally:
-            if self.state in (SourceState.LIVE, SourceState.CONNECTING):
-                self.state = SourceState.STOPPED if self.stop_event.is_set() else SourceState.ENDED
+            if self.stop_event.is_set():
+                self.monitor.stopped()
+            else:
+                self.monitor.ended()
             self.ring.close()
             try:
-                self.source.release()
+                if self.source is not None:
+                    self.source.release()
             finally:
                 self.finished.set()
 
+    def _skip_backlog(self) -> None:
+        if self.source.is_live:
+            fps = self.source.fps
+            self.stats.frames_stale += self.source.skip_backlog(0.5 / fps, int(30 * fps))
+
     def _run(self) -> None:
-        self.state = SourceState.LIVE
+        self._skip_backlog()
+        self.monitor.connected()
         start = self.clock()
         file_fps = self.source.fps
         offset = 0.0  # source time where the current pass over a looped file starts
@@ -264,10 +280,12 @@ class CaptureThread(threading.Thread):
                     self.stats.loops += 1
                     continue
                 if self.source.is_live:
-                    self.error = "the stream stopped delivering frames"
+                    if self._reconnect(f"read failed after {t1 - t0:.1f} s (closed or timed out)"):
+                        continue
                 return
             index = self.stats.frames_read
             self.stats.frames_read += 1
+            segment = self.monitor.frame(t1)
             if self.source.is_live:
                 source_time = t1 - start
             else:
@@ -292,7 +310,36 @@ class CaptureThread(threading.Thread):
                 display=frame if self.keep_display else None,
                 decode_ms=decode_ms,
                 preprocess_ms=(t2 - t1) * 1000.0,
+                segment=segment,
             )
             if not self.ring.put(item, self.stop_event):
                 return
             self.stats.frames_sampled += 1
+
+    def _reconnect(self, reason: str) -> bool:
+        """The live source stopped delivering: reopen it with backoff. True once live again;
+        False when stopped or when the policy gives up (state `failed`, `error` set)."""
+        self.monitor.lost(reason)
+        self.source.release()
+        self.source = None
+        while not self.stop_event.is_set():
+            delay = self.monitor.next_attempt() if self.reopen else None
+            if delay is None:
+                if not self.reopen:
+                    self.monitor.failed(reason)
+                self.error = f"the stream was lost: {self.monitor.reason}"
+                return False
+            if self.stop_event.wait(delay):
+                return False
+            attempt = OpenAttempt(self.reopen)
+            attempt.start()
+            source = attempt.wait(self.stop_event)
+            if source is not None:
+                self.source = source
+                self._skip_backlog()
+                self.sampler.reset()
+                self.monitor.connected()
+                return True
+            if attempt.error:
+                self.monitor.attempt_failed(attempt.error)
+        return False

@@ -55,6 +55,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _reconnect_attempts(text: str) -> int | None:
+    from realtime.reconnect import parse_reconnect
+
+    try:
+        return parse_reconnect(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m realtime",
@@ -96,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--rtsp-transport", choices=("tcp", "udp"), help="RTSP transport (default: FFmpeg's choice)"
+    )
+    src.add_argument(
+        "--reconnect",
+        type=_reconnect_attempts,
+        default="forever",
+        metavar="N|forever",
+        help="when a live stream that was playing drops, reopen it up to N times per outage "
+        "(0 = never), with exponential backoff from 0.5 s up to 10 s and jitter",
     )
 
     mdl = p.add_argument_group("model")
@@ -188,6 +205,12 @@ def _summary(pipeline, console: Console) -> None:
         f"classified {status.classified}, dropped {pipeline.dropped_total}, "
         f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}"
     )
+    capture = pipeline.capture
+    if capture.stats.frames_stale or capture.monitor.reconnects:
+        console.print(
+            f"reconnects {capture.monitor.reconnects}; stale frames discarded unread "
+            f"{capture.stats.frames_stale} (buffered before reading began)"
+        )
 
 
 def _sinks(args, fps: float, opened: list) -> None:
@@ -204,7 +227,7 @@ def _sinks(args, fps: float, opened: list) -> None:
 def run(args, console: Console) -> int:
     from realtime.backbones import backbone_spec_from_metadata
     from realtime.model import read_model_info
-    from realtime.sources import CaptureOptions, open_source, parse_source
+    from realtime.sources import CaptureOptions, open_source, parse_source, reopen_source
 
     if args.jsonl and args.events and args.jsonl == args.events:
         raise InputError("--jsonl and --events must not write to the same place")
@@ -224,6 +247,7 @@ def run(args, console: Console) -> int:
         from realtime.display import choose_ui
         from realtime.model import ActionClassifier, check_compatible
         from realtime.pipeline import Pipeline, RunSettings
+        from realtime.reconnect import ReconnectPolicy
 
         ui = choose_ui(args.ui, console)
         backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
@@ -238,6 +262,7 @@ def run(args, console: Console) -> int:
             smooth=args.smooth,
             threshold=args.threshold,
             keep_display=ui.name == "window" or bool(args.output),
+            reconnect=ReconnectPolicy(attempts=args.reconnect),
         )
         pipeline = Pipeline(
             source,
@@ -245,7 +270,10 @@ def run(args, console: Console) -> int:
             classifier,
             settings,
             sinks,
-            reopen=lambda: open_source(spec, options),
+            # live sources reopen without open_source's first-open extras (see reopen_source)
+            reopen=(lambda: reopen_source(spec, options))
+            if spec.is_live
+            else (lambda: open_source(spec, options)),
         )
         source = None  # the pipeline owns it now
 

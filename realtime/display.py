@@ -84,12 +84,14 @@ class ConsoleUI:
         for _ in range(4):
             figures.add_column(no_wrap=True)
         stages = status.stages_ms
-        state_style = {"live": "green", "ended": "blue"}.get(status.state, "yellow")
+        state_style = {"live": "green", "ended": "blue", "failed": "red"}.get(
+            status.state, "yellow"
+        )
         figures.add_row(
             f"window [bold]{fill}[/]",
             f"fps [bold]{status.fps:.1f}[/]",
             f"frame age [bold]{status.frame_age_ms:.0f} ms[/]",
-            f"source [{state_style}]{status.state}[/]",
+            f"source [{state_style}]{status.state_detail or status.state}[/]",
         )
         figures.add_row(
             f"decode {stages.get('decode', 0):.1f} ms",
@@ -136,6 +138,7 @@ class WindowUI:
         self.refresh_ms = max(1, int(1000 / refresh_hz))
 
     def run(self, pipeline: Pipeline) -> None:
+        shown_state = None  # the source state last drawn (redraw when it changes)
         import cv2
 
         os.environ.update(qt_environment())  # read by Qt when the first window opens
@@ -144,12 +147,15 @@ class WindowUI:
         try:
             while True:
                 latest = pipeline.latest()
-                if latest is not None and latest[1].display is not None and latest is not shown:
+                status = pipeline.status()
+                state = status.state_detail or status.state
+                fresh = latest is not shown or state != shown_state  # new result, or state
+                if latest is not None and latest[1].display is not None and fresh:
                     prediction, frame = latest
                     cv2.imshow(
-                        self.title, draw_overlay(frame.display, prediction, pipeline.status().fps)
+                        self.title, draw_overlay(frame.display, prediction, status.fps, state)
                     )
-                    shown = latest
+                    shown, shown_state = latest, state
                 key = cv2.waitKey(self.refresh_ms) & 0xFF
                 if key in (ord("q"), 27):
                     pipeline.request_stop()

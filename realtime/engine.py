@@ -30,6 +30,10 @@ class Sink:
     def on_gap(self) -> None:
         """The source had a gap; the window restarts."""
 
+    def on_source_state(self, change) -> None:
+        """A live source changed state (a `realtime.reconnect.StateChange`): stalled,
+        reconnecting, live again, failed. Called on the inference thread."""
+
     def close(self) -> None:
         """Flush and release; called once, after the inference loop ended."""
 
@@ -49,6 +53,7 @@ class InferenceEngine(threading.Thread):
         smoother: ProbabilitySmoother | None = None,
         threshold: float = 0.0,
         source_state: Callable[[], str] = lambda: "live",
+        source_events: Callable[[], list] = list,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(name="inference", daemon=True)
@@ -61,6 +66,7 @@ class InferenceEngine(threading.Thread):
         self.smoother = smoother or ProbabilitySmoother(1)
         self.threshold = threshold
         self.source_state = source_state
+        self.source_events = source_events
         self.clock = clock
         self.window = FeatureWindow(classifier.info.window, classifier.info.feature_size)
         self.error: str | None = None
@@ -77,16 +83,24 @@ class InferenceEngine(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 item = self.ring.take(timeout=0.2)
+                self.forward_source_events()  # before the frame: they happened before it
                 if item is None:
                     continue
                 if item is END_OF_STREAM or self.stop_event.is_set():
                     break
                 self.process(item)
+            self.forward_source_events()
         except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
             self.error = f"inference failed: {type(exc).__name__}: {exc}"
             self.stop_event.set()
         finally:
             self.finished.set()
+
+    def forward_source_events(self) -> None:
+        """Hand the source's state changes (stalled, reconnecting...) to the sinks."""
+        for change in self.source_events():
+            for sink in self.sinks:
+                sink.on_source_state(change)
 
     def process(self, frame: Frame) -> Prediction:
         if frame.segment != self._segment:

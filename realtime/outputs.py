@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import threading
@@ -40,6 +41,11 @@ class JsonlSink(Sink):
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
         self._handle.write(prediction.to_json() + "\n")
+        self._handle.flush()
+
+    def on_source_state(self, change) -> None:
+        """A live source's state change, as a line of its own: `"type": "source_state"`."""
+        self._handle.write(json.dumps(change.to_record()) + "\n")
         self._handle.flush()
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from realtime.engine import InferenceEngine, Sink
 from realtime.metrics import PipelineMetrics
 from realtime.model import ActionClassifier
 from realtime.postprocess import ProbabilitySmoother
+from realtime.reconnect import ReconnectPolicy, SourceState, StateChange
 from realtime.sources import VideoSource
 
 
@@ -29,6 +30,7 @@ class RunSettings:
     smooth: int = 1
     threshold: float = 0.0
     keep_display: bool = False
+    reconnect: ReconnectPolicy | None = None  # live sources; None = no reconnect
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Status:
     stages_ms: dict
     frame_age_ms: float
     elapsed_s: float
+    state_detail: str = ""  # e.g. "reconnecting 2/5 in 1.0 s"
 
 
 class Pipeline:
@@ -77,6 +80,7 @@ class Pipeline:
             loop=settings.loop,
             max_frames=settings.max_frames,
             reopen=reopen,
+            reconnect=settings.reconnect,
         )
         self.engine = InferenceEngine(
             self.ring,
@@ -88,9 +92,19 @@ class Pipeline:
             smoother=ProbabilitySmoother(settings.smooth),
             threshold=settings.threshold,
             source_state=lambda: self.capture.state.value,
+            source_events=self._source_events,
         )
         self._closed = False
         self.source_label = source.describe()
+
+    def _source_events(self) -> list[StateChange]:
+        """A live source's state changes worth a JSONL line: not the first connect, nor the
+        normal end of the run (file runs thus write predictions only)."""
+        changes = self.capture.monitor.poll()
+        if not self.source.is_live:
+            return []
+        quiet = (SourceState.ENDED, SourceState.STOPPED)
+        return [c for c in changes if c.previous != SourceState.CONNECTING and c.state not in quiet]
 
     @property
     def labels(self) -> list[str]:
@@ -142,6 +156,7 @@ class Pipeline:
             stages_ms=snap["stages_ms"],
             frame_age_ms=snap["frame_age_ms"],
             elapsed_s=time.monotonic() - self.metrics.started,
+            state_detail=self.capture.monitor.describe(),
         )
 
     def close(self, join_timeout: float = 2.0) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,13 @@ _FFMPEG_OPTIONS_LOCK = threading.Lock()
 
 
 def silence_opencv_logging() -> None:
-    """OpenCV/FFmpeg warnings would break the one-line error contract; we report ourselves."""
+    """OpenCV/FFmpeg warnings would break the one-line error contract; we report ourselves.
+
+    FFmpeg's own log (e.g. "Connection refused" on every reconnect attempt) is silenced too,
+    through OpenCV's OPENCV_FFMPEG_LOGLEVEL (-8 = quiet), read when FFmpeg is first used;
+    a value the user exported is kept.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     except AttributeError:  # pragma: no cover - older builds
@@ -111,6 +118,33 @@ class VideoSource:
         if not ok or frame is None or frame.size == 0:
             return None
         return frame
+
+    def skip_backlog(self, caught_up_s: float, limit: int) -> int:
+        """Live sources: discard the frames that piled up in FFmpeg's and the socket's buffers
+        while nobody read (e.g. while the model loaded), so the first frame classified is a
+        live one, not one seconds old. Buffered frames come back at once; two grabs in a row
+        that each had to wait longer than `caught_up_s` mean the stream is live (one slow
+        grab may be a busy CPU), and the last of them is kept. Returns the number of frames
+        discarded (at most `limit`)."""
+        skipped = 0
+        if self._pending is not None:
+            self._pending, skipped = None, 1
+        slow = 0
+        while skipped < limit:
+            t0 = time.monotonic()
+            try:
+                if not self._capture.grab():
+                    break  # the next read() fails too and says so
+                slow = slow + 1 if time.monotonic() - t0 > caught_up_s else 0
+                if slow == 2:
+                    ok, frame = self._capture.retrieve()
+                    if ok and frame is not None and frame.size:
+                        self._pending = frame
+                    break
+            except cv2.error:
+                break
+            skipped += 1
+        return skipped
 
     def release(self) -> None:
         self._capture.release()
@@ -196,6 +230,23 @@ def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
             f"stream {spec.target} opened but sent no frame within {options.read_timeout_s:g} s"
         )
     return VideoSource(spec, capture, frame)
+
+
+def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> VideoSource:
+    """Open again, from the capture thread, a live source that opened before (reconnect).
+
+    Unlike a first open, this never redirects the process's stderr (fd 2) to keep native
+    chatter quiet: that redirection is process-wide, and while a reconnect attempt waits up
+    to its open timeout it would swallow what the main thread prints meanwhile (the console
+    UI, the exit summary, `error:` lines). FFmpeg's own log is already off
+    (`silence_opencv_logging`).
+    """
+    options = options or CaptureOptions()
+    if spec.kind == FILE:
+        return _open_file(spec)
+    if spec.kind == CAMERA:
+        return _open_camera(spec, options)
+    return _open_stream(spec, options)
 
 
 def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -> VideoSource:
