@@ -250,6 +250,9 @@ def run(args, console: Console) -> int:
         workflow.train_step(dataset, _choice(args).load(), recipe, out, args.cache, console)
         return 0
     if args.command == "evaluate":
+        from realtime.model import read_model_info
+
+        read_model_info(Path(args.model))  # cheap checks first
         dataset = workflow.load(args.data)
         backbone = workflow.evaluation_backbone(Path(args.model), _choice(args))
         workflow.evaluate_step(dataset, Path(args.model), backbone, args.cache, console)
