@@ -157,9 +157,22 @@ def _runtime_predictions(model_dir: Path, videos: list[Path]) -> dict[Path, tupl
     return results
 
 
-def test_train_serve_parity(trained, synthetic_data):
-    """Offline predictions on held-out videos equal `python -m realtime --every-frame`'s."""
-    model_dir, _ = trained
+def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
+    """Offline predictions on held-out videos equal `python -m realtime --every-frame`'s,
+    run on the exported model directory (a round trip through `training export`)."""
+    trained_dir, _ = trained
+    model_dir = tmp_path / "exported"
+    exported = run_cli("export", "--model", trained_dir, "--out", model_dir, module="training")
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        [
+            "head.weights.h5",
+            "metadata.json",
+            "evaluation.json",
+            "confusion_matrix.png",
+            embedder_path.name,
+        ]
+    )
     report = json.loads((model_dir / "evaluation.json").read_text())
     offline = {p["video"]: p["predicted"] for p in report["predictions"]}
     offline_probs = {p["video"]: p["probs"] for p in report["predictions"]}

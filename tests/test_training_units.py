@@ -32,7 +32,7 @@ def test_csv_layout(tmp_path):
     assert [v.path for v in data.split("test")] == [tmp_path / "test" / "a2.avi"]
 
 
-def test_folder_per_class_hash_split_is_deterministic_and_stable(tmp_path):
+def test_folder_per_class_hash_split_is_deterministic(tmp_path):
     for label in ("jump", "run"):
         _videos(tmp_path / label, [f"{label}{i}.avi" for i in range(8)], frames=2)
     first = load_dataset(tmp_path)
@@ -41,9 +41,9 @@ def test_folder_per_class_hash_split_is_deterministic_and_stable(tmp_path):
     assert len(test) == 4  # a quarter of each class
     assert {v.label for v in first.split("test")} == {"jump", "run"}
     assert {v.path for v in load_dataset(tmp_path).split("test")} == test
-    _videos(tmp_path / "jump", ["jump_new.avi"], frames=2)  # adding a video moves no other
+    _videos(tmp_path / "jump", ["jump_new.avi"], frames=2)  # adding a video moves at most one
     again = {v.path for v in load_dataset(tmp_path).split("test")}
-    assert test - again == set() or len(again ^ test) <= 2
+    assert len(test - again) <= 1
 
 
 def test_folder_given_split(tmp_path):
@@ -159,7 +159,9 @@ def test_synthetic_pairs_differ_only_in_order():
         fa = render_frames(a, 30, np.random.default_rng(3))
         fb = render_frames(b, 30, np.random.default_rng(3))
         # same per-video draws; only the per-frame noise differs
-        diff = [np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(fa, fb[::-1])]
+        diff = [
+            np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(fa, fb[::-1], strict=True)
+        ]
         assert max(diff) < 8
         assert np.abs(fa[0].astype(int) - fa[-1].astype(int)).mean() > 10
 

@@ -3,8 +3,9 @@
 - The Keras example's layout: `train.csv` and `test.csv` (columns `video_name,tag`), videos
   in `train/` and `test/` (UCF101 top-5 as published with the example).
 - One folder per class: `DIR/<class>/*.avi`, split deterministically (per class, a fixed
-  fraction of the videos, chosen by a hash of the file name, so adding a video never moves
-  another one across the split); or a given split, `DIR/train/<class>/` and `DIR/test/<class>/`.
+  fraction of the videos, the ones whose file-name hashes rank first: independent of listing
+  order and machine, and adding a video moves at most one other across the split); or a
+  given split, `DIR/train/<class>/` and `DIR/test/<class>/`.
 
 Labels are the sorted class names of the training split (as the example's StringLookup).
 """
