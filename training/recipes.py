@@ -17,7 +17,8 @@ training set in file order, unshuffled), best-validation-loss checkpoint.
 - a validation split drawn per class and per video (all windows of a video on one side),
   instead of the last 30 % of a class-sorted list, which can hold whole classes the model then
   never trains on;
-- up to 60 epochs with early stopping on validation loss (patience 10, best weights kept).
+- up to 60 epochs with early stopping on validation loss (patience 10, not before epoch 20:
+  a head that starts on a plateau gets time to leave it), best-validation-loss weights kept.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class Recipe:
     validation_split: float = 0.3
     stratified_validation: bool = False  # False: Keras's last-fraction split, as the example
     early_stopping_patience: int | None = None
+    early_stopping_start: int = 0  # epochs before early stopping may stop training
+    input_dropout: float = 0.0  # training-only dropout on the input features (not in the head)
+    weight_decay: float | None = None  # AdamW decoupled weight decay instead of plain Adam
+    refit: bool = False  # after choosing the epoch count on validation, retrain on all videos
     head: dict = field(default_factory=lambda: dict(SEED_HEAD))
     seed: int = 0
 
@@ -61,6 +66,7 @@ DEFAULT = Recipe(
     stratified_validation=True,
     validation_split=0.25,
     early_stopping_patience=10,
+    early_stopping_start=20,
 )
 RECIPES = {"seed": SEED, "default": DEFAULT}
 

@@ -110,19 +110,30 @@ class TrainResult:
     history: dict
 
 
-def train_head(
-    windows: Windows,
+def _split(windows: Windows, recipe: Recipe) -> tuple[Windows, Windows | None]:
+    """Training and validation windows, all windows of a video on the same side."""
+    targets = [int(windows.targets[windows.videos == v][0]) for v in np.unique(windows.videos)]
+    val_videos = validation_videos(targets, recipe.validation_split, recipe.seed)
+    is_val = np.isin(windows.videos, sorted(val_videos))
+    train, val = windows.take(np.flatnonzero(~is_val)), windows.take(np.flatnonzero(is_val))
+    return train, (val if len(val) else None)
+
+
+def _fit(
+    train: Windows,
+    val: Windows | None,
     n_classes: int,
     recipe: Recipe,
-    console: Console | None = None,
-) -> TrainResult:
-    """Fit a fresh head on `windows` with `recipe`; returns it with the best val-loss weights."""
-    import_tensorflow()
+    console: Console,
+    epochs: int,
+    keras_split: float = 0.0,
+    select_best: bool = True,
+):
+    """One training run: a fresh head, `epochs` at most; (head, keras history dict)."""
     import keras
 
-    console = console or Console(stderr=True)
     keras.utils.set_random_seed(recipe.seed)
-    feature_size = windows.features.shape[2]
+    feature_size = train.features.shape[2]
     head = build_head(
         recipe.window,
         feature_size,
@@ -131,38 +142,44 @@ def train_head(
         dropout=float(recipe.head["dropout"]),
         dense_units=int(recipe.head["dense_units"]),
     )
-    head.compile(
-        optimizer=keras.optimizers.Adam(recipe.learning_rate),
+    model = head
+    if recipe.input_dropout:
+        # augmentation only: the head (what is saved and served) is unchanged
+        features_in = keras.Input((recipe.window, feature_size))
+        mask_in = keras.Input((recipe.window,), dtype="bool")
+        dropped = keras.layers.Dropout(recipe.input_dropout)(features_in)
+        model = keras.Model([features_in, mask_in], head([dropped, mask_in]))
+    if recipe.weight_decay:
+        optimizer = keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(recipe.learning_rate)
+    model.compile(
+        optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
     fit_args: dict = {}
-    if recipe.stratified_validation:
-        val_videos = validation_videos(
-            [int(windows.targets[windows.videos == v][0]) for v in np.unique(windows.videos)],
-            recipe.validation_split,
-            recipe.seed,
-        )
-        is_val = np.isin(windows.videos, sorted(val_videos))
-        train, val = windows.take(np.flatnonzero(~is_val)), windows.take(np.flatnonzero(is_val))
-        if len(val):
-            fit_args["validation_data"] = ([val.features, val.masks], val.targets)
-    else:
-        train = windows
-        fit_args["validation_split"] = recipe.validation_split  # the last fraction, as Keras does
-    has_val = "validation_data" in fit_args or recipe.validation_split > 0
+    if val is not None:
+        fit_args["validation_data"] = ([val.features, val.masks], val.targets)
+    elif keras_split:
+        fit_args["validation_split"] = keras_split  # the last fraction, unshuffled, as Keras does
+    has_val = bool(fit_args)
     monitor = "val_loss" if has_val else "loss"
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = str(Path(tmp) / "best.weights.h5")
-        callbacks = [
-            keras.callbacks.ModelCheckpoint(
-                checkpoint, monitor=monitor, save_best_only=True, save_weights_only=True
+        callbacks = []
+        if select_best:
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(
+                    checkpoint, monitor=monitor, save_best_only=True, save_weights_only=True
+                )
             )
-        ]
-        if recipe.early_stopping_patience:
+        if recipe.early_stopping_patience and has_val:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor=monitor, patience=recipe.early_stopping_patience
+                    monitor=monitor,
+                    patience=recipe.early_stopping_patience,
+                    start_from_epoch=recipe.early_stopping_start,
                 )
             )
         columns = (
@@ -172,28 +189,70 @@ def train_head(
             TextColumn("epochs {task.fields[stats]}"),
         )
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("train", total=recipe.epochs, stats="")
+            task = progress.add_task("train", total=epochs, stats="")
             callbacks.append(_RichEpochs(progress, task))
-            history = head.fit(
+            history = model.fit(
                 [train.features, train.masks],
                 train.targets,
-                epochs=recipe.epochs,
+                epochs=epochs,
                 batch_size=recipe.batch_size,
                 shuffle=True,
                 verbose=0,
                 callbacks=callbacks,
                 **fit_args,
             )
-        head.load_weights(checkpoint)
-    values = history.history
+        if select_best:
+            model.load_weights(checkpoint)  # the best epoch (shares its layers with `head`)
+    return head, history.history, monitor
+
+
+def _summary(values: dict, monitor: str) -> dict:
     series = values.get(monitor, [])
     best = int(np.argmin(series)) if series else len(values.get("loss", [])) - 1
-    summary = {
-        "windows": len(windows),
-        "train_windows": len(train) if recipe.stratified_validation else None,
+    return {
         "epochs_run": len(values.get("loss", [])),
         "best_epoch": best + 1,
         "monitor": monitor,
         "best": {k: round(float(v[best]), 4) for k, v in values.items() if len(v) > best},
     }
+
+
+def train_head(
+    windows: Windows,
+    n_classes: int,
+    recipe: Recipe,
+    console: Console | None = None,
+) -> TrainResult:
+    """Fit a fresh head on `windows` with `recipe`.
+
+    seed-style recipes keep the weights of the best validation-loss epoch. With `refit`, the
+    validation run only chooses the number of epochs; a fresh head is then trained for that
+    many epochs on every training window (validation videos included).
+    """
+    import_tensorflow()
+    console = console or Console(stderr=True)
+    if not recipe.stratified_validation:
+        head, values, monitor = _fit(
+            windows, None, n_classes, recipe, console, recipe.epochs, recipe.validation_split
+        )
+        summary = {"windows": len(windows), **_summary(values, monitor)}
+        return TrainResult(head, summary)
+    train, val = _split(windows, recipe)
+    head, values, monitor = _fit(train, val, n_classes, recipe, console, recipe.epochs)
+    summary = {
+        "windows": len(windows),
+        "train_windows": len(train),
+        "validation_windows": len(val) if val is not None else 0,
+        **_summary(values, monitor),
+    }
+    if recipe.refit and val is not None:
+        epochs = summary["best_epoch"]
+        head, refit_values, _ = _fit(
+            windows, None, n_classes, recipe, console, epochs, select_best=False
+        )
+        summary["refit"] = {
+            "epochs": epochs,
+            "windows": len(windows),
+            "final_loss": round(float(refit_values["loss"][-1]), 4),
+        }
     return TrainResult(head, summary)
