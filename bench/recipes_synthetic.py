@@ -47,7 +47,7 @@ VARIANTS = [
         "+ 8 windows/video (stride 5)",
         replace(SEED, stratified_validation=True, windows_per_video=8, stride=5),
     ),
-    ("+ early stopping, <=60 epochs = default", DEFAULT),
+    ("+ <=60 epochs, early stop (>=20) = default", DEFAULT),
     ("default, 1 window/video", replace(DEFAULT, windows_per_video=1)),
     (
         "default, example's val split",

@@ -186,3 +186,32 @@ def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
         assert label == offline[video.name], video.name
         for name, p in probs.items():  # same frames, same features: same numbers
             assert p == pytest.approx(offline_probs[video.name][name], abs=1e-4)
+
+
+def test_seed_recipe_trains_from_the_cache(trained, synthetic_data, embedder_path, tmp_path):
+    """`train --recipe seed` (the example's recipe) reuses the cached features."""
+    from realtime.model import read_model_info
+
+    out = tmp_path / "seed_model"
+    result = run_cli(
+        "train",
+        "--data",
+        synthetic_data,
+        "--out",
+        out,
+        "--recipe",
+        "seed",
+        "--epochs",
+        "2",
+        "--backbone",
+        embedder_path,
+        module="training",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "48 video(s): 48 from the cache" in result.stdout.replace("\n", " ")
+    info = read_model_info(out)
+    recipe = info.training["recipe"]
+    assert recipe["name"] == "seed" and recipe["epochs"] == 2
+    assert recipe["windows_per_video"] == 1 and not recipe["stratified_validation"]
+    assert info.training["history"]["windows"] == 48  # one window per readable video
+    assert info.head == {"gru_units": [16, 8], "dropout": 0.4, "dense_units": 8}
