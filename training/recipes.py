@@ -43,7 +43,6 @@ class Recipe:
     early_stopping_patience: int | None = None
     early_stopping_start: int = 0  # epochs before early stopping may stop training
     input_dropout: float = 0.0  # training-only dropout on the input features (not in the head)
-    weight_decay: float | None = None  # AdamW decoupled weight decay instead of plain Adam
     refit: bool = False  # after choosing the epoch count on validation, retrain on all videos
     head: dict = field(default_factory=lambda: dict(SEED_HEAD))
     seed: int = 0

@@ -149,12 +149,8 @@ def _fit(
         mask_in = keras.Input((recipe.window,), dtype="bool")
         dropped = keras.layers.Dropout(recipe.input_dropout)(features_in)
         model = keras.Model([features_in, mask_in], head([dropped, mask_in]))
-    if recipe.weight_decay:
-        optimizer = keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(recipe.learning_rate)
     model.compile(
-        optimizer=optimizer,
+        optimizer=keras.optimizers.Adam(recipe.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
