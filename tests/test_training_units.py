@@ -201,3 +201,18 @@ def test_bad_backbone_is_one_error_line(tmp_path):
     assert result.returncode == 2 and "backbone file not found" in result.stderr
     result = run_cli("features", "--data", tmp_path, "--backbone", "vgg", module="training")
     assert result.returncode == 2 and "unknown backbone" in result.stderr
+
+
+def test_downloaded_archive_identity_reaches_the_dataset(tmp_path):
+    """`dataset.json` (written by `download`) is what training records in the metadata."""
+    import json
+
+    _videos(tmp_path / "train", ["a1.avi", "b1.avi"], 2)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "train.csv").write_text("video_name,tag\na1.avi,A\nb1.avi,B\n")
+    (tmp_path / "test.csv").write_text("video_name,tag\n")
+    archive = {"file": "ucf101_top5.tar.gz", "size": 123, "sha256": "ab" * 32, "url": None}
+    (tmp_path / "dataset.json").write_text(json.dumps(archive))
+    described = load_dataset(tmp_path).describe()
+    assert described["archive"] == archive
+    assert described["train_videos"] == 2 and described["test_videos"] == 0
