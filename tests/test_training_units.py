@@ -183,6 +183,9 @@ def test_help_for_every_command():
         (["export", "--model", "no_such_model", "--out", "x"], "no trained model"),
         (["all", "--data", "x", "--from", "y"], "alternatives"),
         (["features", "--data", "pyproject.toml"], "must be a folder"),
+        (["download", "--dest", "pyproject.toml"], "--dest must be a folder"),
+        (["synth", "--out", "pyproject.toml"], "--out must be a folder"),
+        (["synth", "--out", "/proc/no_such_place/x"], "error: "),
     ],
 )
 def test_bad_input_is_one_error_line(args, message, tmp_path):

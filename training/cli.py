@@ -28,6 +28,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none (None) or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -80,19 +89,31 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         help="seed: the Keras example exactly; default: several windows per video, "
         "per-class validation split, early stopping (see docs/training.md)",
     )
-    g.add_argument("--fps", type=_positive_float, help="sampling rate of the frames in a window")
-    g.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
     g.add_argument(
-        "--windows-per-video", type=_positive_int, metavar="N", help="training windows per video"
+        "--fps",
+        type=_positive_float,
+        help="sampling rate of the frames in a window (recipe default: 25)",
     )
     g.add_argument(
-        "--stride", type=_positive_int, metavar="N", help="sampled frames between windows"
+        "--epochs", type=_positive_int, help="maximum training epochs (recipe default: 10 / 60)"
     )
-    g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split)")
+    g.add_argument(
+        "--windows-per-video",
+        type=_positive_int,
+        metavar="N",
+        help="training windows per video (recipe default: 1 / 8)",
+    )
+    g.add_argument(
+        "--stride",
+        type=_positive_int,
+        metavar="N",
+        help="sampled frames between windows (recipe default: 10 / 5)",
+    )
+    g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split; default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Help
     p = _Parser(
         prog="python -m training",
         description="Train the GRU action classifier that `python -m realtime` runs.",
@@ -310,3 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a folder that cannot be written, a full disk...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

@@ -256,6 +256,8 @@ def prepare(
 ) -> Path:
     """Download (or take `from_file`), verify, extract; returns the data folder."""
     dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"--dest must be a folder, not a file: {dest}")
     data_dir = dest / DATA_NAME
     if from_file is not None:
         archive = Path(from_file)
