@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 
 from realtime.backbones import Backbone, backbone_spec_from_metadata, load_backbone
@@ -212,13 +211,6 @@ def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
     info = read_model_info(model_dir)
     spec = choice.spec or backbone_spec_from_metadata(info.backbone, Path(model_dir))
     return load_backbone(spec, choice.weights, choice.threads)
-
-
-def predictions_for(model_dir: Path, per_video: list[np.ndarray]) -> np.ndarray:
-    """Class probabilities of each video's first window (what the runtime predicts)."""
-    classifier = ActionClassifier(model_dir)
-    features, masks = first_windows(per_video, classifier.info.window)
-    return classifier.predict_batch(features, masks)
 
 
 def load(data: str | Path) -> Dataset:
