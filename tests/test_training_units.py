@@ -1,0 +1,221 @@
+"""training/: data layouts, frame sampling, windows, metrics, the CLI's input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.capture import SamplingClock
+from realtime.errors import InputError
+from tests.conftest import moving_square_frames, run_cli, write_video
+from training.dataset import load_dataset
+from training.evaluate import confusion_png, metrics_report
+from training.recipes import DEFAULT, SEED
+from training.synthetic import render_frames
+from training.train import make_windows, validation_videos, window_starts
+from training.video import UnreadableVideo, VideoFacts, sampled_batches, sampled_frames
+
+
+def _videos(folder, names, frames=6):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        write_video(folder / name, moving_square_frames(frames))
+
+
+def test_csv_layout(tmp_path):
+    _videos(tmp_path / "train", ["a1.avi", "b1.avi"])
+    _videos(tmp_path / "test", ["a2.avi"])
+    (tmp_path / "train.csv").write_text("video_name,tag\na1.avi,Alpha\nb1.avi,Beta\n")
+    (tmp_path / "test.csv").write_text("video_name,tag\na2.avi,Alpha\n")
+    data = load_dataset(tmp_path)
+    assert data.layout == "csv" and data.labels == ["Alpha", "Beta"]
+    assert [v.path for v in data.split("test")] == [tmp_path / "test" / "a2.avi"]
+
+
+def test_folder_per_class_hash_split_is_deterministic(tmp_path):
+    for label in ("jump", "run"):
+        _videos(tmp_path / label, [f"{label}{i}.avi" for i in range(8)], frames=2)
+    first = load_dataset(tmp_path)
+    assert first.layout == "folders (hash split)" and first.labels == ["jump", "run"]
+    test = {v.path for v in first.split("test")}
+    assert len(test) == 4  # a quarter of each class
+    assert {v.label for v in first.split("test")} == {"jump", "run"}
+    assert {v.path for v in load_dataset(tmp_path).split("test")} == test
+    _videos(tmp_path / "jump", ["jump_new.avi"], frames=2)  # adding a video moves at most one
+    again = {v.path for v in load_dataset(tmp_path).split("test")}
+    assert len(test - again) <= 1
+
+
+def test_folder_given_split(tmp_path):
+    _videos(tmp_path / "train" / "a", ["x.avi"], 2)
+    _videos(tmp_path / "train" / "b", ["y.avi"], 2)
+    _videos(tmp_path / "test" / "a", ["z.avi"], 2)
+    data = load_dataset(tmp_path)
+    assert data.layout == "folders (given split)"
+    assert [(v.name, v.label, v.split) for v in data.split("test")] == [("z.avi", "a", "test")]
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: None, "no training videos"),
+        (lambda p: (p / "train.csv").write_text("name,label\n"), "train.csv but no test.csv"),
+        (
+            lambda p: [
+                (p / "train.csv").write_text("name,label\nx,y\n"),
+                (p / "test.csv").write_text("video_name,tag\n"),
+            ],
+            "columns video_name,tag",
+        ),
+        (
+            lambda p: [
+                (p / "train.csv").write_text("video_name,tag\n../x.avi,a\n"),
+                (p / "test.csv").write_text("video_name,tag\n"),
+            ],
+            "outside",
+        ),
+        (lambda p: _videos(p / "only", ["a.avi", "b.avi"], 2), "only one class"),
+    ],
+)
+def test_bad_data_folders(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(InputError, match=message):
+        load_dataset(tmp_path)
+
+
+def test_sampling_matches_the_runtime_clock(tmp_path):
+    """A 30 fps video sampled at 25 fps: the frames SamplingClock admits, nothing else."""
+    path = write_video(tmp_path / "v30.avi", moving_square_frames(60), fps=30.0)
+    facts = VideoFacts()
+    frames = np.concatenate(list(sampled_batches(path, 64, 25.0, None, 7, facts)))
+    clock = SamplingClock(25.0)
+    expected = [i for i in range(60) if clock.admit(i / 30.0)]
+    assert facts.source_fps == 30.0 and facts.frames_read == 60 and facts.ended
+    assert len(frames) == len(expected) == facts.frames_sampled
+    assert 45 <= len(expected) <= 55
+    from realtime.preprocessing import preprocess_frame
+
+    originals = list(moving_square_frames(60))
+    # frame k of the output is the preprocessed source frame expected[k] (decoded, so lossy)
+    for k in (0, 10, len(expected) - 1):
+        want = preprocess_frame(originals[expected[k]], 64).astype(int)
+        assert np.abs(frames[k].astype(int) - want).mean() < 12
+    # a limit stops decoding early
+    limited = VideoFacts()
+    assert len(sampled_frames(path, 64, 25.0, limit=20)) == 20
+    list(sampled_batches(path, 64, 25.0, 20, 32, limited))
+    assert limited.frames_read < 60 and not limited.ended
+
+
+def test_unreadable_video(tmp_path):
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video at all" * 20)
+    with pytest.raises(UnreadableVideo):
+        list(sampled_batches(bad, 64, 25.0))
+    with pytest.raises(UnreadableVideo, match="not found"):
+        list(sampled_batches(tmp_path / "missing.avi", 64, 25.0))
+
+
+def test_windows_and_masks():
+    assert window_starts(10, 20, 5, 8) == [0]
+    assert window_starts(20, 20, 5, 8) == [0]
+    assert window_starts(47, 20, 5, 8) == [0, 5, 10, 15, 20, 25]
+    assert window_starts(200, 20, 5, 8) == [0, 5, 10, 15, 20, 25, 30, 35]
+    short = np.ones((7, 3), np.float32)
+    long = np.arange(30 * 3, dtype=np.float32).reshape(30, 3)
+    w = make_windows([short, long], [0, 1], DEFAULT)
+    assert w.features.shape == (1 + 3, 20, 3)
+    assert w.masks[0].sum() == 7 and not w.features[0, 7:].any()
+    assert list(w.videos) == [0, 1, 1, 1] and list(w.targets) == [0, 1, 1, 1]
+    np.testing.assert_array_equal(w.features[2], long[5:25])
+    seed = make_windows([short, long], [0, 1], SEED)
+    assert len(seed) == 2 and SEED.frames_needed == 20
+
+
+def test_validation_split_is_per_class_and_per_video():
+    targets = [0] * 8 + [1] * 8 + [2] * 2
+    chosen = validation_videos(targets, 0.25, seed=0)
+    assert sum(targets[i] == 0 for i in chosen) == 2
+    assert sum(targets[i] == 1 for i in chosen) == 2
+    assert sum(targets[i] == 2 for i in chosen) == 1
+    assert chosen == validation_videos(targets, 0.25, seed=0)
+
+
+def test_metrics_report_and_png(tmp_path):
+    report = metrics_report([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"])
+    assert report["accuracy"] == 0.6
+    assert report["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert report["per_class"]["b"] == {"precision": 0.6667, "recall": 1.0, "support": 2}
+    assert report["per_class"]["c"]["precision"] is None
+    path = confusion_png(report["confusion_matrix"], ["a", "b", "c"], tmp_path / "cm.png")
+    import cv2
+
+    assert cv2.imread(str(path)).shape[0] > 100
+
+
+def test_synthetic_pairs_differ_only_in_order():
+    """grow and shrink (warm and cool) show the same frames in opposite orders."""
+    for a, b in (("grow", "shrink"), ("warm", "cool")):
+        fa = render_frames(a, 30, np.random.default_rng(3))
+        fb = render_frames(b, 30, np.random.default_rng(3))
+        # same per-video draws; only the per-frame noise differs
+        diff = [
+            np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(fa, fb[::-1], strict=True)
+        ]
+        assert max(diff) < 8
+        assert np.abs(fa[0].astype(int) - fa[-1].astype(int)).mean() > 10
+
+
+def test_help_for_every_command():
+    for command in ("download", "features", "train", "evaluate", "export", "all", "synth"):
+        result = run_cli(command, "--help", module="training")
+        assert result.returncode == 0 and "usage: python -m training " + command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "required"),
+        (["train", "--data", "nowhere", "--out", "m"], "data folder not found: nowhere"),
+        (["train", "--data", ".", "--out", "m", "--epochs", "0"], "must be at least 1"),
+        (["train", "--data", ".", "--out", "m", "--fps", "-3"], "positive number"),
+        (["evaluate", "--data", ".", "--model", "no_such_model"], "no trained model"),
+        (["export", "--model", "no_such_model", "--out", "x"], "no trained model"),
+        (["all", "--data", "x", "--from", "y"], "alternatives"),
+        (["features", "--data", "pyproject.toml"], "must be a folder"),
+        (["download", "--dest", "pyproject.toml"], "--dest must be a folder"),
+        (["synth", "--out", "pyproject.toml"], "--out must be a folder"),
+        (["synth", "--out", "/proc/no_such_place/x"], "error: "),
+    ],
+)
+def test_bad_input_is_one_error_line(args, message, tmp_path):
+    result = run_cli(*args, module="training")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+
+
+def test_bad_backbone_is_one_error_line(tmp_path):
+    for label in ("a", "b"):
+        _videos(tmp_path / label, ["v1.avi", "v2.avi"], 2)
+    result = run_cli(
+        "features", "--data", tmp_path, "--backbone", tmp_path / "x.tflite", module="training"
+    )
+    assert result.returncode == 2 and "backbone file not found" in result.stderr
+    result = run_cli("features", "--data", tmp_path, "--backbone", "vgg", module="training")
+    assert result.returncode == 2 and "unknown backbone" in result.stderr
+
+
+def test_downloaded_archive_identity_reaches_the_dataset(tmp_path):
+    """`dataset.json` (written by `download`) is what training records in the metadata."""
+    import json
+
+    _videos(tmp_path / "train", ["a1.avi", "b1.avi"], 2)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "train.csv").write_text("video_name,tag\na1.avi,A\nb1.avi,B\n")
+    (tmp_path / "test.csv").write_text("video_name,tag\n")
+    archive = {"file": "ucf101_top5.tar.gz", "size": 123, "sha256": "ab" * 32, "url": None}
+    (tmp_path / "dataset.json").write_text(json.dumps(archive))
+    described = load_dataset(tmp_path).describe()
+    assert described["archive"] == archive
+    assert described["train_videos"] == 2 and described["test_videos"] == 0

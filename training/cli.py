@@ -1,0 +1,337 @@
+"""`python -m training`: download, features, train, evaluate, export, all (and synth).
+
+Every bad input is one `error: ...` line on stderr and exit code 2 (argparse mistakes too).
+Cheap checks (arguments, folders, data layout) come before TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from realtime.errors import InputError
+
+DEFAULT_DATA_DEST = Path("data")
+
+
+def default_model_dir() -> Path:
+    from realtime.cli import DEFAULT_MODEL_DIR
+
+    return DEFAULT_MODEL_DIR
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other input error
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none (None) or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _add_backbone(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("backbone (as in `python -m realtime`)")
+    g.add_argument(
+        "--backbone",
+        metavar="NAME|FILE.tflite",
+        help="feature extractor: inception_v3 (default) or a .tflite file",
+    )
+    g.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="InceptionV3 ImageNet weights file, for machines without internet",
+    )
+    g.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
+
+
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="feature cache folder (default: DATA/.features)",
+    )
+
+
+def _add_recipe(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("recipe")
+    g.add_argument(
+        "--recipe",
+        choices=("default", "seed"),
+        default="default",
+        help="seed: the Keras example exactly; default: several windows per video, "
+        "per-class validation split, early stopping (see docs/training.md)",
+    )
+    g.add_argument(
+        "--fps",
+        type=_positive_float,
+        help="sampling rate of the frames in a window (recipe default: 25)",
+    )
+    g.add_argument(
+        "--epochs", type=_positive_int, help="maximum training epochs (recipe default: 10 / 60)"
+    )
+    g.add_argument(
+        "--windows-per-video",
+        type=_positive_int,
+        metavar="N",
+        help="training windows per video (recipe default: 1 / 8)",
+    )
+    g.add_argument(
+        "--stride",
+        type=_positive_int,
+        metavar="N",
+        help="sampled frames between windows (recipe default: 10 / 5)",
+    )
+    g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split; default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = _Help
+    p = _Parser(
+        prog="python -m training",
+        description="Train the GRU action classifier that `python -m realtime` runs.",
+        formatter_class=fmt,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser(
+        "download",
+        help="fetch, check and extract UCF101 top-5",
+        description="Download ucf101_top5.tar.gz (resumable), check it and extract it safely "
+        "to DEST/ucf101_top5.",
+        formatter_class=fmt,
+    )
+    d.add_argument("--dest", default=str(DEFAULT_DATA_DEST), metavar="DIR", help="data folder")
+    d.add_argument("--from", dest="from_file", metavar="FILE", help="an already downloaded archive")
+    d.add_argument(
+        "--url", default=None, metavar="URL", help="archive URL (default: the example's)"
+    )
+
+    s = sub.add_parser(
+        "synth",
+        help="write a synthetic action data set (classes differ only in temporal order)",
+        description="Write grow/shrink/warm/cool videos in the example's layout (or folders).",
+        formatter_class=fmt,
+    )
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--train-per-class", type=_positive_int, default=8, metavar="N")
+    s.add_argument("--test-per-class", type=_positive_int, default=3, metavar="N")
+    s.add_argument("--layout", choices=("csv", "folders"), default="csv")
+    s.add_argument("--seed", type=int, default=0)
+
+    f = sub.add_parser(
+        "features",
+        help="extract and cache per-video backbone features",
+        description="Decode each video once, sample it like the runtime, run the backbone in "
+        "batches, cache the features (a second run is instant).",
+        formatter_class=fmt,
+    )
+    f.add_argument("--data", required=True, metavar="DIR", help="data set folder")
+    f.add_argument(
+        "--recipe",
+        choices=("default", "seed"),
+        default="default",
+        help="take as many frames per training video as this recipe needs",
+    )
+    f.add_argument("--fps", type=_positive_float, help="sampling rate (default: the recipe's)")
+    _add_backbone(f)
+    _add_cache(f)
+
+    t = sub.add_parser(
+        "train",
+        help="train the head and write a model directory",
+        description="Train the GRU head on a data set's training split; write --out.",
+        formatter_class=fmt,
+    )
+    t.add_argument("--data", required=True, metavar="DIR", help="data set folder")
+    t.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    _add_recipe(t)
+    _add_backbone(t)
+    _add_cache(t)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="test accuracy, per-class precision/recall, confusion matrix",
+        description="Evaluate a model directory on the data set's test split; the JSON report "
+        "and a PNG confusion matrix are stored in the model directory.",
+        formatter_class=fmt,
+    )
+    e.add_argument("--data", required=True, metavar="DIR", help="data set folder")
+    e.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    _add_backbone(e)
+    _add_cache(e)
+
+    x = sub.add_parser(
+        "export",
+        help="check a model directory loads in realtime and copy it",
+        description="Load a trained model directory as `realtime` does, then copy what the "
+        "runtime needs (weights, metadata, report, .tflite backbone) to --out.",
+        formatter_class=fmt,
+    )
+    x.add_argument("--model", required=True, metavar="DIR", help="trained model directory")
+    x.add_argument("--out", required=True, metavar="DIR", help="where the runtime will load it")
+
+    a = sub.add_parser(
+        "all",
+        help="download (unless --data), features, train, evaluate, export",
+        description="Everything in order. With no --data it downloads UCF101 top-5 and writes "
+        "weights/ucf101_top5/.",
+        formatter_class=fmt,
+    )
+    a.add_argument("--data", metavar="DIR", help="data set folder (default: download UCF101 top-5)")
+    a.add_argument("--out", metavar="DIR", help="model directory (default: weights/ucf101_top5)")
+    a.add_argument("--dest", default=str(DEFAULT_DATA_DEST), metavar="DIR", help="download folder")
+    a.add_argument("--from", dest="from_file", metavar="FILE", help="an already downloaded archive")
+    _add_recipe(a)
+    _add_backbone(a)
+    _add_cache(a)
+    return p
+
+
+def _recipe(args):
+    from training.recipes import get_recipe
+
+    return get_recipe(
+        args.recipe,
+        fps=getattr(args, "fps", None),
+        epochs=getattr(args, "epochs", None),
+        windows_per_video=getattr(args, "windows_per_video", None),
+        stride=getattr(args, "stride", None),
+        seed=getattr(args, "seed", None),
+    )
+
+
+def _choice(args):
+    from training.workflow import BackboneChoice
+
+    return BackboneChoice(args.backbone, args.backbone_weights, args.threads)
+
+
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder, not a file: {out}")
+    return out
+
+
+def run(args, console: Console) -> int:
+    if args.command == "download":
+        from training.download import UCF101_TOP5_URL, prepare
+
+        prepare(Path(args.dest), console, args.url or UCF101_TOP5_URL, _from(args))
+        return 0
+    if args.command == "synth":
+        from training.synthetic import SyntheticSpec, generate
+
+        out = _check_out(args.out)
+        spec = SyntheticSpec(args.train_per_class, args.test_per_class, seed=args.seed)
+        generate(out, spec, args.layout)
+        console.print(f"synthetic data set written to {out} ({args.layout} layout)")
+        return 0
+
+    from training import workflow
+
+    if args.command == "features":
+        dataset = workflow.load(args.data)
+        recipe = _recipe(args)
+        backbone = _choice(args).load()
+        workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
+        return 0
+    if args.command == "train":
+        out = _check_out(args.out)
+        dataset = workflow.load(args.data)
+        recipe = _recipe(args)
+        workflow.train_step(dataset, _choice(args).load(), recipe, out, args.cache, console)
+        return 0
+    if args.command == "evaluate":
+        from realtime.model import read_model_info
+
+        read_model_info(Path(args.model))  # cheap checks first
+        dataset = workflow.load(args.data)
+        backbone = workflow.evaluation_backbone(Path(args.model), _choice(args))
+        workflow.evaluate_step(dataset, Path(args.model), backbone, args.cache, console)
+        return 0
+    if args.command == "export":
+        from training.export import export_model_dir
+
+        out = export_model_dir(Path(args.model), _check_out(args.out))
+        console.print(f"model directory ready: {out} (python -m realtime --model {out})")
+        return 0
+    if args.command == "all":
+        return _all(args, console, workflow)
+    raise InputError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def _from(args) -> Path | None:
+    return Path(args.from_file) if args.from_file else None
+
+
+def _all(args, console: Console, workflow) -> int:
+    from training.export import check_model_dir
+
+    if args.data and args.from_file:
+        raise InputError("--data and --from are alternatives: give one")
+    out = _check_out(args.out) if args.out else default_model_dir()
+    recipe = _recipe(args)
+    if args.data:
+        dataset = workflow.load(args.data)
+    else:
+        from training.download import prepare
+
+        console.rule("download")
+        dataset = workflow.load(prepare(Path(args.dest), console, from_file=_from(args)))
+    backbone = _choice(args).load()
+    console.rule("features")
+    workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
+    console.rule("train")
+    workflow.train_step(dataset, backbone, recipe, out, args.cache, console)
+    console.rule("evaluate")
+    workflow.evaluate_step(dataset, out, backbone, args.cache, console)
+    console.rule("export")
+    check_model_dir(out)
+    console.print(f"[bold]done:[/] python -m realtime --model {out} --source VIDEO")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return run(args, console)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a folder that cannot be written, a full disk...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

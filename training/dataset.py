@@ -1,0 +1,156 @@
+"""Finding the labelled videos of a data set, in either accepted layout.
+
+- The Keras example's layout: `train.csv` and `test.csv` (columns `video_name,tag`), videos
+  in `train/` and `test/` (UCF101 top-5 as published with the example).
+- One folder per class: `DIR/<class>/*.avi`, split deterministically (per class, a fixed
+  fraction of the videos, the ones whose file-name hashes rank first: independent of listing
+  order and machine, and adding a video moves at most one other across the split); or a
+  given split, `DIR/train/<class>/` and `DIR/test/<class>/`.
+
+Labels are the sorted class names of the training split (as the example's StringLookup).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realtime.errors import InputError
+
+VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v"}
+#: Written by `training download` beside the extracted data (archive size, sha256, url).
+DATASET_INFO_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class Video:
+    path: Path
+    label: str
+    split: str  # "train" or "test"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Dataset:
+    root: Path
+    layout: str  # "csv", "folders (given split)", "folders (hash split)"
+    videos: list[Video]
+    labels: list[str]
+    archive: dict = field(default_factory=dict)  # from dataset.json, when downloaded
+
+    def split(self, name: str) -> list[Video]:
+        return [v for v in self.videos if v.split == name]
+
+    def describe(self) -> dict:
+        info = {
+            "root": str(self.root),
+            "layout": self.layout,
+            "train_videos": len(self.split("train")),
+            "test_videos": len(self.split("test")),
+        }
+        if self.archive:
+            info["archive"] = self.archive
+        return info
+
+
+def _read_csv(path: Path, folder: Path, split: str) -> list[Video]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"video_name", "tag"} <= set(reader.fieldnames):
+                raise InputError(f"{path} must have the columns video_name,tag")
+            rows = [(r["video_name"], r["tag"]) for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    videos = []
+    for name, tag in rows:
+        if not name or not tag:
+            raise InputError(f"{path} has a row without video_name or tag")
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise InputError(f"{path} lists {name!r}, which is outside {folder}")
+        videos.append(Video(folder / relative, tag.strip(), split))
+    return videos
+
+
+def _class_folders(folder: Path) -> dict[str, list[Path]]:
+    classes = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(
+            p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+        )
+        if files:
+            classes[sub.name] = files
+    return classes
+
+
+def _hash_split(files: list[Path], test_fraction: float) -> tuple[list[Path], list[Path]]:
+    ranked = sorted(files, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
+    n_test = round(len(files) * test_fraction)
+    if len(files) >= 2:
+        n_test = min(max(n_test, 1), len(files) - 1)
+    else:
+        n_test = 0
+    test = set(ranked[:n_test])
+    return [p for p in files if p not in test], [p for p in files if p in test]
+
+
+def find_data_root(root: Path) -> Path:
+    """`root`, or its single subfolder holding train.csv (archives that add a top folder)."""
+    if (root / "train.csv").is_file():
+        return root
+    subs = [p for p in root.iterdir() if p.is_dir() and (p / "train.csv").is_file()]
+    return subs[0] if len(subs) == 1 else root
+
+
+def load_dataset(root: str | Path, test_fraction: float = 0.25) -> Dataset:
+    """The videos and labels under `root`, or InputError saying what is wrong with it."""
+    root = Path(root)
+    if not root.exists():
+        raise InputError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise InputError(f"--data must be a folder, not a file: {root}")
+    archive = {}
+    if (root / DATASET_INFO_FILE).is_file():
+        try:
+            archive = json.loads((root / DATASET_INFO_FILE).read_text())
+        except ValueError:
+            archive = {}
+    base = find_data_root(root)
+    if (base / "train.csv").is_file():
+        if not (base / "test.csv").is_file():
+            raise InputError(f"{base} has train.csv but no test.csv")
+        videos = _read_csv(base / "train.csv", base / "train", "train")
+        videos += _read_csv(base / "test.csv", base / "test", "test")
+        layout = "csv"
+    elif (root / "train").is_dir() and (root / "test").is_dir():
+        videos = []
+        for split in ("train", "test"):
+            for label, files in _class_folders(root / split).items():
+                videos += [Video(p, label, split) for p in files]
+        layout = "folders (given split)"
+    else:
+        videos = []
+        for label, files in _class_folders(root).items():
+            train, test = _hash_split(files, test_fraction)
+            videos += [Video(p, label, "train") for p in train]
+            videos += [Video(p, label, "test") for p in test]
+        layout = "folders (hash split)"
+    labels = sorted({v.label for v in videos if v.split == "train"})
+    if not labels:
+        raise InputError(
+            f"no training videos found in {root}: expected train.csv/test.csv with train/ and "
+            "test/, or one folder of videos per class"
+        )
+    if len(labels) < 2:
+        raise InputError(f"{root} has only one class ({labels[0]}); a classifier needs two")
+    unknown = sorted({v.label for v in videos if v.split == "test"} - set(labels))
+    if unknown:
+        raise InputError(f"test videos have classes absent from training: {', '.join(unknown)}")
+    return Dataset(base, layout, videos, labels, archive)

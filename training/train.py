@@ -1,0 +1,254 @@
+"""Turning per-video features into training windows and fitting the GRU head.
+
+The head is `realtime.model.build_head` (never redefined here). A window is `window`
+consecutive *sampled* frames (see `training.video`), zero-padded with the mask off when a
+video is shorter, exactly the layout `realtime.window.FeatureWindow` gives the head live.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from realtime.model import build_head
+from realtime.quiet import import_tensorflow
+from training.recipes import Recipe
+
+
+def window_starts(n_frames: int, window: int, stride: int, count: int) -> list[int]:
+    """Start offsets of the windows taken from a video with `n_frames` sampled frames."""
+    if n_frames <= window:
+        return [0]
+    last = n_frames - window
+    return list(range(0, last + 1, max(stride, 1)))[:count]
+
+
+def one_window(features: np.ndarray, start: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(window, D) features from `start`, zero-padded, and the (window,) mask."""
+    chunk = features[start : start + window]
+    out = np.zeros((window, features.shape[1]), np.float32)
+    out[: len(chunk)] = chunk
+    mask = np.zeros(window, bool)
+    mask[: len(chunk)] = True
+    return out, mask
+
+
+@dataclass
+class Windows:
+    """Training examples: features, masks, class indices and the video each came from."""
+
+    features: np.ndarray  # (N, window, D)
+    masks: np.ndarray  # (N, window)
+    targets: np.ndarray  # (N,) int
+    videos: np.ndarray  # (N,) int: index of the source video
+
+    def take(self, index: np.ndarray) -> Windows:
+        return Windows(
+            self.features[index], self.masks[index], self.targets[index], self.videos[index]
+        )
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def make_windows(per_video: list[np.ndarray], targets: list[int], recipe: Recipe) -> Windows:
+    feats, masks, ys, vids = [], [], [], []
+    for v, (features, target) in enumerate(zip(per_video, targets, strict=True)):
+        starts = window_starts(
+            len(features), recipe.window, recipe.stride, recipe.windows_per_video
+        )
+        for start in starts:
+            f, m = one_window(features, start, recipe.window)
+            feats.append(f)
+            masks.append(m)
+            ys.append(target)
+            vids.append(v)
+    return Windows(np.stack(feats), np.stack(masks), np.array(ys), np.array(vids))
+
+
+def validation_videos(targets: list[int], fraction: float, seed: int) -> set[int]:
+    """Per class, a seeded random `fraction` of its videos (at least one if it has two)."""
+    rng = np.random.default_rng(seed)
+    chosen: set[int] = set()
+    targets_arr = np.asarray(targets)
+    for cls in np.unique(targets_arr):
+        members = np.flatnonzero(targets_arr == cls)
+        n_val = int(round(len(members) * fraction))
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        else:
+            n_val = 0
+        chosen.update(int(i) for i in rng.permutation(members)[:n_val])
+    return chosen
+
+
+class _RichEpochs:
+    """A Keras callback that shows epochs as a rich progress bar."""
+
+    def __new__(cls, progress: Progress, task):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                text = " ".join(
+                    f"{k} {v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_acc")
+                )
+                progress.update(task, advance=1, stats=text)
+
+        return Callback()
+
+
+@dataclass
+class TrainResult:
+    head: object
+    history: dict
+
+
+def _split(windows: Windows, recipe: Recipe) -> tuple[Windows, Windows | None]:
+    """Training and validation windows, all windows of a video on the same side."""
+    targets = [int(windows.targets[windows.videos == v][0]) for v in np.unique(windows.videos)]
+    val_videos = validation_videos(targets, recipe.validation_split, recipe.seed)
+    is_val = np.isin(windows.videos, sorted(val_videos))
+    train, val = windows.take(np.flatnonzero(~is_val)), windows.take(np.flatnonzero(is_val))
+    return train, (val if len(val) else None)
+
+
+def _fit(
+    train: Windows,
+    val: Windows | None,
+    n_classes: int,
+    recipe: Recipe,
+    console: Console,
+    epochs: int,
+    keras_split: float = 0.0,
+    select_best: bool = True,
+):
+    """One training run: a fresh head, `epochs` at most; (head, keras history dict)."""
+    import keras
+
+    keras.utils.set_random_seed(recipe.seed)
+    feature_size = train.features.shape[2]
+    head = build_head(
+        recipe.window,
+        feature_size,
+        n_classes,
+        gru_units=tuple(recipe.head["gru_units"]),
+        dropout=float(recipe.head["dropout"]),
+        dense_units=int(recipe.head["dense_units"]),
+    )
+    model = head
+    if recipe.input_dropout:
+        # augmentation only: the head (what is saved and served) is unchanged
+        features_in = keras.Input((recipe.window, feature_size))
+        mask_in = keras.Input((recipe.window,), dtype="bool")
+        dropped = keras.layers.Dropout(recipe.input_dropout)(features_in)
+        model = keras.Model([features_in, mask_in], head([dropped, mask_in]))
+    model.compile(
+        optimizer=keras.optimizers.Adam(recipe.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+    )
+    fit_args: dict = {}
+    if val is not None:
+        fit_args["validation_data"] = ([val.features, val.masks], val.targets)
+    elif keras_split:
+        fit_args["validation_split"] = keras_split  # the last fraction, unshuffled, as Keras does
+    has_val = bool(fit_args)
+    monitor = "val_loss" if has_val else "loss"
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = str(Path(tmp) / "best.weights.h5")
+        callbacks = []
+        if select_best:
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(
+                    checkpoint, monitor=monitor, save_best_only=True, save_weights_only=True
+                )
+            )
+        if recipe.early_stopping_patience and has_val:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor,
+                    patience=recipe.early_stopping_patience,
+                    start_from_epoch=recipe.early_stopping_start,
+                )
+            )
+        columns = (
+            TextColumn("[bold]train[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs {task.fields[stats]}"),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("train", total=epochs, stats="")
+            callbacks.append(_RichEpochs(progress, task))
+            history = model.fit(
+                [train.features, train.masks],
+                train.targets,
+                epochs=epochs,
+                batch_size=recipe.batch_size,
+                shuffle=True,
+                verbose=0,
+                callbacks=callbacks,
+                **fit_args,
+            )
+        if select_best:
+            model.load_weights(checkpoint)  # the best epoch (shares its layers with `head`)
+    return head, history.history, monitor
+
+
+def _summary(values: dict, monitor: str) -> dict:
+    series = values.get(monitor, [])
+    best = int(np.argmin(series)) if series else len(values.get("loss", [])) - 1
+    return {
+        "epochs_run": len(values.get("loss", [])),
+        "best_epoch": best + 1,
+        "monitor": monitor,
+        "best": {k: round(float(v[best]), 4) for k, v in values.items() if len(v) > best},
+    }
+
+
+def train_head(
+    windows: Windows,
+    n_classes: int,
+    recipe: Recipe,
+    console: Console | None = None,
+) -> TrainResult:
+    """Fit a fresh head on `windows` with `recipe`.
+
+    seed-style recipes keep the weights of the best validation-loss epoch. With `refit`, the
+    validation run only chooses the number of epochs; a fresh head is then trained for that
+    many epochs on every training window (validation videos included).
+    """
+    import_tensorflow()
+    console = console or Console(stderr=True)
+    if not recipe.stratified_validation:
+        head, values, monitor = _fit(
+            windows, None, n_classes, recipe, console, recipe.epochs, recipe.validation_split
+        )
+        summary = {"windows": len(windows), **_summary(values, monitor)}
+        return TrainResult(head, summary)
+    train, val = _split(windows, recipe)
+    head, values, monitor = _fit(train, val, n_classes, recipe, console, recipe.epochs)
+    summary = {
+        "windows": len(windows),
+        "train_windows": len(train),
+        "validation_windows": len(val) if val is not None else 0,
+        **_summary(values, monitor),
+    }
+    if recipe.refit and val is not None:
+        epochs = summary["best_epoch"]
+        head, refit_values, _ = _fit(
+            windows, None, n_classes, recipe, console, epochs, select_best=False
+        )
+        summary["refit"] = {
+            "epochs": epochs,
+            "windows": len(windows),
+            "final_loss": round(float(refit_values["loss"][-1]), 4),
+        }
+    return TrainResult(head, summary)

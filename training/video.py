@@ -1,0 +1,86 @@
+"""Reading a training video exactly as `realtime` reads a video file.
+
+One decode pass per video: frames come from `realtime.sources.open_source` (the runtime's
+own reader), each frame's time on the source clock is `index / source.fps` (as in
+`realtime.capture.CaptureThread`), `realtime.capture.SamplingClock` decides which frames enter
+the model, and only those are preprocessed with `realtime.preprocessing.preprocess_frame`.
+Reading stops as soon as `limit` frames have been sampled, so a video is never decoded past
+what training needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.capture import SamplingClock
+from realtime.errors import InputError
+from realtime.preprocessing import preprocess_frame
+from realtime.sources import FILE, SourceSpec, open_source
+
+
+class UnreadableVideo(Exception):
+    """A video that cannot be opened or decoded; the message says why (one line)."""
+
+
+@dataclass
+class VideoFacts:
+    """What reading one video found out."""
+
+    source_fps: float = 0.0
+    frames_read: int = 0
+    frames_sampled: int = 0
+    ended: bool = False  # the video ended before `limit` frames were sampled
+
+
+def sampled_batches(
+    path: str | Path,
+    image_size: int,
+    fps: float | None,
+    limit: int | None = None,
+    batch_size: int = 32,
+    facts: VideoFacts | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield (n, S, S, 3) uint8 RGB batches of the sampled, preprocessed frames of one video.
+
+    `fps` is the model's sampling rate (None: every frame). `facts`, if given, is filled in
+    as reading goes. Raises `UnreadableVideo` if the file cannot be opened or has no frame.
+    """
+    facts = facts if facts is not None else VideoFacts()
+    try:
+        source = open_source(SourceSpec(FILE, str(path)))
+    except InputError as exc:
+        raise UnreadableVideo(str(exc)) from None
+    clock = SamplingClock(fps)
+    facts.source_fps = source.fps
+    batch: list[np.ndarray] = []
+    try:
+        while limit is None or facts.frames_sampled < limit:
+            frame = source.read()
+            if frame is None:
+                facts.ended = True
+                break
+            index = facts.frames_read
+            facts.frames_read += 1
+            if not clock.admit(index / source.fps):
+                continue
+            batch.append(preprocess_frame(frame, image_size))
+            facts.frames_sampled += 1
+            if len(batch) == batch_size:
+                yield np.stack(batch)
+                batch = []
+    finally:
+        source.release()
+    if batch:
+        yield np.stack(batch)
+
+
+def sampled_frames(path, image_size: int, fps: float | None, limit: int | None = None):
+    """All sampled frames of a video as one array (tests and small tools)."""
+    batches = list(sampled_batches(path, image_size, fps, limit))
+    if not batches:
+        return np.zeros((0, image_size, image_size, 3), np.uint8)
+    return np.concatenate(batches)

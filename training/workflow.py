@@ -1,0 +1,217 @@
+"""The steps behind each `python -m training` command, in the order `all` runs them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from realtime.backbones import Backbone, backbone_spec_from_metadata, load_backbone
+from realtime.errors import InputError
+from realtime.model import (
+    ActionClassifier,
+    ModelInfo,
+    check_compatible,
+    read_model_info,
+    save_model_dir,
+)
+from training.dataset import Dataset, Video, load_dataset
+from training.evaluate import (
+    CONFUSION_PNG,
+    REPORT_FILE,
+    confusion_png,
+    confusion_text,
+    first_windows,
+    metrics_report,
+)
+from training.export import write_model_dir
+from training.features import FeatureCache, FeatureSet, extract_features, report_skipped
+from training.recipes import Recipe
+from training.train import make_windows, train_head
+
+
+@dataclass
+class BackboneChoice:
+    """What --backbone / --backbone-weights / --threads asked for."""
+
+    spec: str | None = None
+    weights: str | None = None
+    threads: int | None = None
+
+    def load(self) -> Backbone:
+        return load_backbone(self.spec, self.weights, self.threads)
+
+
+def cache_root(dataset: Dataset, cache: str | Path | None) -> Path:
+    return Path(cache) if cache else dataset.root / ".features"
+
+
+def features_step(
+    dataset: Dataset,
+    backbone: Backbone,
+    fps: float | None,
+    limit: int | None,
+    videos: list[Video],
+    cache: str | Path | None,
+    console: Console,
+    use_cache: bool = True,
+) -> FeatureSet:
+    store = FeatureCache(cache_root(dataset, cache), backbone.describe(), backbone.image_size, fps)
+    result = extract_features(
+        videos, backbone, fps, limit, store if use_cache else None, console=console
+    )
+    console.print(
+        f"{len(result.features)} video(s): {result.cache_hits} from the cache "
+        f"({store.folder}), {result.extracted_videos} extracted "
+        f"({result.extracted_frames} frames, {result.frames_per_second:.1f} frames/s), "
+        f"{len(result.skipped)} skipped",
+        highlight=False,
+    )
+    report_skipped(result, console)
+    return result
+
+
+def features_for_recipe(
+    dataset: Dataset, backbone: Backbone, recipe: Recipe, cache, console: Console
+) -> tuple[FeatureSet, FeatureSet]:
+    """Training videos: the frames the recipe trains on; test videos: their first window."""
+    train = features_step(
+        dataset, backbone, recipe.fps, recipe.frames_needed, dataset.split("train"), cache, console
+    )
+    test = features_step(
+        dataset, backbone, recipe.fps, recipe.window, dataset.split("test"), cache, console
+    )
+    return train, test
+
+
+def _usable(videos: list[Video], result: FeatureSet) -> list[Video]:
+    return [v for v in videos if v.path in result.features]
+
+
+def train_step(
+    dataset: Dataset,
+    backbone: Backbone,
+    recipe: Recipe,
+    out: Path,
+    cache: str | Path | None,
+    console: Console,
+) -> Path:
+    videos = dataset.split("train")
+    result = features_step(
+        dataset, backbone, recipe.fps, recipe.frames_needed, videos, cache, console
+    )
+    usable = _usable(videos, result)
+    labels = dataset.labels
+    missing = sorted(set(labels) - {v.label for v in usable})
+    if missing:
+        raise InputError(f"no readable training video for class(es): {', '.join(missing)}")
+    per_video = [result.features[v.path] for v in usable]
+    targets = [labels.index(v.label) for v in usable]
+    windows = make_windows(per_video, targets, recipe)
+    console.print(
+        f"recipe {recipe.name}: {len(windows)} window(s) of {recipe.window} frames at "
+        f"{recipe.fps:g} fps from {len(usable)} training video(s), {len(labels)} classes"
+    )
+    trained = train_head(windows, len(labels), recipe, console)
+    info = ModelInfo(
+        labels=list(labels),
+        window=recipe.window,
+        image_size=backbone.image_size,
+        backbone=backbone.describe(),
+        sampling={
+            "fps": recipe.fps,
+            "rule": "realtime.capture.SamplingClock on the source clock; a window is "
+            "consecutive sampled frames",
+        },
+        head=dict(recipe.head),
+        training={
+            "recipe": recipe.as_dict(),
+            "dataset": dataset.describe(),
+            "skipped_videos": [str(p) for p, _ in result.skipped],
+            "history": trained.history,
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    write_model_dir(out, trained.head, info, backbone)
+    console.print(f"model written to {out}")
+    return out
+
+
+def evaluate_step(
+    dataset: Dataset,
+    model_dir: Path,
+    backbone: Backbone,
+    cache: str | Path | None,
+    console: Console,
+) -> dict:
+    info = read_model_info(model_dir)
+    check_compatible(info, backbone.describe(), model_dir)
+    unknown = sorted({v.label for v in dataset.split("test")} - set(info.labels))
+    if unknown:
+        raise InputError(f"the model {model_dir} does not know the class(es) {', '.join(unknown)}")
+    videos = dataset.split("test")
+    if not videos:
+        raise InputError(f"{dataset.root} has no test videos to evaluate on")
+    result = features_step(
+        dataset, backbone, info.sampling_fps, info.window, videos, cache, console
+    )
+    usable = _usable(videos, result)
+    if not usable:
+        raise InputError("no readable test video")
+    classifier = ActionClassifier(model_dir, info)
+    features, masks = first_windows([result.features[v.path] for v in usable], info.window)
+    probs = classifier.predict_batch(features, masks)
+    predicted = probs.argmax(axis=1)
+    targets = [info.labels.index(v.label) for v in usable]
+    report = metrics_report(targets, predicted, info.labels)
+    report["skipped_videos"] = [{"video": str(p), "reason": r} for p, r in result.skipped]
+    report["dataset"] = dataset.describe()
+    report["predictions"] = [
+        {
+            "video": v.name,
+            "label": v.label,
+            "predicted": info.labels[int(p)],
+            "probs": {k: round(float(x), 6) for k, x in zip(info.labels, row, strict=True)},
+        }
+        for v, p, row in zip(usable, predicted, probs, strict=True)
+    ]
+    model_dir = Path(model_dir)
+    (model_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    confusion_png(report["confusion_matrix"], info.labels, model_dir / CONFUSION_PNG)
+    info.evaluation = {
+        "accuracy": report["accuracy"],
+        "test_videos": report["test_videos"],
+        "skipped_videos": len(result.skipped),
+        "per_class": report["per_class"],
+        "confusion_matrix": report["confusion_matrix"],
+        "protocol": f"first window ({info.window} sampled frames) of each test video",
+        "report": REPORT_FILE,
+        "plot": CONFUSION_PNG,
+    }
+    save_model_dir(model_dir, classifier.model, info)
+    console.print(confusion_text(report["confusion_matrix"], info.labels), highlight=False)
+    for label, row in report["per_class"].items():
+        console.print(
+            f"{label}: precision {row['precision']}, recall {row['recall']}, "
+            f"{row['support']} video(s)",
+            highlight=False,
+        )
+    console.print(
+        f"[bold]test accuracy {report['accuracy']:.1%}[/] on {report['test_videos']} video(s) "
+        f"-> {model_dir / REPORT_FILE}"
+    )
+    return report
+
+
+def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
+    """The backbone a model was trained with, unless --backbone says otherwise."""
+    info = read_model_info(model_dir)
+    spec = choice.spec or backbone_spec_from_metadata(info.backbone, Path(model_dir))
+    return load_backbone(spec, choice.weights, choice.threads)
+
+
+def load(data: str | Path) -> Dataset:
+    return load_dataset(data)
