@@ -15,10 +15,8 @@ on features from a backbone it was not trained with.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -33,6 +31,45 @@ INCEPTION_IMAGE_SIZE = 224
 #: MD5 that Keras itself checks for `inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`.
 INCEPTION_IMAGENET_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
 INCEPTION_IMAGENET_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_IMAGENET_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+    + INCEPTION_IMAGENET_NOTOP_FILE
+)
+
+
+def imagenet_weights_file() -> Path:
+    """The InceptionV3 ImageNet (notop) weights, from Keras's cache or downloaded into it.
+
+    The file is fetched with a progress bar and resume, then checked against the MD5 Keras
+    itself uses; it lands where Keras caches it ($KERAS_HOME/models, default ~/.keras/models).
+    """
+    from rich.console import Console
+
+    from realtime.download import fetch
+
+    import_tensorflow()
+    import keras
+
+    home = Path(keras.config.keras_home()) if hasattr(keras.config, "keras_home") else None
+    home = home or Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    target = home / "models" / INCEPTION_IMAGENET_NOTOP_FILE
+    if target.is_file() and file_digest(target, "md5") == INCEPTION_IMAGENET_NOTOP_MD5:
+        return target
+    fetch(
+        INCEPTION_IMAGENET_NOTOP_URL,
+        target,
+        Console(stderr=True),
+        offline_hint=(
+            f"pass --backbone-weights {INCEPTION_IMAGENET_NOTOP_FILE} "
+            "(or use --backbone FILE.tflite)"
+        ),
+    )
+    if file_digest(target, "md5") != INCEPTION_IMAGENET_NOTOP_MD5:
+        target.unlink()
+        raise InputError(
+            f"the downloaded {INCEPTION_IMAGENET_NOTOP_FILE} failed its checksum; run again"
+        )
+    return target
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -78,6 +115,8 @@ class KerasInceptionV3(Backbone):
 
     def __init__(self, weights: str | os.PathLike | None = "imagenet", batch_size: int = 16):
         tf = import_tensorflow()
+        if weights is not None and str(weights) == "imagenet":
+            weights = imagenet_weights_file()
         self.batch_size = batch_size
         self.name = f"{INCEPTION_V3}/{self._weights_id(weights)}"
         self._model = self._build(weights)
@@ -99,8 +138,6 @@ class KerasInceptionV3(Backbone):
     def _weights_id(weights) -> str:
         if weights is None:
             return "random"
-        if str(weights) == "imagenet":
-            return "imagenet"
         path = Path(weights)
         if not path.is_file():
             raise InputError(f"backbone weights file not found: {path}")
@@ -113,24 +150,14 @@ class KerasInceptionV3(Backbone):
 
         source = None if weights is None else str(weights)
         try:
-            # Keras reports its download progress on stdout, which may carry --jsonl -
-            with contextlib.redirect_stdout(sys.stderr):
-                return keras.applications.InceptionV3(
-                    include_top=False,
-                    weights=source,
-                    pooling="avg",
-                    input_shape=(self.image_size, self.image_size, 3),
-                )
-        except InputError:
-            raise
-        except Exception as exc:  # download failures, corrupt files: one clear line
+            return keras.applications.InceptionV3(
+                include_top=False,
+                weights=source,
+                pooling="avg",
+                input_shape=(self.image_size, self.image_size, 3),
+            )
+        except Exception as exc:  # corrupt or foreign weights files: one clear line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if source == "imagenet":
-                raise InputError(
-                    "cannot download the InceptionV3 ImageNet weights "
-                    f"({first[:160]}); on an offline machine pass --backbone-weights "
-                    f"{INCEPTION_IMAGENET_NOTOP_FILE} (or use --backbone FILE.tflite)"
-                ) from None
             raise InputError(
                 f"cannot load InceptionV3 weights from {source}: {first[:200]}"
             ) from None

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from realtime.download import fetch
 from tests.conftest import run_cli
-from training.download import fetch, prepare
+from training.download import prepare
 
 VIDEO_BYTES = bytes(range(256)) * 64  # content is not decoded by the download step
 
