@@ -141,10 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     s.add_argument("--out", required=True, metavar="DIR")
-    s.add_argument("--train-per-class", type=_positive_int, default=8, metavar="N")
-    s.add_argument("--test-per-class", type=_positive_int, default=3, metavar="N")
-    s.add_argument("--layout", choices=("csv", "folders"), default="csv")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--train-per-class",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="training videos per class",
+    )
+    s.add_argument(
+        "--test-per-class",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="held-out test videos per class",
+    )
+    s.add_argument(
+        "--layout",
+        choices=("csv", "folders"),
+        default="csv",
+        help="csv: the Keras example's train.csv/test.csv; folders: one per class",
+    )
+    s.add_argument("--seed", type=int, default=0, help="random seed of the generated videos")
 
     f = sub.add_parser(
         "features",
