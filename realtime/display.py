@@ -64,6 +64,10 @@ class ConsoleUI:
                 (f" {prediction.label} ", "bold black on green3"),
                 (f"  {prediction.score:.1%}", "bold green3"),
             )
+        if prediction is not None and status.state in ("stalled", "reconnecting", "failed"):
+            # the last result is not about what the camera shows now: say so, dimmed
+            headline.stylize("dim")
+            headline.append(f"   (last result; source {status.state})", style="yellow")
         bars = Table.grid(padding=(0, 1))
         bars.add_column(justify="right", no_wrap=True)
         bars.add_column(no_wrap=True)
