@@ -9,6 +9,10 @@ applies its own input scaling, so that preprocessing exists once for training an
 - `LiteRTBackbone`: any `.tflite` image model; its output is dequantised and flattened into
   the feature vector, its input size and type are read from the model.
 
+How InceptionV3 is *executed* (TensorFlow, XLA, LiteRT, OpenVINO fp32/bf16) is a backend, chosen
+with `load_backbone(..., backend=...)`; see `realtime.backends`. Every backend of one set of
+weights has the same `name` and `describe()`, so a head trained on one runs on any other.
+
 `describe()` returns the identity recorded in a model's metadata, so that a head is never run
 on features from a backbone it was not trained with.
 """
@@ -102,6 +106,35 @@ class Backbone(ABC):
         }
 
 
+def inception_weights_identity(weights) -> tuple[str, str | None]:
+    """(id for the backbone name, cache key) of InceptionV3 weights, without building the model.
+
+    The id is "imagenet", "random" or "file-<sha256[:12]>"; the cache key identifies the exact
+    weights (None for random weights, which are never cached).
+    """
+    if weights is None:
+        return "random", None
+    if str(weights) == "imagenet":
+        return "imagenet", "imagenet"
+    path = Path(weights)
+    if not path.is_file():
+        raise InputError(f"backbone weights file not found: {path}")
+    if file_digest(path, "md5") == INCEPTION_IMAGENET_NOTOP_MD5:
+        return "imagenet", "imagenet"
+    sha = file_digest(path)
+    return f"file-{sha[:12]}", f"file-{sha}"
+
+
+def _set_tensorflow_threads(tf, num_threads: int | None) -> None:
+    """Limit TensorFlow's intra-op threads (possible only before TensorFlow's first op)."""
+    if not num_threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(num_threads))
+    except RuntimeError:  # already initialised in this process: keep what it has
+        pass
+
+
 class KerasInceptionV3(Backbone):
     """InceptionV3, include_top=False, average pooled: the example's 2048-d extractor.
 
@@ -113,37 +146,45 @@ class KerasInceptionV3(Backbone):
     feature_size = INCEPTION_FEATURE_SIZE
     image_size = INCEPTION_IMAGE_SIZE
 
-    def __init__(self, weights: str | os.PathLike | None = "imagenet", batch_size: int = 16):
+    #: How the graph runs: "keras" (tf.function) or "xla" (tf.function with jit_compile).
+    backend = "keras"
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = "imagenet",
+        batch_size: int = 16,
+        jit_compile: bool = False,
+        num_threads: int | None = None,
+    ):
         tf = import_tensorflow()
+        _set_tensorflow_threads(tf, num_threads)
         if weights is not None and str(weights) == "imagenet":
             weights = imagenet_weights_file()
         self.batch_size = batch_size
-        self.name = f"{INCEPTION_V3}/{self._weights_id(weights)}"
+        self.weights_id, self.weights_key = inception_weights_identity(weights)
+        self.name = f"{INCEPTION_V3}/{self.weights_id}"
+        self.backend = "xla" if jit_compile else "keras"
         self._model = self._build(weights)
 
         model = self._model
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)],
-            reduce_retracing=True,
-        )
         def features(frames):
             # keras.applications.inception_v3.preprocess_input: x / 127.5 - 1
             x = tf.cast(frames, tf.float32) / 127.5 - 1.0
             return model(x, training=False)
 
-        self._features = features
+        self.graph_function = features  # the exact computation, for exporters
+        self._features = tf.function(
+            features,
+            input_signature=[tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)],
+            reduce_retracing=True,
+            jit_compile=jit_compile,
+        )
 
-    @staticmethod
-    def _weights_id(weights) -> str:
-        if weights is None:
-            return "random"
-        path = Path(weights)
-        if not path.is_file():
-            raise InputError(f"backbone weights file not found: {path}")
-        if file_digest(path, "md5") == INCEPTION_IMAGENET_NOTOP_MD5:
-            return "imagenet"
-        return f"file-{file_digest(path)[:12]}"
+    @property
+    def keras_model(self):
+        """The Keras model itself (the source of truth every exported backend comes from)."""
+        return self._model
 
     def _build(self, weights):
         import keras
@@ -181,7 +222,16 @@ class LiteRTBackbone(Backbone):
     output (any shape) is dequantised with its scale and zero point and flattened.
     """
 
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+    backend = "litert"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        num_threads: int | None = None,
+        identity: dict | None = None,
+    ):
+        """`identity`: the describe() of the model this file was exported from, if any (a
+        converted InceptionV3 keeps the Keras model's name so heads run on either)."""
         path = Path(path)
         if not path.is_file():
             raise InputError(f"backbone file not found: {path}")
@@ -208,14 +258,21 @@ class LiteRTBackbone(Backbone):
         self.path = path
         self.image_size = shape[1]
         self.feature_size = int(np.prod(self._output["shape"][1:]))
-        self.sha256 = file_digest(path)
-        self.name = f"tflite/{self.sha256[:12]}"
+        self._identity = dict(identity) if identity else None
+        if self._identity:
+            self.sha256 = None
+            self.name = self._identity["name"]
+        else:
+            self.sha256 = file_digest(path)
+            self.name = f"tflite/{self.sha256[:12]}"
         self._in_dtype = np.dtype(self._input["dtype"])
         scale, zero = self._output["quantization"]
         self._out_scale = float(scale) if scale else None
         self._out_zero = float(zero)
 
     def describe(self) -> dict:
+        if self._identity:
+            return dict(self._identity)
         info = super().describe()
         info["file"] = self.path.name
         info["sha256"] = self.sha256
@@ -257,13 +314,32 @@ def load_backbone(
     spec: str | None,
     weights: str | None = None,
     num_threads: int | None = None,
+    backend: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
 ) -> Backbone:
-    """Build the backbone that `--backbone SPEC [--backbone-weights FILE]` names."""
+    """Build the backbone that `--backbone SPEC [--backbone-weights FILE] [--backend B]` names.
+
+    `backend` (see `realtime.backends.BACKENDS`) chooses how InceptionV3 runs; exported
+    runtimes are converted from the Keras model once and cached in `cache_dir` (default
+    `~/.cache/realtime-action`). A `.tflite` backbone always runs on LiteRT.
+    """
+    from realtime import backends
+
     spec = spec or INCEPTION_V3
+    backend = backends.check_backend_name(backend)
     if spec.lower().endswith(".tflite"):
         if weights:
             raise InputError("--backbone-weights applies to InceptionV3, not to a .tflite backbone")
+        if backend not in ("auto", "litert"):
+            raise InputError(
+                f"--backend {backend} applies to InceptionV3; a .tflite backbone runs on LiteRT"
+            )
         return LiteRTBackbone(spec, num_threads=num_threads)
     if spec.lower() in (INCEPTION_V3, "inceptionv3"):
-        return KerasInceptionV3(weights=weights if weights else "imagenet")
+        return backends.load_inception(
+            weights if weights else "imagenet",
+            backend=backend,
+            num_threads=num_threads,
+            cache_dir=cache_dir,
+        )
     raise InputError(f"unknown backbone {spec!r}: use 'inception_v3' or a path to a .tflite file")

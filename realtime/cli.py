@@ -65,6 +65,8 @@ def _reconnect_attempts(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from realtime.backends import CHOICES as BACKEND_CHOICES
+
     p = _Parser(
         prog="python -m realtime",
         description="Classify the action in a webcam, IP-camera or video-file stream, live.",
@@ -133,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbone-weights",
         metavar="FILE",
         help="InceptionV3 ImageNet weights file, for machines without internet",
+    )
+    mdl.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="how InceptionV3 runs; exported runtimes are converted from the Keras model once "
+        "and cached (auto: the fastest available that matches Keras within 1%%; "
+        "see docs/performance.md)",
+    )
+    mdl.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where converted backbones are cached "
+        "(default: $REALTIME_ACTION_CACHE or ~/.cache/realtime-action)",
     )
     mdl.add_argument(
         "--threads",
@@ -251,7 +267,13 @@ def run(args, console: Console) -> int:
 
         ui = choose_ui(args.ui, console)
         backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
-        backbone = load_backbone(backbone_spec, args.backbone_weights, args.threads)
+        backbone = load_backbone(
+            backbone_spec,
+            args.backbone_weights,
+            args.threads,
+            backend=args.backend,
+            cache_dir=args.cache_dir,
+        )
         check_compatible(info, backbone.describe(), model_dir)
         classifier = ActionClassifier(model_dir, info)
         _sinks(args, info.sampling_fps or source.fps, sinks)

@@ -1,7 +1,8 @@
 """The inference loop: frames in, predictions out, one backbone call per frame.
 
-    FrameRing.take() -> backbone (1 frame) -> FeatureWindow.push -> masked GRU over the window
-    -> smoothing / threshold -> Prediction -> sinks (JSONL, events, recorder) + latest for the UI
+    FrameRing.take() -> backbone (1 frame) -> HeadStream.push (the frame's GRU input projection
+    joins the window; masked GRU over it) -> smoothing / threshold -> Prediction
+    -> sinks (JSONL, events, recorder) + latest for the UI
 
 It runs on its own thread; the UI reads `latest()` from the main thread.
 """
@@ -18,7 +19,6 @@ from realtime.metrics import PipelineMetrics
 from realtime.model import ActionClassifier
 from realtime.postprocess import ProbabilitySmoother, decide
 from realtime.prediction import Prediction, probs_dict
-from realtime.window import FeatureWindow
 
 
 class Sink:
@@ -68,7 +68,7 @@ class InferenceEngine(threading.Thread):
         self.source_state = source_state
         self.source_events = source_events
         self.clock = clock
-        self.window = FeatureWindow(classifier.info.window, classifier.info.feature_size)
+        self.window = classifier.stream()  # the sliding window and the head over it
         self.error: str | None = None
         self.finished = threading.Event()
         self._latest: tuple[Prediction, Frame] | None = None
@@ -112,9 +112,7 @@ class InferenceEngine(threading.Thread):
         t0 = self.clock()
         feature = self.backbone.extract(frame.image[None])[0]
         t1 = self.clock()
-        self.window.push(feature)
-        features, mask = self.window.arrays()
-        raw = self.classifier.predict(features, mask)
+        raw = self.window.push(feature)
         t2 = self.clock()
         probs = self.smoother.update(raw)
         labels = self.classifier.labels

@@ -15,12 +15,19 @@ A model directory holds:
   window), the head's architecture and the evaluation figures.
 - `backbone.tflite` when the model was trained on a LiteRT backbone (so the directory is
   self-contained).
+
+Inference: `build_head` is the single definition of the architecture and the weights live in
+the Keras model; `NumpyHead` reads them from it and runs the same GRU/Dense math in NumPy
+(a Keras call costs milliseconds of framework overhead for ~0.1 MFLOP of work), and
+`HeadStream` runs it per frame over a sliding window, projecting each frame's features
+through the first GRU's input kernel once, when it arrives.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -158,6 +165,169 @@ def check_compatible(info: ModelInfo, backbone_info: dict, model_dir: Path) -> N
         )
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+_ACTIVATIONS = {
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": _relu,
+    "linear": lambda x: x,
+    "softmax": _softmax,
+}
+
+
+class UnsupportedHead(ValueError):
+    """The Keras model uses something NumpyHead does not implement (use Keras instead)."""
+
+
+class _Gru:
+    """One Keras GRU layer (reset_after=True, the Keras 3 default) as plain arrays."""
+
+    def __init__(self, layer):
+        cell = getattr(layer, "cell", layer)
+        config = cell.get_config()
+        if not config.get("reset_after", True) or not config.get("use_bias", True):
+            raise UnsupportedHead("GRU with reset_after=False or without bias")
+        if getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False):
+            raise UnsupportedHead("backwards or stateful GRU")
+        self.activation = _ACTIVATIONS[_activation_name(config["activation"])]
+        self.recurrent_activation = _ACTIVATIONS[_activation_name(config["recurrent_activation"])]
+        kernel, recurrent, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+        self.units = recurrent.shape[0]
+        self.kernel = np.ascontiguousarray(kernel)  # (D, 3U): z, r, h
+        self.recurrent = np.ascontiguousarray(recurrent)  # (U, 3U)
+        self.input_bias = bias[0].copy()
+        self.recurrent_bias = bias[1].copy()
+
+    def project(self, inputs: np.ndarray) -> np.ndarray:
+        """Input projections x W + b_in, (..., D) -> (..., 3U): per frame, independent of state."""
+        return inputs @ self.kernel + self.input_bias
+
+    def run(self, projections: np.ndarray) -> np.ndarray:
+        """All states over unmasked steps, (T, 3U) -> (T, U), from a zero initial state."""
+        units = self.units
+        h = np.zeros(units, np.float32)
+        states = np.empty((len(projections), units), np.float32)
+        for t, x in enumerate(projections):
+            inner = h @ self.recurrent + self.recurrent_bias
+            z = self.recurrent_activation(x[:units] + inner[:units])
+            r = self.recurrent_activation(x[units : 2 * units] + inner[units : 2 * units])
+            candidate = self.activation(x[2 * units :] + r * inner[2 * units :])
+            h = z * h + (1.0 - z) * candidate
+            states[t] = h
+        return states
+
+
+def _activation_name(value) -> str:
+    name = value if isinstance(value, str) else getattr(value, "__name__", str(value))
+    if name not in _ACTIVATIONS:
+        raise UnsupportedHead(f"activation {name}")
+    return name
+
+
+class NumpyHead:
+    """The Keras head's inference math in NumPy, with the weights read from the Keras model.
+
+    Masked time steps leave a GRU's state unchanged and the mask reaches every GRU layer
+    (Keras propagates it), so the result equals running the GRUs over the unmasked steps
+    only, which is what this does. Dropout is inactive at inference.
+    """
+
+    def __init__(self, model):
+        import keras
+
+        self.grus: list[_Gru] = []
+        self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = []
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if isinstance(layer, keras.layers.GRU):
+                if self.dense:
+                    raise UnsupportedHead("a GRU after a Dense layer")
+                self.grus.append(_Gru(layer))
+            elif isinstance(layer, keras.layers.Dense):
+                config = layer.get_config()
+                if not config.get("use_bias", True):
+                    raise UnsupportedHead("Dense without bias")
+                name = _activation_name(config["activation"])
+                kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+                self.dense.append((kernel, bias, _ACTIVATIONS[name]))
+            elif isinstance(layer, keras.layers.Dropout):
+                continue
+            else:
+                raise UnsupportedHead(f"layer {type(layer).__name__}")
+        if not self.grus or not self.dense:
+            raise UnsupportedHead("expected GRU layers followed by Dense layers")
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """(..., D) features -> (..., 3U) input projections of the first GRU."""
+        return self.grus[0].project(np.asarray(features, np.float32))
+
+    def from_projections(self, projections: np.ndarray) -> np.ndarray:
+        """Class probabilities from the first GRU's projections of the unmasked steps, in order."""
+        x = self.grus[0].run(projections)
+        for gru in self.grus[1:]:
+            x = gru.run(gru.project(x))
+        x = x[-1] if len(x) else np.zeros(self.grus[-1].units, np.float32)
+        for kernel, bias, activation in self.dense:
+            x = activation(x @ kernel + bias)
+        return x.astype(np.float32, copy=False)
+
+    def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(T, D) features + (T,) bool mask -> (n_classes,) probabilities."""
+        valid = np.flatnonzero(np.asarray(mask, bool))
+        return self.from_projections(self.project(np.asarray(features)[valid]))
+
+
+class HeadStream:
+    """Per-frame head inference over a sliding window of `length` frames.
+
+    `push(feature)` adds the newest frame and returns the probabilities for the window of
+    the last `length` frames (fewer at the start: a partial window, as the masked head was
+    trained to read). Each frame's input projection is computed once and kept in a ring, so a
+    new frame costs one (D x 3U) product plus the small recurrences.
+    """
+
+    def __init__(self, head: NumpyHead, length: int):
+        self.head = head
+        self.length = length
+        width = head.grus[0].kernel.shape[1]
+        self._ring = np.zeros((length, width), np.float32)
+        self._next = 0
+        self._fill = 0
+
+    @property
+    def fill(self) -> int:
+        """How many frames the window holds (0..length)."""
+        return self._fill
+
+    def reset(self) -> None:
+        """Forget every frame (after a gap in the source, say)."""
+        self._next = 0
+        self._fill = 0
+
+    def push(self, feature: np.ndarray) -> np.ndarray:
+        self._ring[self._next] = self.head.project(feature)
+        self._next = (self._next + 1) % self.length
+        self._fill = min(self._fill + 1, self.length)
+        if self._fill < self.length:
+            ordered = self._ring[: self._fill]
+        else:
+            ordered = np.concatenate((self._ring[self._next :], self._ring[: self._next]))
+        return self.head.from_projections(ordered)
+
+
 class ActionClassifier:
     """The trained head, ready to classify one window at a time."""
 
@@ -179,20 +349,37 @@ class ActionClassifier:
             raise InputError(
                 f"cannot load {self.model_dir / WEIGHTS_FILE} ({str(exc).splitlines()[0][:140]})"
             ) from None
-        tf = import_tensorflow()
-        model = self.model
-        window, size = self.info.window, self.info.feature_size
+        try:
+            self.numpy_head: NumpyHead | None = NumpyHead(self.model)
+        except UnsupportedHead:
+            self.numpy_head = None
+        self._probabilities = None
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, window, size], tf.float32),
-                tf.TensorSpec([None, window], tf.bool),
-            ]
-        )
-        def probabilities(features, mask):
-            return model([features, mask], training=False)
+    def keras_probabilities(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(N, window, D) + (N, window) -> (N, n_classes) through the Keras model itself."""
+        if self._probabilities is None:
+            tf = import_tensorflow()
+            model = self.model
+            window, size = self.info.window, self.info.feature_size
 
-        self._probabilities = probabilities
+            @tf.function(
+                input_signature=[
+                    tf.TensorSpec([None, window, size], tf.float32),
+                    tf.TensorSpec([None, window], tf.bool),
+                ]
+            )
+            def probabilities(features, mask):
+                return model([features, mask], training=False)
+
+            self._probabilities = probabilities
+        probs = self._probabilities(np.asarray(features, np.float32), np.asarray(mask, bool))
+        return probs.numpy().astype(np.float32, copy=False)
+
+    def stream(self) -> HeadStream | KerasHeadStream:
+        """Per-frame inference over the model's sliding window (see `HeadStream`)."""
+        if self.numpy_head is not None:
+            return HeadStream(self.numpy_head, self.info.window)
+        return KerasHeadStream(self)
 
     @property
     def labels(self) -> list[str]:
@@ -204,7 +391,31 @@ class ActionClassifier:
 
     def predict_batch(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(N, window, D) + (N, window) -> (N, n_classes)."""
-        probs = self._probabilities(
-            np.asarray(features, np.float32), np.asarray(mask, bool)
-        ).numpy()
-        return probs.astype(np.float32, copy=False)
+        if self.numpy_head is None:
+            return self.keras_probabilities(features, mask)
+        return np.stack(
+            [self.numpy_head.predict(f, m) for f, m in zip(features, mask, strict=True)]
+        )
+
+
+class KerasHeadStream:
+    """`HeadStream`'s interface through the Keras model (heads NumpyHead cannot run)."""
+
+    def __init__(self, classifier: ActionClassifier):
+        from realtime.window import FeatureWindow
+
+        self.classifier = classifier
+        self.window = FeatureWindow(classifier.info.window, classifier.info.feature_size)
+        self.length = self.window.length
+
+    @property
+    def fill(self) -> int:
+        return self.window.fill
+
+    def reset(self) -> None:
+        self.window.reset()
+
+    def push(self, feature: np.ndarray) -> np.ndarray:
+        self.window.push(feature)
+        features, mask = self.window.arrays()
+        return self.classifier.keras_probabilities(features[None], mask[None])[0]

@@ -1,0 +1,420 @@
+"""How InceptionV3 runs: backends converted from the Keras model, cached, checked, interchangeable.
+
+The Keras model (`realtime.backbones.KerasInceptionV3`) is the source of truth. Other
+backends are produced from it on first use and cached on disk, keyed by the exact weights:
+
+| backend         | what runs                                                    |
+|-----------------|--------------------------------------------------------------|
+| `keras`         | the Keras model in a `tf.function` (the reference)           |
+| `xla`           | the same `tf.function`, compiled with XLA (`jit_compile`)     |
+| `litert`        | LiteRT (TFLite) fp32 with XNNPACK, converted by TFLiteConverter |
+| `openvino`      | OpenVINO fp32, converted by `openvino.convert_model`          |
+| `openvino-bf16` | the same OpenVINO model run in bfloat16 (CPUs with native bf16) |
+| `auto`          | the fastest of these that is available here and passes the check |
+
+Every converted backend is checked once against the Keras reference on a fixed set of probe
+images (relative error ||a - b|| / ||b|| of each feature vector at most `TOLERANCE`); the
+result is cached beside the converted model. `auto` skips a backend that fails; asking for it
+explicitly still runs it, with a warning. The input scaling (x / 127.5 - 1) is part of every
+exported graph, so every backend takes the same uint8 frames.
+
+Cache layout: `<cache>/backbones/<weights key>/<format>/` holding the converted model,
+`export.json` (how and when it was made) and `check-<backend>.json`. The cache defaults to
+`$REALTIME_ACTION_CACHE`, else `$XDG_CACHE_HOME/realtime-action`, else
+`~/.cache/realtime-action`. Random weights (tests) are converted into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from realtime.backbones import (
+    INCEPTION_FEATURE_SIZE,
+    INCEPTION_IMAGE_SIZE,
+    INCEPTION_V3,
+    Backbone,
+    KerasInceptionV3,
+    LiteRTBackbone,
+    inception_weights_identity,
+)
+from realtime.errors import InputError
+from realtime.quiet import import_tensorflow, native_stderr_silenced
+
+BACKENDS = {
+    "keras": "TensorFlow tf.function (the Keras reference)",
+    "xla": "TensorFlow tf.function compiled with XLA",
+    "litert": "LiteRT (TFLite) fp32, XNNPACK",
+    "openvino": "OpenVINO fp32",
+    "openvino-bf16": "OpenVINO bfloat16 (CPUs with native bf16)",
+}
+CHOICES = ("auto", *BACKENDS)
+#: What `auto` tries, fastest first (measured with `python -m bench`, docs/performance.md).
+AUTO_PREFERENCE = ("openvino-bf16", "openvino", "litert", "xla", "keras")
+#: Largest relative error of a feature vector against the Keras reference a backend may have.
+TOLERANCE = 0.01
+#: Bumped when the exported graphs change, so stale cache entries are not reused.
+EXPORT_VERSION = 1
+_FORMAT = {"litert": "litert", "openvino": "openvino", "openvino-bf16": "openvino"}
+
+
+def check_backend_name(name: str | None) -> str:
+    name = (name or "auto").lower()
+    if name not in CHOICES:
+        raise InputError(f"unknown backend {name!r}: choose one of {', '.join(CHOICES)}")
+    return name
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("REALTIME_ACTION_CACHE"):
+        return Path(os.environ["REALTIME_ACTION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "realtime-action"
+
+
+def availability(backend: str) -> str | None:
+    """None if `backend` can run here, else the reason it cannot."""
+    if backend in ("keras", "xla"):
+        return None
+    if backend == "litert":
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            return "LiteRT is not installed (pip install ai-edge-litert)"
+        return None
+    try:
+        import openvino as ov
+    except ImportError:
+        return "OpenVINO is not installed (pip install openvino)"
+    if backend == "openvino-bf16":
+        capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if "BF16" not in capabilities:
+            return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
+    return None
+
+
+def probe_frames(n: int = 6, size: int = INCEPTION_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
+    """Deterministic test images for the conversion check: smooth colour fields, edges, noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    frames = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        fx, fy, phase = rng.uniform(1, 6), rng.uniform(1, 6), rng.uniform(0, 6.3, 3)
+        image = (
+            np.stack([np.sin(2 * np.pi * (fx * xx + fy * yy) + p) for p in phase], axis=-1) * 90
+            + 128
+        )
+        x0, y0 = rng.integers(0, size // 2, 2)
+        image[y0 : y0 + size // 3, x0 : x0 + size // 3] = rng.uniform(0, 255, 3)
+        image += rng.normal(0, 12, image.shape)
+        frames[i] = np.clip(image, 0, 255).astype(np.uint8)
+    return frames
+
+
+def relative_errors(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """||a - b|| / ||b|| per feature vector (row)."""
+    diff = np.linalg.norm(features - reference, axis=1)
+    return diff / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
+
+
+class OpenVINOBackbone(Backbone):
+    """An OpenVINO model (converted from the Keras InceptionV3) on the CPU, one frame per call.
+
+    `precision` is OpenVINO's inference precision hint: "f32" or "bf16". The model is compiled
+    for batch 1 (the live path); `extract` runs a batch frame by frame.
+    """
+
+    def __init__(
+        self,
+        xml_path: str | os.PathLike,
+        identity: dict,
+        precision: str = "f32",
+        num_threads: int | None = None,
+    ):
+        import openvino as ov
+
+        self.name = identity["name"]
+        self.feature_size = int(identity["feature_size"])
+        self.image_size = int(identity["image_size"])
+        self._identity = dict(identity)
+        self.backend = "openvino-bf16" if precision == "bf16" else "openvino"
+        core = ov.Core()
+        model = core.read_model(str(xml_path))
+        model.reshape([1, self.image_size, self.image_size, 3])
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        self._compiled = core.compile_model(model, "CPU", config)
+        self._request = self._compiled.create_infer_request()
+
+    def describe(self) -> dict:
+        return dict(self._identity)
+
+    def extract(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        out = np.empty((len(frames), self.feature_size), np.float32)
+        request = self._request
+        for i in range(len(frames)):
+            request.infer({0: frames[i : i + 1]}, share_inputs=True)
+            out[i] = request.get_output_tensor(0).data[0]
+        return out
+
+
+class ConversionProgress:
+    """One-off conversion steps shown as a rich progress display on the user's stderr.
+
+    Native converters write noise to fd 2, which is silenced while they run; the display
+    writes to its own duplicate of the original stderr so it stays visible.
+    """
+
+    def __init__(self, title: str, steps: int, enabled: bool = True):
+        self.title = title
+        self.steps = steps
+        self.enabled = enabled
+        self._progress = None
+        self._task = None
+        self._stream = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        sys.stderr.flush()
+        try:
+            self._stream = open(os.dup(2), "w", buffering=1)  # noqa: SIM115 - closed in __exit__
+        except OSError:
+            self._stream = sys.stderr
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=self._stream),
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.title, total=self.steps)
+        return self
+
+    def step(self, description: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{self.title}: {description}")
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=self.title)
+            self._progress.stop()
+        if self._stream is not None and self._stream is not sys.stderr:
+            self._stream.close()
+
+
+class InceptionBackends:
+    """Makes, caches, checks and opens the backends of one set of InceptionV3 weights."""
+
+    def __init__(
+        self,
+        weights,
+        cache_dir: str | os.PathLike | None = None,
+        num_threads: int | None = None,
+        show_progress: bool = True,
+        warn: Callable[[str], None] | None = None,
+    ):
+        self.weights = weights
+        self.num_threads = num_threads
+        self.show_progress = show_progress
+        self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+        weights_id, key = inception_weights_identity(weights)
+        self.identity = {
+            "name": f"{INCEPTION_V3}/{weights_id}",
+            "feature_size": INCEPTION_FEATURE_SIZE,
+            "image_size": INCEPTION_IMAGE_SIZE,
+        }
+        self._temporary = None
+        if key is None:  # random weights: nothing to key a cache on
+            self._temporary = tempfile.TemporaryDirectory(prefix="realtime-backbone-")
+            self.root = Path(self._temporary.name)
+        else:
+            base = Path(cache_dir) if cache_dir else default_cache_dir()
+            self.root = base / "backbones" / key
+        self._reference: KerasInceptionV3 | None = None
+
+    # -- the Keras reference, built only when something must be converted or checked
+    def reference(self) -> KerasInceptionV3:
+        if self._reference is None:
+            self._reference = KerasInceptionV3(self.weights, num_threads=self.num_threads)
+        return self._reference
+
+    def folder(self, backend: str) -> Path:
+        return self.root / f"{_FORMAT[backend]}-v{EXPORT_VERSION}"
+
+    def is_exported(self, backend: str) -> bool:
+        return (self.folder(backend) / "export.json").is_file()
+
+    def check_result(self, backend: str) -> dict | None:
+        path = self.folder(backend) / f"check-{backend}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    # -- conversion
+    def export(self, backend: str, progress: ConversionProgress) -> None:
+        """Convert the Keras model into `backend`'s format, atomically, into the cache."""
+        fmt = _FORMAT[backend]
+        dest = self.folder(backend)
+        progress.step("building the Keras model")
+        reference = self.reference()
+        progress.advance()
+        tf = import_tensorflow()
+        size = reference.image_size
+        graph = tf.function(
+            reference.graph_function,
+            input_signature=[tf.TensorSpec([1, size, size, 3], tf.uint8)],
+        )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+        started = time.perf_counter()
+        progress.step(f"converting to {fmt}")
+        try:
+            with native_stderr_silenced():
+                if fmt == "openvino":
+                    import openvino as ov
+
+                    model = ov.convert_model(graph)
+                    ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+                else:
+                    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                        [graph.get_concrete_function()], graph
+                    )
+                    (tmp / "model.tflite").write_bytes(converter.convert())
+            record = {
+                "format": fmt,
+                "export_version": EXPORT_VERSION,
+                "backbone": self.identity,
+                "seconds": round(time.perf_counter() - started, 1),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "versions": _versions(),
+            }
+            (tmp / "export.json").write_text(json.dumps(record, indent=2) + "\n")
+            try:
+                tmp.rename(dest)
+            except OSError:  # another process made it meanwhile: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+        except Exception as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"converting InceptionV3 to {fmt} failed: {first[:200]}") from None
+        progress.advance()
+
+    def check(self, backend: str, progress: ConversionProgress) -> dict:
+        """Compare `backend` with the Keras reference on the probe images; cache the result."""
+        progress.step("checking against Keras")
+        frames = probe_frames()
+        expected = self.reference().extract(frames)
+        errors = relative_errors(self.open(backend).extract(frames), expected)
+        result = {
+            "backend": backend,
+            "max_rel_error": float(errors.max()),
+            "mean_rel_error": float(errors.mean()),
+            "tolerance": TOLERANCE,
+            "passed": bool(errors.max() <= TOLERANCE),
+            "probes": len(frames),
+        }
+        path = self.folder(backend) / f"check-{backend}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        progress.advance()
+        return result
+
+    def prepare(self, backend: str) -> dict:
+        """Make sure `backend` is converted and checked; return its check result."""
+        result = self.check_result(backend)
+        if self.is_exported(backend) and result is not None:
+            return result
+        steps = (0 if self.is_exported(backend) else 2) + 1
+        title = f"one-off: InceptionV3 ({self.identity['name']}) -> {backend}"
+        if self._temporary is None:
+            title += f", cached in {self.folder(backend)}"
+        with ConversionProgress(title, steps, enabled=self.show_progress) as progress:
+            if not self.is_exported(backend):
+                self.export(backend, progress)
+            return self.check(backend, progress)
+
+    def open(self, backend: str) -> Backbone:
+        """The backbone for `backend` (converted already, for exported runtimes)."""
+        if backend == "keras":
+            return self.reference()
+        if backend == "xla":
+            return KerasInceptionV3(self.weights, jit_compile=True, num_threads=self.num_threads)
+        folder = self.folder(backend)
+        with native_stderr_silenced():
+            if backend == "litert":
+                return LiteRTBackbone(
+                    folder / "model.tflite", num_threads=self.num_threads, identity=self.identity
+                )
+            precision = "bf16" if backend == "openvino-bf16" else "f32"
+            return OpenVINOBackbone(
+                folder / "model.xml", self.identity, precision, num_threads=self.num_threads
+            )
+
+    def load(self, backend: str = "auto") -> Backbone:
+        """The backbone `--backend` asks for (`auto`: fastest available that passes)."""
+        backend = check_backend_name(backend)
+        if backend != "auto":
+            reason = availability(backend)
+            if reason:
+                raise InputError(f"--backend {backend} cannot run here: {reason}")
+            if backend in _FORMAT:
+                result = self.prepare(backend)
+                if not result["passed"]:
+                    self.warn(
+                        f"backend {backend} differs from Keras by up to "
+                        f"{result['max_rel_error']:.2%} (tolerance {TOLERANCE:.0%})"
+                    )
+            return self.open(backend)
+        for candidate in AUTO_PREFERENCE:
+            if availability(candidate):
+                continue
+            if candidate in _FORMAT and not self.prepare(candidate)["passed"]:
+                continue
+            return self.open(candidate)
+        return self.open("keras")  # pragma: no cover - keras is always available
+
+
+def _versions() -> dict:
+    versions = {}
+    for module in ("tensorflow", "keras", "openvino", "ai_edge_litert"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            versions[module] = getattr(mod, "__version__", "?")
+    return versions
+
+
+def load_inception(
+    weights,
+    backend: str = "auto",
+    num_threads: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Backbone:
+    """InceptionV3 with `weights` ("imagenet", a weights file, None) on `backend`."""
+    return InceptionBackends(weights, cache_dir=cache_dir, num_threads=num_threads).load(backend)
