@@ -351,6 +351,7 @@ class InceptionBackends:
         result = self.check_result(backend)
         if self.is_exported(backend) and result is not None:
             return result
+        self.reference()  # first, so that a weights problem is one clear error, not a display
         steps = (0 if self.is_exported(backend) else 2) + 1
         title = f"one-off: InceptionV3 ({self.identity['name']}) -> {backend}"
         if self._temporary is None:

@@ -1,0 +1,233 @@
+"""Backbone backends against the Keras reference, on real frames from ../shared/clips.
+
+InceptionV3 ImageNet weights cannot be downloaded here, so the weights are random but saved to
+a file and loaded through `--backbone-weights`: the exact path a user's weights take
+(conversion, caching keyed by the file, checking). Conversions are cached for the session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from realtime.backbones import KerasInceptionV3, LiteRTBackbone, load_backbone
+from realtime.backends import (
+    AUTO_PREFERENCE,
+    TOLERANCE,
+    InceptionBackends,
+    availability,
+    relative_errors,
+)
+from realtime.errors import InputError
+from realtime.preprocessing import preprocess_frame
+from realtime.sources import open_source
+from tests.conftest import build_model_dir, run_cli
+
+FRAMES_PER_CLIP = 10
+EXPORTED = ("xla", "litert", "openvino", "openvino-bf16")
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory):
+    """A weights file for InceptionV3 (random, seeded): loaded like the ImageNet file."""
+    import keras
+
+    from realtime.quiet import import_tensorflow
+
+    import_tensorflow()
+    keras.utils.set_random_seed(7)
+    model = keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(224, 224, 3)
+    )
+    path = tmp_path_factory.mktemp("weights") / "inception_random.weights.h5"
+    model.save_weights(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_sequences(shared_clips):
+    """Per clip, FRAMES_PER_CLIP consecutive frames (every 3rd), preprocessed for InceptionV3."""
+    sequences = []
+    for clip in shared_clips:
+        source = open_source(str(clip))
+        frames, index = [], 0
+        try:
+            while len(frames) < FRAMES_PER_CLIP:
+                frame = source.read()
+                if frame is None:
+                    break
+                if index % 3 == 0:
+                    frames.append(preprocess_frame(frame, 224))
+                index += 1
+        finally:
+            source.release()
+        assert frames, f"no frames from {clip}"
+        sequences.append(np.stack(frames))
+    return sequences
+
+
+@pytest.fixture(scope="session")
+def backends(inception_weights, tmp_path_factory):
+    return InceptionBackends(
+        inception_weights, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def reference(backends, clip_sequences):
+    """Keras features of every clip frame (the source of truth)."""
+    keras_backbone = backends.open("keras")
+    assert isinstance(keras_backbone, KerasInceptionV3)
+    return [keras_backbone.extract(seq) for seq in clip_sequences]
+
+
+@pytest.fixture(scope="session")
+def head(tmp_path_factory, backends):
+    from realtime.model import ActionClassifier
+
+    class Identity:  # what build_model_dir needs from a backbone
+        feature_size, image_size = 2048, 224
+
+        def describe(self):
+            return dict(backends.identity)
+
+    path = build_model_dir(
+        tmp_path_factory.mktemp("model") / "head", Identity(), labels="abcde", seed=3
+    )
+    return ActionClassifier(path)
+
+
+def _window_predictions(classifier, sequences):
+    """Top-1 of the head over every sliding (partial, then full) window of every clip."""
+    tops = []
+    for features in sequences:
+        stream = classifier.stream()
+        tops.extend(int(np.argmax(stream.push(f))) for f in features)
+    return np.array(tops)
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_backend_matches_keras_on_real_frames(backend, backends, clip_sequences, reference, head):
+    reason = availability(backend)
+    if reason:
+        pytest.skip(reason)
+    if backend != "xla":
+        result = backends.prepare(backend)
+        assert result["passed"], result
+        assert result["max_rel_error"] <= TOLERANCE
+    backbone = backends.open(backend)
+    assert backbone.backend == backend
+    # interchangeable: a head trained on one backend is accepted on any other
+    assert backbone.name == backends.identity["name"]
+    assert backbone.describe() == backends.identity
+    features = [backbone.extract(seq) for seq in clip_sequences]
+    errors = np.concatenate(
+        [relative_errors(f, r) for f, r in zip(features, reference, strict=True)]
+    )
+    assert errors.max() <= TOLERANCE, f"{backend}: max relative error {errors.max():.4%}"
+    if backend != "openvino-bf16":  # fp32 runtimes agree far more closely than the tolerance
+        assert errors.max() < 1e-4
+    agreement = np.mean(_window_predictions(head, features) == _window_predictions(head, reference))
+    assert agreement >= 0.99, f"{backend}: top-1 agreement {agreement:.1%}"
+
+
+def test_conversion_is_cached_and_reused_without_keras(backends, inception_weights):
+    available = [b for b in ("openvino", "litert") if availability(b) is None]
+    if not available:
+        pytest.skip("no exported runtime installed")
+    backend = available[0]
+    backends.prepare(backend)
+    folder = backends.folder(backend)
+    record = json.loads((folder / "export.json").read_text())
+    assert record["backbone"] == backends.identity
+    # a second process-like loader on the same cache: nothing is converted, Keras not built
+    again = InceptionBackends(
+        inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
+    )
+    assert again.folder(backend) == folder
+    backbone = again.load(backend)
+    assert again._reference is None
+    assert backbone.name == backends.identity["name"]
+
+
+def test_auto_picks_the_first_available_backend_that_passes(backends, inception_weights):
+    expected = next(b for b in AUTO_PREFERENCE if availability(b) is None)
+    backbone = InceptionBackends(
+        inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
+    ).load("auto")
+    assert backbone.backend == expected
+    assert backbone.name == backends.identity["name"]
+
+
+def test_a_failed_check_makes_auto_fall_back(backends, inception_weights, tmp_path):
+    first = next(b for b in AUTO_PREFERENCE if availability(b) is None)
+    if first in ("keras", "xla"):
+        pytest.skip("no exported runtime installed")
+    loader = InceptionBackends(
+        inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
+    )
+    loader.prepare(first)
+    check = loader.folder(first) / f"check-{first}.json"
+    saved = check.read_text()
+    try:
+        failed = dict(json.loads(saved), passed=False, max_rel_error=0.5)
+        check.write_text(json.dumps(failed))
+        chosen = loader.load("auto")
+        assert chosen.backend != first
+        warnings = []
+        loader.warn = warnings.append
+        assert loader.load(first).backend == first  # asked for explicitly: runs, with a warning
+        assert warnings and "50.00%" in warnings[0]
+    finally:
+        check.write_text(saved)
+
+
+def test_tflite_backbone_rejects_other_backends(embedder_path):
+    assert isinstance(load_backbone(str(embedder_path), backend="litert"), LiteRTBackbone)
+    with pytest.raises(InputError, match="runs on LiteRT"):
+        load_backbone(str(embedder_path), backend="openvino")
+    with pytest.raises(InputError, match="unknown backend"):
+        load_backbone("inception_v3", backend="tensorrt")
+
+
+def test_cli_converts_once_with_a_message_then_reuses_the_cache(
+    inception_weights, head, shared_clips, tmp_path
+):
+    if availability("openvino"):
+        pytest.skip(availability("openvino"))
+    clip = next(c for c in shared_clips if c.name.startswith("v_Punch"))
+    cache = tmp_path / "cache"
+    args = [
+        "--source",
+        clip,
+        "--model",
+        head.model_dir,
+        "--backbone-weights",
+        inception_weights,
+        "--backend",
+        "openvino",
+        "--cache-dir",
+        cache,
+        "--every-frame",
+        "--max-frames",
+        "12",
+        "--ui",
+        "none",
+        "--quiet",
+        "--jsonl",
+        "-",
+    ]
+    first = run_cli(*args, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "one-off" in first.stderr and "openvino" in first.stderr
+    assert len(first.stdout.splitlines()) == 12
+    second = run_cli(*args, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "one-off" not in second.stderr
+    firsts = [json.loads(line)["probs"] for line in first.stdout.splitlines()]
+    seconds = [json.loads(line)["probs"] for line in second.stdout.splitlines()]
+    assert firsts == seconds
