@@ -221,10 +221,16 @@ class ConversionProgress:
         if self._progress is not None:
             self._progress.advance(self._task)
 
+    def done(self, message: str) -> None:
+        """A closing line under the display (what was made, where it is kept)."""
+        self._closing = message
+
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.update(self._task, description=self.title)
             self._progress.stop()
+            if getattr(self, "_closing", None):
+                self._progress.console.print(self._closing, soft_wrap=True, highlight=False)
         if self._stream is not None and self._stream is not sys.stderr:
             self._stream.close()
 
@@ -353,13 +359,18 @@ class InceptionBackends:
             return result
         self.reference()  # first, so that a weights problem is one clear error, not a display
         steps = (0 if self.is_exported(backend) else 2) + 1
-        title = f"one-off: InceptionV3 ({self.identity['name']}) -> {backend}"
-        if self._temporary is None:
-            title += f", cached in {self.folder(backend)}"
+        title = f"one-off: InceptionV3 -> {backend}"
+        started = time.perf_counter()
         with ConversionProgress(title, steps, enabled=self.show_progress) as progress:
             if not self.is_exported(backend):
                 self.export(backend, progress)
-            return self.check(backend, progress)
+            result = self.check(backend, progress)
+            progress.done(
+                f"{self.identity['name']} -> {backend} in {time.perf_counter() - started:.0f} s, "
+                f"max error vs Keras {result['max_rel_error']:.2%}"
+                + ("" if self._temporary else f"; cached in {self.folder(backend)}")
+            )
+        return result
 
     def open(self, backend: str) -> Backbone:
         """The backbone for `backend` (converted already, for exported runtimes)."""
