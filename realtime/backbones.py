@@ -90,6 +90,8 @@ class Backbone(ABC):
 
     #: Stable identity stored in model metadata, e.g. "inception_v3/imagenet".
     name: str
+    #: How it runs (`realtime.backends`): not part of the identity, backends are interchangeable.
+    backend: str = "native"
     feature_size: int
     image_size: int
 

@@ -216,15 +216,16 @@ class _Gru:
 
     def run(self, projections: np.ndarray) -> np.ndarray:
         """All states over unmasked steps, (T, 3U) -> (T, U), from a zero initial state."""
-        units = self.units
+        units, two = self.units, 2 * self.units
+        recurrent, bias = self.recurrent, self.recurrent_bias
+        gate, activation = self.recurrent_activation, self.activation
         h = np.zeros(units, np.float32)
         states = np.empty((len(projections), units), np.float32)
         for t, x in enumerate(projections):
-            inner = h @ self.recurrent + self.recurrent_bias
-            z = self.recurrent_activation(x[:units] + inner[:units])
-            r = self.recurrent_activation(x[units : 2 * units] + inner[units : 2 * units])
-            candidate = self.activation(x[2 * units :] + r * inner[2 * units :])
-            h = z * h + (1.0 - z) * candidate
+            inner = h @ recurrent + bias
+            zr = gate(x[:two] + inner[:two])  # update and reset gates together
+            candidate = activation(x[two:] + zr[units:] * inner[two:])
+            h = candidate + zr[:units] * (h - candidate)  # z * h + (1 - z) * candidate
             states[t] = h
         return states
 
