@@ -153,7 +153,7 @@ def _write_synthetic(path: Path, frames: int) -> None:
 
 
 def _keras_parts(args):
-    """The Keras backbone model, the head model, a bare tf.function call time."""
+    """The Keras InceptionV3 backbone and the classifier (its Keras head model inside)."""
     from realtime.backbones import KerasInceptionV3
     from realtime.model import ActionClassifier
 

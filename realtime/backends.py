@@ -348,7 +348,9 @@ class InceptionBackends:
             "probes": len(frames),
         }
         path = self.folder(backend) / f"check-{backend}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(path)
         progress.advance()
         return result
 
