@@ -43,7 +43,9 @@ QUICK_CLIPS = ("v_Punch_g03_c01.avi",)
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer frames and inputs (< 3 min)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for results.md / results.json")
+    p.add_argument(
+        "--out", default=str(DEFAULT_OUT), help="folder for frame_cost.md / frame_cost.json"
+    )
     p.add_argument("--backends", nargs="+", choices=ALL_BACKENDS, help="backends to compare")
     p.add_argument("--repeats", type=int, help="runs of every variant (default 1 quick, 2 full)")
     p.add_argument(
@@ -90,7 +92,7 @@ class Runner:
     def __init__(self, out: Path, common: list[str]):
         self.out = out
         self.common = common
-        self.log = open(out / "bench.log", "a")  # noqa: SIM115 - closed by close()
+        self.log = open(out / "frame_cost.log", "a")  # noqa: SIM115 - closed by close()
 
     def run(self, variant: str, *args: str, timeout: float = 900) -> dict:
         env = dict(os.environ)
@@ -104,7 +106,9 @@ class Runner:
         )  # fmt: skip
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
-            raise RuntimeError(f"{variant} {' '.join(args)} failed; see {self.out / 'bench.log'}")
+            raise RuntimeError(
+                f"{variant} {' '.join(args)} failed; see {self.out / 'frame_cost.log'}"
+            )
         return json.loads(lines[-1])
 
     def close(self):
@@ -303,12 +307,12 @@ def main(argv=None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         print_table(rows, Console(width=None if sys.stdout.isatty() else 200))
-        (out / "results.md").write_text(markdown(rows, meta))
-        (out / "results.json").write_text(
+        (out / "frame_cost.md").write_text(markdown(rows, meta))
+        (out / "frame_cost.json").write_text(
             json.dumps({"meta": meta, "rows": rows, "raw": results}, indent=1) + "\n"
         )
         console.print(
-            f"wrote {out / 'results.md'} and results.json in {meta['seconds']:.0f} s "
+            f"wrote {out / 'frame_cost.md'} and frame_cost.json in {meta['seconds']:.0f} s "
             f"(load average now {os.getloadavg()[0]:.1f})"
         )
         return 0
@@ -345,7 +349,7 @@ def _soak(args, runner, model, prep, out: Path, console: Console) -> int:
         str(args.soak),
         timeout=args.soak + 600,
     )
-    (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "soak_paced.json").write_text(json.dumps(result, indent=1) + "\n")
     console.print(
         f"soak on {result['backend']}: {result['classified']} frames classified in "
         f"{result['seconds']:.0f} s, dropped {result['dropped']}, frame age p50 "
