@@ -259,10 +259,10 @@ def main(argv=None) -> int:
         else:
             console.print(f"no shared clips at {clips}: synthetic video only")
         paths = list(inputs.values())
-        frames = 40 if args.quick else 200
+        frames = 45 if args.quick else 150
         jobs = [
-            ("example", ["--frames", "8" if args.quick else "30", "--bare-calls", "5"]),
-            ("naive", ["--frames", "4" if args.quick else "15", "--bare-calls", "5"]),
+            ("example", ["--frames", "8" if args.quick else "20", "--bare-calls", "5"]),
+            ("naive", ["--frames", "4" if args.quick else "8", "--bare-calls", "5"]),
         ] + [
             (
                 f"pipeline/{b}",

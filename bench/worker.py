@@ -243,7 +243,8 @@ def pipeline(args) -> dict:
         pipe = Pipeline(open_source(path), backbone, classifier, settings, sinks)
         pipe.warm_up()
         with CpuWatch() as cpu:
-            pipe.start()
+            pipe.capture.start()  # Pipeline.start() without its warm-up call
+            pipe.engine.start()
             pipe.wait()
         problems = pipe.close()
         if problems:
@@ -253,12 +254,27 @@ def pipeline(args) -> dict:
     results = {}
     for path in args.input:
         _, pre = _frames(Path(path), 8)
-        bare = _median_ms(lambda pre=pre: backbone.extract(pre[:1]), args.bare_calls)
-        pipe, cpu = run(path, True, args.frames)
-        classified = pipe.metrics.classified
-        ms = 1000.0 * cpu.wall / classified
-        result = _result(ms, bare, classified, cpu.cores)
-        result["stages_ms"] = {k: round(v.mean, 3) for k, v in pipe.metrics.stages.items()}
+        # Bare calls and pipeline runs alternate in chunks and the ratio is taken per chunk,
+        # so that load from other processes (which drifts) hits both sides of each ratio.
+        chunk = max(args.frames // args.chunks, 10)
+        bares, costs, ratios, cores, stages, classified = [], [], [], [], [], 0
+        for _ in range(args.chunks):
+            bare = _median_ms(lambda pre=pre: backbone.extract(pre[:1]), args.bare_calls)
+            pipe, cpu = run(path, True, chunk)
+            ms = 1000.0 * cpu.wall / pipe.metrics.classified
+            bares.append(bare)
+            costs.append(ms)
+            ratios.append(ms / bare)
+            cores.append(cpu.cores)
+            classified += pipe.metrics.classified
+            stages.append({k: v.mean for k, v in pipe.metrics.stages.items()})
+        result = _result(float(np.median(costs)), float(np.median(bares)), classified,
+                         float(np.median(cores)))  # fmt: skip
+        result["ratio_to_bare"] = round(float(np.median(ratios)), 3)
+        result["ratios"] = [round(r, 3) for r in ratios]
+        result["stages_ms"] = {
+            k: round(float(np.mean([s[k] for s in stages])), 3) for k in stages[0]
+        }
         result["backend"] = backbone.backend
         if args.paced_frames:
             paced, paced_cpu = run(path, False, args.paced_frames)
@@ -374,6 +390,7 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--bare-calls", type=int, default=15)
+    p.add_argument("--chunks", type=int, default=3, help="pipeline: alternations bare/pipeline")
     p.add_argument("--paced-frames", type=int, default=0, help="0: no paced replay")
     p.add_argument("--seconds", type=float, default=600)
     p.add_argument("--every", type=float, default=10)
