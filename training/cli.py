@@ -58,6 +58,8 @@ def _positive_float(text: str) -> float:
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
+    from realtime.backends import CHOICES as BACKEND_CHOICES
+
     g = p.add_argument_group("backbone (as in `python -m realtime`)")
     g.add_argument(
         "--backbone",
@@ -68,6 +70,13 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
         "--backbone-weights",
         metavar="FILE",
         help="InceptionV3 ImageNet weights file, for machines without internet",
+    )
+    g.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="how InceptionV3 runs (auto: the fastest that matches Keras within 1%%; "
+        "see docs/performance.md); features from every backend are interchangeable",
     )
     g.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
 
@@ -248,7 +257,7 @@ def _recipe(args):
 def _choice(args):
     from training.workflow import BackboneChoice
 
-    return BackboneChoice(args.backbone, args.backbone_weights, args.threads)
+    return BackboneChoice(args.backbone, args.backbone_weights, args.threads, args.backend)
 
 
 def _check_out(path: str) -> Path:

@@ -35,14 +35,15 @@ from training.train import make_windows, train_head
 
 @dataclass
 class BackboneChoice:
-    """What --backbone / --backbone-weights / --threads asked for."""
+    """What --backbone / --backbone-weights / --threads / --backend asked for."""
 
     spec: str | None = None
     weights: str | None = None
     threads: int | None = None
+    backend: str = "auto"
 
     def load(self) -> Backbone:
-        return load_backbone(self.spec, self.weights, self.threads)
+        return load_backbone(self.spec, self.weights, self.threads, backend=self.backend)
 
 
 def cache_root(dataset: Dataset, cache: str | Path | None) -> Path:
@@ -210,7 +211,7 @@ def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
     """The backbone a model was trained with, unless --backbone says otherwise."""
     info = read_model_info(model_dir)
     spec = choice.spec or backbone_spec_from_metadata(info.backbone, Path(model_dir))
-    return load_backbone(spec, choice.weights, choice.threads)
+    return load_backbone(spec, choice.weights, choice.threads, backend=choice.backend)
 
 
 def load(data: str | Path) -> Dataset:
