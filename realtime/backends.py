@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def availability(backend: str) -> str | None:
             return "LiteRT is not installed (pip install ai-edge-litert)"
         return None
     try:
-        import openvino as ov
+        ov = import_openvino()
     except ImportError:
         return "OpenVINO is not installed (pip install openvino)"
     if backend == "openvino-bf16":
@@ -139,7 +140,7 @@ class OpenVINOBackbone(Backbone):
         precision: str = "f32",
         num_threads: int | None = None,
     ):
-        import openvino as ov
+        ov = import_openvino()
 
         self.name = identity["name"]
         self.feature_size = int(identity["feature_size"])
@@ -305,9 +306,9 @@ class InceptionBackends:
         try:
             with native_stderr_silenced():
                 if fmt == "openvino":
-                    import openvino as ov
-
-                    model = ov.convert_model(graph)
+                    ov = import_openvino()
+                    with _openvino_telemetry_off():
+                        model = ov.convert_model(graph)
                     ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
                 else:
                     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -413,6 +414,32 @@ class InceptionBackends:
                 continue
             return self.open(candidate)
         return self.open("keras")  # pragma: no cover - keras is always available
+
+
+def import_openvino():
+    """`import openvino` without its usage report (sent on import and on every conversion)."""
+    with _openvino_telemetry_off():
+        import openvino
+
+    return openvino
+
+
+@contextmanager
+def _openvino_telemetry_off():
+    """No usage report from OpenVINO's converter (it would try to reach the internet).
+
+    The converter declines telemetry when it sees `CI=true`, its documented switch; it is set
+    only while OpenVINO is imported and while a conversion runs.
+    """
+    saved = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = saved
 
 
 def _versions() -> dict:
