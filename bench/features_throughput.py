@@ -142,6 +142,7 @@ def main() -> int:
     p.add_argument("--videos", type=int, default=6)
     p.add_argument("--frames", type=int, default=150, help="frames per video (320x240, 25 fps)")
     p.add_argument("--skip-inception", action="store_true")
+    p.add_argument("--backend", default="auto", help="fast-path backend for the last row")
     args = p.parse_args()
     import_tensorflow()
     from rich.console import Console
@@ -189,6 +190,22 @@ def main() -> int:
                 ),
                 training(ours),
                 "weights=None: ImageNet weights cannot be downloaded here",
+            )
+            # the same random weights through the fast path `training features` uses by
+            # default (--backend auto: converted once from the Keras model, then cached)
+            from realtime.backbones import load_backbone
+
+            weights = Path(tmp) / "inception_random.weights.h5"
+            ours.keras_model.save_weights(str(weights))
+            fast = load_backbone("inception_v3", str(weights), backend=args.backend, cache_dir=tmp)
+            compare(
+                f"inception_v3 --backend {args.backend}",
+                paths,
+                lambda ps: example_features(
+                    ps, lambda x: example_model.predict(x, verbose=0)[0], 2048
+                ),
+                training(fast),
+                f"ran on {getattr(fast, 'backend', '?')}; features within 1% of Keras",
             )
     return 0
 

@@ -15,44 +15,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from realtime.cliargs import (
+    OneLineErrorParser,
+    positive_int,
+    probability,
+    seconds,
+)
 from realtime.errors import InputError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "ucf101_top5"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, like every other input error
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be more than 0 seconds")
-    return value
 
 
 def _reconnect_attempts(text: str) -> int | None:
@@ -67,7 +38,7 @@ def _reconnect_attempts(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     from realtime.backends import CHOICES as BACKEND_CHOICES
 
-    p = _Parser(
+    p = OneLineErrorParser(
         prog="python -m realtime",
         description="Classify the action in a webcam, IP-camera or video-file stream, live.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -87,20 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--loop", action="store_true", help="replay a file forever")
     src.add_argument(
         "--max-frames",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="stop after reading N frames from the source",
     )
     src.add_argument(
         "--open-timeout",
-        type=_seconds,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="give up opening a network stream after S seconds",
     )
     src.add_argument(
         "--read-timeout",
-        type=_seconds,
+        type=seconds,
         default=5.0,
         metavar="S",
         help="a network read that takes longer than S seconds fails",
@@ -152,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mdl.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="CPU threads for the backbone (default: all cores)",
     )
@@ -177,21 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--smooth",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="average the last N probability vectors",
     )
     out.add_argument(
         "--threshold",
-        type=_probability,
+        type=probability,
         default=0.0,
         metavar="P",
         help="report 'no action' when the top probability is below P",
     )
     out.add_argument(
         "--hysteresis",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="--events: a segment opens/closes after N agreeing predictions",
@@ -219,7 +190,8 @@ def _summary(pipeline, console: Console) -> None:
     console.print(
         f"frames read {status.frames_read}, sampled {status.frames_sampled}, "
         f"classified {status.classified}, dropped {pipeline.dropped_total}, "
-        f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}"
+        f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}; "
+        f"backbone {status.model}"
     )
     capture = pipeline.capture
     if capture.stats.frames_stale or capture.monitor.reconnects:

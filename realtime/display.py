@@ -110,8 +110,11 @@ class ConsoleUI:
             f"skipped {status.frames_skipped}",
         )
         source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
+        model_line = Text(
+            f"backbone {status.model}", style="grey50", overflow="ellipsis", no_wrap=True
+        )
         return Panel(
-            Group(source_line, Text(""), headline, Text(""), bars, Text(""), figures),
+            Group(source_line, model_line, Text(""), headline, Text(""), bars, Text(""), figures),
             title="[bold]realtime-action[/]",
             subtitle="[grey50]Ctrl-C to stop[/]",
             border_style="blue",

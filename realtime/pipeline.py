@@ -38,6 +38,7 @@ class Status:
     """A consistent snapshot for the UIs and the summary."""
 
     source: str
+    model: str  # which backbone runs, and how: "inception_v3/imagenet on openvino-bf16"
     state: str
     frames_read: int
     frames_sampled: int
@@ -96,6 +97,7 @@ class Pipeline:
         )
         self._closed = False
         self.source_label = source.describe()
+        self.model_label = f"{backbone.name} on {backbone.backend}"
 
     def _source_events(self) -> list[StateChange]:
         """A live source's state changes worth a JSONL line: not the first connect, nor the
@@ -146,6 +148,7 @@ class Pipeline:
         stats = self.capture.stats
         return Status(
             source=self.source_label,
+            model=self.model_label,
             state=self.capture.state.value,
             frames_read=stats.frames_read,
             frames_sampled=stats.frames_sampled,

@@ -25,6 +25,18 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_backbone_cache(tmp_path_factory):
+    """Converted backbones go to a folder of this test session, never the user's cache."""
+    previous = os.environ.get("REALTIME_ACTION_CACHE")
+    os.environ["REALTIME_ACTION_CACHE"] = str(tmp_path_factory.mktemp("backbone-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("REALTIME_ACTION_CACHE", None)
+    else:
+        os.environ["REALTIME_ACTION_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_dir(request) -> Path:
     path = Path(request.config.getoption("--shared"))

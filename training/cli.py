@@ -12,6 +12,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from realtime.cliargs import (
+    OneLineErrorParser,
+    positive_float,
+    positive_int,
+)
 from realtime.errors import InputError
 
 DEFAULT_DATA_DEST = Path("data")
@@ -23,11 +28,6 @@ def default_model_dir() -> Path:
     return DEFAULT_MODEL_DIR
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, like every other input error
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except where there is none (None) or the help already says it."""
 
@@ -35,26 +35,6 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
@@ -78,7 +58,7 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
         help="how InceptionV3 runs (auto: the fastest that matches Keras within 1%%; "
         "see docs/performance.md); features from every backend are interchangeable",
     )
-    g.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for LiteRT")
+    g.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for LiteRT")
 
 
 def _add_cache(p: argparse.ArgumentParser) -> None:
@@ -100,21 +80,21 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--fps",
-        type=_positive_float,
+        type=positive_float,
         help="sampling rate of the frames in a window (recipe default: 25)",
     )
     g.add_argument(
-        "--epochs", type=_positive_int, help="maximum training epochs (recipe default: 10 / 60)"
+        "--epochs", type=positive_int, help="maximum training epochs (recipe default: 10 / 60)"
     )
     g.add_argument(
         "--windows-per-video",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="training windows per video (recipe default: 1 / 8)",
     )
     g.add_argument(
         "--stride",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="sampled frames between windows (recipe default: 10 / 5)",
     )
@@ -123,7 +103,7 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = _Help
-    p = _Parser(
+    p = OneLineErrorParser(
         prog="python -m training",
         description="Train the GRU action classifier that `python -m realtime` runs.",
         formatter_class=fmt,
@@ -152,14 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument(
         "--train-per-class",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         metavar="N",
         help="training videos per class",
     )
     s.add_argument(
         "--test-per-class",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="held-out test videos per class",
@@ -186,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="take as many frames per training video as this recipe needs",
     )
-    f.add_argument("--fps", type=_positive_float, help="sampling rate (default: the recipe's)")
+    f.add_argument("--fps", type=positive_float, help="sampling rate (default: the recipe's)")
     _add_backbone(f)
     _add_cache(f)
 
