@@ -17,6 +17,9 @@ class RecordingBackbone:
         self.features = []
         self.calls = 0
 
+    def __getattr__(self, name):  # name, backend, feature_size...: those of the real one
+        return getattr(self.inner, name)
+
     def extract(self, frames):
         out = self.inner.extract(frames)
         self.calls += 1
