@@ -19,6 +19,7 @@ from realtime.cliargs import (
     OneLineErrorParser,
     positive_int,
     probability,
+    run_reporting_errors,
     seconds,
 )
 from realtime.errors import InputError
@@ -300,13 +301,4 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     to_stdout = "-" in (args.jsonl, args.events)
     console = Console(stderr=to_stdout)
-    try:
-        return run(args, console)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    return run_reporting_errors(lambda: run(args, console))

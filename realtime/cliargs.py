@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Callable
+
+from realtime.errors import InputError
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -53,3 +57,25 @@ def seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be more than 0 seconds")
     return value
+
+
+def run_reporting_errors(command: Callable[[], int]) -> int:
+    """Run a command's body; turn expected failures into one `error:` line and an exit code.
+
+    InputError and OS errors (an unwritable folder, a full disk) exit 2, Ctrl-C before the
+    run installed its own handler exits 130, a closed stdout pipe ends quietly.
+    """
+    try:
+        return command()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

@@ -118,6 +118,28 @@ def build_model_dir(path: Path, backbone, labels=("alpha", "beta", "gamma"), fps
 
 
 @pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """A weights file for InceptionV3, loaded like the ImageNet file (--backbone-weights).
+
+    Its values are InceptionV3's own seeded random initialisation: the ImageNet weights
+    cannot be downloaded on machines without internet. Proves loading and plumbing, not
+    accuracy.
+    """
+    import keras
+
+    from realtime.quiet import import_tensorflow
+
+    import_tensorflow()
+    keras.utils.set_random_seed(7)
+    model = keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(224, 224, 3)
+    )
+    path = tmp_path_factory.mktemp("weights") / "inception_random.weights.h5"
+    model.save_weights(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def litert_backbone(embedder_path):
     from realtime.backbones import LiteRTBackbone
 

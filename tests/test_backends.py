@@ -32,23 +32,6 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
-def inception_weights(tmp_path_factory):
-    """A weights file for InceptionV3 (random, seeded): loaded like the ImageNet file."""
-    import keras
-
-    from realtime.quiet import import_tensorflow
-
-    import_tensorflow()
-    keras.utils.set_random_seed(7)
-    model = keras.applications.InceptionV3(
-        include_top=False, weights=None, pooling="avg", input_shape=(224, 224, 3)
-    )
-    path = tmp_path_factory.mktemp("weights") / "inception_random.weights.h5"
-    model.save_weights(str(path))
-    return path
-
-
-@pytest.fixture(scope="session")
 def clip_sequences(shared_clips):
     """Per clip, FRAMES_PER_CLIP consecutive frames (every 3rd), preprocessed for InceptionV3."""
     sequences = []

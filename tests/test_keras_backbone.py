@@ -18,19 +18,6 @@ from tests.conftest import build_model_dir, run_cli
 
 
 @pytest.fixture(scope="module")
-def inception_weights(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(1)
-    model = keras.applications.InceptionV3(
-        include_top=False, weights=None, pooling="avg", input_shape=(224, 224, 3)
-    )
-    path = tmp_path_factory.mktemp("inception") / "inception_v3_random.weights.h5"
-    model.save_weights(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
 def inception(inception_weights):
     return KerasInceptionV3(weights=inception_weights)
 

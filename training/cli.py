@@ -7,7 +7,6 @@ Cheap checks (arguments, folders, data layout) come before TensorFlow is importe
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from realtime.cliargs import (
     OneLineErrorParser,
     positive_float,
     positive_int,
+    run_reporting_errors,
 )
 from realtime.errors import InputError
 
@@ -329,15 +329,4 @@ def _all(args, console: Console, workflow) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    try:
-        return run(args, console)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except OSError as exc:  # a folder that cannot be written, a full disk...
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(lambda: run(args, console))
