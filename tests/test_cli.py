@@ -16,16 +16,19 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 
+def classify(source, model_dir, *args, **kwargs):
+    """`python -m realtime --source SOURCE --model MODEL_DIR ARGS...` as a subprocess."""
+    return run_cli("--source", source, "--model", model_dir, *args, **kwargs)
+
+
 def predictions(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
     path = make_video(n=30, fps=25.0)
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -53,10 +56,8 @@ def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
 
 def test_file_fps_above_model_rate_is_sampled_like_training(make_video, tflite_model_dir):
     path = make_video(n=60, fps=50.0)  # model metadata says 25 fps: every other frame
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -75,10 +76,8 @@ def test_paced_replay_with_max_frames_smoothing_threshold_and_events(
     path = make_video(n=80, fps=25.0)
     events = tmp_path / "events.jsonl"
     out = tmp_path / "preds.jsonl"
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -105,10 +104,8 @@ def test_paced_replay_with_max_frames_smoothing_threshold_and_events(
 def test_events_are_written_for_a_steady_label(make_video, tflite_model_dir, tmp_path):
     path = make_video(n=60, fps=25.0)
     events = tmp_path / "events.jsonl"
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -141,10 +138,8 @@ def test_events_are_written_for_a_steady_label(make_video, tflite_model_dir, tmp
 def test_output_recording_has_every_classified_frame(make_video, tflite_model_dir, tmp_path):
     path = make_video(n=24, fps=25.0, width=320, height=240)
     video = tmp_path / "annotated.avi"
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -213,10 +208,8 @@ def test_signal_stops_within_a_second_and_keeps_outputs(
 
 def test_loop_replays_a_file_with_continuous_numbering(make_video, tflite_model_dir):
     path = make_video(n=12, fps=25.0)
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "none",
@@ -238,10 +231,8 @@ def test_loop_replays_a_file_with_continuous_numbering(make_video, tflite_model_
 
 def test_ui_auto_without_display_falls_back_headless(make_video, tflite_model_dir):
     path = make_video(n=10, fps=25.0)
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "auto",
@@ -255,10 +246,8 @@ def test_ui_auto_without_display_falls_back_headless(make_video, tflite_model_di
 
 def test_console_ui_renders_the_panel(make_video, tflite_model_dir):
     path = make_video(n=15, fps=25.0)
-    result = run_cli(
-        "--source",
+    result = classify(
         path,
-        "--model",
         tflite_model_dir,
         "--ui",
         "console",
@@ -273,10 +262,8 @@ def test_console_ui_renders_the_panel(make_video, tflite_model_dir):
 @pytest.mark.shared
 def test_every_shared_clip_runs_through_the_cli(shared_clips, tflite_model_dir):
     for clip in shared_clips:
-        result = run_cli(
-            "--source",
+        result = classify(
             clip,
-            "--model",
             tflite_model_dir,
             "--ui",
             "none",
