@@ -301,32 +301,26 @@ class HeadStream:
     """
 
     def __init__(self, head: NumpyHead, length: int):
+        from realtime.window import FeatureWindow
+
         self.head = head
         self.length = length
-        width = head.grus[0].kernel.shape[1]
-        self._ring = np.zeros((length, width), np.float32)
-        self._next = 0
-        self._fill = 0
+        # the window holds each frame's projection instead of its raw feature vector
+        self._window = FeatureWindow(length, head.grus[0].kernel.shape[1])
 
     @property
     def fill(self) -> int:
         """How many frames the window holds (0..length)."""
-        return self._fill
+        return self._window.fill
 
     def reset(self) -> None:
         """Forget every frame (after a gap in the source, say)."""
-        self._next = 0
-        self._fill = 0
+        self._window.reset()
 
     def push(self, feature: np.ndarray) -> np.ndarray:
-        self._ring[self._next] = self.head.project(feature)
-        self._next = (self._next + 1) % self.length
-        self._fill = min(self._fill + 1, self.length)
-        if self._fill < self.length:
-            ordered = self._ring[: self._fill]
-        else:
-            ordered = np.concatenate((self._ring[self._next :], self._ring[: self._next]))
-        return self.head.from_projections(ordered)
+        self._window.push(self.head.project(feature))
+        projections, _ = self._window.arrays()
+        return self.head.from_projections(projections[: self._window.fill])
 
 
 class ActionClassifier:
