@@ -185,11 +185,7 @@ def example(args) -> dict:
         bare = _median_ms(lambda pre=pre: backbone.extract(pre[:1]), args.bare_calls)
         step(raw[0])  # the first call builds predict's function; not counted
         window.clear()
-        with CpuWatch() as cpu:
-            for frame in raw:
-                step(frame)
-        ms = 1000.0 * cpu.wall / len(raw)
-        results[path] = _result(ms, bare, len(raw), cpu.cores)
+        results[path] = _timed_steps(step, raw, bare)
     return results
 
 
@@ -217,11 +213,7 @@ def naive(args) -> dict:
         backbone.extract(pre[:WINDOW])  # the full-window batch, once before timing
         images[:] = list(pre[: WINDOW - 1])  # measure full windows (the steady state)
         raw = raw[: args.frames]
-        with CpuWatch() as cpu:
-            for frame in raw:
-                step(frame)
-        ms = 1000.0 * cpu.wall / len(raw)
-        results[path] = _result(ms, bare, len(raw), cpu.cores)
+        results[path] = _timed_steps(step, raw, bare)
     return results
 
 
@@ -355,6 +347,14 @@ def soak(args) -> dict:
         "rss_growth_pct": round(100.0 * (warm[-1] - warm[0]) / warm[0], 2),
         "samples": samples,
     }
+
+
+def _timed_steps(step, frames, bare_ms: float) -> dict:
+    """Run `step` on every frame, timed as one block: the row of a per-frame variant."""
+    with CpuWatch() as cpu:
+        for frame in frames:
+            step(frame)
+    return _result(1000.0 * cpu.wall / len(frames), bare_ms, len(frames), cpu.cores)
 
 
 def _result(ms: float, bare_ms: float, frames: int, cores: float) -> dict:
