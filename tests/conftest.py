@@ -151,6 +151,10 @@ def tflite_model_dir(tmp_path_factory, litert_backbone) -> Path:
     return build_model_dir(tmp_path_factory.mktemp("model") / "tiny", litert_backbone)
 
 
+#: deterministic replay, no UI, predictions as JSON lines on stdout
+HEADLESS_REPLAY = ("--ui", "none", "--jsonl", "-", "--every-frame")
+
+
 def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, stdin=None):
     """Run `python -m <module> args...` as a user would; returns the CompletedProcess."""
     full_env = dict(os.environ)

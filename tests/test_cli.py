@@ -13,7 +13,7 @@ import time
 import cv2
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import HEADLESS_REPLAY, ROOT, run_cli
 
 
 def classify(source, model_dir, *args, **kwargs):
@@ -30,11 +30,7 @@ def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
     result = classify(
         path,
         tflite_model_dir,
-        "--ui",
-        "none",
-        "--jsonl",
-        "-",
-        "--every-frame",
+        *HEADLESS_REPLAY,
     )
     assert result.returncode == 0, result.stderr
     records = predictions(result.stdout)
@@ -59,11 +55,7 @@ def test_file_fps_above_model_rate_is_sampled_like_training(make_video, tflite_m
     result = classify(
         path,
         tflite_model_dir,
-        "--ui",
-        "none",
-        "--jsonl",
-        "-",
-        "--every-frame",
+        *HEADLESS_REPLAY,
     )
     assert result.returncode == 0, result.stderr
     frames = [r["frame"] for r in predictions(result.stdout)]
@@ -211,11 +203,7 @@ def test_loop_replays_a_file_with_continuous_numbering(make_video, tflite_model_
     result = classify(
         path,
         tflite_model_dir,
-        "--ui",
-        "none",
-        "--jsonl",
-        "-",
-        "--every-frame",
+        *HEADLESS_REPLAY,
         "--loop",
         "--max-frames",
         30,
@@ -265,11 +253,7 @@ def test_every_shared_clip_runs_through_the_cli(shared_clips, tflite_model_dir):
         result = classify(
             clip,
             tflite_model_dir,
-            "--ui",
-            "none",
-            "--jsonl",
-            "-",
-            "--every-frame",
+            *HEADLESS_REPLAY,
             "--max-frames",
             40,
         )

@@ -14,7 +14,7 @@ import pytest
 
 from realtime.backbones import KerasInceptionV3
 from realtime.model import ModelInfo, build_head, save_model_dir
-from tests.conftest import build_model_dir, run_cli
+from tests.conftest import HEADLESS_REPLAY, build_model_dir, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +45,7 @@ def test_cli_runs_on_inception_with_local_weights(
         model_dir,
         "--backbone-weights",
         inception_weights,
-        "--ui",
-        "none",
-        "--jsonl",
-        "-",
-        "--every-frame",
+        *HEADLESS_REPLAY,
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
