@@ -241,7 +241,10 @@ def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> Vi
     UI, the exit summary, `error:` lines). FFmpeg's own log is already off
     (`silence_opencv_logging`).
     """
-    options = options or CaptureOptions()
+    return _open(spec, options or CaptureOptions())
+
+
+def _open(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
     if spec.kind == FILE:
         return _open_file(spec)
     if spec.kind == CAMERA:
@@ -257,8 +260,4 @@ def open_source(spec: SourceSpec | str, options: CaptureOptions | None = None) -
     # OpenCV's container parsers and FFmpeg print their own complaints on fd 2 while probing;
     # we report failures ourselves, in one line.
     with native_stderr_silenced():
-        if spec.kind == FILE:
-            return _open_file(spec)
-        if spec.kind == CAMERA:
-            return _open_camera(spec, options)
-        return _open_stream(spec, options)
+        return _open(spec, options)
