@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from realtime.backends import relative_errors  # noqa: E402
 from realtime.quiet import import_tensorflow  # noqa: E402
 from training.features import extract_features  # noqa: E402
 from training.synthetic import render_frames, write_video  # noqa: E402
@@ -38,6 +39,7 @@ IMG_SIZE = 224
 EMBEDDER = (
     ROOT.parent / "shared" / "models" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 )
+CLIPS = ROOT.parent / "shared" / "clips"
 
 
 # --- the Keras example's code (for comparison only; training/ uses realtime.preprocessing) ---
@@ -120,6 +122,7 @@ def compare(name, paths, example_fn, training_fn, note=""):
     tr, t_tr = timed(lambda: training_fn(paths))
     n = sum(min(MAX_SEQ_LENGTH, len(f)) for f in tr)
     diff = max(float(np.abs(a[: len(b)] - b).max()) for a, b in zip(ex, tr, strict=True))
+    rel = max(float(relative_errors(b, a[: len(b)]).max()) for a, b in zip(ex, tr, strict=True))
     row = {
         "backbone": name,
         "frames": n,
@@ -127,11 +130,12 @@ def compare(name, paths, example_fn, training_fn, note=""):
         "training_fps": n / t_tr,
         "ratio": t_ex / t_tr,
         "max_abs_feature_diff": diff,
+        "max_rel_feature_error": rel,
         "note": note,
     }
     print(
         f"{name:<28} {n:>6} {row['example_fps']:>12.1f} {row['training_fps']:>13.1f} "
-        f"{row['ratio']:>6.2f}x   max |diff| {diff:.2g}  {note}",
+        f"{row['ratio']:>6.2f}x   max |diff| {diff:.2g}, relative {rel:.2%}  {note}",
         flush=True,
     )
     return row
@@ -142,7 +146,13 @@ def main() -> int:
     p.add_argument("--videos", type=int, default=6)
     p.add_argument("--frames", type=int, default=150, help="frames per video (320x240, 25 fps)")
     p.add_argument("--skip-inception", action="store_true")
-    p.add_argument("--backend", default="auto", help="fast-path backend for the last row")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["auto"],
+        help="fast-path backends, one row each (openvino-int8 is calibrated on ../shared/clips "
+        "when present, else on the synthetic videos)",
+    )
     args = p.parse_args()
     import_tensorflow()
     from rich.console import Console
@@ -197,16 +207,26 @@ def main() -> int:
 
             weights = Path(tmp) / "inception_random.weights.h5"
             ours.keras_model.save_weights(str(weights))
-            fast = load_backbone("inception_v3", str(weights), backend=args.backend, cache_dir=tmp)
-            compare(
-                f"inception_v3 --backend {args.backend}",
-                paths,
-                lambda ps: example_features(
-                    ps, lambda x: example_model.predict(x, verbose=0)[0], 2048
-                ),
-                training(fast),
-                f"ran on {getattr(fast, 'backend', '?')}; features within 1% of Keras",
-            )
+            for backend in args.backends:
+                calibration = None
+                if backend == "openvino-int8":
+                    calibration = [str(CLIPS)] if CLIPS.is_dir() else [str(p) for p in paths]
+                fast = load_backbone(
+                    "inception_v3",
+                    str(weights),
+                    backend=backend,
+                    cache_dir=tmp,
+                    calibration=calibration,
+                )
+                compare(
+                    f"inception_v3 --backend {backend}",
+                    paths,
+                    lambda ps: example_features(
+                        ps, lambda x: example_model.predict(x, verbose=0)[0], 2048
+                    ),
+                    training(fast),
+                    f"ran on {getattr(fast, 'backend', '?')}",
+                )
     return 0
 
 

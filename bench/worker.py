@@ -85,7 +85,8 @@ def _median_ms(fn, calls: int, warmup: int = 2) -> float:
 
 
 def prepare(args) -> dict:
-    from realtime.backends import BACKENDS, InceptionBackends, availability
+    from realtime.backends import BACKENDS, INT8, InceptionBackends, availability
+    from realtime.quantize import CalibrationSet
     from realtime.quiet import import_tensorflow
 
     work = Path(args.work)
@@ -118,13 +119,18 @@ def prepare(args) -> dict:
     synthetic = work / "synthetic_320x240_25fps.avi"
     if not synthetic.is_file():
         _write_synthetic(synthetic, frames=300)
+    calibration = args.calibration or [str(synthetic)]
     checks, conversion = {}, {}
     for backend in args.backends:
         if backend not in BACKENDS or backend in ("keras", "xla") or availability(backend):
             continue
         started = time.perf_counter()
+        if backend == INT8:
+            backends.calibration = CalibrationSet.from_videos(calibration)
         checks[backend] = backends.prepare(backend)
         conversion[backend] = round(time.perf_counter() - started, 1)
+        if backend == INT8:
+            checks[backend]["head_top1_agreement"] = _int8_head_agreement(backends, model_dir)
     return {
         "weights": str(weights),
         "backbone": backends.identity["name"],
@@ -133,7 +139,21 @@ def prepare(args) -> dict:
         "checks": checks,
         "prepare_s": conversion,
         "availability": {b: availability(b) for b in BACKENDS},
+        "calibration": calibration,
     }
+
+
+def _int8_head_agreement(backends, model_dir: Path) -> float:
+    """Top-1 agreement of the bench's head on int8 vs fp32 features of held-out frames."""
+    from realtime.backends import HELD_OUT_FILE, INT8
+    from realtime.model import ActionClassifier
+    from realtime.quantize import head_agreement
+
+    with np.load(backends.folder(INT8) / HELD_OUT_FILE) as held:
+        share = head_agreement(
+            ActionClassifier(model_dir), held["int8"], held["fp32"], held["video"]
+        )
+    return round(share, 4)
 
 
 def _write_synthetic(path: Path, frames: int) -> None:
@@ -217,16 +237,26 @@ def naive(args) -> dict:
     return results
 
 
-def pipeline(args) -> dict:
+def _backbone(args):
+    """InceptionV3 on `--backend` (int8: calibrated on `--calibration`)."""
     from realtime.backbones import load_backbone
+
+    return load_backbone(
+        "inception_v3",
+        args.weights,
+        backend=args.backend,
+        cache_dir=args.cache_dir,
+        calibration=args.calibration if args.backend == "openvino-int8" else None,
+    )
+
+
+def pipeline(args) -> dict:
     from realtime.model import ActionClassifier
     from realtime.outputs import JsonlSink
     from realtime.pipeline import Pipeline, RunSettings
     from realtime.sources import open_source
 
-    backbone = load_backbone(
-        "inception_v3", args.weights, backend=args.backend, cache_dir=args.cache_dir
-    )
+    backbone = _backbone(args)
     classifier = ActionClassifier(args.model)
 
     def run(path, every_frame: bool, max_frames: int | None):
@@ -294,15 +324,12 @@ def soak(args) -> dict:
     """A paced, looped replay for `--seconds`, memory sampled every `--every` seconds."""
     import threading
 
-    from realtime.backbones import load_backbone
     from realtime.model import ActionClassifier
     from realtime.outputs import JsonlSink
     from realtime.pipeline import Pipeline, RunSettings
     from realtime.sources import open_source
 
-    backbone = load_backbone(
-        "inception_v3", args.weights, backend=args.backend, cache_dir=args.cache_dir
-    )
+    backbone = _backbone(args)
     classifier = ActionClassifier(args.model)
     settings = RunSettings(loop=True)
     pipe = Pipeline(
@@ -387,6 +414,7 @@ def main(argv=None) -> int:
     p.add_argument("--input", nargs="+", default=[])
     p.add_argument("--backend", default="auto")
     p.add_argument("--backends", nargs="*", default=[])
+    p.add_argument("--calibration", nargs="*", default=[], help="openvino-int8: videos/folders")
     p.add_argument("--cache-dir")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--bare-calls", type=int, default=15)

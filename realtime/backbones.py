@@ -107,6 +107,11 @@ class Backbone(ABC):
             "image_size": int(self.image_size),
         }
 
+    def cache_identity(self) -> dict:
+        """What cached features depend on: `describe()`, plus anything that changes them more
+        than backends may differ (an int8 model's calibration)."""
+        return self.describe()
+
 
 def inception_weights_identity(weights) -> tuple[str, str | None]:
     """(id for the backbone name, cache key) of InceptionV3 weights, without building the model.
@@ -318,8 +323,12 @@ def load_backbone(
     num_threads: int | None = None,
     backend: str = "auto",
     cache_dir: str | os.PathLike | None = None,
+    calibration=None,
 ) -> Backbone:
     """Build the backbone that `--backbone SPEC [--backbone-weights FILE] [--backend B]` names.
+
+    `calibration` (`--calibration`): videos or folders that an `openvino-int8` backbone is
+    quantized on (`realtime.quantize`).
 
     `backend` (see `realtime.backends.BACKENDS`) chooses how InceptionV3 runs; exported
     runtimes are converted from the Keras model once and cached in `cache_dir` (default
@@ -332,6 +341,8 @@ def load_backbone(
     if spec.lower().endswith(".tflite"):
         if weights:
             raise InputError("--backbone-weights applies to InceptionV3, not to a .tflite backbone")
+        if calibration:
+            raise InputError("--calibration applies to InceptionV3, not to a .tflite backbone")
         if backend not in ("auto", "litert"):
             raise InputError(
                 f"--backend {backend} applies to InceptionV3; a .tflite backbone runs on LiteRT"
@@ -343,5 +354,6 @@ def load_backbone(
             backend=backend,
             num_threads=num_threads,
             cache_dir=cache_dir,
+            calibration=calibration,
         )
     raise InputError(f"unknown backbone {spec!r}: use 'inception_v3' or a path to a .tflite file")

@@ -10,15 +10,19 @@ backends are produced from it on first use and cached on disk, keyed by the exac
 | `litert`        | LiteRT (TFLite) fp32 with XNNPACK, converted by TFLiteConverter |
 | `openvino`      | OpenVINO fp32, converted by `openvino.convert_model`          |
 | `openvino-bf16` | the same OpenVINO model run in bfloat16 (CPUs with native bf16) |
+| `openvino-int8` | that model quantized to int8 by NNCF on your `--calibration` frames |
 | `auto`          | the fastest of these that is available here and passes the check |
 
 Every converted backend is checked once against the Keras reference on a fixed set of probe
 images (relative error ||a - b|| / ||b|| of each feature vector at most `TOLERANCE`); the
 result is cached beside the converted model. `auto` skips a backend that fails; asking for it
-explicitly still runs it, with a warning. The input scaling (x / 127.5 - 1) is part of every
+explicitly still runs it, with a warning. `auto` never picks `openvino-int8`: it is made only
+on request, from calibration frames, and reports its agreement with fp32 whenever it is loaded
+(`realtime.quantize`). The input scaling (x / 127.5 - 1) is part of every
 exported graph, so every backend takes the same uint8 frames.
 
-Cache layout: `<cache>/backbones/<weights key>/<format>/` holding the converted model,
+Cache layout: `<cache>/backbones/<weights key>/<format>/` (int8: one folder per calibration
+set) holding the converted model,
 `export.json` (how and when it was made) and `check-<backend>.json`. The cache defaults to
 `$REALTIME_ACTION_CACHE`, else `$XDG_CACHE_HOME/realtime-action`, else
 `~/.cache/realtime-action`. Random weights (tests) are converted into a temporary folder.
@@ -56,15 +60,27 @@ BACKENDS = {
     "litert": "LiteRT (TFLite) fp32, XNNPACK",
     "openvino": "OpenVINO fp32",
     "openvino-bf16": "OpenVINO bfloat16 (CPUs with native bf16)",
+    "openvino-int8": "OpenVINO int8, quantized by NNCF on --calibration frames (opt-in)",
 }
 CHOICES = ("auto", *BACKENDS)
 #: What `auto` tries, fastest first (measured with `python -m bench`, docs/performance.md).
+#: int8 is faster still but never automatic: it changes the features by a few percent.
 AUTO_PREFERENCE = ("openvino-bf16", "openvino", "litert", "xla", "keras")
 #: Largest relative error of a feature vector against the Keras reference a backend may have.
 TOLERANCE = 0.01
+#: Largest relative feature error of an int8 model before a warning (it is always reported).
+INT8_TOLERANCE = 0.05
 #: Bumped when the exported graphs change, so stale cache entries are not reused.
 EXPORT_VERSION = 1
-_FORMAT = {"litert": "litert", "openvino": "openvino", "openvino-bf16": "openvino"}
+#: Beside an int8 model: fp32 and int8 features of the frames held out from its calibration.
+HELD_OUT_FILE = "held-out.npz"
+_FORMAT = {
+    "litert": "litert",
+    "openvino": "openvino",
+    "openvino-bf16": "openvino",
+    "openvino-int8": "openvino-int8",
+}
+INT8 = "openvino-int8"
 
 
 def check_backend_name(name: str | None) -> str:
@@ -95,6 +111,10 @@ def availability(backend: str) -> str | None:
         ov = import_openvino()
     except ImportError:
         return "OpenVINO is not installed (pip install openvino)"
+    if backend == INT8:
+        from realtime.quantize import nncf_availability
+
+        return nncf_availability()
     if backend == "openvino-bf16":
         capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         if "BF16" not in capabilities:
@@ -129,10 +149,13 @@ def relative_errors(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
 class OpenVINOBackbone(Backbone):
     """An OpenVINO model (converted from the Keras InceptionV3) on the CPU, one frame per call.
 
-    `precision` is OpenVINO's inference precision hint: "f32" or "bf16". The model is compiled
-    for batch 1 (the live path); batches of `BATCH` frames or more (training's feature
-    extraction) go through a second compilation for that batch size, compiled on first use:
-    measured 1.2x the frames per second of frame-by-frame calls.
+    `precision` is OpenVINO's inference precision hint: "f32" or "bf16" (for an int8 model:
+    the precision of the layers left unquantized). `quantized` describes an int8 model's
+    calibration; its features are cached apart from fp32 ones (`cache_identity`).
+
+    The model is compiled for batch 1 (the live path); batches of `BATCH` frames or more
+    (training's feature extraction) go through a second compilation for that batch size,
+    compiled on first use: measured 1.2x the frames per second of frame-by-frame calls.
     """
 
     BATCH = 8
@@ -143,6 +166,7 @@ class OpenVINOBackbone(Backbone):
         identity: dict,
         precision: str = "f32",
         num_threads: int | None = None,
+        quantized: dict | None = None,
     ):
         ov = import_openvino()
 
@@ -150,7 +174,11 @@ class OpenVINOBackbone(Backbone):
         self.feature_size = int(identity["feature_size"])
         self.image_size = int(identity["image_size"])
         self._identity = dict(identity)
-        self.backend = "openvino-bf16" if precision == "bf16" else "openvino"
+        if quantized:
+            self.backend = INT8
+        else:
+            self.backend = "openvino-bf16" if precision == "bf16" else "openvino"
+        self.quantized = quantized
         self._core = ov.Core()
         self._xml_path = str(xml_path)
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
@@ -166,6 +194,11 @@ class OpenVINOBackbone(Backbone):
 
     def describe(self) -> dict:
         return dict(self._identity)
+
+    def cache_identity(self) -> dict:
+        if not self.quantized:
+            return self.describe()
+        return {**self.describe(), "int8_calibration": self.quantized["digest"]}
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         frames = np.ascontiguousarray(frames, dtype=np.uint8)
@@ -263,11 +296,17 @@ class InceptionBackends:
         num_threads: int | None = None,
         show_progress: bool = True,
         warn: Callable[[str], None] | None = None,
+        calibration=None,
+        note: Callable[[str], None] | None = None,
     ):
+        """`calibration`: a `realtime.quantize.CalibrationSet` (needed to make an int8 model).
+        `warn` / `note`: where warnings and int8's agreement report go (default: stderr)."""
         self.weights = weights
+        self.calibration = calibration
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+        self.note = note or (lambda message: print(message, file=sys.stderr))
         weights_id, key = inception_weights_identity(weights)
         self.identity = {
             "name": f"{INCEPTION_V3}/{weights_id}",
@@ -290,7 +329,24 @@ class InceptionBackends:
         return self._reference
 
     def folder(self, backend: str) -> Path:
+        if backend == INT8:
+            return self.int8_folder()
         return self.root / f"{_FORMAT[backend]}-v{EXPORT_VERSION}"
+
+    def int8_folder(self) -> Path:
+        """The int8 model of `self.calibration`; without one, the newest int8 model made."""
+        if self.calibration is not None:
+            return self.root / f"{INT8}-{self.calibration.digest}-v{EXPORT_VERSION}"
+        made = sorted(
+            self.root.glob(f"{INT8}-*-v{EXPORT_VERSION}/export.json"),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if not made:
+            raise InputError(
+                f"--backend {INT8} needs --calibration VIDEO|DIR the first time: int8 is "
+                "calibrated on frames like the ones it will see (a few videos are enough)"
+            )
+        return made[-1].parent
 
     def is_exported(self, backend: str) -> bool:
         return (self.folder(backend) / "export.json").is_file()
@@ -305,6 +361,9 @@ class InceptionBackends:
     # -- conversion
     def export(self, backend: str, progress: ConversionProgress) -> None:
         """Convert the Keras model into `backend`'s format, atomically, into the cache."""
+        if backend == INT8:
+            self.export_int8(progress)
+            return
         fmt = _FORMAT[backend]
         dest = self.folder(backend)
         progress.step("building the Keras model")
@@ -316,26 +375,61 @@ class InceptionBackends:
             reference.graph_function,
             input_signature=[tf.TensorSpec([1, size, size, 3], tf.uint8)],
         )
+        progress.step(f"converting to {fmt}")
+
+        def convert(tmp: Path) -> None:
+            if fmt == "openvino":
+                ov = import_openvino()
+                with _openvino_telemetry_off():
+                    model = ov.convert_model(graph)
+                ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+            else:
+                converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                    [graph.get_concrete_function()], graph
+                )
+                (tmp / "model.tflite").write_bytes(converter.convert())
+
+        self._write_atomically(dest, fmt, convert)
+        progress.advance()
+
+    def export_int8(self, progress: ConversionProgress) -> None:
+        """Quantize the fp32 OpenVINO model on the calibration frames (made first if needed)."""
+        if self.calibration is None:  # pragma: no cover - int8_folder() has refused already
+            raise InputError(f"--backend {INT8} needs --calibration")
+        if not self.is_exported("openvino"):
+            self.export("openvino", progress)
+        progress.step(f"quantizing on {len(self.calibration.frames)} calibration frames")
+        source = self.folder("openvino") / "model.xml"
+
+        def quantize(tmp: Path) -> None:
+            from realtime.quantize import quantize_openvino
+
+            ov = import_openvino()
+            model = ov.Core().read_model(str(source))
+            ov.save_model(
+                quantize_openvino(model, self.calibration.frames),
+                str(tmp / "model.xml"),
+                compress_to_fp16=False,
+            )
+
+        self._write_atomically(
+            self.folder(INT8), INT8, quantize, calibration=self.calibration.describe()
+        )
+        progress.advance()
+
+    def _write_atomically(self, dest: Path, fmt: str, make: Callable[[Path], None], **extra):
+        """Run `make(tmp)` in a temporary folder, record export.json, rename it to `dest`."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
         started = time.perf_counter()
-        progress.step(f"converting to {fmt}")
         try:
             with native_stderr_silenced():
-                if fmt == "openvino":
-                    ov = import_openvino()
-                    with _openvino_telemetry_off():
-                        model = ov.convert_model(graph)
-                    ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
-                else:
-                    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-                        [graph.get_concrete_function()], graph
-                    )
-                    (tmp / "model.tflite").write_bytes(converter.convert())
+                make(tmp)
             record = {
                 "format": fmt,
                 "export_version": EXPORT_VERSION,
                 "backbone": self.identity,
+                **extra,
                 "seconds": round(time.perf_counter() - started, 1),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "versions": _versions(),
@@ -347,24 +441,41 @@ class InceptionBackends:
                 shutil.rmtree(tmp, ignore_errors=True)
         except Exception as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, InputError):
+                raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputError(f"converting InceptionV3 to {fmt} failed: {first[:200]}") from None
-        progress.advance()
 
     def check(self, backend: str, progress: ConversionProgress) -> dict:
-        """Compare `backend` with the Keras reference on the probe images; cache the result."""
+        """Compare `backend` with the Keras reference on the probe images; cache the result.
+
+        int8 is compared on the frames held out from its calibration instead (real frames);
+        both feature sets are kept in `held-out.npz` so a head's agreement can be measured.
+        """
         progress.step("checking against Keras")
-        frames = probe_frames()
+        if backend == INT8:
+            frames, tolerance = self.calibration.held_out, INT8_TOLERANCE
+        else:
+            frames, tolerance = probe_frames(), TOLERANCE
         expected = self.reference().extract(frames)
-        errors = relative_errors(self.open(backend).extract(frames), expected)
+        features = self.open(backend).extract(frames)
+        errors = relative_errors(features, expected)
         result = {
             "backend": backend,
             "max_rel_error": float(errors.max()),
             "mean_rel_error": float(errors.mean()),
-            "tolerance": TOLERANCE,
-            "passed": bool(errors.max() <= TOLERANCE),
+            "tolerance": tolerance,
+            "passed": bool(errors.max() <= tolerance),
             "probes": len(frames),
         }
+        if backend == INT8:
+            result["probes_are"] = "frames held out from calibration"
+            np.savez(
+                self.folder(backend) / HELD_OUT_FILE,
+                int8=features,
+                fp32=expected,
+                video=self.calibration.held_out_video,
+            )
         path = self.folder(backend) / f"check-{backend}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -378,7 +489,9 @@ class InceptionBackends:
         if self.is_exported(backend) and result is not None:
             return result
         self.reference()  # first, so that a weights problem is one clear error, not a display
-        steps = (0 if self.is_exported(backend) else 2) + 1
+        steps = 1
+        if not self.is_exported(backend):
+            steps += 2 if backend != INT8 else 1 + (0 if self.is_exported("openvino") else 2)
         title = f"one-off: InceptionV3 -> {backend}"
         started = time.perf_counter()
         with ConversionProgress(title, steps, enabled=self.show_progress) as progress:
@@ -388,6 +501,7 @@ class InceptionBackends:
             progress.done(
                 f"{self.identity['name']} -> {backend} in {time.perf_counter() - started:.0f} s, "
                 f"max error vs Keras {result['max_rel_error']:.2%}"
+                + (" on held-out calibration frames" if backend == INT8 else "")
                 + ("" if self._temporary else f"; cached in {self.folder(backend)}")
             )
         return result
@@ -405,8 +519,16 @@ class InceptionBackends:
                     folder / "model.tflite", num_threads=self.num_threads, identity=self.identity
                 )
             precision = "bf16" if backend == "openvino-bf16" else "f32"
+            quantized = None
+            if backend == INT8:
+                record = json.loads((folder / "export.json").read_text())
+                quantized = {**record["calibration"], "folder": str(folder)}
             return OpenVINOBackbone(
-                folder / "model.xml", self.identity, precision, num_threads=self.num_threads
+                folder / "model.xml",
+                self.identity,
+                precision,
+                num_threads=self.num_threads,
+                quantized=quantized,
             )
 
     def load(self, backend: str = "auto") -> Backbone:
@@ -421,9 +543,12 @@ class InceptionBackends:
                 if not result["passed"]:
                     self.warn(
                         f"backend {backend} differs from Keras by up to "
-                        f"{result['max_rel_error']:.2%} (tolerance {TOLERANCE:.0%})"
+                        f"{result['max_rel_error']:.2%} (tolerance {result['tolerance']:.0%})"
                     )
-            return self.open(backend)
+            backbone = self.open(backend)
+            if backend == INT8:
+                self.note(int8_report(backbone, result))
+            return backbone
         for candidate in AUTO_PREFERENCE:
             if availability(candidate):
                 continue
@@ -431,6 +556,17 @@ class InceptionBackends:
                 continue
             return self.open(candidate)
         return self.open("keras")  # pragma: no cover - keras is always available
+
+
+def int8_report(backbone: OpenVINOBackbone, check: dict) -> str:
+    """One line: what an int8 backbone was calibrated on and how closely it follows fp32."""
+    calibration = backbone.quantized
+    return (
+        f"{INT8} (calibration {calibration['digest']}: {calibration['frames']} frames of "
+        f"{len(calibration['videos'])} video(s)): features differ from fp32 Keras by "
+        f"{check['mean_rel_error']:.1%} on average, {check['max_rel_error']:.1%} at most, "
+        f"on {check['probes']} held-out frames"
+    )
 
 
 def import_openvino():
@@ -473,6 +609,19 @@ def load_inception(
     backend: str = "auto",
     num_threads: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    calibration=None,
 ) -> Backbone:
-    """InceptionV3 with `weights` ("imagenet", a weights file, None) on `backend`."""
-    return InceptionBackends(weights, cache_dir=cache_dir, num_threads=num_threads).load(backend)
+    """InceptionV3 with `weights` ("imagenet", a weights file, None) on `backend`.
+
+    `calibration`: videos or folders to calibrate `openvino-int8` on (only that backend).
+    """
+    calibration_set = None
+    if calibration:
+        if backend != INT8:
+            raise InputError(f"--calibration applies to --backend {INT8} only")
+        from realtime.quantize import CalibrationSet
+
+        calibration_set = CalibrationSet.from_videos(calibration, INCEPTION_IMAGE_SIZE)
+    return InceptionBackends(
+        weights, cache_dir=cache_dir, num_threads=num_threads, calibration=calibration_set
+    ).load(backend)

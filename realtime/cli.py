@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         "see docs/performance.md)",
     )
     mdl.add_argument(
+        "--calibration",
+        action="append",
+        metavar="VIDEO|DIR",
+        help="with --backend openvino-int8: videos (or folders of videos) like the ones it will "
+        "see, to calibrate int8 on; quantized once and cached (repeatable)",
+    )
+    mdl.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="where converted backbones are cached "
@@ -236,6 +243,7 @@ def run(args, console: Console) -> int:
         from realtime.display import choose_ui
         from realtime.model import ActionClassifier, check_compatible
         from realtime.pipeline import Pipeline, RunSettings
+        from realtime.quantize import int8_head_report
         from realtime.reconnect import ReconnectPolicy
 
         ui = choose_ui(args.ui, console)
@@ -246,9 +254,13 @@ def run(args, console: Console) -> int:
             args.threads,
             backend=args.backend,
             cache_dir=args.cache_dir,
+            calibration=args.calibration,
         )
         check_compatible(info, backbone.describe(), model_dir)
         classifier = ActionClassifier(model_dir, info)
+        head_report = int8_head_report(backbone, classifier)
+        if head_report:
+            console.print(head_report, highlight=False, markup=False, soft_wrap=True)
         _sinks(args, info.sampling_fps or source.fps, sinks)
         settings = RunSettings(
             every_frame=args.every_frame,

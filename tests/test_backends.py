@@ -15,6 +15,9 @@ import pytest
 from realtime.backbones import KerasInceptionV3, LiteRTBackbone, load_backbone
 from realtime.backends import (
     AUTO_PREFERENCE,
+    HELD_OUT_FILE,
+    INT8,
+    INT8_TOLERANCE,
     TOLERANCE,
     InceptionBackends,
     availability,
@@ -214,3 +217,124 @@ def test_cli_converts_once_with_a_message_then_reuses_the_cache(
     firsts = [json.loads(line)["probs"] for line in first.stdout.splitlines()]
     seconds = [json.loads(line)["probs"] for line in second.stdout.splitlines()]
     assert firsts == seconds
+
+
+# -- openvino-int8: opt-in, calibrated on real frames, always reports its agreement with fp32
+
+
+@pytest.fixture(scope="session")
+def int8_calibration(shared_clips):
+    """Calibration on every shared clip except Punch (kept unseen for the checks below)."""
+    from realtime.quantize import CalibrationSet
+
+    videos = [str(c) for c in shared_clips if not c.name.startswith("v_Punch")]
+    return CalibrationSet.from_videos(videos, 224, max_frames=120)
+
+
+@pytest.fixture(scope="session")
+def int8_backends(backends, inception_weights, int8_calibration):
+    reason = availability(INT8)
+    if reason:
+        pytest.skip(reason)
+    return InceptionBackends(
+        inception_weights,
+        cache_dir=backends.root.parent.parent,
+        show_progress=False,
+        calibration=int8_calibration,
+    )
+
+
+def test_int8_reports_its_agreement_with_fp32_on_held_out_frames(
+    int8_backends, int8_calibration, reference, clip_sequences, shared_clips, head
+):
+    notes = []
+    int8_backends.note = notes.append
+    backbone = int8_backends.load(INT8)
+    assert backbone.backend == INT8
+    # interchangeable with the fp32 head, but its features are cached apart
+    assert backbone.describe() == int8_backends.identity
+    assert backbone.cache_identity()["int8_calibration"] == int8_calibration.digest
+    # the report is a real measurement: recompute it on the held-out frames
+    check = int8_backends.check_result(INT8)
+    expected = int8_backends.reference().extract(int8_calibration.held_out)
+    errors = relative_errors(backbone.extract(int8_calibration.held_out), expected)
+    assert check["probes"] == len(int8_calibration.held_out) > 0
+    assert check["max_rel_error"] == pytest.approx(errors.max(), rel=1e-3)
+    assert check["mean_rel_error"] == pytest.approx(errors.mean(), rel=1e-3)
+    assert len(notes) == 1 and f"{errors.mean():.1%}" in notes[0] and "held-out" in notes[0]
+    # int8 is not fp32: it differs measurably, yet it is close on a clip it never saw
+    punch = next(i for i, c in enumerate(shared_clips) if c.name.startswith("v_Punch"))
+    unseen = relative_errors(backbone.extract(clip_sequences[punch]), reference[punch])
+    assert 1e-3 < unseen.max() < INT8_TOLERANCE
+    # and the head agreement the CLI prints is computed from the stored held-out features
+    from realtime.quantize import head_agreement, int8_head_report
+
+    with np.load(int8_backends.folder(INT8) / HELD_OUT_FILE) as held:
+        np.testing.assert_allclose(held["fp32"], expected, rtol=1e-4, atol=1e-5)
+        share = head_agreement(head, held["int8"], held["fp32"], held["video"])
+    assert f"{share:.1%}" in int8_head_report(backbone, head)
+
+
+def test_auto_never_picks_int8_even_when_it_is_made(int8_backends, inception_weights):
+    int8_backends.prepare(INT8)
+    loader = InceptionBackends(
+        inception_weights, cache_dir=int8_backends.root.parent.parent, show_progress=False
+    )
+    assert loader.load("auto").backend != INT8
+    # without --calibration, the int8 model made before is reused
+    assert loader.load(INT8).quantized["digest"] == int8_backends.calibration.digest
+
+
+def test_int8_without_calibration_or_cache_is_one_clear_error(inception_weights, tmp_path):
+    if availability(INT8):
+        pytest.skip(availability(INT8))
+    loader = InceptionBackends(inception_weights, cache_dir=tmp_path, show_progress=False)
+    with pytest.raises(InputError, match="needs --calibration"):
+        loader.load(INT8)
+    assert loader._reference is None  # refused before building anything
+    with pytest.raises(InputError, match="applies to --backend openvino-int8 only"):
+        load_backbone("inception_v3", str(inception_weights), backend="openvino", calibration=["x"])
+    with pytest.raises(InputError, match="no such file or folder"):
+        load_backbone(
+            "inception_v3", str(inception_weights), backend=INT8, calibration=[tmp_path / "none"]
+        )
+    with pytest.raises(InputError, match="no video files"):
+        load_backbone("inception_v3", str(inception_weights), backend=INT8, calibration=[tmp_path])
+
+
+def test_cli_int8_without_calibration_is_one_error_line(
+    inception_weights, head, shared_clips, tmp_path
+):
+    from tests.test_bad_input import assert_clean_error
+
+    if availability(INT8):
+        pytest.skip(availability(INT8))
+    result = run_cli(
+        "--source", shared_clips[0], "--model", head.model_dir,
+        "--backbone-weights", inception_weights, "--backend", INT8,
+        "--cache-dir", tmp_path / "cache", "--ui", "none", "--jsonl", "-",
+    )  # fmt: skip
+    assert_clean_error(result, "needs --calibration")
+
+
+def test_cli_int8_keeps_stdout_clean_and_reports_agreement(
+    inception_weights, head, shared_clips, int8_backends, tmp_path
+):
+    clip = next(c for c in shared_clips if c.name.startswith("v_Punch"))
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for c in shared_clips[:2]:
+        (calibration / c.name).symlink_to(c)
+    result = run_cli(
+        "--source", clip, "--model", head.model_dir, "--backbone-weights", inception_weights,
+        "--backend", INT8, "--calibration", calibration, "--cache-dir", tmp_path / "cache",
+        "--every-frame", "--max-frames", "8", "--ui", "none", "--quiet", "--jsonl", "-",
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 8  # NNCF's own progress bars must not reach stdout
+    assert all(json.loads(line)["frame"] == i for i, line in enumerate(lines))
+    assert "one-off: InceptionV3 -> openvino-int8" in result.stderr
+    assert "features differ from fp32 Keras by" in result.stderr
+    assert "top-1 is the same as on fp32 features for" in result.stderr

@@ -165,6 +165,7 @@ def test_model_backbone_identity_mismatch(make_video, tflite_model_dir, tmp_path
         (["--max-frames", "x"], "--max-frames"),
         (["--ui", "tv"], "--ui"),
         (["--backbone", "resnet"], "unknown backbone"),
+        (["--calibration", "clips/"], "--calibration applies to InceptionV3"),
         (["--loop", "--source", "rtsp://127.0.0.1:9/x"], "--loop"),
     ],
 )

@@ -219,3 +219,21 @@ def test_downloaded_archive_identity_reaches_the_dataset(tmp_path):
     described = load_dataset(tmp_path).describe()
     assert described["archive"] == archive
     assert described["train_videos"] == 2 and described["test_videos"] == 0
+
+
+def test_int8_calibrates_on_the_training_videos_unless_told_otherwise(tmp_path):
+    from training.cli import _choice, build_parser
+    from training.synthetic import SyntheticSpec, generate
+
+    dataset = load_dataset(generate(tmp_path / "data", SyntheticSpec(2, 1)))
+    train = sorted(str(v.path) for v in dataset.split("train"))
+    test = {str(v.path) for v in dataset.split("test")}
+
+    def choice(*flags):
+        return _choice(build_parser().parse_args(["features", "--data", "x", *flags]), dataset)
+
+    assert sorted(choice("--backend", "openvino-int8").calibration) == train
+    assert not test & set(choice("--backend", "openvino-int8").calibration)
+    given = choice("--backend", "openvino-int8", "--calibration", "mine.avi")
+    assert given.calibration == ["mine.avi"]
+    assert choice("--backend", "openvino-bf16").calibration is None

@@ -58,6 +58,13 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
         help="how InceptionV3 runs (auto: the fastest that matches Keras within 1%%; "
         "see docs/performance.md); features from every backend are interchangeable",
     )
+    g.add_argument(
+        "--calibration",
+        action="append",
+        metavar="VIDEO|DIR",
+        help="with --backend openvino-int8: videos to calibrate int8 on "
+        "(default: the data set's training videos)",
+    )
     g.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for LiteRT")
 
 
@@ -234,10 +241,16 @@ def _recipe(args):
     )
 
 
-def _choice(args):
+def _choice(args, dataset=None):
+    """The backbone options; int8 without --calibration calibrates on `dataset`'s train split."""
     from training.workflow import BackboneChoice
 
-    return BackboneChoice(args.backbone, args.backbone_weights, args.threads, args.backend)
+    calibration = args.calibration
+    if not calibration and args.backend == "openvino-int8" and dataset is not None:
+        calibration = [str(video.path) for video in dataset.split("train")]
+    return BackboneChoice(
+        args.backbone, args.backbone_weights, args.threads, args.backend, calibration
+    )
 
 
 def _check_out(path: str) -> Path:
@@ -267,21 +280,22 @@ def run(args, console: Console) -> int:
     if args.command == "features":
         dataset = workflow.load(args.data)
         recipe = _recipe(args)
-        backbone = _choice(args).load()
+        backbone = _choice(args, dataset).load()
         workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
         return 0
     if args.command == "train":
         out = _check_out(args.out)
         dataset = workflow.load(args.data)
         recipe = _recipe(args)
-        workflow.train_step(dataset, _choice(args).load(), recipe, out, args.cache, console)
+        backbone = _choice(args, dataset).load()
+        workflow.train_step(dataset, backbone, recipe, out, args.cache, console)
         return 0
     if args.command == "evaluate":
         from realtime.model import read_model_info
 
         read_model_info(Path(args.model))  # cheap checks first
         dataset = workflow.load(args.data)
-        backbone = workflow.evaluation_backbone(Path(args.model), _choice(args))
+        backbone = workflow.evaluation_backbone(Path(args.model), _choice(args, dataset))
         workflow.evaluate_step(dataset, Path(args.model), backbone, args.cache, console)
         return 0
     if args.command == "export":
@@ -313,7 +327,7 @@ def _all(args, console: Console, workflow) -> int:
 
         console.rule("download")
         dataset = workflow.load(prepare(Path(args.dest), console, from_file=_from(args)))
-    backbone = _choice(args).load()
+    backbone = _choice(args, dataset).load()
     console.rule("features")
     workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
     console.rule("train")

@@ -35,15 +35,22 @@ from training.train import make_windows, train_head
 
 @dataclass
 class BackboneChoice:
-    """What --backbone / --backbone-weights / --threads / --backend asked for."""
+    """What --backbone / --backbone-weights / --threads / --backend / --calibration asked for."""
 
     spec: str | None = None
     weights: str | None = None
     threads: int | None = None
     backend: str = "auto"
+    calibration: list[str] | None = None
 
     def load(self) -> Backbone:
-        return load_backbone(self.spec, self.weights, self.threads, backend=self.backend)
+        return load_backbone(
+            self.spec,
+            self.weights,
+            self.threads,
+            backend=self.backend,
+            calibration=self.calibration,
+        )
 
 
 def cache_root(dataset: Dataset, cache: str | Path | None) -> Path:
@@ -60,7 +67,8 @@ def features_step(
     console: Console,
     use_cache: bool = True,
 ) -> FeatureSet:
-    store = FeatureCache(cache_root(dataset, cache), backbone.describe(), backbone.image_size, fps)
+    root = cache_root(dataset, cache)
+    store = FeatureCache(root, backbone.cache_identity(), backbone.image_size, fps)
     result = extract_features(
         videos, backbone, fps, limit, store if use_cache else None, console=console
     )
@@ -211,7 +219,13 @@ def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
     """The backbone a model was trained with, unless --backbone says otherwise."""
     info = read_model_info(model_dir)
     spec = choice.spec or backbone_spec_from_metadata(info.backbone, Path(model_dir))
-    return load_backbone(spec, choice.weights, choice.threads, backend=choice.backend)
+    return load_backbone(
+        spec,
+        choice.weights,
+        choice.threads,
+        backend=choice.backend,
+        calibration=choice.calibration,
+    )
 
 
 def load(data: str | Path) -> Dataset:

@@ -1,0 +1,215 @@
+"""int8 InceptionV3: calibration frames, NNCF post-training quantization, agreement with fp32.
+
+The `openvino-int8` backend (`realtime.backends`) is never chosen by `--backend auto`: int8
+changes the features by a few percent, and how much depends on the weights and on the frames
+it was calibrated on. So it is made only on request, from frames the user names with
+`--calibration VIDEO|DIR` (training: the dataset's training videos by default), and every
+time it is loaded it reports how closely it agrees with the fp32 Keras reference on frames
+held out from calibration.
+
+- `CalibrationSet.from_videos` samples up to `MAX_FRAMES` frames spread evenly over the given
+  videos (preprocessed exactly as the live path does), keeps every `HOLDOUT_EVERY`-th one out
+  of calibration for the agreement check, and names the set by a digest of its pixels: the
+  int8 model is cached per weights *and* calibration set.
+- `quantize_openvino` runs NNCF's post-training quantization on the fp32 OpenVINO model.
+- `agreement` / `head_agreement` measure int8 against fp32: relative error of each feature
+  vector, and how often a head's top-1 prediction is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.backends import relative_errors
+from realtime.errors import InputError
+from realtime.preprocessing import preprocess_frame
+
+#: Frames sampled for calibration + the held-out check (NNCF's default subset is 300).
+MAX_FRAMES = 400
+#: Every HOLDOUT_EVERY-th sampled frame is kept out of calibration to measure agreement.
+HOLDOUT_EVERY = 4
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+
+
+def calibration_videos(paths) -> list[Path]:
+    """The video files that `--calibration` names: files as given, folders searched for videos."""
+    videos: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+            )
+            if not found:
+                raise InputError(f"--calibration {path}: no video files in this folder")
+            videos.extend(found)
+        elif path.is_file():
+            videos.append(path)
+        else:
+            raise InputError(f"--calibration {path}: no such file or folder")
+    return list(dict.fromkeys(videos))
+
+
+def _evenly_sampled(path: Path, count: int, image_size: int) -> list[np.ndarray]:
+    """Up to `count` preprocessed frames spread over the whole of one video."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        step = max(1, total // count) if total > 0 else 1
+        frames, index = [], 0
+        while len(frames) < count:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            if index % step == 0:
+                frames.append(preprocess_frame(frame, image_size))
+            index += 1
+        return frames
+    finally:
+        capture.release()
+
+
+@dataclass
+class CalibrationSet:
+    """Frames to calibrate int8 on (`frames`) and frames held out to check it (`held_out`)."""
+
+    frames: np.ndarray
+    held_out: np.ndarray
+    held_out_video: np.ndarray  # which video each held-out frame came from (index into videos)
+    videos: list[str]
+    digest: str
+
+    @classmethod
+    def from_videos(
+        cls, paths, image_size: int = 224, max_frames: int = MAX_FRAMES
+    ) -> CalibrationSet:
+        videos = calibration_videos(paths)
+        if not videos:
+            raise InputError("--calibration names no video")
+        most = max(1, max_frames // HOLDOUT_EVERY)
+        if len(videos) > most:  # a spread of videos (data sets list theirs class by class)
+            videos = [videos[i] for i in np.linspace(0, len(videos) - 1, most).round().astype(int)]
+        per_video = max(HOLDOUT_EVERY, -(-max_frames // len(videos)))
+        calibrate, held, held_video, used = [], [], [], []
+        digest = hashlib.sha256(f"{image_size}".encode())
+        for path in videos:
+            frames = _evenly_sampled(path, per_video, image_size)
+            if not frames:
+                continue
+            number = len(used)
+            used.append(str(path))
+            for i, frame in enumerate(frames):
+                digest.update(frame.tobytes())
+                if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1:
+                    held.append(frame)
+                    held_video.append(number)
+                else:
+                    calibrate.append(frame)
+            if len(calibrate) + len(held) >= max_frames:
+                break
+        if len(held) < 1 or len(calibrate) < 8:
+            raise InputError(
+                f"--calibration: only {len(calibrate) + len(held)} frame(s) could be read "
+                f"from {len(videos)} video(s); int8 calibration needs at least {8 + 1}"
+            )
+        return cls(
+            frames=np.stack(calibrate),
+            held_out=np.stack(held),
+            held_out_video=np.array(held_video, np.int32),
+            videos=used,
+            digest=digest.hexdigest()[:12],
+        )
+
+    def describe(self) -> dict:
+        return {
+            "digest": self.digest,
+            "frames": len(self.frames),
+            "held_out": len(self.held_out),
+            "videos": [os.path.basename(v) for v in self.videos],
+        }
+
+
+def nncf_availability() -> str | None:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return "NNCF is not installed (pip install 'realtime-action[int8]')"
+    return None
+
+
+def quantize_openvino(model, frames: np.ndarray):
+    """NNCF post-training int8 quantization of an OpenVINO model on (N, S, S, 3) uint8 frames.
+
+    The model takes one frame at a time; the result still reshapes to any batch size. NNCF's
+    own progress bars would go to stdout (where --jsonl - writes): they are discarded, the
+    caller shows the step in its own progress display.
+    """
+    import nncf
+
+    nncf.set_log_level(logging.ERROR)
+    dataset = nncf.Dataset([frame[None] for frame in frames])
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        return nncf.quantize(
+            model,
+            dataset,
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            subset_size=len(frames),
+        )
+
+
+def agreement(features: np.ndarray, reference: np.ndarray) -> dict:
+    """How closely int8 features follow the fp32 reference, per frame."""
+    errors = relative_errors(features, reference)
+    return {
+        "frames": int(len(errors)),
+        "max_rel_error": float(errors.max()),
+        "mean_rel_error": float(errors.mean()),
+        "p95_rel_error": float(np.percentile(errors, 95)),
+    }
+
+
+def head_agreement(classifier, features: np.ndarray, reference: np.ndarray, groups) -> float:
+    """Share of streamed predictions whose top-1 is the same on `features` as on `reference`.
+
+    Frames are streamed through `classifier` (an `ActionClassifier`) one group (video) at a
+    time, each from an empty window, so partial windows are compared too.
+    """
+    same, total = 0, 0
+    groups = np.asarray(groups)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        ours, theirs = classifier.stream(), classifier.stream()
+        for row in rows:
+            a = int(np.argmax(ours.push(features[row])))
+            b = int(np.argmax(theirs.push(reference[row])))
+            same += a == b
+            total += 1
+    return same / total if total else float("nan")
+
+
+def int8_head_report(backbone, classifier) -> str | None:
+    """For an int8 backbone: one line on how often `classifier`'s top-1 is what it is on fp32
+    features, over the frames held out from calibration. None for any other backbone."""
+    from realtime.backends import HELD_OUT_FILE
+
+    quantized = getattr(backbone, "quantized", None)
+    if not quantized:
+        return None
+    try:
+        with np.load(Path(quantized["folder"]) / HELD_OUT_FILE) as held:
+            share = head_agreement(classifier, held["int8"], held["fp32"], held["video"])
+            frames = len(held["video"])
+    except (OSError, KeyError, ValueError):
+        return None
+    return (
+        f"int8: this model's top-1 is the same as on fp32 features for {share:.1%} "
+        f"of {frames} held-out frames"
+    )
