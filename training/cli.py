@@ -56,7 +56,7 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
         default="auto",
         choices=BACKEND_CHOICES,
         help="how InceptionV3 runs (auto: the fastest that matches Keras within 1%%; "
-        "see docs/performance.md); features from every backend are interchangeable",
+        "see docs/performance.md); openvino-int8 is opt-in and reports its error",
     )
     g.add_argument(
         "--calibration",
