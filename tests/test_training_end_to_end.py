@@ -92,6 +92,7 @@ def test_model_dir_metadata(trained, embedder_path):
     assert info.backbone["feature_size"] == 1024 and info.backbone["file"] == embedder_path.name
     assert (model_dir / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     assert info.training["recipe"]["name"] == "default"
+    assert info.training["features"] == {"backend": "litert"}
     assert info.evaluation["accuracy"] >= 0.8
     assert sorted(info.evaluation["per_class"]) == info.labels
     assert (model_dir / "confusion_matrix.png").stat().st_size > 1000
@@ -236,3 +237,35 @@ def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_back
     assert 160 <= expected <= 175  # about 25/29.97 of the 201 frames
     punch, facts = video_features(litert_backbone, by_name["v_Punch_g03_c01.avi"], 25.0, None)
     assert len(punch) == facts.frames_read == 108  # 25 fps: every frame
+
+
+def test_int8_training_calibrates_on_training_videos_and_caches_apart(inception_weights, tmp_path):
+    """`train --backend openvino-int8`: calibrated on the train split by default, reported,
+    recorded in the metadata, its features cached apart from fp32 ones."""
+    from realtime.backends import availability
+    from realtime.model import read_model_info
+    from training.synthetic import SyntheticSpec, generate
+
+    if availability("openvino-int8"):
+        pytest.skip(availability("openvino-int8"))
+    data = generate(tmp_path / "data", SyntheticSpec(2, 1, min_frames=25, max_frames=30))
+    cache = tmp_path / "backbones"
+    base = ["--data", data, "--backbone-weights", inception_weights, "--epochs", "1"]
+    env = {"REALTIME_ACTION_CACHE": str(cache)}
+    int8 = run_cli(
+        "train", *base, "--out", tmp_path / "m8", "--backend", "openvino-int8",
+        module="training", timeout=600, env=env,
+    )  # fmt: skip
+    assert int8.returncode == 0, int8.stderr + int8.stdout
+    assert "features differ from fp32 Keras by" in int8.stderr + int8.stdout
+    calibration = read_model_info(tmp_path / "m8").training["features"]["int8_calibration"]
+    train_names = {p.name for p in (data / "train").iterdir()}
+    assert set(calibration["videos"]) == train_names  # the whole train split, no test video
+    fp32 = run_cli(
+        "train", *base, "--out", tmp_path / "m32", "--backend", "openvino",
+        module="training", timeout=600, env=env,
+    )  # fmt: skip
+    assert fp32.returncode == 0, fp32.stderr + fp32.stdout
+    assert read_model_info(tmp_path / "m32").training["features"] == {"backend": "openvino"}
+    folders = sorted(p.name for p in (data / ".features").iterdir())
+    assert len(folders) == 2, folders  # int8 features never served as fp32 ones

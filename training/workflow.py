@@ -140,6 +140,12 @@ def train_step(
             "recipe": recipe.as_dict(),
             "dataset": dataset.describe(),
             "skipped_videos": [str(p) for p, _ in result.skipped],
+            # how the features were computed (any backend serves the head; int8 is recorded
+            # with its calibration, since its features differ from fp32 by a few percent)
+            "features": {
+                "backend": backbone.backend,
+                **({"int8_calibration": _calibration(backbone)} if _quantized(backbone) else {}),
+            },
             "history": trained.history,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -213,6 +219,15 @@ def evaluate_step(
         f"-> {model_dir / REPORT_FILE}"
     )
     return report
+
+
+def _quantized(backbone: Backbone) -> bool:
+    return bool(getattr(backbone, "quantized", None))
+
+
+def _calibration(backbone) -> dict:
+    """An int8 backbone's calibration (digest, frames, videos), without local paths."""
+    return {k: v for k, v in backbone.quantized.items() if k != "folder"}
 
 
 def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
