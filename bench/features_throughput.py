@@ -188,6 +188,10 @@ def main() -> int:
             from realtime.backbones import KerasInceptionV3
 
             example_model = build_example_inception()
+
+            def example_inception(ps):
+                return example_features(ps, lambda x: example_model.predict(x, verbose=0)[0], 2048)
+
             import keras
 
             keras.utils.set_random_seed(0)
@@ -195,9 +199,7 @@ def main() -> int:
             compare(
                 "inception_v3 random weights",
                 paths,
-                lambda ps: example_features(
-                    ps, lambda x: example_model.predict(x, verbose=0)[0], 2048
-                ),
+                example_inception,
                 training(ours),
                 "weights=None: ImageNet weights cannot be downloaded here",
             )
@@ -221,9 +223,7 @@ def main() -> int:
                 compare(
                     f"inception_v3 --backend {backend}",
                     paths,
-                    lambda ps: example_features(
-                        ps, lambda x: example_model.predict(x, verbose=0)[0], 2048
-                    ),
+                    example_inception,
                     training(fast),
                     f"ran on {getattr(fast, 'backend', '?')}",
                 )

@@ -145,14 +145,11 @@ def prepare(args) -> dict:
 
 def _int8_head_agreement(backends, model_dir: Path) -> float:
     """Top-1 agreement of the bench's head on int8 vs fp32 features of held-out frames."""
-    from realtime.backends import HELD_OUT_FILE, INT8
+    from realtime.backends import INT8
     from realtime.model import ActionClassifier
-    from realtime.quantize import head_agreement
+    from realtime.quantize import held_out_head_agreement
 
-    with np.load(backends.folder(INT8) / HELD_OUT_FILE) as held:
-        share = head_agreement(
-            ActionClassifier(model_dir), held["int8"], held["fp32"], held["video"]
-        )
+    share, _ = held_out_head_agreement(backends.folder(INT8), ActionClassifier(model_dir))
     return round(share, 4)
 
 

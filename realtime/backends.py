@@ -181,6 +181,7 @@ class OpenVINOBackbone(Backbone):
         self.quantized = quantized
         self._core = ov.Core()
         self._xml_path = str(xml_path)
+        self.folder = Path(xml_path).parent
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         if num_threads:
             self._config["INFERENCE_NUM_THREADS"] = int(num_threads)
@@ -521,8 +522,7 @@ class InceptionBackends:
             precision = "bf16" if backend == "openvino-bf16" else "f32"
             quantized = None
             if backend == INT8:
-                record = json.loads((folder / "export.json").read_text())
-                quantized = {**record["calibration"], "folder": str(folder)}
+                quantized = json.loads((folder / "export.json").read_text())["calibration"]
             return OpenVINOBackbone(
                 folder / "model.xml",
                 self.identity,

@@ -12,8 +12,8 @@ held out from calibration.
   of calibration for the agreement check, and names the set by a digest of its pixels: the
   int8 model is cached per weights *and* calibration set.
 - `quantize_openvino` runs NNCF's post-training quantization on the fp32 OpenVINO model.
-- `agreement` / `head_agreement` measure int8 against fp32: relative error of each feature
-  vector, and how often a head's top-1 prediction is unchanged.
+- `head_agreement` / `held_out_head_agreement` measure how often a head's top-1 prediction
+  is unchanged on int8 features (the relative feature error is measured by the backend check).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.backends import relative_errors
+from realtime.backends import HELD_OUT_FILE
 from realtime.errors import InputError
 from realtime.preprocessing import preprocess_frame
 
@@ -36,6 +36,8 @@ from realtime.preprocessing import preprocess_frame
 MAX_FRAMES = 400
 #: Every HOLDOUT_EVERY-th sampled frame is kept out of calibration to measure agreement.
 HOLDOUT_EVERY = 4
+#: Fewest frames to calibrate on (plus at least one held out).
+MIN_CALIBRATION_FRAMES = 8
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 
@@ -115,10 +117,11 @@ class CalibrationSet:
                     calibrate.append(frame)
             if len(calibrate) + len(held) >= max_frames:
                 break
-        if len(held) < 1 or len(calibrate) < 8:
+        if len(held) < 1 or len(calibrate) < MIN_CALIBRATION_FRAMES:
             raise InputError(
                 f"--calibration: only {len(calibrate) + len(held)} frame(s) could be read "
-                f"from {len(videos)} video(s); int8 calibration needs at least {8 + 1}"
+                f"from {len(videos)} video(s); int8 calibration needs at least "
+                f"{MIN_CALIBRATION_FRAMES + 1}"
             )
         return cls(
             frames=np.stack(calibrate),
@@ -165,17 +168,6 @@ def quantize_openvino(model, frames: np.ndarray):
         )
 
 
-def agreement(features: np.ndarray, reference: np.ndarray) -> dict:
-    """How closely int8 features follow the fp32 reference, per frame."""
-    errors = relative_errors(features, reference)
-    return {
-        "frames": int(len(errors)),
-        "max_rel_error": float(errors.max()),
-        "mean_rel_error": float(errors.mean()),
-        "p95_rel_error": float(np.percentile(errors, 95)),
-    }
-
-
 def head_agreement(classifier, features: np.ndarray, reference: np.ndarray, groups) -> float:
     """Share of streamed predictions whose top-1 is the same on `features` as on `reference`.
 
@@ -195,18 +187,21 @@ def head_agreement(classifier, features: np.ndarray, reference: np.ndarray, grou
     return same / total if total else float("nan")
 
 
+def held_out_head_agreement(folder: str | os.PathLike, classifier) -> tuple[float, int]:
+    """(top-1 agreement, frames) of `classifier` on the int8 model in `folder`: its stored
+    int8 and fp32 features of the frames held out from calibration."""
+    with np.load(Path(folder) / HELD_OUT_FILE) as held:
+        share = head_agreement(classifier, held["int8"], held["fp32"], held["video"])
+        return share, len(held["video"])
+
+
 def int8_head_report(backbone, classifier) -> str | None:
     """For an int8 backbone: one line on how often `classifier`'s top-1 is what it is on fp32
     features, over the frames held out from calibration. None for any other backbone."""
-    from realtime.backends import HELD_OUT_FILE
-
-    quantized = getattr(backbone, "quantized", None)
-    if not quantized:
+    if not getattr(backbone, "quantized", None):
         return None
     try:
-        with np.load(Path(quantized["folder"]) / HELD_OUT_FILE) as held:
-            share = head_agreement(classifier, held["int8"], held["fp32"], held["video"])
-            frames = len(held["video"])
+        share, frames = held_out_head_agreement(backbone.folder, classifier)
     except (OSError, KeyError, ValueError):
         return None
     return (

@@ -243,10 +243,11 @@ def _recipe(args):
 
 def _choice(args, dataset=None):
     """The backbone options; int8 without --calibration calibrates on `dataset`'s train split."""
+    from realtime.backends import INT8
     from training.workflow import BackboneChoice
 
     calibration = args.calibration
-    if not calibration and args.backend == "openvino-int8" and dataset is not None:
+    if not calibration and args.backend == INT8 and dataset is not None:
         calibration = [str(video.path) for video in dataset.split("train")]
     return BackboneChoice(
         args.backbone, args.backbone_weights, args.threads, args.backend, calibration

@@ -125,6 +125,7 @@ def train_step(
         f"{recipe.fps:g} fps from {len(usable)} training video(s), {len(labels)} classes"
     )
     trained = train_head(windows, len(labels), recipe, console)
+    quantized = getattr(backbone, "quantized", None)  # an int8 backbone's calibration
     info = ModelInfo(
         labels=list(labels),
         window=recipe.window,
@@ -144,7 +145,7 @@ def train_step(
             # with its calibration, since its features differ from fp32 by a few percent)
             "features": {
                 "backend": backbone.backend,
-                **({"int8_calibration": _calibration(backbone)} if _quantized(backbone) else {}),
+                **({"int8_calibration": quantized} if quantized else {}),
             },
             "history": trained.history,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -219,15 +220,6 @@ def evaluate_step(
         f"-> {model_dir / REPORT_FILE}"
     )
     return report
-
-
-def _quantized(backbone: Backbone) -> bool:
-    return bool(getattr(backbone, "quantized", None))
-
-
-def _calibration(backbone) -> dict:
-    """An int8 backbone's calibration (digest, frames, videos), without local paths."""
-    return {k: v for k, v in backbone.quantized.items() if k != "folder"}
 
 
 def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
