@@ -1,26 +1,48 @@
 """The GRU head and the model directory that carries it.
 
-The head is the Keras example's sequence model, defined here once for training and live use:
+The head is the Keras example's sequence model, defined here once for training, offline
+evaluation and live use:
 
-    features (window x feature_size) + mask (window) -> GRU(16) -> GRU(8) -> Dropout(0.4)
+    features (window x D) + mask (window) -> [input] -> GRU(16) -> GRU(8) -> Dropout(0.4)
     -> Dense(8, relu) -> Dense(n_classes, softmax)
 
-99,909 trainable parameters for 2048-d features and 5 classes.
+`HeadConfig.input` says what the first GRU reads at each step of a window:
+
+- `raw` (the example's, `--recipe seed`; every model written before format 2): the frame's
+  features x_t. 99,909 trainable parameters for 2048-d features and 5 classes.
+- `appearance+change` (the default recipe's): [(x_t - mean) A, (x_t - x_first) C], how the
+  frame looks and how it changed since the window's first valid frame x_first, projected to
+  `appearance_dims` and `change_dims` numbers. `mean`, A and C are fitted on the training frames
+  (`fit_window_input`: principal components, one scale per part) and stored with the
+  weights; they are never trained by gradient descent. A head on raw features sees each
+  frame as it looks and must discover the order of change itself; with a few dozen
+  training videos it memorises what each video looks like instead (docs/training.md).
+  While training only, `WindowOffset` moves each window's appearance part by a random
+  offset shaped like the differences between videos of one class (`appearance_offset`
+  times their spread, `fit_appearance_spread`); at inference it does nothing.
 
 A model directory holds:
 
-- `head.weights.h5`: the head's weights;
+- `head.weights.h5`: the head's weights (the input transform's included);
 - `metadata.json`: labels, window length, image size, backbone identity and feature size,
   how frames were sampled in training (`sampling.fps`: the frame rate of the frames inside a
-  window), the head's architecture and the evaluation figures.
+  window), the head's architecture (`head`: a `HeadConfig`) and the evaluation figures;
 - `backbone.tflite` when the model was trained on a LiteRT backbone (so the directory is
   self-contained).
 
 Inference: `build_head` is the single definition of the architecture and the weights live in
-the Keras model; `NumpyHead` reads them from it and runs the same GRU/Dense math in NumPy
-(a Keras call costs milliseconds of framework overhead for ~0.1 MFLOP of work), and
-`HeadStream` runs it per frame over a sliding window, projecting each frame's features
-through the first GRU's input kernel once, when it arrives.
+the Keras model; `NumpyHead` reads them from it and runs the same math in NumPy (a Keras call
+costs milliseconds of framework overhead for ~0.1 MFLOP of work), and `HeadStream` runs it
+per frame over a sliding window. Every step of the first GRU starts with a product
+u_t K + b of its input with the GRU's input kernel K; the input transform is linear, so
+NumpyHead folds it into that product. For `appearance+change`, with K = [K_a; K_c]:
+
+    u_t K + b = x_t (A K_a + C K_c) + (b - mean A K_a)  -  x_first (C K_c)
+              =            P_t                         -      R_first
+
+P_t and R_t depend on frame t alone: each frame is projected once, when it arrives, through
+one (D x 6U) matrix, and a window's steps are P_t - R_first, whichever frame is first as
+the window slides.
 """
 
 from __future__ import annotations
@@ -29,6 +51,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -38,20 +61,90 @@ from realtime.quiet import import_tensorflow
 
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "head.weights.h5"
-FORMAT_VERSION = 1
+#: 2: the head may have an input transform (`head.input`); format 1 heads read raw features.
+FORMAT_VERSION = 2
 
-#: The Keras example's head: GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu).
-SEED_HEAD = {"gru_units": [16, 8], "dropout": 0.4, "dense_units": 8}
+WINDOW_INPUT_LAYER = "window_input"
+WINDOW_OFFSET_LAYER = "window_offset"
 
 
-def build_head(
-    window: int,
-    feature_size: int,
-    num_classes: int,
-    gru_units=(16, 8),
-    dropout: float = 0.4,
-    dense_units: int = 8,
-):
+class HeadInput(Enum):
+    """What the first GRU reads at each step of a window (see the module's docstring)."""
+
+    RAW = "raw"
+    APPEARANCE_CHANGE = "appearance+change"
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The head's architecture, as recorded in metadata.json (`head`)."""
+
+    gru_units: tuple[int, ...] = (16, 8)
+    dropout: float = 0.4
+    dense_units: int = 8
+    input: HeadInput = HeadInput.RAW
+    appearance_dims: int = 0  # APPEARANCE_CHANGE: numbers for how a frame looks
+    change_dims: int = 0  # APPEARANCE_CHANGE: numbers for how it changed
+    appearance_offset: float = 0.0  # training only: offsets of looks, x the class spread
+
+    def __post_init__(self):
+        if not isinstance(self.input, HeadInput):
+            raise TypeError("HeadConfig.input must be a HeadInput")
+        if not self.gru_units or min(self.gru_units) < 1 or self.dense_units < 1:
+            raise ValueError("the head needs at least one GRU and positive widths")
+        if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
+            raise ValueError(f"{self.input.value} needs appearance_dims and change_dims >= 1")
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """(appearance_dims, change_dims)."""
+        return self.appearance_dims, self.change_dims
+
+    def as_dict(self) -> dict:
+        """For metadata.json; a `raw` head is written exactly as format 1 wrote it."""
+        data = asdict(self)
+        data["gru_units"] = list(self.gru_units)
+        data["input"] = self.input.value
+        if self.input is HeadInput.RAW:
+            for key in ("input", "appearance_dims", "change_dims", "appearance_offset"):
+                data.pop(key)
+        return data
+
+    def describe(self, num_classes: int) -> str:
+        """One line, e.g. "raw -> GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu) -> ..."."""
+        parts = [self.input.value]
+        if self.input is HeadInput.APPEARANCE_CHANGE:
+            parts[0] += f" ({self.appearance_dims} + {self.change_dims})"
+        parts += [f"GRU({u})" for u in self.gru_units]
+        parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
+        parts.append(f"Dense({num_classes}, softmax)")
+        return " -> ".join(parts)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> HeadConfig:
+        """From metadata.json; ValueError for an input this version does not know."""
+        values = {k: v for k, v in dict(data or {}).items() if k in cls.__dataclass_fields__}
+        if "gru_units" in values:
+            values["gru_units"] = tuple(int(u) for u in values["gru_units"])
+        values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))
+        kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
+        for key in (
+            "dropout",
+            "dense_units",
+            "appearance_dims",
+            "change_dims",
+            "appearance_offset",
+        ):
+            if key in values:
+                values[key] = kinds.get(key, float)(values[key])
+        return cls(**values)
+
+
+#: The Keras example's head: GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu), raw input.
+SEED_HEAD = HeadConfig()
+
+
+def build_head(window: int, feature_size: int, num_classes: int, config: HeadConfig = SEED_HEAD):
     """The masked GRU sequence model (uncompiled Keras model with inputs [features, mask])."""
     import_tensorflow()
     import keras
@@ -59,16 +152,99 @@ def build_head(
     features = keras.Input((window, feature_size), name="features")
     mask = keras.Input((window,), dtype="bool", name="mask")
     x = features
-    for i, units in enumerate(gru_units):
-        last = i == len(gru_units) - 1
-        if i == 0:
-            x = keras.layers.GRU(units, return_sequences=not last, name=f"gru_{i}")(x, mask=mask)
-        else:
-            x = keras.layers.GRU(units, return_sequences=not last, name=f"gru_{i}")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        from realtime.head_layers import WindowInput, WindowOffset
+
+        x = WindowInput(feature_size, *config.dims, name=WINDOW_INPUT_LAYER)(x, mask)
+        if config.appearance_offset > 0:
+            x = WindowOffset(
+                config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
+            )(x)
+    for i, units in enumerate(config.gru_units):
+        last = i == len(config.gru_units) - 1
+        gru = keras.layers.GRU(units, return_sequences=not last, name=f"gru_{i}")
+        x = gru(x, mask=mask) if i == 0 else gru(x)
+    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
+    x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model([features, mask], outputs, name="gru_head")
+
+
+def fit_window_input(
+    features: np.ndarray, masks: np.ndarray, dims: tuple[int, int]
+) -> list[np.ndarray]:
+    """The `appearance+change` transform's weights [mean, A, C] from training windows.
+
+    A and C project onto the leading principal components of the training frames (the
+    directions in which frames differ most), `dims` = (columns of A, columns of C). A scales
+    the centred projections to unit standard deviation; C scales the projected changes since
+    each window's first frame (over the training windows) to unit standard deviation.
+    `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
+    with their valid frames. Columns beyond the number of features or frames are zero.
+    """
+    features = np.asarray(features, np.float64)
+    masks = np.asarray(masks, bool)
+    frames = features[masks]
+    wanted = max(dims)
+    kept = min(wanted, features.shape[2], len(frames))
+    mean = frames.mean(axis=0)
+    centred = frames - mean
+    covariance = centred.T @ centred / max(len(frames) - 1, 1)
+    values, vectors = np.linalg.eigh(covariance)
+    basis = np.zeros((features.shape[2], wanted))
+    basis[:, :kept] = vectors[:, np.argsort(values)[::-1][:kept]]
+    first = np.argmax(masks, axis=1)
+    reference = features[np.arange(len(features)), first]  # (N, D)
+    changes = (features - reference[:, None, :])[masks]
+    appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
+    appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
+    change = change / max(float((changes @ change).std()), 1e-12)
+    return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
+def fit_appearance_spread(
+    features: np.ndarray,
+    masks: np.ndarray,
+    videos: np.ndarray,
+    targets: np.ndarray,
+    window_input: list[np.ndarray],
+) -> np.ndarray:
+    """The training-only `WindowOffset`'s spread: how videos of one class differ in looks.
+
+    Each training video's mean appearance part ((x - mean) A over its windows' valid frames)
+    minus its class's mean of those; the Cholesky factor of their covariance (dims, dims),
+    with a small ridge. Where a class has a single video, it contributes nothing.
+    """
+    mean, appearance, _ = (np.asarray(w, np.float64) for w in window_input)
+    looks = (np.asarray(features, np.float64) - mean) @ appearance  # (N, window, dims)
+    masks = np.asarray(masks, bool)
+    videos, targets = np.asarray(videos), np.asarray(targets)
+    per_video, classes = [], []
+    for v in np.unique(videos):
+        rows = videos == v
+        per_video.append(looks[rows][masks[rows]].mean(axis=0))
+        classes.append(int(targets[rows][0]))
+    per_video, classes = np.array(per_video), np.array(classes)
+    deviations = [
+        per_video[classes == c] - per_video[classes == c].mean(axis=0)
+        for c in np.unique(classes)
+        if (classes == c).sum() > 1
+    ]
+    dims = appearance.shape[1]
+    if not deviations:
+        return np.zeros((dims, dims), np.float32)
+    stacked = np.concatenate(deviations)
+    covariance = stacked.T @ stacked / max(len(stacked) - len(deviations), 1)
+    ridge = 1e-6 * max(float(np.trace(covariance)) / dims, 1e-12)
+    return np.linalg.cholesky(covariance + ridge * np.eye(dims)).astype(np.float32)
+
+
+def count_parameters(model) -> dict:
+    """{"trainable": n, "fitted": n}: weights trained by gradient descent, and the rest
+    (the input transform's fitted statistics)."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    fixed = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return {"trainable": trainable, "fitted": fixed}
 
 
 @dataclass
@@ -80,7 +256,7 @@ class ModelInfo:
     image_size: int
     backbone: dict  # {"name", "feature_size", "image_size", ...} from Backbone.describe()
     sampling: dict = field(default_factory=lambda: {"fps": 25.0})
-    head: dict = field(default_factory=lambda: dict(SEED_HEAD))
+    head: dict = field(default_factory=SEED_HEAD.as_dict)  # a HeadConfig, as JSON
     evaluation: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -88,6 +264,10 @@ class ModelInfo:
     @property
     def feature_size(self) -> int:
         return int(self.backbone["feature_size"])
+
+    @property
+    def head_config(self) -> HeadConfig:
+        return HeadConfig.from_dict(self.head)
 
     @property
     def sampling_fps(self) -> float | None:
@@ -131,10 +311,15 @@ def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
         info.labels = labels
         info.window = int(info.window)
         info.image_size = int(info.image_size)
+        version = int(info.format_version)
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(f"{meta_path} is corrupt or incomplete ({str(exc)[:120]})") from None
-    if info.format_version > FORMAT_VERSION:
-        raise InputError(f"{meta_path} is format {info.format_version}; upgrade realtime-action")
+    if version > FORMAT_VERSION:
+        raise InputError(f"{meta_path} is format {version}; upgrade realtime-action")
+    try:
+        HeadConfig.from_dict(info.head)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{meta_path}: this version cannot build its head ({exc})") from None
     return info
 
 
@@ -242,7 +427,10 @@ class NumpyHead:
 
     Masked time steps leave a GRU's state unchanged and the mask reaches every GRU layer
     (Keras propagates it), so the result equals running the GRUs over the unmasked steps
-    only, which is what this does. Dropout is inactive at inference.
+    only, which is what this does. Dropout and the training-only noise are inactive at
+    inference. An input transform is folded into the first GRU's input projection (see the
+    module's docstring): `project` gives each frame's projection once, `steps` turns the
+    projections of a window's valid frames into the first GRU's step inputs.
     """
 
     def __init__(self, model):
@@ -250,10 +438,13 @@ class NumpyHead:
 
         self.grus: list[_Gru] = []
         self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = []
+        window_input = None
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
-            if isinstance(layer, keras.layers.GRU):
+            if layer.name == WINDOW_INPUT_LAYER:
+                window_input = [np.asarray(w, np.float64) for w in layer.get_weights()]
+            elif isinstance(layer, keras.layers.GRU):
                 if self.dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
                 self.grus.append(_Gru(layer))
@@ -264,20 +455,39 @@ class NumpyHead:
                 name = _activation_name(config["activation"])
                 kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
                 self.dense.append((kernel, bias, _ACTIVATIONS[name]))
-            elif isinstance(layer, keras.layers.Dropout):
+            elif isinstance(layer, keras.layers.Dropout) or _inactive_at_inference(layer):
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
         if not self.grus or not self.dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
+        first = self.grus[0]
+        self.step_size = first.kernel.shape[1]  # 3U
+        self.relative = window_input is not None  # steps relative to the window's first frame
+        if window_input is None:
+            self.kernel, self.bias = first.kernel, first.input_bias
+        else:
+            self.kernel, self.bias = _fold_window_input(window_input, first)
+
+    @property
+    def projection_size(self) -> int:
+        """Numbers kept per frame: 3U, or 6U when steps are relative to the first frame."""
+        return self.kernel.shape[1]
 
     def project(self, features: np.ndarray) -> np.ndarray:
-        """(..., D) features -> (..., 3U) input projections of the first GRU."""
-        return self.grus[0].project(np.asarray(features, np.float32))
+        """(..., D) features -> (..., projection_size): per frame, independent of the window."""
+        return np.asarray(features, np.float32) @ self.kernel + self.bias
+
+    def steps(self, projections: np.ndarray) -> np.ndarray:
+        """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
+        if not self.relative or not len(projections):
+            return projections
+        size = self.step_size
+        return projections[:, :size] - projections[0, size:]
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
-        """Class probabilities from the first GRU's projections of the unmasked steps, in order."""
-        x = self.grus[0].run(projections)
+        """Class probabilities from the projections of a window's valid frames, in order."""
+        x = self.grus[0].run(self.steps(projections))
         for gru in self.grus[1:]:
             x = gru.run(gru.project(x))
         x = x[-1] if len(x) else np.zeros(self.grus[-1].units, np.float32)
@@ -291,13 +501,38 @@ class NumpyHead:
         return self.from_projections(self.project(np.asarray(features)[valid]))
 
 
+def _inactive_at_inference(layer) -> bool:
+    """Layers that only act while training (noise) and pass inputs through at inference."""
+    import keras
+
+    return layer.name == WINDOW_OFFSET_LAYER or isinstance(layer, keras.layers.GaussianNoise)
+
+
+def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray, np.ndarray]:
+    """The `appearance+change` transform folded into `gru`'s input projection.
+
+    Returns the (D, 6U) kernel [A K_a + C K_c | C K_c] and the bias [b - mean A K_a | 0]:
+    a frame's projection is [P_t | R_t] and a step's input is P_t - R_first. Computed in
+    float64, stored in float32.
+    """
+    mean, appearance, change = weights
+    kernel = gru.kernel.astype(np.float64)
+    looks, changes = kernel[: appearance.shape[1]], kernel[appearance.shape[1] :]
+    reference = change @ changes  # C K_c
+    current = appearance @ looks + reference  # A K_a + C K_c
+    bias = gru.input_bias.astype(np.float64) - mean @ appearance @ looks
+    folded = np.concatenate([current, reference], axis=1).astype(np.float32)
+    return folded, np.concatenate([bias, np.zeros_like(bias)]).astype(np.float32)
+
+
 class HeadStream:
     """Per-frame head inference over a sliding window of `length` frames.
 
     `push(feature)` adds the newest frame and returns the probabilities for the window of
     the last `length` frames (fewer at the start: a partial window, as the masked head was
-    trained to read). Each frame's input projection is computed once and kept in a ring, so a
-    new frame costs one (D x 3U) product plus the small recurrences.
+    trained to read). Each frame's projection (`NumpyHead.project`) is computed once and kept
+    in a ring, so a new frame costs one (D x 3U) product (D x 6U with the `appearance+change`
+    input) plus the small recurrences.
     """
 
     def __init__(self, head: NumpyHead, length: int):
@@ -306,7 +541,7 @@ class HeadStream:
         self.head = head
         self.length = length
         # the window holds each frame's projection instead of its raw feature vector
-        self._window = FeatureWindow(length, head.grus[0].kernel.shape[1])
+        self._window = FeatureWindow(length, head.projection_size)
 
     @property
     def fill(self) -> int:
@@ -329,14 +564,11 @@ class ActionClassifier:
     def __init__(self, model_dir: str | os.PathLike, info: ModelInfo | None = None):
         self.model_dir = Path(model_dir)
         self.info = info or read_model_info(self.model_dir)
-        head = self.info.head or SEED_HEAD
         self.model = build_head(
             self.info.window,
             self.info.feature_size,
             len(self.info.labels),
-            gru_units=tuple(head.get("gru_units", SEED_HEAD["gru_units"])),
-            dropout=float(head.get("dropout", SEED_HEAD["dropout"])),
-            dense_units=int(head.get("dense_units", SEED_HEAD["dense_units"])),
+            self.info.head_config,
         )
         try:
             self.model.load_weights(str(self.model_dir / WEIGHTS_FILE))

@@ -1,4 +1,5 @@
-"""The NumPy head and its per-frame stream equal the Keras model they read their weights from."""
+"""The NumPy head and its per-frame stream equal the Keras model they read their weights from,
+for every head input (raw features, and appearance+change folded into the projections)."""
 
 from __future__ import annotations
 
@@ -6,32 +7,45 @@ import numpy as np
 import pytest
 
 from realtime.model import (
+    SEED_HEAD,
+    WINDOW_INPUT_LAYER,
     ActionClassifier,
+    HeadConfig,
+    HeadInput,
     HeadStream,
     KerasHeadStream,
     ModelInfo,
     NumpyHead,
     UnsupportedHead,
     build_head,
+    fit_window_input,
     save_model_dir,
 )
 from realtime.window import FeatureWindow
 
 FEATURES = 64  # small features keep the test fast; the math is the same for 2048
+CHANGE = HeadInput.APPEARANCE_CHANGE
+CHANGE_HEAD = HeadConfig(input=CHANGE, appearance_dims=12, change_dims=8, appearance_offset=1.0)
 
 
-def _classifier(path, window=20, head=None, seed=0):
+def _classifier(path, window=20, head=SEED_HEAD, seed=0):
     import keras
 
-    head = head or {"gru_units": [16, 8], "dropout": 0.4, "dense_units": 8}
     keras.utils.set_random_seed(seed)
-    model = build_head(window, FEATURES, 5, **head)
+    model = build_head(window, FEATURES, 5, head)
+    if head.input is CHANGE:  # statistics of some windows, as training fits them
+        rng = np.random.default_rng(seed)
+        drift = rng.normal(0, 1, (40, 1, FEATURES)) * np.linspace(0, 1, window)[None, :, None]
+        windows = rng.normal(1.0, 1.0, (40, window, FEATURES)) + 3 * drift
+        masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
+        weights = fit_window_input(windows, masks, head.dims)
+        model.get_layer(WINDOW_INPUT_LAYER).set_weights(weights)
     info = ModelInfo(
         labels=list("abcde"),
         window=window,
         image_size=224,
         backbone={"name": "test", "feature_size": FEATURES, "image_size": 224},
-        head=head,
+        head=head.as_dict(),
     )
     save_model_dir(path, model, info)
     return ActionClassifier(path)
@@ -44,10 +58,15 @@ def _features(rng, n, scale=1.0):
 @pytest.mark.parametrize(
     "head",
     [
-        {"gru_units": [16, 8], "dropout": 0.4, "dense_units": 8},
-        {"gru_units": [12], "dropout": 0.0, "dense_units": 4},
-        {"gru_units": [16, 8, 4], "dropout": 0.2, "dense_units": 6},
+        HeadConfig(),
+        HeadConfig(gru_units=(12,), dropout=0.0, dense_units=4),
+        HeadConfig(gru_units=(16, 8, 4), dropout=0.2, dense_units=6),
+        CHANGE_HEAD,
+        HeadConfig(
+            gru_units=(24,), dense_units=4, input=CHANGE, appearance_dims=80, change_dims=4
+        ),  # more than D: zero columns
     ],
+    ids=["seed", "one-gru", "three-grus", "appearance+change", "appearance+change-wide"],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
     classifier = _classifier(tmp_path / "m", head=head, seed=1)
@@ -58,7 +77,8 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
     mask = np.zeros((n, window), bool)
     for i in range(n - 4):
         mask[i, : 1 + i % window] = True  # partial windows (1..20 frames) and full ones
-    mask[n - 4 :] = rng.random((4, window)) > 0.5  # masks with holes
+    mask[n - 4 :] = rng.random((4, window)) > 0.5  # masks with holes (first valid frame > 0)
+    mask[n - 4, :3] = False
     mask[n - 1] = False  # nothing at all: the zero state
     expected = classifier.keras_probabilities(features, mask)
     got = classifier.predict_batch(features, mask)
@@ -67,8 +87,11 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
 
 
-def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path):
-    classifier = _classifier(tmp_path / "m", seed=2)
+@pytest.mark.parametrize("head", [HeadConfig(), CHANGE_HEAD], ids=["seed", "appearance+change"])
+def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
+    """Each frame is projected once; as the window slides, its first frame changes, and the
+    stream's steps (relative to that frame) still equal Keras recomputing the window."""
+    classifier = _classifier(tmp_path / "m", head=head, seed=2)
     stream = classifier.stream()
     assert isinstance(stream, HeadStream)
     window = FeatureWindow(classifier.info.window, FEATURES)
@@ -110,3 +133,28 @@ def test_unsupported_heads_fall_back_to_keras(tmp_path):
     numpy_path = ActionClassifier(tmp_path / "m")  # the same weights through NumpyHead
     assert numpy_path.numpy_head is not None
     np.testing.assert_allclose(probs, numpy_path.predict(padded, mask), atol=2e-6)
+
+
+def test_window_input_statistics_are_principal_components_at_unit_scale():
+    """fit_window_input: A and C span the top principal directions of the training frames
+    (checked against an SVD), the centred looks and the changes since each window's first
+    frame come out with unit standard deviation, and padding frames are ignored."""
+    rng = np.random.default_rng(3)
+    window, dims = 20, 6
+    scales = np.linspace(5, 0.1, FEATURES)  # a clear order of principal directions
+    windows = rng.normal(0, 1, (60, window, FEATURES)) * scales + 2.0
+    masks = np.arange(window)[None] < rng.integers(2, window + 1, 60)[:, None]
+    windows[~masks] = 1e6  # padding must not count
+    mean, appearance, change = fit_window_input(windows, masks, (dims, dims - 2))
+    frames = windows[masks]
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5)
+    _, _, vt = np.linalg.svd(frames - frames.mean(0), full_matrices=False)
+    top = vt[:dims].T
+    for part in (appearance, change):  # the SVD's top directions, in order
+        unit = part / np.linalg.norm(part, axis=0)
+        n = unit.shape[1]
+        np.testing.assert_allclose(np.abs(unit.T @ top[:, :n]), np.eye(n), atol=1e-3)
+    assert np.std((frames - mean) @ appearance) == pytest.approx(1.0, rel=1e-3)
+    first = windows[:, :1]
+    changes = (windows - first)[masks] @ change
+    assert np.std(changes) == pytest.approx(1.0, rel=1e-3)

@@ -1,0 +1,107 @@
+"""The Keras layers of the head's `appearance+change` input (see `realtime.model`).
+
+Imported only when a Keras head is built (it imports Keras).
+"""
+
+from __future__ import annotations
+
+from realtime.quiet import import_tensorflow
+
+import_tensorflow()
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+
+class WindowInput(keras.layers.Layer):
+    """(features, mask) -> what the GRU reads at each step of a window:
+
+        [(x_t - mean) @ appearance,  (x_t - x_first) @ change]
+
+    where x_first is the window's first valid frame (the first step whose mask is True).
+    `mean` (D,), `appearance` (D, appearance_dims) and `change` (D, change_dims) are fitted
+    on the training
+    windows (`realtime.model.fit_window_input`) and never trained by gradient descent.
+    The first part says what the frames look like, the second how they changed since the
+    window began, which is what tells an action from its reverse.
+    """
+
+    def __init__(self, feature_size: int, appearance_dims: int, change_dims: int, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_size = int(feature_size)
+        self.appearance_dims = int(appearance_dims)
+        self.change_dims = int(change_dims)
+
+    def build(self, input_shape=None):
+        size = self.feature_size
+        self.mean = self.add_weight(
+            shape=(size,), initializer="zeros", trainable=False, name="mean"
+        )
+        self.appearance = self.add_weight(
+            shape=(size, self.appearance_dims),
+            initializer="zeros",
+            trainable=False,
+            name="appearance",
+        )
+        self.change = self.add_weight(
+            shape=(size, self.change_dims), initializer="zeros", trainable=False, name="change"
+        )
+        self.built = True
+
+    def call(self, features, mask):
+        first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
+        reference = ops.take_along_axis(features, first[:, None, None], axis=1)
+        looks = ops.matmul(features - self.mean, self.appearance)
+        change = ops.matmul(features - reference, self.change)
+        return ops.concatenate([looks, change], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.appearance_dims + self.change_dims)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "feature_size": self.feature_size,
+            "appearance_dims": self.appearance_dims,
+            "change_dims": self.change_dims,
+        }
+
+
+class WindowOffset(keras.layers.Layer):
+    """Training only: moves how a whole window looks as another video of its class might.
+
+    Adds to the first `dims` channels (the appearance part) one random offset per window, the
+    same at every step, drawn from N(0, (stddev * spread)(stddev * spread)^T): `spread`
+    (dims, dims) is fitted on the training videos (`realtime.model.fit_appearance_spread`)
+    so that the offsets look like the differences between videos of one class. The head then
+    cannot tell training videos apart by what only they look like (which it would memorise)
+    and keeps what a class looks like where classes differ by more than their videos do. How a
+    window changes is untouched. At inference it does nothing.
+    """
+
+    def __init__(self, dims: int, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = int(dims)
+        self.stddev = float(stddev)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape=None):
+        self.spread = self.add_weight(
+            shape=(self.dims, self.dims), initializer="identity", trainable=False, name="spread"
+        )
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if not training or self.stddev <= 0:
+            return inputs
+        shape = ops.shape(inputs)
+        draw = keras.random.normal((shape[0], 1, self.dims), seed=self.seed_generator)
+        offset = self.stddev * ops.matmul(draw, ops.transpose(self.spread))
+        rest = ops.zeros((shape[0], 1, shape[2] - self.dims), dtype=offset.dtype)
+        return inputs + ops.concatenate([offset, rest], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims, "stddev": self.stddev}
