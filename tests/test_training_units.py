@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from tests.conftest import moving_square_frames, run_cli, write_video
 from training.dataset import load_dataset
 from training.evaluate import confusion_png, metrics_report
 from training.recipes import DEFAULT, SEED
-from training.synthetic import render_frames
+from training.synthetic import GENERATORS
 from training.train import make_windows, validation_videos, window_starts
 from training.video import UnreadableVideo, VideoFacts, sampled_batches, sampled_frames
 
@@ -153,17 +155,62 @@ def test_metrics_report_and_png(tmp_path):
     assert cv2.imread(str(path)).shape[0] > 100
 
 
-def test_synthetic_pairs_differ_only_in_order():
-    """grow and shrink (warm and cool) show the same frames in opposite orders."""
-    for a, b in (("grow", "shrink"), ("warm", "cool")):
-        fa = render_frames(a, 30, np.random.default_rng(3))
-        fb = render_frames(b, 30, np.random.default_rng(3))
-        # same per-video draws; only the per-frame noise differs
-        diff = [
-            np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(fa, fb[::-1], strict=True)
-        ]
-        assert max(diff) < 8
-        assert np.abs(fa[0].astype(int) - fa[-1].astype(int)).mean() > 10
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_synthetic_mirror_classes_show_the_same_frames_reversed(name):
+    """In every generator, a dynamic and its mirror (grow/shrink, zoom_in/zoom_out, ...) drawn
+    with the same seed show the same frames in reverse order, up to per-frame sensor noise:
+    no single frame and no order-blind summary tells an order-only pair apart."""
+    import cv2
+
+    generator = GENERATORS[name]
+
+    def smooth(frames):  # blur away the per-frame sensor noise
+        return [cv2.GaussianBlur(f.astype(np.float32), (0, 0), 4) for f in frames]
+
+    for up, down in generator.variables.values():
+        rising = generator.render(
+            generator.plan("order", up, np.random.default_rng(1)), 30, np.random.default_rng(5)
+        )
+        falling = generator.render(
+            generator.plan("order", down, np.random.default_rng(1)), 30, np.random.default_rng(5)
+        )
+        a, b = smooth(rising), smooth(falling)
+        mirror = max(np.abs(x - y).mean() for x, y in zip(a, b[::-1], strict=True))
+        change = np.abs(a[0] - a[-1]).mean()
+        assert mirror < 1.0 and change > 4 * mirror, (up, down, mirror, change)
+
+
+def test_synthetic_kinds_put_the_cue_where_they_say():
+    """order: the class is the dynamic, appearance random; appearance: the class is the
+    appearance, dynamic random (still included); mixed: both fixed by the class."""
+    for generator in GENERATORS.values():
+        rng = np.random.default_rng(0)
+        order = [generator.plan("order", c, rng) for c in generator.classes("order") * 20]
+        assert {p.dynamic.name for p in order} == set(generator.classes("order"))
+        assert len({p.appearance for p in order}) == len(generator.appearances)
+        looks = [generator.plan("appearance", c, rng) for c in generator.classes("appearance")]
+        assert {p.appearance for p in looks} == set(generator.appearances)
+        drawn = [generator.plan("appearance", looks[0].appearance, rng) for _ in range(60)]
+        names = {p.dynamic.name if p.dynamic else "still" for p in drawn}
+        assert names == set(generator.dynamics) | {"still"}
+        for label in generator.classes("mixed"):
+            plan = generator.plan("mixed", label, rng)
+            dynamic = plan.dynamic.name if plan.dynamic else "still"
+            assert label == f"{plan.appearance}_{dynamic}"
+        assert len(generator.classes("mixed")) >= 4
+
+
+def test_synthetic_set_is_reproducible_and_written_as_described(tmp_path):
+    from training.synthetic import INFO_FILE, SyntheticSpec, generate
+
+    spec = SyntheticSpec(1, 1, "textures", "mixed", seed=3, min_frames=6, max_frames=8)
+    first = load_dataset(generate(tmp_path / "a", spec))
+    again = load_dataset(generate(tmp_path / "b", spec))
+    assert first.labels == sorted(GENERATORS["textures"].classes("mixed"))
+    for x, y in zip(first.videos, again.videos, strict=True):
+        assert x.path.suffix == ".mp4" and x.path.read_bytes() == y.path.read_bytes()
+    info = json.loads((tmp_path / "a" / INFO_FILE).read_text())
+    assert info["generator"] == "textures" and info["kind"] == "mixed" and info["seed"] == 3
 
 
 def test_help_for_every_command():
@@ -237,3 +284,24 @@ def test_int8_calibrates_on_the_training_videos_unless_told_otherwise(tmp_path):
     given = choice("--backend", "openvino-int8", "--calibration", "mine.avi")
     assert given.calibration == ["mine.avi"]
     assert choice("--backend", "openvino-bf16").calibration is None
+
+
+def test_any_phase_accuracy_takes_every_window_and_counts_each_video_once():
+    from training.evaluate import phase_accuracy, phase_windows, without_frames
+
+    long = np.arange(25, dtype=np.float32)[:, None]  # 6 full windows: starts 0..5
+    short = 100 + np.arange(10, dtype=np.float32)[:, None]  # one partial window
+    features, masks, videos = phase_windows([long, short], 20)
+    assert videos.tolist() == [0] * 6 + [1]
+    assert features[:6, 0, 0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert masks[6].sum() == 10 and masks[:6].all()
+
+    def predict(f, m):  # class 0 for windows starting below 3, else class 1
+        return np.eye(2)[(f[:, 0, 0] >= 3).astype(int)]
+
+    # video 0 (class 0): 3 of 6 windows right; video 1 (class 1): its one window right
+    assert phase_accuracy(predict, [long, short], [0, 1], 20) == {"accuracy": 0.75, "windows": 7}
+    rng = np.random.default_rng(0)
+    kept = without_frames(np.arange(1000)[:, None], 0.3, rng)
+    assert 650 < len(kept) < 750 and np.all(np.diff(kept[:, 0]) > 0)  # order kept
+    assert len(without_frames(np.arange(5)[:, None], 1.0, rng)) == 1

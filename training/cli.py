@@ -109,6 +109,8 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from training.synthetic import GENERATORS, KINDS
+
     fmt = _Help
     p = OneLineErrorParser(
         prog="python -m training",
@@ -132,11 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "synth",
-        help="write a synthetic action data set (classes differ only in temporal order)",
-        description="Write grow/shrink/warm/cool videos in the example's layout (or folders).",
+        help="write a synthetic action data set (see docs/training.md)",
+        description="Write a synthetic data set in the example's layout (or folders): "
+        "one of three generators (shapes, textures, sprites), one of three kinds of classes "
+        "(order: told apart only by the order of the frames; appearance: only by how they "
+        "look; mixed: both needed).",
         formatter_class=fmt,
     )
     s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument(
+        "--generator", choices=tuple(GENERATORS), default="shapes", help="how the videos are made"
+    )
+    s.add_argument("--kind", choices=KINDS, default="order", help="kind of classes")
     s.add_argument(
         "--train-per-class",
         type=positive_int,
@@ -271,9 +280,14 @@ def run(args, console: Console) -> int:
         from training.synthetic import SyntheticSpec, generate
 
         out = _check_out(args.out)
-        spec = SyntheticSpec(args.train_per_class, args.test_per_class, seed=args.seed)
+        spec = SyntheticSpec(
+            args.train_per_class, args.test_per_class, args.generator, args.kind, args.seed
+        )
         generate(out, spec, args.layout)
-        console.print(f"synthetic data set written to {out} ({args.layout} layout)")
+        console.print(
+            f"synthetic data set ({args.generator}, {args.kind}) written to {out} "
+            f"({args.layout} layout)"
+        )
         return 0
 
     from training import workflow

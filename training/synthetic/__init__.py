@@ -1,0 +1,113 @@
+"""Synthetic action data sets: three generators x three kinds of set (`python -m training synth`).
+
+The generators differ in how their videos are made (see each module):
+
+- `shapes`: a flat shape on blurred noise; size (grow/shrink) and colour (warm/cool) change;
+  static camera, uniform noise; MJPG .avi, 128x96, 25/30 fps.
+- `textures`: a textured patch on a gradient wall; the camera zooms (zoom_in/zoom_out) or
+  pulls focus (sharpen/soften); shake, flicker, Gaussian noise; mp4v .mp4, 176x144, 15/24 fps.
+- `sprites`: small sprites drifting in a room; their number (appear/vanish) or the light
+  (dawn/dusk) changes; colour cast, strong noise; XVID .avi, 320x240, 30/50 fps.
+
+and each makes three kinds of set (`training.synthetic.base`): `order` (classes told apart only
+by the order of the frames), `appearance` (only by how frames look) and `mixed` (both needed).
+Sets are written in the Keras example's layout (`train.csv` / `test.csv` with
+`video_name,tag`, videos in `train/` and `test/`, listed class by class) or one folder per
+class, with `synthetic.json` saying how they were made. Each video draws from its own random
+stream, seeded by (seed, class, split, number): reproducible, and independent of which other
+classes or how many videos a set has.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.synthetic.base import KINDS, Generator, write_video
+from training.synthetic.shapes import SHAPES
+from training.synthetic.sprites import SPRITES
+from training.synthetic.textures import TEXTURES
+
+GENERATORS: dict[str, Generator] = {g.name: g for g in (SHAPES, TEXTURES, SPRITES)}
+LAYOUTS = ("csv", "folders")
+INFO_FILE = "synthetic.json"
+#: The classes of the original synthetic set (`shapes`, `order`).
+CLASSES = SHAPES.classes("order")
+
+__all__ = [
+    "CLASSES",
+    "GENERATORS",
+    "KINDS",
+    "LAYOUTS",
+    "SyntheticSpec",
+    "generate",
+    "render_frames",
+    "write_video",
+]
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """How big a synthetic data set to write, with which generator; None = the generator's."""
+
+    train_per_class: int = 8
+    test_per_class: int = 3
+    generator: str = "shapes"
+    kind: str = "order"
+    seed: int = 0
+    min_frames: int | None = None
+    max_frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def video_rng(seed: int, label: str, split: str, number: int) -> np.random.Generator:
+    """The random stream of one video (stable across runs, machines and set sizes)."""
+    key = zlib.crc32(f"{label}/{split}".encode())
+    return np.random.default_rng([seed, key, number])
+
+
+def render_frames(kind: str, n_frames: int, rng: np.random.Generator, width=128, height=96):
+    """The BGR frames of one `shapes` video of dynamic `kind` (grow, shrink, warm, cool)."""
+    plan = SHAPES.plan("order", kind, rng)
+    return SHAPES.render(plan, n_frames, rng, width, height)
+
+
+def generate(out: str | Path, spec: SyntheticSpec | None = None, layout: str = "csv") -> Path:
+    """Write a synthetic data set under `out`; returns `out`."""
+    spec = spec or SyntheticSpec()
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    generator = GENERATORS[spec.generator]
+    encoding = generator.encoding
+    min_frames = spec.min_frames or encoding.min_frames
+    max_frames = max(spec.max_frames or encoding.max_frames, min_frames)
+    out = Path(out)
+    rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    for label in generator.classes(spec.kind):
+        for split, count in (("train", spec.train_per_class), ("test", spec.test_per_class)):
+            folder = out / split if layout == "csv" else out / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                rng = video_rng(spec.seed, label, split, i)
+                name = f"v_{label}_{split}_{i:03d}{encoding.extension}"
+                n = int(rng.integers(min_frames, max_frames + 1))
+                fps = float(rng.choice(encoding.frame_rates))
+                plan = generator.plan(spec.kind, label, rng)
+                frames = generator.render(plan, n, rng, spec.width, spec.height)
+                write_video(folder / name, frames, fps, encoding.fourcc)
+                rows[split].append((name, label))
+    if layout == "csv":
+        for split, items in rows.items():
+            with open(out / f"{split}.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["video_name", "tag"])
+                writer.writerows(items)
+    info = {"layout": layout, "classes": list(generator.classes(spec.kind)), **asdict(spec)}
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return out
