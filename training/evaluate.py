@@ -1,10 +1,20 @@
 """Test-set evaluation: accuracy, per-class precision and recall, a confusion matrix.
 
-Each test video is classified on its first window (the first `window` sampled frames), which
-is what the example measures and what `python -m realtime --every-frame` predicts at the
-frame where its window first fills. The report is JSON (`evaluation.json` in the model
-directory), the confusion matrix is also printed as text and drawn as a PNG (OpenCV, so no
-plotting library is needed).
+Three protocols, each over the test videos' sampled frames:
+
+- **first window**: each video classified on its first `window` sampled frames, which is what
+  the example measures and what `python -m realtime --every-frame` predicts at the frame where
+  its window first fills. Accuracy, per-class figures and the confusion matrix use it.
+- **any phase**: every full window of each video (stride 1: a live stream enters an action at
+  any point); a video's score is the share of its windows classified right, and every video
+  counts once, whatever its length (a video shorter than a window gives its one partial
+  window).
+- **missing frames**: the same with 10 % and 30 % of each video's sampled frames removed at
+  random before windowing, as an overloaded machine drops them live (a window then spans
+  more time than in training). Seeded per video, so a rerun gives the same figure.
+
+The report is JSON (`evaluation.json` in the model directory), the confusion matrix is also
+printed as text and drawn as a PNG (OpenCV, so no plotting library is needed).
 """
 
 from __future__ import annotations
@@ -14,15 +24,84 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.train import one_window
+from training.train import one_window, window_starts
 
 REPORT_FILE = "evaluation.json"
 CONFUSION_PNG = "confusion_matrix.png"
+#: Shares of sampled frames removed at random for the "missing frames" figures.
+MISSING_RATES = (0.1, 0.3)
+MISSING_SEED = 0
 
 
 def first_windows(per_video: list[np.ndarray], window: int) -> tuple[np.ndarray, np.ndarray]:
     pairs = [one_window(f, 0, window) for f in per_video]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def phase_windows(
+    per_video: list[np.ndarray], window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every full window (stride 1) of every video: (features, masks, video index)."""
+    features, masks, videos = [], [], []
+    for v, frames in enumerate(per_video):
+        for start in window_starts(len(frames), window, 1, len(frames)):
+            f, m = one_window(frames, start, window)
+            features.append(f)
+            masks.append(m)
+            videos.append(v)
+    return np.stack(features), np.stack(masks), np.array(videos)
+
+
+def without_frames(frames: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """`frames` with a random `rate` of them removed (at least one frame is kept)."""
+    keep = rng.random(len(frames)) >= rate
+    if not keep.any():
+        keep[int(rng.integers(len(frames)))] = True
+    return frames[keep]
+
+
+def phase_accuracy(predict, per_video: list[np.ndarray], targets, window: int) -> dict:
+    """Any-phase accuracy: per video, the share of its windows classified right; the mean.
+
+    `predict(features, masks)` returns class probabilities for a batch of windows.
+    """
+    features, masks, videos = phase_windows(per_video, window)
+    right = predict(features, masks).argmax(axis=1) == np.asarray(targets)[videos]
+    per_video_share = [float(right[videos == v].mean()) for v in range(len(per_video))]
+    return {"accuracy": round(float(np.mean(per_video_share)), 4), "windows": int(len(right))}
+
+
+def live_protocols(predict, per_video: list[np.ndarray], targets, window: int) -> dict:
+    """The any-phase figure, and the same with frames missing (`MISSING_RATES`)."""
+    phase = phase_accuracy(predict, per_video, targets, window)
+    phase["protocol"] = (
+        f"every full window (stride 1; {window} sampled frames) of each test video; per video "
+        "the share classified right, averaged over videos"
+    )
+    missing = {}
+    for rate in MISSING_RATES:
+        thinned = [
+            without_frames(frames, rate, np.random.default_rng([MISSING_SEED, v]))
+            for v, frames in enumerate(per_video)
+        ]
+        missing[f"{rate:.0%}"] = phase_accuracy(predict, thinned, targets, window)
+        missing[f"{rate:.0%}"]["protocol"] = (
+            f"any phase after removing {rate:.0%} of each video's sampled frames at random "
+            f"(numpy default_rng([{MISSING_SEED}, video index in the test list]))"
+        )
+    return {"any_phase": phase, "missing_frames": missing}
+
+
+def live_summary(report: dict) -> str:
+    """The any-phase and missing-frames figures in one line."""
+    phase = report["any_phase"]
+    missing = ", ".join(
+        f"{rate} missing {row['accuracy']:.1%}" for rate, row in report["missing_frames"].items()
+    )
+    return (
+        f"any phase {phase['accuracy']:.1%} ({phase['windows']} windows, stride 1); "
+        f"frames missing at random: {missing}"
+    )
 
 
 def confusion_matrix(targets, predictions, n_classes: int) -> np.ndarray:

@@ -15,7 +15,15 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from realtime.model import build_head
+from realtime.model import (
+    WINDOW_INPUT_LAYER,
+    WINDOW_OFFSET_LAYER,
+    HeadInput,
+    build_head,
+    count_parameters,
+    fit_appearance_spread,
+    fit_window_input,
+)
 from realtime.quiet import import_tensorflow
 from training.recipes import Recipe
 
@@ -109,6 +117,11 @@ class TrainResult:
     head: object
     history: dict
 
+    @property
+    def parameters(self) -> dict:
+        """{"trainable": n, "fitted": n} of the head (see `realtime.model.count_parameters`)."""
+        return count_parameters(self.head)
+
 
 def _split(windows: Windows, recipe: Recipe) -> tuple[Windows, Windows | None]:
     """Training and validation windows, all windows of a video on the same side."""
@@ -134,14 +147,15 @@ def _fit(
 
     keras.utils.set_random_seed(recipe.seed)
     feature_size = train.features.shape[2]
-    head = build_head(
-        recipe.window,
-        feature_size,
-        n_classes,
-        gru_units=tuple(recipe.head["gru_units"]),
-        dropout=float(recipe.head["dropout"]),
-        dense_units=int(recipe.head["dense_units"]),
-    )
+    head = build_head(recipe.window, feature_size, n_classes, recipe.head)
+    if recipe.head.input is HeadInput.APPEARANCE_CHANGE:  # fitted on the training windows only
+        statistics = fit_window_input(train.features, train.masks, recipe.head.dims)
+        head.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
+        if recipe.head.appearance_offset > 0:
+            spread = fit_appearance_spread(
+                train.features, train.masks, train.videos, train.targets, statistics
+            )
+            head.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
     model = head
     if recipe.input_dropout:
         # augmentation only: the head (what is saved and served) is unchanged

@@ -25,6 +25,8 @@ from training.evaluate import (
     confusion_png,
     confusion_text,
     first_windows,
+    live_protocols,
+    live_summary,
     metrics_report,
 )
 from training.export import write_model_dir
@@ -86,13 +88,12 @@ def features_step(
 def features_for_recipe(
     dataset: Dataset, backbone: Backbone, recipe: Recipe, cache, console: Console
 ) -> tuple[FeatureSet, FeatureSet]:
-    """Training videos: the frames the recipe trains on; test videos: their first window."""
+    """Training videos: the frames the recipe trains on; test videos: all their frames
+    (evaluation classifies windows at every phase)."""
     train = features_step(
         dataset, backbone, recipe.fps, recipe.frames_needed, dataset.split("train"), cache, console
     )
-    test = features_step(
-        dataset, backbone, recipe.fps, recipe.window, dataset.split("test"), cache, console
-    )
+    test = features_step(dataset, backbone, recipe.fps, None, dataset.split("test"), cache, console)
     return train, test
 
 
@@ -125,6 +126,12 @@ def train_step(
         f"{recipe.fps:g} fps from {len(usable)} training video(s), {len(labels)} classes"
     )
     trained = train_head(windows, len(labels), recipe, console)
+    parameters = trained.parameters
+    console.print(
+        f"head {recipe.head.describe(len(labels))}: {parameters['trainable']:,} trainable "
+        f"parameters, {parameters['fitted']:,} fitted to the training frames",
+        highlight=False,
+    )
     quantized = getattr(backbone, "quantized", None)  # an int8 backbone's calibration
     info = ModelInfo(
         labels=list(labels),
@@ -136,7 +143,7 @@ def train_step(
             "rule": "realtime.capture.SamplingClock on the source clock; a window is "
             "consecutive sampled frames",
         },
-        head=dict(recipe.head),
+        head=recipe.head.as_dict(),
         training={
             "recipe": recipe.as_dict(),
             "dataset": dataset.describe(),
@@ -147,6 +154,7 @@ def train_step(
                 "backend": backbone.backend,
                 **({"int8_calibration": quantized} if quantized else {}),
             },
+            "parameters": parameters,
             "history": trained.history,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -171,18 +179,18 @@ def evaluate_step(
     videos = dataset.split("test")
     if not videos:
         raise InputError(f"{dataset.root} has no test videos to evaluate on")
-    result = features_step(
-        dataset, backbone, info.sampling_fps, info.window, videos, cache, console
-    )
+    result = features_step(dataset, backbone, info.sampling_fps, None, videos, cache, console)
     usable = _usable(videos, result)
     if not usable:
         raise InputError("no readable test video")
     classifier = ActionClassifier(model_dir, info)
-    features, masks = first_windows([result.features[v.path] for v in usable], info.window)
+    per_video = [result.features[v.path] for v in usable]
+    features, masks = first_windows(per_video, info.window)
     probs = classifier.predict_batch(features, masks)
     predicted = probs.argmax(axis=1)
     targets = [info.labels.index(v.label) for v in usable]
     report = metrics_report(targets, predicted, info.labels)
+    report.update(live_protocols(classifier.predict_batch, per_video, targets, info.window))
     report["skipped_videos"] = [{"video": str(p), "reason": r} for p, r in result.skipped]
     report["dataset"] = dataset.describe()
     report["predictions"] = [
@@ -204,6 +212,8 @@ def evaluate_step(
         "per_class": report["per_class"],
         "confusion_matrix": report["confusion_matrix"],
         "protocol": f"first window ({info.window} sampled frames) of each test video",
+        "any_phase": report["any_phase"],
+        "missing_frames": report["missing_frames"],
         "report": REPORT_FILE,
         "plot": CONFUSION_PNG,
     }
@@ -216,9 +226,10 @@ def evaluate_step(
             highlight=False,
         )
     console.print(
-        f"[bold]test accuracy {report['accuracy']:.1%}[/] on {report['test_videos']} video(s) "
-        f"-> {model_dir / REPORT_FILE}"
+        f"[bold]test accuracy {report['accuracy']:.1%}[/] (first window) on "
+        f"{report['test_videos']} video(s) -> {model_dir / REPORT_FILE}"
     )
+    console.print(live_summary(report), highlight=False)
     return report
 
 
