@@ -1,23 +1,36 @@
-"""Seed recipe versus default recipe (and the steps between) on the synthetic action set.
+"""Recipes x data sets x training seeds: does a recipe learn order, appearance, and both?
 
-The synthetic classes (grow / shrink / warm / cool) differ only in the order of change over
-time. Features come from the shared LiteRT MobileNet embedder (../shared/models), extracted
-once and cached; each recipe is then trained with several seeds and evaluated on held-out
-videos two ways:
+Data sets (features from the shared, ImageNet-trained LiteRT MobileNet v1 embedder, 1024-d):
 
-- first window: the first 20 sampled frames of each test video (the example's protocol, and
-  what `training evaluate` reports);
-- any window: every window (stride 5) of each test video, i.e. the action seen at the
-  phases a live stream shows it.
+- every synthetic generator (`shapes`, `textures`, `sprites`) x every kind of set (`order`:
+  classes told apart only by the order of the frames; `appearance`: only by how they look;
+  `mixed`: both needed), written with `--data-seed` (12 training and 12 test videos per class
+  unless told otherwise);
+- `clips`: the five real clips of ../shared/clips, one class each: windows from the first
+  60 % of each clip's sampled frames to train on (each window a 20-frame training video,
+  listed in a shuffled order), the last 40 % to test on (does a recipe keep appearance on
+  real content?).
 
-    PYTHONPATH=. python bench/recipes_synthetic.py [--train-per-class 12] [--seeds 3]
+Each recipe is trained with `training.train.train_head` (the code `python -m training train`
+runs) once per training seed and evaluated with `training.evaluate`'s protocols: first window
+(what `evaluate` reports as accuracy), any phase (every window, stride 1) and any phase with
+10 % / 30 % of the sampled frames missing. Prints one Markdown table (mean and spread over the
+seeds) and writes it with the raw figures to `--out` (.md and .json).
+
+The default recipe was tuned on `textures` sets (data seed 1000) only; the other generators,
+the clips and every set made with another data seed were never looked at while tuning.
+
+    PYTHONPATH=. python bench/recipes_synthetic.py [--sets all] [--recipes 'seed;previous;default']
+        [--seeds 3] [--data-seed 2000] [--work DIR] [--out bench/results/recipes_synthetic]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,82 +42,184 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from realtime.backbones import LiteRTBackbone  # noqa: E402
+from realtime.model import SEED_HEAD, NumpyHead  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
-from training.evaluate import first_windows  # noqa: E402
+from training.evaluate import first_windows, live_protocols  # noqa: E402
 from training.features import FeatureCache, extract_features  # noqa: E402
 from training.recipes import DEFAULT, SEED  # noqa: E402
-from training.synthetic import SyntheticSpec, generate  # noqa: E402
-from training.train import make_windows, train_head  # noqa: E402
+from training.synthetic import GENERATORS, KINDS, SyntheticSpec, generate  # noqa: E402
+from training.train import make_windows, train_head, window_starts  # noqa: E402
 
 EMBEDDER = (
     ROOT.parent / "shared" / "models" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 )
+CLIPS = ROOT.parent / "shared" / "clips"
+FPS = 25.0
+CLIP_TRAIN_SHARE = 0.6
 
-VARIANTS = [
-    ("seed (the example)", SEED),
-    ("seed + per-class val split", replace(SEED, stratified_validation=True)),
-    (
-        "+ 8 windows/video (stride 5)",
-        replace(SEED, stratified_validation=True, windows_per_video=8, stride=5),
-    ),
-    ("+ <=60 epochs, early stop (>=20) = default", DEFAULT),
-    ("default, 1 window/video", replace(DEFAULT, windows_per_video=1)),
-    (
-        "default, example's val split",
-        replace(DEFAULT, stratified_validation=False, validation_split=0.3),
-    ),
-]
+#: The default recipe before it learned order (raw features, <= 60 epochs, patience 10).
+PREVIOUS = replace(DEFAULT, name="previous", head=SEED_HEAD, epochs=60, early_stopping_patience=10)
+RECIPES = {"seed": SEED, "previous": PREVIOUS, "default": DEFAULT}
+SYNTHETIC_SETS = [f"{g}-{k}" for g in GENERATORS for k in KINDS]
+
+
+def parse_recipe(text: str):
+    """`NAME` or `NAME:field=value,...` (head fields too), e.g. `default:appearance_dims=32`."""
+    name, _, changes = text.partition(":")
+    recipe = RECIPES[name]
+    head = {}
+    fields = {}
+    for item in filter(None, changes.split(",")):
+        key, _, value = item.partition("=")
+        target = head if key in recipe.head.__dataclass_fields__ else fields
+        current = getattr(recipe.head if target is head else recipe, key)
+        if isinstance(current, tuple):  # gru_units=32-16
+            target[key] = tuple(int(v) for v in value.split("-"))
+        elif isinstance(current, bool):
+            target[key] = value.lower() in ("1", "true", "yes")
+        else:
+            target[key] = type(current)(float(value) if isinstance(current, int) else value)
+    return replace(recipe, name=text, head=replace(recipe.head, **head), **fields)
+
+
+def synthetic_set(work: Path, name: str, args, backbone, console) -> dict:
+    """Generate (once) and featurise one synthetic set: {"labels", "train", "test"}."""
+    generator, kind = name.split("-")
+    root = work / f"{name}-s{args.data_seed}"
+    if not (root / "train.csv").is_file():
+        spec = SyntheticSpec(
+            args.train_per_class, args.test_per_class, generator, kind, seed=args.data_seed
+        )
+        generate(root, spec)
+    data = load_dataset(root)
+    cache = FeatureCache(root / ".features", backbone.describe(), backbone.image_size, FPS)
+    feats = extract_features(data.videos, backbone, FPS, None, cache, console)
+    out = {"labels": data.labels}
+    for split in ("train", "test"):
+        videos = [v for v in data.split(split) if v.path in feats.features]
+        out[split] = (
+            [feats.features[v.path] for v in videos],
+            [data.labels.index(v.label) for v in videos],
+        )
+    return out
+
+
+def clips_set(backbone, console, window: int, seed: int) -> dict:
+    """The shared clips, each its own class: first 60 % to train on, last 40 % to test on."""
+    clips = sorted(p for p in CLIPS.iterdir() if p.is_file())
+    feats = extract_features(clips, backbone, FPS, None, None, console)
+    train_x, train_y, test_x, test_y = [], [], [], []
+    for label, clip in enumerate(clips):
+        frames = feats.features[clip]
+        cut = int(round(len(frames) * CLIP_TRAIN_SHARE))
+        head, tail = frames[:cut], frames[cut:]
+        for start in window_starts(len(head), window, 1, len(head)):
+            train_x.append(head[start : start + window])
+            train_y.append(label)
+        test_x.append(tail)
+        test_y.append(label)
+    order = np.random.default_rng(seed).permutation(len(train_x))
+    return {
+        "labels": [c.stem for c in clips],
+        "train": ([train_x[i] for i in order], [train_y[i] for i in order]),
+        "test": (test_x, test_y),
+    }
+
+
+def run_one(data: dict, recipe, quiet: Console) -> dict:
+    x, y = data["train"]
+    result = train_head(make_windows(x, y, recipe), len(data["labels"]), recipe, quiet)
+    head = NumpyHead(result.head)
+
+    def predict(features, masks):
+        return np.stack([head.predict(f, m) for f, m in zip(features, masks, strict=True)])
+
+    xt, yt = data["test"]
+    first_f, first_m = first_windows(xt, recipe.window)
+    first = float((predict(first_f, first_m).argmax(1) == np.asarray(yt)).mean())
+    live = live_protocols(predict, xt, yt, recipe.window)
+    return {
+        "first": first,
+        "any": live["any_phase"]["accuracy"],
+        "missing10": live["missing_frames"]["10%"]["accuracy"],
+        "missing30": live["missing_frames"]["30%"]["accuracy"],
+        "epochs": result.history["epochs_run"],
+        "trainable": result.parameters["trainable"],
+    }
+
+
+def cell(values: list[float]) -> str:
+    """mean ± half the range, in percent."""
+    mean = 100 * float(np.mean(values))
+    spread = 50 * (max(values) - min(values))
+    return f"{mean:.1f} ± {spread:.1f}"
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="seed vs default recipe on synthetic data")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default="all", help="comma-separated, e.g. shapes-order,clips")
+    p.add_argument(
+        "--recipes",
+        default="seed;previous;default",
+        help=f"';'-separated: {', '.join(RECIPES)}, each NAME[:field=value,...]",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per recipe and set")
+    p.add_argument("--data-seed", type=int, default=2000, help="seed of the synthetic sets")
     p.add_argument("--train-per-class", type=int, default=12)
-    p.add_argument("--test-per-class", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per recipe")
-    p.add_argument("--data", help="reuse/keep the synthetic set here (default: a temp folder)")
+    p.add_argument("--test-per-class", type=int, default=12)
+    p.add_argument("--work", help="keep generated sets and features here (default: temporary)")
+    p.add_argument("--out", help="write OUT.md and OUT.json")
     args = p.parse_args()
     if not EMBEDDER.is_file():
         print(f"needs {EMBEDDER}", file=sys.stderr)
         return 2
-    console = Console(stderr=True)
-    quiet = Console(quiet=True)
+    sets = SYNTHETIC_SETS + ["clips"] if args.sets == "all" else args.sets.split(",")
+    if any(s not in SYNTHETIC_SETS + ["clips"] for s in sets):
+        print(f"sets: {', '.join(SYNTHETIC_SETS)}, clips", file=sys.stderr)
+        return 2
+    recipes = [parse_recipe(text) for text in args.recipes.split(";")]
+    console, quiet = Console(stderr=True), Console(quiet=True)
+    backbone = LiteRTBackbone(EMBEDDER)
+    rows, raw = [], {}
+    header = (
+        "| recipe | data set | first window | any phase | 10 % missing | 30 % missing "
+        "| epochs |\n|---|---|---:|---:|---:|---:|---:|"
+    )
+    print(header, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.data or Path(tmp) / "synthetic")
-        if not (root / "train.csv").exists():
-            spec = SyntheticSpec(args.train_per_class, args.test_per_class, seed=2)
-            generate(root, spec)
-        data = load_dataset(root)
-        backbone = LiteRTBackbone(EMBEDDER)
-        cache = FeatureCache(root / ".features", backbone.describe(), backbone.image_size, 25.0)
-        feats = extract_features(data.videos, backbone, 25.0, DEFAULT.frames_needed, cache, console)
-        train, test = data.split("train"), data.split("test")
-        x = [feats.features[v.path] for v in train]
-        y = [data.labels.index(v.label) for v in train]
-        xt = [feats.features[v.path] for v in test]
-        yt = np.array([data.labels.index(v.label) for v in test])
-        first_f, first_m = first_windows(xt, 20)
-        every = make_windows(xt, list(yt), replace(DEFAULT, windows_per_video=100))
-        print(
-            f"synthetic set: {len(train)} train / {len(test)} test videos, "
-            f"{len(data.labels)} classes {data.labels}; "
-            f"{len(every)} test windows; {args.seeds} training seeds per recipe"
-        )
-        print(f"{'recipe':<42} {'first window':>16} {'any window':>16} {'epochs':>7}")
-        for name, base in VARIANTS:
-            firsts, anys, epochs = [], [], []
-            for s in range(args.seeds):
-                recipe = replace(base, seed=s)
-                result = train_head(make_windows(x, y, recipe), len(data.labels), recipe, quiet)
-                head = result.head
-                firsts.append((head.predict([first_f, first_m], verbose=0).argmax(1) == yt).mean())
-                p_all = head.predict([every.features, every.masks], verbose=0).argmax(1)
-                anys.append((p_all == every.targets).mean())
-                epochs.append(result.history["epochs_run"])
-            print(
-                f"{name:<42} {np.mean(firsts):>7.1%} ± {np.std(firsts):>4.1%}   "
-                f"{np.mean(anys):>7.1%} ± {np.std(anys):>4.1%} {np.mean(epochs):>7.0f}",
-                flush=True,
-            )
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for name in sets:
+            if name == "clips":
+                data = clips_set(backbone, console, DEFAULT.window, args.data_seed)
+            else:
+                data = synthetic_set(work, name, args, backbone, console)
+            for recipe in recipes:
+                start = time.perf_counter()
+                runs = [run_one(data, replace(recipe, seed=s), quiet) for s in range(args.seeds)]
+                raw[f"{recipe.name}/{name}"] = runs
+                row = (
+                    f"| {recipe.name} | {name} | {cell([r['first'] for r in runs])} "
+                    f"| {cell([r['any'] for r in runs])} "
+                    f"| {cell([r['missing10'] for r in runs])} "
+                    f"| {cell([r['missing30'] for r in runs])} "
+                    f"| {np.mean([r['epochs'] for r in runs]):.0f} |"
+                )
+                rows.append(row)
+                print(row, flush=True)
+                console.print(f"{recipe.name}/{name}: {time.perf_counter() - start:.0f} s")
+    params = {r.name: raw[f"{r.name}/{sets[0]}"][0]["trainable"] for r in recipes}
+    note = (
+        f"\n{args.seeds} training seeds per cell (mean ± half the range, %); synthetic sets "
+        f"{args.train_per_class} train / {args.test_per_class} test videos per class, data "
+        f"seed {args.data_seed}; trainable parameters ({sets[0]}): "
+        + ", ".join(f"{k} {v:,}" for k, v in params.items())
+    )
+    print(note)
+    if args.out:
+        out = Path(args.out)
+        out.with_suffix(".md").write_text(header + "\n" + "\n".join(rows) + "\n" + note + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": raw}) + "\n")
     return 0
 
 

@@ -1,0 +1,92 @@
+"""The GRU head's cost per frame: the seed head (raw features) against the default head
+(appearance+change), both through `HeadStream` as `python -m realtime` runs them.
+
+Side by side in one run: the heads take turns in chunks of pushes over the same random
+features (the values do not change the work), so a drifting machine load hits both alike;
+the figure is the median over chunks of the mean time per push, and the ratio is taken per
+chunk. Parameter counts come from the Keras models.
+
+    PYTHONPATH=. python bench/head_cost.py [--features 2048 1024] [--chunks 30] [--pushes 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from realtime.model import (  # noqa: E402
+    SEED_HEAD,
+    WINDOW_INPUT_LAYER,
+    HeadInput,
+    HeadStream,
+    NumpyHead,
+    build_head,
+    count_parameters,
+    fit_window_input,
+)
+from realtime.quiet import import_tensorflow  # noqa: E402
+from training.recipes import DEFAULT_HEAD  # noqa: E402
+
+WINDOW, CLASSES = 20, 5
+
+
+def stream(config, feature_size: int, rng) -> tuple[HeadStream, dict]:
+    import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_head(WINDOW, feature_size, CLASSES, config)
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
+        masks = np.ones((64, WINDOW), bool)
+        weights = fit_window_input(windows, masks, config.dims)
+        model.get_layer(WINDOW_INPUT_LAYER).set_weights(weights)
+    return HeadStream(NumpyHead(model), WINDOW), count_parameters(model)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="seed vs default head, ms per frame")
+    p.add_argument("--features", type=int, nargs="+", default=[2048, 1024])
+    p.add_argument("--chunks", type=int, default=30)
+    p.add_argument("--pushes", type=int, default=200)
+    args = p.parse_args()
+    rng = np.random.default_rng(0)
+    print("| features | head | trainable | fitted | ms per frame | x seed |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for size in args.features:
+        heads = {"seed": SEED_HEAD, "default": DEFAULT_HEAD}
+        built = {name: stream(config, size, rng) for name, config in heads.items()}
+        inputs = rng.random((args.pushes, size), dtype=np.float32)
+        for head_stream, _ in built.values():  # warm up and fill the window
+            for feature in inputs[:WINDOW]:
+                head_stream.push(feature)
+        per_chunk = {name: [] for name in heads}
+        for chunk in range(args.chunks):
+            order = list(heads) if chunk % 2 == 0 else list(heads)[::-1]
+            for name in order:
+                head_stream = built[name][0]
+                start = time.perf_counter()
+                for feature in inputs:
+                    head_stream.push(feature)
+                per_chunk[name].append(1000 * (time.perf_counter() - start) / args.pushes)
+        seed_ms = np.array(per_chunk["seed"])
+        for name in heads:
+            ms = np.array(per_chunk[name])
+            params = built[name][1]
+            print(
+                f"| {size} | {name} | {params['trainable']:,} | {params['fitted']:,} "
+                f"| {np.median(ms):.3f} | {np.median(ms / seed_ms):.2f} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
