@@ -1,7 +1,11 @@
 import os
 import sys
 
-from realtime.cli import main
+from realtime.cliargs import stop_early_on_signals
+
+stop_early_on_signals()  # before the heavy imports: a signal from now on ends the command, exit 0
+
+from realtime.cli import main  # noqa: E402
 
 code = main()
 # Every thread is joined and every output flushed by now; skip TensorFlow's slow interpreter

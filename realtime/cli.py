@@ -16,11 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from realtime.cliargs import (
+    STOP_SIGNALS,
     OneLineErrorParser,
-    positive_int,
+    int_up_to,
     probability,
     run_reporting_errors,
     seconds,
+    seconds_or_zero,
+    stop_early_on_signals,
 )
 from realtime.errors import InputError
 
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--loop", action="store_true", help="replay a file forever")
     src.add_argument(
         "--max-frames",
-        type=positive_int,
+        type=int_up_to(10**12),
         metavar="N",
         help="stop after reading N frames from the source",
     )
@@ -131,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mdl.add_argument(
         "--threads",
-        type=positive_int,
+        type=int_up_to(1024),
         metavar="N",
         help="CPU threads for the backbone (default: all cores)",
     )
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--smooth",
-        type=positive_int,
+        type=int_up_to(10_000),
         default=1,
         metavar="N",
         help="average the last N probability vectors",
@@ -170,14 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--hysteresis",
-        type=positive_int,
+        type=int_up_to(10_000),
         default=3,
         metavar="N",
         help="--events: a segment opens/closes after N agreeing predictions",
     )
     out.add_argument(
         "--min-duration",
-        type=float,
+        type=seconds_or_zero,
         default=0.5,
         metavar="S",
         help="--events: drop segments shorter than S seconds",
@@ -209,15 +212,57 @@ def _summary(pipeline, console: Console) -> None:
         )
 
 
-def _sinks(args, fps: float, opened: list) -> None:
-    from realtime.outputs import EventSink, JsonlSink, VideoRecorder
+def _check_outputs(args, model_dir: Path, backbone_spec: str) -> None:
+    """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
+    be written (`realtime.outputpaths`); before anything is opened."""
+    from realtime.backends import default_cache_dir
+    from realtime.outputpaths import Output, Protected, check_outputs
+    from realtime.recording import EXTENSIONS
+    from realtime.sources import FILE, parse_source
+
+    protected = [Protected("the model directory", model_dir, tree=True)]
+    if parse_source(args.source).kind == FILE:
+        protected.append(Protected("the source video", Path(args.source)))
+    if backbone_spec.endswith(".tflite"):
+        protected.append(Protected("the backbone", Path(backbone_spec)))
+    if args.backbone_weights:
+        protected.append(Protected("the backbone weights", Path(args.backbone_weights)))
+    for item in args.calibration or ():
+        protected.append(Protected("a calibration input", Path(item), tree=True))
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    protected.append(Protected("the backbone cache", cache, tree=True))
+    named = (("--jsonl", args.jsonl), ("--events", args.events), ("--output", args.output))
+    outputs = [Output(flag, path) for flag, path in named if path is not None]
+    check_outputs(outputs, protected, video_extensions=EXTENSIONS)
+
+
+def _sinks(args, fps: float, source_size: tuple[int, int], opened: list) -> None:
+    from realtime.outputs import EventSink, JsonlSink
+    from realtime.recording import VideoRecorder
 
     if args.jsonl:
         opened.append(JsonlSink(args.jsonl))
     if args.events:
         opened.append(EventSink(args.events, args.hysteresis, args.min_duration))
     if args.output:
-        opened.append(VideoRecorder(args.output, fps))
+        opened.append(VideoRecorder(args.output, fps, source_size))
+
+
+def _open_interruptibly(spec, options):
+    """Open the source on a helper thread, so that a signal (Ctrl-C, SIGTERM, SIGHUP) during
+    a slow network open is handled at once by the main thread instead of after the open
+    timeout; the abandoned open is released when it returns."""
+    import threading
+
+    from realtime.reconnect import OpenAttempt
+    from realtime.sources import open_source
+
+    attempt = OpenAttempt(lambda: open_source(spec, options))
+    attempt.start()
+    source = attempt.wait(threading.Event())
+    if source is None:
+        raise InputError(attempt.error or f"could not open {spec}")
+    return source
 
 
 def run(args, console: Console) -> int:
@@ -225,17 +270,17 @@ def run(args, console: Console) -> int:
     from realtime.model import read_model_info
     from realtime.sources import CaptureOptions, open_source, parse_source, reopen_source
 
-    if args.jsonl and args.events and args.jsonl == args.events:
-        raise InputError("--jsonl and --events must not write to the same place")
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
+    backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
+    _check_outputs(args, model_dir, backbone_spec)
     spec = parse_source(args.source)
     if args.every_frame and spec.is_live:
         raise InputError("--every-frame replays files; a live source cannot wait for the model")
     if args.loop and spec.is_live:
         raise InputError("--loop applies to video files only")
     options = CaptureOptions(args.open_timeout, args.read_timeout, args.rtsp_transport)
-    source = open_source(spec, options)
+    source = _open_interruptibly(spec, options)
     sinks: list = []
     pipeline = None
     try:
@@ -247,7 +292,6 @@ def run(args, console: Console) -> int:
         from realtime.reconnect import ReconnectPolicy
 
         ui = choose_ui(args.ui, console)
-        backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
         backbone = load_backbone(
             backbone_spec,
             args.backbone_weights,
@@ -261,7 +305,7 @@ def run(args, console: Console) -> int:
         head_report = int8_head_report(backbone, classifier)
         if head_report:
             console.print(head_report, highlight=False, markup=False, soft_wrap=True)
-        _sinks(args, info.sampling_fps or source.fps, sinks)
+        _sinks(args, info.sampling_fps or source.fps, source.size, sinks)
         settings = RunSettings(
             every_frame=args.every_frame,
             loop=args.loop,
@@ -287,9 +331,15 @@ def run(args, console: Console) -> int:
         def on_signal(signum, _frame):
             pipeline.request_stop()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
         try:
-            pipeline.start()
+            try:
+                pipeline.start()
+            except Exception as exc:  # the warm-up ran the backbone and head on a blank frame
+                raise InputError(
+                    f"the model in {model_dir} does not run on this backbone "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+                ) from None
             ui.run(pipeline)
         finally:
             pipeline.request_stop()
@@ -310,6 +360,9 @@ def run(args, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Until the run installs its own handlers, a stop signal ends the command at once, exit 0
+    # (nothing was produced yet); afterwards it stops the run, which flushes every output.
+    stop_early_on_signals()
     args = build_parser().parse_args(argv)
     to_stdout = "-" in (args.jsonl, args.events)
     console = Console(stderr=to_stdout)

@@ -8,10 +8,30 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from collections.abc import Callable
 
 from realtime.errors import InputError
+
+
+class StoppedBeforeRun(Exception):
+    """A stop signal arrived before the run started: nothing to flush, exit 0."""
+
+
+#: Signals that end a run as `q` does: Ctrl-C, SIGTERM, and SIGHUP (the terminal closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stopped_before_the_run(signum, _frame):
+    raise StoppedBeforeRun(signal.Signals(signum).name)
+
+
+def stop_early_on_signals() -> None:
+    """Until a run installs its own handlers, a stop signal ends the command at once with
+    exit 0 (nothing was produced yet); `python -m realtime` calls this first thing."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, _stopped_before_the_run)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -38,6 +58,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_up_to(high: int) -> Callable[[str], int]:
+    """A whole number from 1 to `high` (a value past it is a typo, not a wish)."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
+        return value
+
+    parse.__name__ = f"whole number up to {high}"
+    return parse
+
+
 def positive_float(text: str) -> float:
     value = _number(text, float, "a number")
     if value <= 0:
@@ -52,24 +85,39 @@ def probability(text: str) -> float:
     return value
 
 
+MAX_SECONDS = 86_400.0  # a day: any longer timeout or duration is a typo
+
+
 def seconds(text: str) -> float:
     value = _number(text, float, "a number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be more than 0 seconds")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value} s is more than a day")
+    return value
+
+
+def seconds_or_zero(text: str) -> float:
+    value = _number(text, float, "a number of seconds")
+    if not 0 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value} must be from 0 to {MAX_SECONDS:g} seconds")
     return value
 
 
 def run_reporting_errors(command: Callable[[], int]) -> int:
     """Run a command's body; turn expected failures into one `error:` line and an exit code.
 
-    InputError and OS errors (an unwritable folder, a full disk) exit 2, Ctrl-C before the
-    run installed its own handler exits 130, a closed stdout pipe ends quietly.
+    InputError and OS errors (an unwritable folder, a full disk) exit 2; a stop signal before
+    the run started (`StoppedBeforeRun`) exits 0; Ctrl-C where no handler is installed
+    (training) exits 130; a closed stdout pipe ends quietly.
     """
     try:
         return command()
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StoppedBeforeRun:
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -21,8 +21,22 @@ from realtime.postprocess import ProbabilitySmoother, decide
 from realtime.prediction import Prediction, probs_dict
 
 
+class OutputFailed(Exception):
+    """A sink could not write (disk full, I/O error): the run stops with this one line."""
+
+
+class OutputClosed(Exception):
+    """A sink's reader went away (`--jsonl - | head -1`): the run ends quietly."""
+
+
 class Sink:
-    """Something that receives every prediction (on the inference thread)."""
+    """Something that receives every prediction (on the inference thread).
+
+    `handle` raises `OutputFailed` when the sink cannot write any more and `OutputClosed`
+    when its reader has gone; the inference loop then stops the run (see `InferenceEngine`).
+    """
+
+    error: str | None = None  # set by a sink that failed; reported by the pipeline
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -70,6 +84,7 @@ class InferenceEngine(threading.Thread):
         self.clock = clock
         self.window = classifier.stream()  # the sliding window and the head over it
         self.error: str | None = None
+        self.output_closed = False  # a reader went away: the run ended early, by design
         self.finished = threading.Event()
         self._latest: tuple[Prediction, Frame] | None = None
         self._lock = threading.Lock()
@@ -90,6 +105,11 @@ class InferenceEngine(threading.Thread):
                     break
                 self.process(item)
             self.forward_source_events()
+        except OutputFailed:  # the sink keeps its own one-line `error`
+            self.stop_event.set()
+        except OutputClosed:
+            self.output_closed = True
+            self.stop_event.set()
         except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
             self.error = f"inference failed: {type(exc).__name__}: {exc}"
             self.stop_event.set()

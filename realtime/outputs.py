@@ -1,72 +1,145 @@
-"""Where predictions go besides the screen: JSONL, action segments, an annotated video."""
+"""Where predictions go besides the screen: JSONL and action segments (the annotated video:
+`realtime.recording`)."""
 
 from __future__ import annotations
 
+import errno
 import json
-import queue
+import os
 import sys
-import threading
+import time
 from pathlib import Path
 
-import cv2
-
 from realtime.capture import Frame
-from realtime.engine import Sink
+from realtime.engine import OutputClosed, OutputFailed, Sink
 from realtime.errors import InputError
-from realtime.overlay import draw_overlay
 from realtime.postprocess import SegmentTracker
 from realtime.prediction import Prediction
 
 
 def _open_text(path: str):
-    """'-' is stdout; anything else a new file (its folder must exist)."""
+    """'-' is stdout; anything else a new file (`realtime.outputpaths` checked it)."""
     if path == "-":
         return sys.stdout, False
     target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{target} is a directory; give a file path")
-    if not target.parent.exists():
-        raise InputError(f"folder {target.parent} does not exist (for {target})")
     try:
+        if target.is_fifo():
+            return _open_fifo(target), True
         return open(target, "w", encoding="utf-8", buffering=1), True
     except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror}") from None
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-class JsonlSink(Sink):
-    """One JSON object per prediction, one per line, flushed as it is written."""
+#: How long an output FIFO may wait for its reader to open it.
+FIFO_WAIT_S = 10.0
+
+
+def _open_fifo(target: Path):
+    """A named pipe opens for writing only once a reader has opened it: wait for one, but not
+    forever (a plain `open` would hang the command before the run even starts)."""
+    deadline = time.monotonic() + FIFO_WAIT_S
+    while True:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"nobody reads the named pipe {target} (waited {FIFO_WAIT_S:g} s)"
+                ) from None
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
+    return open(fd, "w", encoding="utf-8", buffering=1)
+
+
+class _TextSink(Sink):
+    """A text output written line by line and flushed, so that every line on disk parses.
+
+    A failed write (disk full, I/O error) raises `OutputFailed` with one line naming the file;
+    a reader that went away (a closed pipe) raises `OutputClosed`.
+    """
 
     def __init__(self, path: str):
+        self.name = "stdout" if path == "-" else path
         self._handle, self._owned = _open_text(path)
+        self._whole = 0  # bytes of a file that hold whole lines
+
+    def _line(self, text: str) -> None:
+        if self.error:
+            raise OutputFailed(self.error)
+        data = text + "\n"
+        try:
+            self._handle.write(data)
+            self._handle.flush()
+        except BrokenPipeError:
+            self._handle = _closed_stdout()
+            raise OutputClosed(self.name) from None
+        except OSError as exc:
+            self.error = f"cannot write {self.name}: {exc.strerror or exc}"
+            self._drop_partial_line()
+            raise OutputFailed(self.error) from None
+        self._whole += len(data.encode("utf-8"))
+
+    def _drop_partial_line(self) -> None:
+        """A write failed midway (disk full): cut the file back to its last whole line, so that
+        every line in it still parses; then stop writing to it."""
+        if not self._owned:
+            return
+        try:
+            os.ftruncate(self._handle.fileno(), self._whole)
+        except OSError:
+            pass
+        handle, self._handle, self._owned = self._handle, open(os.devnull, "w"), True
+        try:
+            handle.close()
+        except OSError:  # what was buffered is cut off anyway
+            pass
+
+    def close(self) -> None:
+        try:
+            if self._owned:
+                self._handle.close()
+            else:
+                self._handle.flush()
+        except BrokenPipeError:
+            _closed_stdout()
+        except OSError as exc:
+            self.error = self.error or f"cannot write {self.name}: {exc.strerror or exc}"
+
+
+def _closed_stdout():
+    """stdout's reader is gone: point fd 1 at /dev/null so nothing else (the interpreter's
+    flush at exit included) fails on it; returns the handle to use from now on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return sys.stdout
+
+
+class JsonlSink(_TextSink):
+    """One JSON object per prediction, one per line, flushed as it is written."""
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
-        self._handle.write(prediction.to_json() + "\n")
-        self._handle.flush()
+        self._line(prediction.to_json())
 
     def on_source_state(self, change) -> None:
         """A live source's state change, as a line of its own: `"type": "source_state"`."""
-        self._handle.write(json.dumps(change.to_record()) + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        if self._owned:
-            self._handle.close()
-        else:
-            self._handle.flush()
+        self._line(json.dumps(change.to_record()))
 
 
-class EventSink(Sink):
+class EventSink(_TextSink):
     """Finished action segments, one JSON line each; the open one is flushed at exit."""
 
     def __init__(self, path: str, hysteresis: int = 3, min_duration: float = 0.5):
-        self._handle, self._owned = _open_text(path)
+        super().__init__(path)
         self.tracker = SegmentTracker(hysteresis=hysteresis, min_duration=min_duration)
         self.count = 0
 
     def _write(self, segment, closed: bool = True) -> None:
         if segment is not None:
-            self._handle.write(segment.to_json(closed=closed) + "\n")
-            self._handle.flush()
+            self._line(segment.to_json(closed=closed))
             self.count += 1
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
@@ -80,67 +153,8 @@ class EventSink(Sink):
         self._write(self.tracker.reset())
 
     def close(self) -> None:
-        self._write(self.tracker.flush(), closed=False)
-        if self._owned:
-            self._handle.close()
-
-
-class VideoRecorder(Sink):
-    """Writes each classified frame with its overlay to a video file, on its own thread.
-
-    Frames the live loop dropped are filled by repeating the previous one, so the recording
-    keeps real time. The queue is bounded; a full queue makes the inference loop wait.
-    """
-
-    def __init__(self, path: str, fps: float, queue_size: int = 8):
-        target = Path(path)
-        if target.is_dir() or not target.parent.exists():
-            raise InputError(f"cannot record to {target}: folder missing or path is a directory")
-        self.path = target
-        self.fps = fps
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._writer: cv2.VideoWriter | None = None
-        self._last_sample: int | None = None
-        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
-        self._thread.start()
-        self.error: str | None = None
-        self.frames_written = 0
-
-    def handle(self, prediction: Prediction, frame: Frame) -> None:
-        if frame.display is None:
-            return
-        repeats = 1 if self._last_sample is None else max(1, frame.sample - self._last_sample)
-        self._last_sample = frame.sample
-        self._queue.put((prediction, frame.display, repeats))
-
-    def _open(self, image) -> None:
-        height, width = image.shape[:2]
-        fourcc = cv2.VideoWriter_fourcc(
-            *("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG")
-        )
-        self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
-        if not self._writer.isOpened():
-            self.error = f"cannot record to {self.path} (no encoder for this extension)"
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            if self.error:
-                continue
-            prediction, display, repeats = item
-            image = draw_overlay(display, prediction)
-            if self._writer is None:
-                self._open(image)
-                if self.error:
-                    continue
-            for _ in range(repeats):
-                self._writer.write(image)
-                self.frames_written += 1
-        if self._writer is not None:
-            self._writer.release()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+        try:
+            self._write(self.tracker.flush(), closed=False)
+        except (OutputFailed, OutputClosed):
+            pass
+        super().close()

@@ -13,6 +13,13 @@ TEXT_COLOUR = (255, 255, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+def overlay_size(width: int, height: int, min_width: int = 640) -> tuple[int, int]:
+    """(width, height) of `draw_overlay`'s image for a frame of that size."""
+    if width < min_width:
+        return min_width, round(height * min_width / width)
+    return width, height
+
+
 def draw_overlay(
     frame: np.ndarray,
     prediction: Prediction | None,
@@ -31,9 +38,8 @@ def draw_overlay(
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     height, width = image.shape[:2]
     if width < min_width:
-        scale = min_width / width
         image = cv2.resize(
-            image, (min_width, round(height * scale)), interpolation=cv2.INTER_LINEAR
+            image, overlay_size(width, height, min_width), interpolation=cv2.INTER_LINEAR
         )
     else:
         image = image.copy()

@@ -168,8 +168,9 @@ class Pipeline:
             return []
         self._closed = True
         self.stop_event.set()
-        self.engine.join(join_timeout)
-        self.capture.join(join_timeout)
+        for thread in (self.engine, self.capture):
+            if thread.ident is not None:  # started (a failed warm-up starts neither)
+                thread.join(join_timeout)
         problems = []
         for sink in self.sinks:
             sink.close()

@@ -170,3 +170,23 @@ def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, std
         cwd=ROOT,
         stdin=subprocess.DEVNULL if stdin is None else stdin,
     )
+
+
+def run_inprocess(*argv) -> tuple[int, str]:
+    """`python -m realtime ARGV` without its signal handlers: (exit code, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from rich.console import Console
+
+    from realtime.cli import build_parser, run
+    from realtime.cliargs import run_reporting_errors
+
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        try:
+            args = build_parser().parse_args([str(a) for a in argv])
+        except SystemExit as exc:
+            return int(exc.code), err.getvalue()
+        code = run_reporting_errors(lambda: run(args, Console(file=io.StringIO())))
+    return code, err.getvalue()
