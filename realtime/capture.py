@@ -228,6 +228,8 @@ class CaptureThread(threading.Thread):
             clock=clock,
         )
         self.error: str | None = None
+        #: a network source found to run ahead of real time (see `_skip_backlog`)
+        self.plays_like_file = False
         self.finished = threading.Event()
 
     @property
@@ -253,17 +255,36 @@ class CaptureThread(threading.Thread):
                 self.finished.set()
 
     def _skip_backlog(self) -> None:
-        if self.source.is_live:
-            fps = self.source.fps
-            self.stats.frames_stale += self.source.skip_backlog(0.5 / fps, int(30 * fps))
+        if not self.source.is_live or self.plays_like_file:
+            return
+        fps = self.source.fps
+        skipped = self.source.skip_backlog(0.5 / fps, int(30 * fps))
+        if not self.source.runs_ahead or self.reopen is None:
+            self.stats.frames_stale += skipped
+            return
+        # Frames come faster than real time: a file behind a URL, not a live stream. Start it
+        # over and play it like a file: paced at its own frame rate, timed by frame number,
+        # and its end is the end of the run, not a lost stream.
+        self.source.release()
+        self.source = None
+        attempt = OpenAttempt(self.reopen)
+        attempt.start()
+        self.source = attempt.wait(self.stop_event)
+        if self.source is None and not self.stop_event.is_set():
+            raise RuntimeError(
+                f"could not restart a stream that plays like a file: {attempt.error}"
+            )
+        self.plays_like_file = True
 
     def _run(self) -> None:
         self._skip_backlog()
+        if self.source is None:  # stopped while a stream that plays like a file restarted
+            return
         self.monitor.connected()
         start = self.clock()
         file_fps = self.source.fps
         offset = 0.0  # source time where the current pass over a looped file starts
-        index_in_pass = 0
+        index_in_pass, pass_length = 0, 0.0
         while not self.stop_event.is_set():
             if self.max_frames is not None and self.stats.frames_read >= self.max_frames:
                 return
@@ -275,23 +296,25 @@ class CaptureThread(threading.Thread):
                 if self.loop and not self.source.is_live and self.reopen and index_in_pass:
                     self.source.release()
                     self.source = self.reopen()
-                    offset += index_in_pass / file_fps
+                    offset += pass_length
                     index_in_pass = 0
                     self.stats.loops += 1
                     continue
-                if self.source.is_live:
+                if self.source.is_live and not self.plays_like_file:
                     if self._reconnect(f"read failed after {t1 - t0:.1f} s (closed or timed out)"):
                         continue
                 return
             index = self.stats.frames_read
             self.stats.frames_read += 1
             segment = self.monitor.frame(t1)
-            if self.source.is_live:
+            if self.source.is_live and not self.plays_like_file:
                 source_time = t1 - start
             else:
-                source_time = offset + index_in_pass / file_fps
+                in_pass = self.source.frame_time(index_in_pass)
+                pass_length = in_pass + 1.0 / file_fps
+                source_time = offset + in_pass
                 index_in_pass += 1
-                if self.pace:
+                if self.pace or self.plays_like_file:
                     delay = start + source_time - self.clock()
                     if delay > 0 and self.stop_event.wait(delay):
                         return

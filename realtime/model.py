@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.errors import InputError
+from realtime.metadata import MetadataError, check_metadata
 from realtime.quiet import import_tensorflow
 
 METADATA_FILE = "metadata.json"
@@ -303,19 +304,14 @@ def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
     if not (model_dir / WEIGHTS_FILE).is_file():
         raise InputError(f"{model_dir} has no {WEIGHTS_FILE}: the model directory is incomplete")
     try:
-        data = json.loads(meta_path.read_text())
-        info = ModelInfo.from_dict(data)
-        labels = [str(label) for label in info.labels]
-        if not labels or int(info.window) < 1 or info.feature_size < 1:
-            raise ValueError("labels, window and backbone.feature_size are required")
-        info.labels = labels
-        info.window = int(info.window)
-        info.image_size = int(info.image_size)
-        version = int(info.format_version)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InputError(f"{meta_path} is corrupt or incomplete ({str(exc)[:120]})") from None
-    if version > FORMAT_VERSION:
-        raise InputError(f"{meta_path} is format {version}; upgrade realtime-action")
+        data = json.loads(meta_path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{meta_path} is not valid JSON ({str(exc)[:120]})") from None
+    try:
+        check_metadata(data, FORMAT_VERSION)
+    except MetadataError as exc:
+        raise InputError(f"{meta_path}: {exc}") from None
+    info = ModelInfo.from_dict(data)
     try:
         HeadConfig.from_dict(info.head)
     except (ValueError, TypeError) as exc:
@@ -342,6 +338,12 @@ def check_compatible(info: ModelInfo, backbone_info: dict, model_dir: Path) -> N
             f"model {model_dir} expects {expected['feature_size']}-d features from "
             f"{expected.get('name')}, but the backbone {backbone_info['name']} gives "
             f"{backbone_info['feature_size']}-d; use the backbone the model was trained with"
+        )
+    wanted, given = info.image_size, backbone_info.get("image_size")
+    if given is not None and int(given) != int(wanted):
+        raise InputError(
+            f"model {model_dir} crops frames to {wanted}x{wanted}, but the backbone "
+            f"{backbone_info['name']} takes {given}x{given}; its metadata.json is inconsistent"
         )
     if expected.get("name") != backbone_info["name"]:
         raise InputError(

@@ -109,8 +109,10 @@ def parse_reconnect(text: str) -> int | None:
         return FOREVER
     if value in ("off", "no", "never"):
         return 0
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ValueError(f"{text!r} is not a number of attempts or 'forever'")
+    if len(value) > 6:
+        raise ValueError(f"{text} attempts is more than 999999 (use 'forever')")
     return int(value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from realtime.quiet import native_stderr_silenced
 CAMERA, FILE, STREAM = "camera", "file", "stream"
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 DEFAULT_FPS = 25.0
+MAX_SOURCE_FPS = 1000.0  # above this, a reported frame rate is a container's time base, not fps
 
 # OpenCV takes FFmpeg capture options only from a process-wide environment variable; it is set
 # for the duration of one open call, under this lock.
@@ -62,7 +64,9 @@ def parse_source(text: str) -> SourceSpec:
     text = str(text).strip()
     if not text:
         raise InputError("--source is empty: give a camera index, a video file or a URL")
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > 4:
+            raise InputError(f"camera index {text} is out of range (0 to 9999)")
         return SourceSpec(CAMERA, int(text))
     if text.lower().startswith(STREAM_SCHEMES):
         return SourceSpec(STREAM, text)
@@ -89,10 +93,17 @@ class VideoSource:
         self._capture = capture
         self._pending: np.ndarray | None = first_frame
         fps = capture.get(cv2.CAP_PROP_FPS)
-        self.reported_fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else None
+        self.reported_fps = (
+            float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_SOURCE_FPS else None
+        )
         self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         height, width = first_frame.shape[:2]
         self.size = (int(width), int(height))
+        self.opened_at = time.monotonic()
+        self._first_position_s = self.position_s()
+        #: set by `skip_backlog`: this network source delivers faster than real time (a file
+        #: behind a URL, a VOD stream), so it is to be played like a file (see CaptureThread)
+        self.runs_ahead = False
 
     @property
     def kind(self) -> str:
@@ -119,23 +130,68 @@ class VideoSource:
             return None
         return frame
 
-    def skip_backlog(self, caught_up_s: float, limit: int) -> int:
+    def position_s(self) -> float | None:
+        """The last frame's time on the stream's own clock (FFmpeg's timestamps), if known."""
+        try:
+            ms = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        except cv2.error:
+            return None
+        return ms / 1000.0 if ms is not None and math.isfinite(ms) and ms >= 0 else None
+
+    def frame_time(self, index: int) -> float:
+        """Seconds from the start of a file to the frame just read, its `index`-th.
+
+        A constant-frame-rate file: `index / fps`, exactly (the offline chain and the runtime
+        agree to the bit). A variable-frame-rate file, whose frames' own timestamps stray more
+        than half a frame from that: the frame's own timestamp."""
+        nominal = index / self.fps
+        position = self.position_s()
+        if position is None or self._first_position_s is None:
+            return nominal
+        own = position - self._first_position_s
+        if index > 0 and own <= 0:  # the container keeps no timestamps
+            return nominal
+        return own if abs(own - nominal) > 0.5 / self.fps else nominal
+
+    def _ahead_of_wall_clock(self, margin_s: float) -> bool:
+        """Has the stream's clock run more than `margin_s` ahead of the wall clock since the
+        source opened? Frames produced live cannot: at most everything since the open can
+        have piled up."""
+        position = self.position_s()
+        if position is None or self._first_position_s is None:
+            return False
+        elapsed = time.monotonic() - self.opened_at
+        return position - self._first_position_s > elapsed + margin_s
+
+    def skip_backlog(self, caught_up_s: float, limit: int, ahead_margin_s: float = 2.0) -> int:
         """Live sources: discard the frames that piled up in FFmpeg's and the socket's buffers
         while nobody read (e.g. while the model loaded), so the first frame classified is a
         live one, not one seconds old. Buffered frames come back at once; two grabs in a row
         that each had to wait longer than `caught_up_s` mean the stream is live (one slow
         grab may be a busy CPU), and the last of them is kept. Returns the number of frames
-        discarded (at most `limit`)."""
+        discarded (at most `limit`).
+
+        A network source can also be finite and faster than real time (a file behind an
+        HTTP URL): its frames never wait. It is recognised, and `runs_ahead` set, when its
+        own clock runs more than `ahead_margin_s` ahead of the wall clock since it opened,
+        or when it ends before a single grab had to wait."""
         skipped = 0
         if self._pending is not None:
             self._pending, skipped = None, 1
         slow = 0
+        waited = False
         while skipped < limit:
             t0 = time.monotonic()
             try:
                 if not self._capture.grab():
+                    if self.spec.kind == STREAM and skipped and not waited:
+                        self.runs_ahead = True  # ended while we were still catching up
                     break  # the next read() fails too and says so
                 slow = slow + 1 if time.monotonic() - t0 > caught_up_s else 0
+                waited = waited or slow > 0
+                if self.spec.kind == STREAM and self._ahead_of_wall_clock(ahead_margin_s):
+                    self.runs_ahead = True
+                    break
                 if slow == 2:
                     ok, frame = self._capture.retrieve()
                     if ok and frame is not None and frame.size:
@@ -170,6 +226,16 @@ def _open_file(spec: SourceSpec) -> VideoSource:
         raise InputError(f"{path} is a directory, not a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read {path}: permission denied")
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        raise InputError(
+            f"{path} is a named pipe: not supported as --source (give a file, a camera index "
+            "or a URL; a stream can be served with `ffmpeg ... -f mpegts tcp://127.0.0.1:PORT?listen`)"
+        )
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{path} is a device or special file, not a video file (a camera: give its index)"
+        )
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes), not a video")
     capture = cv2.VideoCapture(str(path))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realtime.errors import InputError
+from realtime.metadata import MetadataError, text
 
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v"}
 #: Written by `training download` beside the extracted data (archive size, sha256, url).
@@ -61,7 +62,7 @@ class Dataset:
 
 def _read_csv(path: Path, folder: Path, split: str) -> list[Video]:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM is fine
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"video_name", "tag"} <= set(reader.fieldnames):
                 raise InputError(f"{path} must have the columns video_name,tag")
@@ -143,6 +144,11 @@ def load_dataset(root: str | Path, test_fraction: float = 0.25) -> Dataset:
             videos += [Video(p, label, "test") for p in test]
         layout = "folders (hash split)"
     labels = sorted({v.label for v in videos if v.split == "train"})
+    for label in labels:  # the runtime refuses such names in metadata.json: refuse them here
+        try:
+            text(label, "a class name")
+        except MetadataError as exc:
+            raise InputError(f"{root}: {exc}") from None
     if not labels:
         raise InputError(
             f"no training videos found in {root}: expected train.csv/test.csv with train/ and "

@@ -1,7 +1,7 @@
 """Reading a training video exactly as `realtime` reads a video file.
 
 One decode pass per video: frames come from `realtime.sources.open_source` (the runtime's
-own reader), each frame's time on the source clock is `index / source.fps` (as in
+own reader), each frame's time on the source clock is `VideoSource.frame_time` (as in
 `realtime.capture.CaptureThread`), `realtime.capture.SamplingClock` decides which frames enter
 the model, and only those are preprocessed with `realtime.preprocessing.preprocess_frame`.
 Reading stops as soon as `limit` frames have been sampled, so a video is never decoded past
@@ -65,7 +65,7 @@ def sampled_batches(
                 break
             index = facts.frames_read
             facts.frames_read += 1
-            if not clock.admit(index / source.fps):
+            if not clock.admit(source.frame_time(index)):
                 continue
             batch.append(preprocess_frame(frame, image_size))
             facts.frames_sampled += 1

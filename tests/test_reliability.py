@@ -1,0 +1,319 @@
+"""Every way a run ends leaves its outputs valid: recordings that decode, JSONL that parses.
+
+Fault injection on real runs of `python -m realtime` (subprocesses, as a user runs it):
+SIGKILL in every recording container, SIGHUP/SIGTERM, a full disk (a small tmpfs in a private
+mount namespace), a read-only folder, the X server dying under the window UI, a closed stdout
+pipe, signals before the run starts and during a slow first open, and a video file served
+over HTTP (finite, faster than real time: it must be classified like the file).
+
+"Playable" (docs/reliability.md): ffprobe decodes every frame written at least 2 s before the
+failure; here: at least as many frames as predictions made 2 s or more before it.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, moving_square_frames, write_video
+
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe (Debian ffmpeg)"),
+]
+
+
+def spawn(*args, env=None, stdout=subprocess.PIPE) -> subprocess.Popen:
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    full_env.pop("DISPLAY", None)
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "realtime", *map(str, args)],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+    )
+
+
+def lines_of(path: Path) -> list[dict]:
+    """Every line of a JSONL output, each of which must parse."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    assert not text or text.endswith("\n"), "a JSONL output ends in a partial line"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def wait_for_lines(path: Path, n: int, process: subprocess.Popen, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        if path.exists() and path.read_text().count("\n") >= n:
+            return
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"fewer than {n} predictions within {timeout} s")
+
+
+def frames_decoded(path: Path) -> int:
+    result = subprocess.run(
+        ["ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    text = result.stdout.strip().split(",")[0]
+    return int(text) if text.isdigit() else 0
+
+
+def made_before(predictions: list[dict], moment: float) -> int:
+    return sum(1 for p in predictions if p["wall_time"] <= moment)
+
+
+def one_error_line(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_video(
+        tmp_path_factory.mktemp("clip") / "clip.avi", moving_square_frames(100), 25.0
+    )
+
+
+def run_args(model, clip, *extra):
+    return ("--model", model, "--source", clip, "--ui", "none", "-q", *extra)
+
+
+@pytest.mark.parametrize("extension", [".mp4", ".mkv", ".mov", ".avi"])
+def test_a_killed_run_leaves_a_playable_recording(tflite_model_dir, clip, tmp_path, extension):
+    record, jsonl = tmp_path / f"rec{extension}", tmp_path / "p.jsonl"
+    process = spawn(
+        *run_args(tflite_model_dir, clip, "--loop", "--output", record, "--jsonl", jsonl)
+    )
+    wait_for_lines(jsonl, 90, process)
+    killed_at = time.time()
+    process.kill()
+    process.wait(10)
+    due = made_before(lines_of(jsonl), killed_at - 2.0)
+    assert due >= 30
+    assert frames_decoded(record) >= due
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_hangup_and_terminate_end_the_run_cleanly(tflite_model_dir, clip, tmp_path, sig):
+    record, jsonl = tmp_path / "rec.mp4", tmp_path / "p.jsonl"
+    process = spawn(
+        *run_args(tflite_model_dir, clip, "--loop", "--output", record, "--jsonl", jsonl)
+    )
+    wait_for_lines(jsonl, 30, process)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0 and "error" not in stderr, stderr
+    predictions = lines_of(jsonl)
+    assert frames_decoded(record) >= len(predictions) >= 30  # closed: every frame is in
+
+
+def _in_private_mounts(script: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a shell script in a private mount namespace (root only), as the CLI would run."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a private tmpfs (CI runs as root)")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mount namespaces are not available here")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DISPLAY", None)
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("full,size", [("--output", "2m"), ("--jsonl", "64k")])
+def test_a_full_disk_stops_the_run_and_keeps_every_output_valid(
+    tflite_model_dir, clip, tmp_path, full, size
+):
+    """The output named by `full` goes to a small tmpfs (full after a few seconds); the others
+    to a normal folder."""
+    small, kept = tmp_path / "small", tmp_path / "kept"
+    small.mkdir(), kept.mkdir()
+    record = (small if full == "--output" else tmp_path) / "rec.mp4"
+    jsonl = (small if full == "--jsonl" else tmp_path) / "p.jsonl"
+    events = tmp_path / "events.jsonl"
+    cli = " ".join(
+        f"'{a}'"
+        for a in (
+            sys.executable, "-m", "realtime",
+            *run_args(tflite_model_dir, clip, "--loop", "--output", record, "--jsonl", jsonl,
+                      "--events", events),
+        )
+    )  # fmt: skip
+    result = _in_private_mounts(
+        f"mount -t tmpfs -o size={size} tmpfs '{small}' || exit 99; {cli}; rc=$?; "
+        f"cp -a '{small}/.' '{kept}/'; exit $rc"
+    )
+    assert result.returncode == 1, result.stderr
+    full_path = record if full == "--output" else jsonl
+    assert one_error_line(result.stderr) == (
+        f"error: cannot write {full_path}: No space left on device"
+    )
+    record = kept / record.name if full == "--output" else record
+    jsonl = kept / jsonl.name if full == "--jsonl" else jsonl
+    predictions = lines_of(jsonl)  # parses, even when the disk filled mid-line
+    lines_of(events)
+    assert len(predictions) >= 25
+    if full == "--output":
+        last = predictions[-1]["wall_time"]
+        assert frames_decoded(record) >= made_before(predictions, last - 2.0) > 0
+    else:
+        assert frames_decoded(record) >= len(predictions)
+
+
+@pytest.mark.parametrize("flag", ["--output", "--jsonl", "--events"])
+def test_a_read_only_folder_is_refused_before_the_source_opens(
+    tflite_model_dir, clip, tmp_path, flag
+):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    target = folder / ("rec.mp4" if flag == "--output" else "out.jsonl")
+    cli = " ".join(
+        f"'{a}'"
+        for a in (sys.executable, "-m", "realtime", *run_args(tflite_model_dir, clip, flag, target))
+    )
+    result = _in_private_mounts(f"mount -t tmpfs -o ro tmpfs '{folder}' || exit 99; {cli}")
+    assert result.returncode == 2, result.stderr
+    assert (
+        one_error_line(result.stderr) == f"error: {flag} {target}: folder {folder} is not writable"
+    )
+
+
+@pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb")
+def test_the_display_dying_leaves_a_playable_recording(tflite_model_dir, clip, tmp_path):
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
+    )  # fmt: skip
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            pytest.skip("Xvfb did not start")
+        record, jsonl = tmp_path / "rec.mp4", tmp_path / "p.jsonl"
+        args = ("--model", tflite_model_dir, "--source", clip, "--ui", "window", "-q", "--loop")
+        process = spawn(*args, "--output", record, "--jsonl", jsonl, env={"DISPLAY": f":{number}"})
+        wait_for_lines(jsonl, 110, process)
+        died_at = time.time()
+        xvfb.kill()
+        xvfb.wait(10)
+        process.communicate(timeout=30)  # Qt ends the process; the outputs must survive it
+    finally:
+        xvfb.kill()
+        xvfb.wait(10)
+    predictions = lines_of(jsonl)
+    assert frames_decoded(record) >= made_before(predictions, died_at - 2.0) >= 30
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_before_the_run_starts_exits_0(tflite_model_dir, clip, tmp_path, sig):
+    process = spawn(*run_args(tflite_model_dir, clip, "--jsonl", tmp_path / "p.jsonl"))
+    time.sleep(0.7)  # importing, reading the model, loading the backbone
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    lines_of(tmp_path / "p.jsonl")
+
+
+def test_ctrl_c_during_a_slow_first_open_exits_at_once(tflite_model_dir):
+    """A server that accepts and never answers: the open would wait 30 s; Ctrl-C must not."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/never.mp4"
+        process = spawn("--model", tflite_model_dir, "--source", url, "--ui", "none",
+                        "--open-timeout", "30")  # fmt: skip
+        time.sleep(2.0)
+        assert process.poll() is None
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - sent < 5.0
+        assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    finally:
+        stop.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serves tmp_path/www on 127.0.0.1 (Python's threading HTTP server), for this test only."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *a: None
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("seconds", [3, 8])  # ends while catching up / runs ahead of the clock
+def test_a_video_file_served_over_http_is_classified_like_the_file(
+    tflite_model_dir, tmp_path, http_folder, seconds
+):
+    root, base = http_folder
+    video = write_video(root / "clip.avi", moving_square_frames(25 * seconds), 25.0)
+    file_out, _ = spawn(*run_args(tflite_model_dir, video, "--jsonl", "-")).communicate(timeout=120)
+    url_run = spawn(
+        *run_args(tflite_model_dir, f"{base}/clip.avi", "--jsonl", "-", "--reconnect", "0")
+    )
+    url_out, url_err = url_run.communicate(timeout=120)
+    assert url_run.returncode == 0 and "error" not in url_err, url_err
+    by_file = {p["frame"]: p["label"] for p in map(json.loads, file_out.splitlines())}
+    by_url = {p["frame"]: p["label"] for p in map(json.loads, url_out.splitlines()) if "label" in p}
+    same = sum(1 for frame, label in by_file.items() if by_url.get(frame) == label)
+    assert len(by_file) >= 25 * seconds * 0.95
+    assert same >= 0.95 * len(by_file), (same, len(by_file))
+
+
+def test_a_closed_stdout_pipe_ends_the_run_quietly(tflite_model_dir, clip):
+    process = spawn(*run_args(tflite_model_dir, clip, "--loop", "--jsonl", "-"))
+    json.loads(process.stdout.readline())  # `| head -1`
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(30) == 0 and "error" not in stderr, stderr
