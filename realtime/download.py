@@ -21,6 +21,7 @@ from rich.progress import (
     DownloadColumn,
     Progress,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -34,10 +35,16 @@ class _Cut(Exception):
     """The transfer stopped before the announced end (resumable)."""
 
 
+class _Stalled(Exception):
+    """No byte arrived for the whole timeout: the server is not answering (an error, not a
+    retry: waiting again would only repeat the silence)."""
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]download[/] {task.description}"),
         BarColumn(),
+        TimeElapsedColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
@@ -68,11 +75,17 @@ def _transfer(url: str, part: Path, progress: Progress, task, timeout: float) ->
     offset = part.stat().st_size if part.exists() else 0
     try:
         response = _open(url, offset, timeout)
+    except TimeoutError:
+        raise _Stalled() from None
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # our .part is already complete (or bogus): restart
             part.unlink()
             raise _Cut("range not satisfiable; restarting") from None
         raise InputError(f"download failed: HTTP {exc.code} {exc.reason} for {url}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise _Stalled() from None
+        raise
     with response:
         status = getattr(response, "status", 200)
         if offset and status == 206:
@@ -90,7 +103,9 @@ def _transfer(url: str, part: Path, progress: Progress, task, timeout: float) ->
         with open(part, mode) as handle:
             while True:
                 try:
-                    block = response.read(CHUNK)
+                    block = response.read1(CHUNK)  # what has arrived: a stall keeps it
+                except TimeoutError:
+                    raise _Stalled() from None
                 except (OSError, ValueError) as exc:  # connection reset, IncompleteRead...
                     raise _Cut(str(exc)) from None
                 if not block:
@@ -125,6 +140,15 @@ def fetch(
             try:
                 _transfer(url, part, progress, task, timeout)
                 break
+            except _Stalled:
+                raise InputError(
+                    f"download of {url} stalled: nothing received for {timeout:g} s; "
+                    + (
+                        f"run the command again to resume from {part}"
+                        if part.exists()
+                        else f"on an offline machine {offline_hint}"
+                    )
+                ) from None
             except _Cut as exc:
                 if attempt == retries:
                     raise InputError(

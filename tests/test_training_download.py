@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from realtime.download import fetch
+from realtime.errors import InputError
 from tests.conftest import run_cli
 from training.download import prepare
 
@@ -236,3 +239,51 @@ def test_http_errors_are_one_line(tmp_path):
     assert "--from FILE" in refused.stderr
     nofile = run_cli("download", "--from", tmp_path / "nope.tar.gz", module="training")
     assert nofile.returncode == 2 and "archive not found" in nofile.stderr
+
+
+def test_a_server_that_never_answers_is_one_line_after_the_timeout(tmp_path):
+    """Accepts the connection, never answers: one stall is an error, not minutes of retries."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list = []
+    accepter = threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True)
+    accepter.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ucf101_top5.tar.gz"
+    started = time.monotonic()
+    try:
+        with pytest.raises(InputError, match="stalled: nothing received for 1 s"):
+            fetch(url, tmp_path / "a.tar.gz", Console(quiet=True), timeout=1.0, backoff=0)
+        assert time.monotonic() - started < 10
+    finally:
+        accepter.join(5)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_a_transfer_that_stalls_midway_keeps_its_part_file(tmp_path):
+    payload = bytes(200_000)
+
+    class Stalling(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[:1000])
+            self.wfile.flush()
+            time.sleep(3)  # silence, connection open
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.tar.gz"
+        with pytest.raises(InputError, match="run the command again to resume"):
+            fetch(url, tmp_path / "dl" / "a.tar.gz", Console(quiet=True), timeout=1.0)
+        assert (tmp_path / "dl" / "a.tar.gz.part").stat().st_size == 1000
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
