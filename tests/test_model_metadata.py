@@ -149,3 +149,30 @@ def test_what_metadata_accepts_runs_or_fails_in_one_line(tmp_path, base_dir):
     # what a user relies on: optional parts may go; no frame rate means every frame
     for name in ("evaluation=delete", "training=delete", "sampling.fps=None"):
         assert outcomes[name] == 0, (name, outcomes)
+
+
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        ({"image_size": 299}, "crops frames to 299x299"),
+        ({"labels": ["a", "b", "c", "d"]}, "cannot load"),
+        ({"window": 30}, None),  # a longer window: the same weights serve it
+    ],
+    ids=["image size", "labels vs weights", "window"],
+)
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
+def test_a_model_that_does_not_fit_its_backbone_or_weights_is_one_line(
+    tmp_path, base_dir, change, words
+):
+    model = tmp_path / "model"
+    shutil.copytree(base_dir, model)
+    data = {**json.loads((model / "metadata.json").read_text()), **change}
+    (model / "metadata.json").write_text(json.dumps(data))
+    clip = write_video(tmp_path / "clip.avi", moving_square_frames(8), 25.0)
+    code, err = run_inprocess("--model", model, "--source", clip, "--ui", "none", "-q",
+                              "--every-frame", "--jsonl", tmp_path / "p.jsonl")  # fmt: skip
+    assert "Traceback" not in err and "cannot join thread" not in err, err
+    if words is None:
+        assert code == 0, err
+    else:
+        assert code == 2 and err.count("\n") == 1 and words in err, err
