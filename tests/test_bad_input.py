@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
 import time
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.servers import SilentServer
 
 
 def assert_clean_error(result, *fragments: str, elapsed: float | None = None):
@@ -78,34 +78,12 @@ def test_url_that_refuses(model):
 
 
 def test_url_that_never_answers(model):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    port = server.getsockname()[1]
-    accepted = []
-    stop = threading.Event()
-
-    def accept_and_stay_silent():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept_and_stay_silent, daemon=True)
-    thread.start()
-    try:
+    with SilentServer() as server:
         result, elapsed = run_timed(
-            "--source", f"rtsp://127.0.0.1:{port}/live", "--open-timeout", "2", *model
+            "--source", f"rtsp://127.0.0.1:{server.port}/live", "--open-timeout", "2", *model
         )
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in accepted:
-            conn.close()
-        server.close()
-    assert_clean_error(result, f"127.0.0.1:{port}", elapsed=elapsed)
+        accepted = server.accepted
+    assert_clean_error(result, f"127.0.0.1:{server.port}", elapsed=elapsed)
     assert accepted, "the client did connect"
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, moving_square_frames, write_video
+from tests.servers import SilentServer
 
 pytestmark = [
     pytest.mark.shared,
@@ -243,22 +243,8 @@ def test_a_signal_before_the_run_starts_exits_0(tflite_model_dir, clip, tmp_path
 
 def test_ctrl_c_during_a_slow_first_open_exits_at_once(tflite_model_dir):
     """A server that accepts and never answers: the open would wait 30 s; Ctrl-C must not."""
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    held, stop = [], threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}/never.mp4"
+    with SilentServer() as server:
+        url = f"http://127.0.0.1:{server.port}/never.mp4"
         process = spawn("--model", tflite_model_dir, "--source", url, "--ui", "none",
                         "--open-timeout", "30")  # fmt: skip
         time.sleep(2.0)
@@ -268,12 +254,6 @@ def test_ctrl_c_during_a_slow_first_open_exits_at_once(tflite_model_dir):
         _, stderr = process.communicate(timeout=10)
         assert time.monotonic() - sent < 5.0
         assert process.returncode == 0 and "Traceback" not in stderr, stderr
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in held:
-            connection.close()
-        server.close()
 
 
 @pytest.fixture

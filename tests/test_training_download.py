@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
 import tarfile
 import threading
 import time
@@ -18,6 +17,7 @@ from rich.console import Console
 from realtime.download import fetch
 from realtime.errors import InputError
 from tests.conftest import run_cli
+from tests.servers import SilentServer
 from training.download import prepare
 
 VIDEO_BYTES = bytes(range(256)) * 64  # content is not decoded by the download step
@@ -243,21 +243,12 @@ def test_http_errors_are_one_line(tmp_path):
 
 def test_a_server_that_never_answers_is_one_line_after_the_timeout(tmp_path):
     """Accepts the connection, never answers: one stall is an error, not minutes of retries."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list = []
-    accepter = threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True)
-    accepter.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ucf101_top5.tar.gz"
     started = time.monotonic()
-    try:
+    with SilentServer() as server:
+        url = f"http://127.0.0.1:{server.port}/ucf101_top5.tar.gz"
         with pytest.raises(InputError, match="stalled: nothing received for 1 s"):
             fetch(url, tmp_path / "a.tar.gz", Console(quiet=True), timeout=1.0, backoff=0)
-        assert time.monotonic() - started < 10
-    finally:
-        accepter.join(5)
-        for connection in held:
-            connection.close()
-        listener.close()
+    assert time.monotonic() - started < 10
 
 
 def test_a_transfer_that_stalls_midway_keeps_its_part_file(tmp_path):
