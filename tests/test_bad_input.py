@@ -78,13 +78,15 @@ def test_url_that_refuses(model):
 
 
 def test_url_that_never_answers(model):
+    """--open-timeout 1 bounds the first open: the default (10 s) would overshoot 7 s."""
     with SilentServer() as server:
         result, elapsed = run_timed(
-            "--source", f"rtsp://127.0.0.1:{server.port}/live", "--open-timeout", "2", *model
+            "--source", f"rtsp://127.0.0.1:{server.port}/live", "--open-timeout", "1", *model
         )
         accepted = server.accepted
-    assert_clean_error(result, f"127.0.0.1:{server.port}", elapsed=elapsed)
+    assert_clean_error(result, f"127.0.0.1:{server.port}", "within 1 s", elapsed=elapsed)
     assert accepted, "the client did connect"
+    assert elapsed < 7, elapsed
 
 
 def test_unsupported_scheme(model):

@@ -39,6 +39,19 @@ def test_live_ring_hands_out_newest_and_counts_drops():
     assert ring.take(0) is END_OF_STREAM
 
 
+def test_dropped_never_counts_frames_still_unread():
+    """A frame is dropped only once the reader has passed it over, not while it waits."""
+    ring = FrameRing(4)
+    for s in range(3):
+        ring.put(frame(s))
+    assert ring.take(0).sample == 2  # passes over 0 and 1
+    ring.put(frame(3))
+    ring.put(frame(4))
+    assert (ring.unread, ring.dropped, ring.taken, ring.written) == (2, 2, 1, 5)
+    assert ring.take(0).sample == 4  # passes over 3
+    assert (ring.unread, ring.dropped) == (0, 3)
+
+
 def test_every_frame_ring_blocks_writer_and_keeps_order():
     ring = FrameRing(3, keep_every_frame=True)
     stop = threading.Event()

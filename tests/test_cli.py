@@ -11,6 +11,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import HEADLESS_REPLAY, ROOT, run_cli
@@ -91,6 +92,22 @@ def test_paced_replay_with_max_frames_smoothing_threshold_and_events(
     # an untrained 3-class head never reaches 0.99: every decision is "no action"
     assert {r["label"] for r in records} == {"no action"}
     assert events.read_text() == ""  # "no action" forms no segment
+
+
+def test_smooth_averages_the_last_n_probability_vectors(make_video, tflite_model_dir):
+    """--smooth 5 == the running mean of the last 5 raw vectors (--smooth 1), computed here."""
+    path = make_video(n=30, fps=25.0)
+    runs = {}
+    for n in (1, 5):
+        result = classify(path, tflite_model_dir, *HEADLESS_REPLAY, "--smooth", n)
+        assert result.returncode == 0, result.stderr
+        runs[n] = [r["probs"] for r in predictions(result.stdout)]
+    labels = sorted(runs[1][0])
+    raw = np.array([[p[k] for k in labels] for p in runs[1]])
+    smooth = np.array([[p[k] for k in labels] for p in runs[5]])
+    expected = np.array([raw[max(0, i - 4) : i + 1].mean(axis=0) for i in range(len(raw))])
+    np.testing.assert_allclose(smooth, expected, atol=2e-6)
+    assert np.abs(smooth - raw).max() > 1e-3  # the untrained head's output does move
 
 
 def test_events_are_written_for_a_steady_label(make_video, tflite_model_dir, tmp_path):
