@@ -4,6 +4,7 @@ and running the CLI as a user would (a subprocess)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,36 @@ def pytest_addoption(parser):
     )
 
 
+#: CI sets this (`.ci/run`): an asset or tool the tests need and do not find is a failure
+#: there, not a skip. What a machine's CPU cannot do (bf16, int8) stays a skip everywhere.
+REQUIRE_ALL = os.environ.get("REALTIME_TESTS_REQUIRE_ALL") == "1"
+
+
+def missing(reason: str):
+    """Skip a test whose asset or tool is absent; fail it when REALTIME_TESTS_REQUIRE_ALL=1."""
+    if REQUIRE_ALL:
+        pytest.fail(f"required here (REALTIME_TESTS_REQUIRE_ALL=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_backend(backend: str) -> None:
+    """Skip where this CPU cannot run `backend` (no bf16); a package that is not installed is
+    `missing` (a failure in CI, where every dependency is installed)."""
+    from realtime.backends import availability
+
+    reason = availability(backend)
+    if reason and "not installed" in reason:
+        missing(reason)
+    elif reason:
+        pytest.skip(reason)
+
+
+def need_tools(*tools: str) -> None:
+    absent = [t for t in tools if not shutil.which(t)]
+    if absent:
+        missing(f"needs {', '.join(absent)} on PATH")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_backbone_cache(tmp_path_factory):
     """Converted backbones go to a folder of this test session, never the user's cache."""
@@ -41,7 +72,7 @@ def private_backbone_cache(tmp_path_factory):
 def shared_dir(request) -> Path:
     path = Path(request.config.getoption("--shared"))
     if not (path / "models").is_dir() or not (path / "clips").is_dir():
-        pytest.skip(f"shared assets not found at {path} (pass --shared DIR)")
+        missing(f"shared assets not found at {path} (pass --shared DIR)")
     return path
 
 
@@ -49,7 +80,7 @@ def shared_dir(request) -> Path:
 def embedder_path(shared_dir) -> Path:
     path = shared_dir / "models" / MOBILENET_V1_EMBEDDER
     if not path.is_file():
-        pytest.skip(f"{path} missing")
+        missing(f"{path} missing")
     return path
 
 
@@ -57,7 +88,7 @@ def embedder_path(shared_dir) -> Path:
 def shared_clips(shared_dir) -> list[Path]:
     clips = sorted(p for p in (shared_dir / "clips").iterdir() if p.is_file())
     if not clips:
-        pytest.skip("no clips in shared/clips")
+        missing("no clips in shared/clips")
     return clips
 
 

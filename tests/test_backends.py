@@ -26,7 +26,7 @@ from realtime.backends import (
 from realtime.errors import InputError
 from realtime.preprocessing import preprocess_frame
 from realtime.sources import open_source
-from tests.conftest import build_model_dir, run_cli
+from tests.conftest import build_model_dir, missing, need_backend, run_cli
 
 FRAMES_PER_CLIP = 10
 EXPORTED = ("xla", "litert", "openvino", "openvino-bf16")
@@ -98,9 +98,7 @@ def _window_predictions(classifier, sequences):
 
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_backend_matches_keras_on_real_frames(backend, backends, clip_sequences, reference, head):
-    reason = availability(backend)
-    if reason:
-        pytest.skip(reason)
+    need_backend(backend)
     if backend != "xla":
         result = backends.prepare(backend)
         assert result["passed"], result
@@ -124,7 +122,7 @@ def test_backend_matches_keras_on_real_frames(backend, backends, clip_sequences,
 def test_conversion_is_cached_and_reused_without_keras(backends, inception_weights):
     available = [b for b in ("openvino", "litert") if availability(b) is None]
     if not available:
-        pytest.skip("no exported runtime installed")
+        missing("no exported runtime installed")
     backend = available[0]
     backends.prepare(backend)
     folder = backends.folder(backend)
@@ -152,7 +150,7 @@ def test_auto_picks_the_first_available_backend_that_passes(backends, inception_
 def test_a_failed_check_makes_auto_fall_back(backends, inception_weights, tmp_path):
     first = next(b for b in AUTO_PREFERENCE if availability(b) is None)
     if first in ("keras", "xla"):
-        pytest.skip("no exported runtime installed")
+        missing("no exported runtime installed")
     loader = InceptionBackends(
         inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
     )
@@ -183,8 +181,7 @@ def test_tflite_backbone_rejects_other_backends(embedder_path):
 def test_cli_converts_once_with_a_message_then_reuses_the_cache(
     inception_weights, head, shared_clips, tmp_path
 ):
-    if availability("openvino"):
-        pytest.skip(availability("openvino"))
+    need_backend("openvino")
     clip = next(c for c in shared_clips if c.name.startswith("v_Punch"))
     cache = tmp_path / "cache"
     args = [
@@ -233,9 +230,7 @@ def int8_calibration(shared_clips):
 
 @pytest.fixture(scope="session")
 def int8_backends(backends, inception_weights, int8_calibration):
-    reason = availability(INT8)
-    if reason:
-        pytest.skip(reason)
+    need_backend(INT8)
     return InceptionBackends(
         inception_weights,
         cache_dir=backends.root.parent.parent,
@@ -286,8 +281,7 @@ def test_auto_never_picks_int8_even_when_it_is_made(int8_backends, inception_wei
 
 
 def test_int8_without_calibration_or_cache_is_one_clear_error(inception_weights, tmp_path):
-    if availability(INT8):
-        pytest.skip(availability(INT8))
+    need_backend(INT8)
     loader = InceptionBackends(inception_weights, cache_dir=tmp_path, show_progress=False)
     with pytest.raises(InputError, match="needs --calibration"):
         loader.load(INT8)
@@ -307,8 +301,7 @@ def test_cli_int8_without_calibration_is_one_error_line(
 ):
     from tests.test_bad_input import assert_clean_error
 
-    if availability(INT8):
-        pytest.skip(availability(INT8))
+    need_backend(INT8)
     result = run_cli(
         "--source", shared_clips[0], "--model", head.model_dir,
         "--backbone-weights", inception_weights, "--backend", INT8,

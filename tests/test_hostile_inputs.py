@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from realtime.sources import open_source
-from tests.conftest import moving_square_frames, run_inprocess, write_video
+from tests.conftest import moving_square_frames, need_tools, run_inprocess, write_video
 
 pytestmark = pytest.mark.shared
 
@@ -109,9 +108,9 @@ def test_a_1000_fps_file_is_timed_at_1000_fps(tmp_path):
     assert times[-1] == pytest.approx(0.049)
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg to make a VFR file")
 def test_a_variable_frame_rate_file_is_timed_by_its_own_timestamps(tmp_path):
     """2 s at 10 fps then 2 s at 50 fps: the average rate would put the end at 2.4 s."""
+    need_tools("ffmpeg")
     video = tmp_path / "vfr.mkv"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",

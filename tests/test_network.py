@@ -34,6 +34,7 @@ from realtime.capture import END_OF_STREAM, CaptureThread, FrameRing
 from realtime.errors import InputError
 from realtime.reconnect import ReconnectPolicy, SourceState
 from realtime.sources import CaptureOptions, open_source
+from tests.conftest import missing
 
 FAST_RETRY = ReconnectPolicy(attempts=None, initial_delay_s=0.05, max_delay_s=0.3, jitter=0.1)
 
@@ -41,7 +42,7 @@ FAST_RETRY = ReconnectPolicy(attempts=None, initial_delay_s=0.05, max_delay_s=0.
 def need_rtsp():
     reason = rtsp_available()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_rtsp_stream_opens_and_delivers_frames_over_tcp_and_udp(rtsp_camera):
 
 def test_ffmpeg_http_mpegts_stream_delivers_frames():
     if ffmpeg_available():
-        pytest.skip(ffmpeg_available())
+        missing(ffmpeg_available())
     with FfmpegHttpCamera(seconds=30) as camera:
         source = open_source(camera.url, CaptureOptions(10, 5))
         try:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from realtime.preprocessing import crop_center_square, preprocess_frame
+from tests.conftest import missing
 
 
 def test_centre_crop_matches_the_keras_example():
@@ -34,7 +35,7 @@ def mobilenet_v2(shared_dir):
 
     path = shared_dir / "models" / "mobilenet_v2_1.0_224_quant.tflite"
     if not path.is_file():
-        pytest.skip(f"{path} missing")
+        missing(f"{path} missing")
     labels = (shared_dir / "models" / "imagenet_labels.txt").read_text().splitlines()
     return LiteRTBackbone(path), labels
 

@@ -26,14 +26,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, moving_square_frames, write_video
+from tests.conftest import ROOT, missing, moving_square_frames, need_tools, write_video
 from tests.servers import SilentServer
 
 pytestmark = [
     pytest.mark.shared,
     pytest.mark.slow,
-    pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe (Debian ffmpeg)"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _ffprobe():
+    need_tools("ffprobe")  # Debian ffmpeg
 
 
 def spawn(*args, env=None, stdout=subprocess.PIPE) -> subprocess.Popen:
@@ -133,10 +137,10 @@ def test_hangup_and_terminate_end_the_run_cleanly(tflite_model_dir, clip, tmp_pa
 def _in_private_mounts(script: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a shell script in a private mount namespace (root only), as the CLI would run."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare to mount a private tmpfs (CI runs as root)")
+        missing("needs root and unshare to mount a private tmpfs (CI runs as root)")
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode != 0:
-        pytest.skip("mount namespaces are not available here")
+        missing("mount namespaces are not available here")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("DISPLAY", None)
     return subprocess.run(
@@ -203,8 +207,8 @@ def test_a_read_only_folder_is_refused_before_the_source_opens(
     )
 
 
-@pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb")
 def test_the_display_dying_leaves_a_playable_recording(tflite_model_dir, clip, tmp_path):
+    need_tools("Xvfb")
     read_fd, write_fd = os.pipe()
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
@@ -215,7 +219,7 @@ def test_the_display_dying_leaves_a_playable_recording(tflite_model_dir, clip, t
         with os.fdopen(read_fd) as pipe:
             number = pipe.readline().strip()
         if not number:
-            pytest.skip("Xvfb did not start")
+            missing("Xvfb did not start")
         record, jsonl = tmp_path / "rec.mp4", tmp_path / "p.jsonl"
         args = ("--model", tflite_model_dir, "--source", clip, "--ui", "window", "-q", "--loop")
         process = spawn(*args, "--output", record, "--jsonl", jsonl, env={"DISPLAY": f":{number}"})

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, need_backend, run_cli
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -347,12 +347,10 @@ def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_back
 def test_int8_training_calibrates_on_training_videos_and_caches_apart(inception_weights, tmp_path):
     """`train --backend openvino-int8`: calibrated on the train split by default, reported,
     recorded in the metadata, its features cached apart from fp32 ones."""
-    from realtime.backends import availability
     from realtime.model import read_model_info
     from training.synthetic import SyntheticSpec, generate
 
-    if availability("openvino-int8"):
-        pytest.skip(availability("openvino-int8"))
+    need_backend("openvino-int8")
     data = generate(tmp_path / "data", SyntheticSpec(2, 1, min_frames=25, max_frames=30))
     cache = tmp_path / "backbones"
     base = ["--data", data, "--backbone-weights", inception_weights, "--epochs", "1"]

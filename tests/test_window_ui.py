@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing, need_tools
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("Xvfb") and shutil.which("xdotool")),
-    reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)",
-)
+
+@pytest.fixture(autouse=True)
+def _x_tools():
+    need_tools("Xvfb", "xdotool")  # Debian packages xvfb, xdotool
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def xdisplay():
         number = pipe.readline().strip()
     if not number:
         server.kill()
-        pytest.skip("Xvfb did not start")
+        missing("Xvfb did not start")
     yield f":{number}"
     server.terminate()
     server.wait(5)
@@ -132,7 +132,7 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
         time.sleep(2.0)
         shot = screenshot(xdisplay, tmp_path / "screen.png")
         if shot is None:
-            pytest.skip("no screenshot tool (imagemagick)")
+            missing("no screenshot tool (imagemagick)")
         band, body = shot[5:40, 100:500], shot[300:400, 100:500]
         assert body.mean() > 150  # the light grey frame
         assert band.mean() < body.mean() * 0.6  # the darkened overlay band
