@@ -115,11 +115,15 @@ def availability(backend: str) -> str | None:
         from realtime.quantize import nncf_availability
 
         return nncf_availability()
-    if backend == "openvino-bf16":
-        capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-        if "BF16" not in capabilities:
-            return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
+    if backend == "openvino-bf16" and "BF16" not in cpu_capabilities(ov):
+        return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
     return None
+
+
+def cpu_capabilities(ov=None) -> tuple[str, ...]:
+    """What OpenVINO says this CPU can do natively ("FP32", "BF16", "INT8", ...)."""
+    ov = ov or import_openvino()
+    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def probe_frames(n: int = 6, size: int = INCEPTION_IMAGE_SIZE, seed: int = 0) -> np.ndarray:

@@ -147,6 +147,25 @@ def test_auto_picks_the_first_available_backend_that_passes(backends, inception_
     assert backbone.name == backends.identity["name"]
 
 
+@pytest.mark.parametrize(
+    "capabilities,expected",
+    [(("FP32", "INT8", "BIN"), "openvino"), (("FP32", "BF16", "INT8"), "openvino-bf16")],
+    ids=["cpu-without-bf16", "cpu-with-bf16"],
+)
+def test_auto_follows_the_cpus_capabilities(
+    backends, inception_weights, monkeypatch, capabilities, expected
+):
+    """The CPU's capabilities are injected, so both of auto's paths run on every machine."""
+    import realtime.backends
+
+    need_backend("openvino")
+    monkeypatch.setattr(realtime.backends, "cpu_capabilities", lambda ov=None: capabilities)
+    backbone = InceptionBackends(
+        inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
+    ).load("auto")
+    assert backbone.backend == expected
+
+
 def test_a_failed_check_makes_auto_fall_back(backends, inception_weights, tmp_path):
     first = next(b for b in AUTO_PREFERENCE if availability(b) is None)
     if first in ("keras", "xla"):
