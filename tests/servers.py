@@ -38,6 +38,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections for as long as the block runs: bound by
+    this process and never listened on, so no other program can take it meanwhile (unlike a
+    fixed 'closed' port such as 9, or a port found free and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def port_accepts(port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):

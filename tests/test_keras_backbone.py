@@ -15,6 +15,7 @@ import pytest
 from realtime.backbones import KerasInceptionV3
 from realtime.model import ModelInfo, build_head, save_model_dir
 from tests.conftest import HEADLESS_REPLAY, build_model_dir, run_cli
+from tests.servers import closed_port
 
 
 @pytest.fixture(scope="module")
@@ -66,23 +67,24 @@ def test_imagenet_download_failure_is_one_clear_line(make_video, tmp_path):
         backbone={"name": "inception_v3/imagenet", "feature_size": 2048, "image_size": 224},
     )
     model_dir = save_model_dir(tmp_path / "model", head, info)
-    unreachable = "http://127.0.0.1:9"  # a proxy that refuses: the download cannot succeed
-    result = run_cli(
-        "--source",
-        make_video(n=3),
-        "--model",
-        model_dir,
-        "--ui",
-        "none",
-        env={
-            "KERAS_HOME": str(tmp_path / "keras_home"),  # no cached weights
-            "HTTPS_PROXY": unreachable,
-            "https_proxy": unreachable,
-            "HTTP_PROXY": unreachable,
-            "http_proxy": unreachable,
-        },
-        timeout=120,
-    )
+    with closed_port() as port:
+        unreachable = f"http://127.0.0.1:{port}"  # a proxy that refuses: no download succeeds
+        result = run_cli(
+            "--source",
+            make_video(n=3),
+            "--model",
+            model_dir,
+            "--ui",
+            "none",
+            env={
+                "KERAS_HOME": str(tmp_path / "keras_home"),  # no cached weights
+                "HTTPS_PROXY": unreachable,
+                "https_proxy": unreachable,
+                "HTTP_PROXY": unreachable,
+                "http_proxy": unreachable,
+            },
+            timeout=120,
+        )
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
