@@ -65,7 +65,10 @@ def test_every_frame_ring_blocks_writer_and_keeps_order():
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while ring.unread < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # a writer that did not wait would have written on by now
     assert ring.unread == 3 and not done  # the writer waits for the reader
     got = []
     while (item := ring.take(2)) is not END_OF_STREAM:
@@ -121,7 +124,10 @@ def test_stop_event_ends_a_paced_replay_quickly(make_video):
         open_source(str(path)), ring, image_size=32, sampling_fps=None, stop=stop, pace=True
     )
     capture.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while ring.written < 3 and time.monotonic() < deadline:  # replay under way, not a guess
+        time.sleep(0.01)
+    assert ring.written >= 3
     t0 = time.monotonic()
     stop.set()
     capture.join(5)
