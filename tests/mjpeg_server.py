@@ -111,7 +111,8 @@ def main() -> int:
     server = ThreadingHTTPServer(
         ("127.0.0.1", args.port), make_handler(args.fps, args.width, args.height)
     )
-    print(f"READY http://127.0.0.1:{args.port}/video.mjpg", flush=True)
+    port = server.server_address[1]  # --port 0: the one the system gave
+    print(f"READY http://127.0.0.1:{port}/video.mjpg", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -52,7 +52,8 @@ def main() -> int:
     loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
-    print(f"READY rtsp://127.0.0.1:{args.port}{args.path}", flush=True)
+    port = server.get_bound_port()  # --port 0: the one the system gave
+    print(f"READY rtsp://127.0.0.1:{port}{args.path}", flush=True)
     loop.run()
     return 0
 

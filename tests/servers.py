@@ -89,10 +89,17 @@ def ffmpeg_available() -> str | None:
 
 
 class ServerProcess:
-    """A server child process on a fixed port: start, kill, freeze, resume, restart."""
+    """A server child process: start, kill, freeze, resume, restart (on the same port).
+
+    Servers that can (`binds_port_zero`) bind port 0 on their first start and report the
+    port they got in their READY line, so no other program can take it between a port being
+    found free and the server binding it; restarts reuse that port.
+    """
+
+    binds_port_zero = True
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+        self.port = port if port or self.binds_port_zero else free_port()
         self.process: subprocess.Popen | None = None
 
     # subclasses say how
@@ -110,10 +117,13 @@ class ServerProcess:
         if not line.startswith("READY"):
             self.stop()
             raise RuntimeError(f"{type(self).__name__} did not start: {line.strip()!r}")
+        if not self.port:  # bound port 0: the READY line's URL says which port it got
+            self.port = int(line.split("127.0.0.1:", 1)[1].split("/", 1)[0])
 
     def start(self) -> ServerProcess:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while port_accepts_listen(self.port):  # the previous incarnation may still be closing
+        # a restart: the previous incarnation may still be closing its socket
+        while self.port and port_accepts_listen(self.port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"port {self.port} stays busy")
             time.sleep(0.05)
@@ -192,7 +202,7 @@ class RtspCamera(ServerProcess):
         return [
             DEBIAN_PYTHON,
             str(HERE / "rtsp_server_gst.py"),
-            f"--port={self.port}",
+            f"--port={self.port or 0}",
             f"--fps={self.fps}",
             f"--width={self.width}",
             f"--height={self.height}",
@@ -214,7 +224,7 @@ class MjpegCamera(ServerProcess):
         return [
             sys.executable,
             str(HERE / "mjpeg_server.py"),
-            f"--port={self.port}",
+            f"--port={self.port or 0}",
             f"--fps={self.fps}",
             f"--width={self.width}",
             f"--height={self.height}",
@@ -226,7 +236,10 @@ class MjpegCamera(ServerProcess):
 
 
 class FfmpegHttpCamera(ServerProcess):
-    """ffmpeg's HTTP server: a live test pattern as MPEG-TS/H.264, one client per process."""
+    """ffmpeg's HTTP server: a live test pattern as MPEG-TS/H.264, one client per process.
+    (ffmpeg cannot report a port it chose: it gets one found free.)"""
+
+    binds_port_zero = False
 
     def __init__(self, port=None, fps: int = 25, seconds: float = 60):
         super().__init__(port)
