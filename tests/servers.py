@@ -301,10 +301,10 @@ class SilentServer:
     """Accepts TCP connections on 127.0.0.1 and never answers (a wedged camera)."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", self.port))
+        self._sock.bind(("127.0.0.1", port or 0))
+        self.port = self._sock.getsockname()[1]
         self._sock.listen(16)
         self._sock.settimeout(0.1)
         self._clients: list[socket.socket] = []
