@@ -326,7 +326,6 @@ def test_seed_recipe_trains_from_the_cache(trained, synthetic_data, embedder_pat
 def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_backbone):
     """Real codecs and frame rates (XviD 25 fps, 29.97 fps, H.264 28 fps, GIF) go through
     `training.features` and are sampled at 25 fps on their own clock."""
-    from realtime.capture import SamplingClock
     from training.features import extract_features, video_features
 
     result = extract_features(shared_clips, litert_backbone, 25.0, 30, None)
@@ -336,10 +335,9 @@ def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_back
         assert features.shape == (30, 1024) and np.isfinite(features).all()
     by_name = {c.name: c for c in shared_clips}
     biking, facts = video_features(litert_backbone, by_name["v_Biking_g05_c02.avi"], 25.0, None)
-    clock = SamplingClock(25.0)
-    expected = sum(clock.admit(i / 29.97) for i in range(201))
-    assert facts.frames_read == 201 and len(biking) == facts.frames_sampled == expected
-    assert 160 <= expected <= 175  # about 25/29.97 of the 201 frames
+    # 201 frames at 29.97 fps, one in six skipped (the pattern slips once, at frame 165, as
+    # 29.97 is not quite 30): 168 sampled
+    assert facts.frames_read == 201 and len(biking) == facts.frames_sampled == 168
     punch, facts = video_features(litert_backbone, by_name["v_Punch_g03_c01.avi"], 25.0, None)
     assert len(punch) == facts.frames_read == 108  # 25 fps: every frame
 
