@@ -301,3 +301,23 @@ def test_a_closed_stdout_pipe_ends_the_run_quietly(tflite_model_dir, clip):
     process.stdout.close()
     stderr = process.stderr.read()
     assert process.wait(30) == 0 and "error" not in stderr, stderr
+
+
+def test_a_camera_that_dies_during_the_first_open_is_one_line_at_once(tflite_model_dir):
+    """The camera's connections close mid-open (its process died): no 30 s wait, no traceback."""
+    server = SilentServer()
+    try:
+        url = f"http://127.0.0.1:{server.port}/cam.mjpg"
+        process = spawn("--model", tflite_model_dir, "--source", url, "--ui", "none",
+                        "--open-timeout", "30")  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not server.accepted and time.monotonic() < deadline:  # the open is under way
+            time.sleep(0.05)
+        assert server.accepted and process.poll() is None
+    finally:
+        died = time.monotonic()
+        server.close()  # the kernel closes its connections, as when a camera process dies
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - died < 10
+    assert process.returncode == 2, stderr
+    assert one_error_line(stderr).startswith("error: could not open stream"), stderr
