@@ -15,8 +15,11 @@ from collections.abc import Callable
 from realtime.errors import InputError
 
 
-class StoppedBeforeRun(Exception):
-    """A stop signal arrived before the run started: nothing to flush, exit 0."""
+class StoppedBeforeRun(BaseException):
+    """A stop signal arrived before the run started: nothing to flush, exit 0.
+
+    A BaseException, like KeyboardInterrupt: the signal can land anywhere, e.g. inside
+    TensorFlow's import, whose `except Exception` would turn it into another error."""
 
 
 #: Signals that end a run as `q` does: Ctrl-C, SIGTERM, and SIGHUP (the terminal closed).

@@ -235,10 +235,20 @@ def test_the_display_dying_leaves_a_playable_recording(tflite_model_dir, clip, t
     assert frames_decoded(record) >= made_before(predictions, died_at - 2.0) >= 30
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_before_the_run_starts_exits_0(tflite_model_dir, clip, tmp_path, sig):
+SIGNALS_BEFORE_THE_RUN = [
+    (signal.SIGINT, 0.7), (signal.SIGHUP, 0.7),
+    # SIGTERM at several moments of the start-up: imports (TensorFlow's catches Exception),
+    # reading the model, loading the backbone, warming up
+    (signal.SIGTERM, 0.3), (signal.SIGTERM, 1.0), (signal.SIGTERM, 1.8), (signal.SIGTERM, 2.6),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sig,delay", SIGNALS_BEFORE_THE_RUN, ids=[f"{s.name}-{d}s" for s, d in SIGNALS_BEFORE_THE_RUN]
+)
+def test_a_signal_before_the_run_starts_exits_0(tflite_model_dir, clip, tmp_path, sig, delay):
     process = spawn(*run_args(tflite_model_dir, clip, "--jsonl", tmp_path / "p.jsonl"))
-    time.sleep(0.7)  # importing, reading the model, loading the backbone
+    time.sleep(delay)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
