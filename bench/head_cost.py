@@ -23,13 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.model import (  # noqa: E402
     SEED_HEAD,
-    WINDOW_INPUT_LAYER,
-    HeadInput,
     HeadStream,
     NumpyHead,
     build_head,
     count_parameters,
-    fit_window_input,
+    fit_head_input,
 )
 from realtime.quiet import import_tensorflow  # noqa: E402
 from training.recipes import DEFAULT_HEAD  # noqa: E402
@@ -43,11 +41,8 @@ def stream(config, feature_size: int, rng) -> tuple[HeadStream, dict]:
 
     keras.utils.set_random_seed(0)
     model = build_head(WINDOW, feature_size, CLASSES, config)
-    if config.input is HeadInput.APPEARANCE_CHANGE:
-        windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
-        masks = np.ones((64, WINDOW), bool)
-        weights = fit_window_input(windows, masks, config.dims)
-        model.get_layer(WINDOW_INPUT_LAYER).set_weights(weights)
+    windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
+    fit_head_input(model, config, windows, np.ones((64, WINDOW), bool))
     return HeadStream(NumpyHead(model), WINDOW), count_parameters(model)
 
 

@@ -104,21 +104,14 @@ def prepare(args) -> dict:
     backends = InceptionBackends(weights, cache_dir=args.cache_dir)
     model_dir = work / f"model-{backends.identity['name'].replace('/', '_')}-default-head"
     if not (model_dir / "metadata.json").is_file():
-        from realtime.model import (
-            WINDOW_INPUT_LAYER,
-            ModelInfo,
-            build_head,
-            fit_window_input,
-            save_model_dir,
-        )
+        from realtime.model import ModelInfo, build_head, fit_head_input, save_model_dir
         from training.recipes import DEFAULT_HEAD
 
         keras.utils.set_random_seed(0)
         head = build_head(WINDOW, 2048, len(LABELS), DEFAULT_HEAD)  # the default recipe's
         rng = np.random.default_rng(0)  # input statistics of random features: the same work
         windows = rng.random((64, WINDOW, 2048), dtype=np.float32)
-        statistics = fit_window_input(windows, np.ones((64, WINDOW), bool), DEFAULT_HEAD.dims)
-        head.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
+        fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, WINDOW), bool))
         info = ModelInfo(
             labels=LABELS,
             window=WINDOW,

@@ -240,6 +240,27 @@ def fit_appearance_spread(
     return np.linalg.cholesky(covariance + ridge * np.eye(dims)).astype(np.float32)
 
 
+def fit_head_input(
+    model,
+    config: HeadConfig,
+    features: np.ndarray,
+    masks: np.ndarray,
+    videos: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+) -> None:
+    """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
+    the `appearance+change` transform (`fit_window_input`) and, given each window's video
+    and class, the training-only offset's spread (`fit_appearance_spread`). A `raw` head has
+    nothing to fit."""
+    if config.input is not HeadInput.APPEARANCE_CHANGE:
+        return
+    statistics = fit_window_input(features, masks, config.dims)
+    model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
+    if config.appearance_offset > 0 and videos is not None and targets is not None:
+        spread = fit_appearance_spread(features, masks, videos, targets, statistics)
+        model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
+
+
 def count_parameters(model) -> dict:
     """{"trainable": n, "fitted": n}: weights trained by gradient descent, and the rest
     (the input transform's fitted statistics)."""

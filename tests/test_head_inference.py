@@ -8,7 +8,6 @@ import pytest
 
 from realtime.model import (
     SEED_HEAD,
-    WINDOW_INPUT_LAYER,
     ActionClassifier,
     HeadConfig,
     HeadInput,
@@ -18,6 +17,7 @@ from realtime.model import (
     NumpyHead,
     UnsupportedHead,
     build_head,
+    fit_head_input,
     fit_window_input,
     save_model_dir,
 )
@@ -38,8 +38,7 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         drift = rng.normal(0, 1, (40, 1, FEATURES)) * np.linspace(0, 1, window)[None, :, None]
         windows = rng.normal(1.0, 1.0, (40, window, FEATURES)) + 3 * drift
         masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
-        weights = fit_window_input(windows, masks, head.dims)
-        model.get_layer(WINDOW_INPUT_LAYER).set_weights(weights)
+        fit_head_input(model, head, windows, masks)
     info = ModelInfo(
         labels=list("abcde"),
         window=window,

@@ -15,15 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from realtime.model import (
-    WINDOW_INPUT_LAYER,
-    WINDOW_OFFSET_LAYER,
-    HeadInput,
-    build_head,
-    count_parameters,
-    fit_appearance_spread,
-    fit_window_input,
-)
+from realtime.model import build_head, count_parameters, fit_head_input
 from realtime.quiet import import_tensorflow
 from training.recipes import Recipe
 
@@ -148,14 +140,8 @@ def _fit(
     keras.utils.set_random_seed(recipe.seed)
     feature_size = train.features.shape[2]
     head = build_head(recipe.window, feature_size, n_classes, recipe.head)
-    if recipe.head.input is HeadInput.APPEARANCE_CHANGE:  # fitted on the training windows only
-        statistics = fit_window_input(train.features, train.masks, recipe.head.dims)
-        head.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
-        if recipe.head.appearance_offset > 0:
-            spread = fit_appearance_spread(
-                train.features, train.masks, train.videos, train.targets, statistics
-            )
-            head.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
+    # fitted on the training windows only
+    fit_head_input(head, recipe.head, train.features, train.masks, train.videos, train.targets)
     model = head
     if recipe.input_dropout:
         # augmentation only: the head (what is saved and served) is unchanged
