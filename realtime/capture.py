@@ -263,13 +263,12 @@ class CaptureThread(threading.Thread):
             self.stats.frames_stale += skipped
             return
         # Frames come faster than real time: a file behind a URL, not a live stream. Start it
-        # over and play it like a file: paced at its own frame rate, timed by frame number,
-        # and its end is the end of the run, not a lost stream.
+        # over and play it like a file: paced at its own frame rate, timed like a file
+        # (`VideoSource.frame_time`), and its end is the end of the run, not a lost stream.
         self.source.release()
         self.source = None
-        attempt = OpenAttempt(self.reopen)
-        attempt.start()
-        self.source = attempt.wait(self.stop_event)
+        attempt = OpenAttempt.made(self.reopen, self.stop_event)
+        self.source = attempt.result
         if self.source is None and not self.stop_event.is_set():
             raise RuntimeError(
                 f"could not restart a stream that plays like a file: {attempt.error}"
@@ -354,11 +353,9 @@ class CaptureThread(threading.Thread):
                 return False
             if self.stop_event.wait(delay):
                 return False
-            attempt = OpenAttempt(self.reopen)
-            attempt.start()
-            source = attempt.wait(self.stop_event)
-            if source is not None:
-                self.source = source
+            attempt = OpenAttempt.made(self.reopen, self.stop_event)
+            if attempt.result is not None:
+                self.source = attempt.result
                 self._skip_backlog()
                 self.sampler.reset()
                 self.monitor.connected()

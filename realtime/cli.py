@@ -212,17 +212,17 @@ def _summary(pipeline, console: Console) -> None:
         )
 
 
-def _check_outputs(args, model_dir: Path, backbone_spec: str) -> None:
+def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
     """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
     be written (`realtime.outputpaths`); before anything is opened."""
     from realtime.backends import default_cache_dir
     from realtime.outputpaths import Output, Protected, check_outputs
     from realtime.recording import EXTENSIONS
-    from realtime.sources import FILE, parse_source
+    from realtime.sources import FILE
 
     protected = [Protected("the model directory", model_dir, tree=True)]
-    if parse_source(args.source).kind == FILE:
-        protected.append(Protected("the source video", Path(args.source)))
+    if spec.kind == FILE:
+        protected.append(Protected("the source video", Path(spec.target)))
     if backbone_spec.endswith(".tflite"):
         protected.append(Protected("the backbone", Path(backbone_spec)))
     if args.backbone_weights:
@@ -257,12 +257,10 @@ def _open_interruptibly(spec, options):
     from realtime.reconnect import OpenAttempt
     from realtime.sources import open_source
 
-    attempt = OpenAttempt(lambda: open_source(spec, options))
-    attempt.start()
-    source = attempt.wait(threading.Event())
-    if source is None:
+    attempt = OpenAttempt.made(lambda: open_source(spec, options), threading.Event())
+    if attempt.result is None:
         raise InputError(attempt.error or f"could not open {spec}")
-    return source
+    return attempt.result
 
 
 def run(args, console: Console) -> int:
@@ -273,8 +271,8 @@ def run(args, console: Console) -> int:
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
     backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
-    _check_outputs(args, model_dir, backbone_spec)
     spec = parse_source(args.source)
+    _check_outputs(args, spec, model_dir, backbone_spec)
     if args.every_frame and spec.is_live:
         raise InputError("--every-frame replays files; a live source cannot wait for the model")
     if args.loop and spec.is_live:

@@ -366,6 +366,15 @@ class OpenAttempt(threading.Thread):
             self.result = result
         self.done.set()
 
+    @classmethod
+    def made(cls, opener: Callable[[], object], stop: threading.Event) -> OpenAttempt:
+        """An attempt started and waited for (see `wait`): its `result` is the opened source,
+        or None (then `error` says why, unless `stop` was set first)."""
+        attempt = cls(opener)
+        attempt.start()
+        attempt.result = attempt.wait(stop)
+        return attempt
+
     def wait(self, stop: threading.Event, poll_s: float = 0.05):
         """The opened source; None if the open failed (see `error`) or `stop` was set first."""
         while not self.done.wait(poll_s):
