@@ -20,8 +20,8 @@ class WindowInput(keras.layers.Layer):
 
     where x_first is the window's first valid frame (the first step whose mask is True).
     `mean` (D,), `appearance` (D, appearance_dims) and `change` (D, change_dims) are fitted
-    on the training
-    windows (`realtime.model.fit_window_input`) and never trained by gradient descent.
+    on the training windows (`realtime.model.fit_window_input`) and never trained by
+    gradient descent.
     The first part says what the frames look like, the second how they changed since the
     window began, which is what tells an action from its reverse.
     """

@@ -68,15 +68,26 @@ def _tree_inodes(root: Path) -> set[tuple[int, int]]:
     return found
 
 
-def _collides(target: Path, inode, item: Protected) -> bool:
-    if not item.path.exists():
-        return False
-    protected = _resolved(item.path)
-    if item.tree and protected.is_dir():
-        if target == protected or protected in target.parents:
+class _Input:
+    """A protected input that exists, resolved once; a folder's files are listed (for hard
+    links) at most once, and only when an output that already exists is compared with it."""
+
+    def __init__(self, item: Protected):
+        self.item = item
+        self.target = _resolved(item.path)
+        self.folder = item.tree and self.target.is_dir()
+        self._inodes: set[tuple[int, int]] | None = None
+
+    def holds(self, target: Path, inode: tuple[int, int] | None) -> bool:
+        if not self.folder:
+            return target == self.target or (inode is not None and inode == _inode(self.target))
+        if target == self.target or self.target in target.parents:
             return True
-        return inode is not None and inode in _tree_inodes(protected)
-    return target == protected or (inode is not None and inode == _inode(protected))
+        if inode is None:
+            return False
+        if self._inodes is None:
+            self._inodes = _tree_inodes(self.target)
+        return inode in self._inodes
 
 
 def _check_writable(output: Output, extensions: Iterable[str] | None) -> None:
@@ -107,7 +118,7 @@ def check_outputs(
 ) -> None:
     """Raise InputError unless every output is writable and touches no input nor another
     output. Nothing is created or opened."""
-    protected = list(protected)
+    inputs = [_Input(item) for item in protected if item.path.exists()]
     video_flags = set(video_flags)
     extensions = {e.lower() for e in video_extensions}
     seen: list[tuple[Output, Path, tuple[int, int] | None]] = []
@@ -121,8 +132,9 @@ def check_outputs(
             raise InputError(f"{output.flag} is empty: give a file path")
         path = Path(output.path)
         target, inode = _resolved(path), _inode(path)
-        for item in protected:
-            if _collides(target, inode, item):
+        for held in inputs:
+            if held.holds(target, inode):
+                item = held.item
                 verb = "would write inside" if item.tree else "would overwrite"
                 raise InputError(
                     f"{output.flag} {path} {verb} {item.what} ({item.path}); choose another path"

@@ -38,11 +38,13 @@ from realtime.errors import InputError
 from realtime.overlay import draw_overlay, overlay_size
 from realtime.prediction import Prediction
 
+#: MP4/MOV written as fragments, each playable once written (no index at the end)
+_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 #: extension -> (FFmpeg muxer, muxer options)
 CONTAINERS: dict[str, tuple[str, dict[str, str]]] = {
-    ".mp4": ("mp4", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),
-    ".m4v": ("mp4", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),
-    ".mov": ("mov", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),
+    ".mp4": ("mp4", _FRAGMENTED),
+    ".m4v": ("mp4", _FRAGMENTED),
+    ".mov": ("mov", _FRAGMENTED),
     ".mkv": ("matroska", {"cluster_time_limit": "1000"}),
     ".avi": ("avi", {}),
 }
@@ -110,7 +112,6 @@ class VideoRecorder(Sink):
         except Exception as exc:
             self._container.close()
             raise InputError(f"cannot record to {self.path}: {_describe(exc)}") from None
-        self.codec = codec
         self._stream = stream
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._last_sample: int | None = None

@@ -145,23 +145,24 @@ class VideoSource:
         agree to the bit). A variable-frame-rate file, whose frames' own timestamps stray more
         than half a frame from that: the frame's own timestamp."""
         nominal = index / self.fps
-        position = self.position_s()
-        if position is None or self._first_position_s is None:
-            return nominal
-        own = position - self._first_position_s
-        if index > 0 and own <= 0:  # the container keeps no timestamps
+        own = self._own_time_s()
+        if own is None or (index > 0 and own <= 0):  # no timestamps in the container
             return nominal
         return own if abs(own - nominal) > 0.5 / self.fps else nominal
+
+    def _own_time_s(self) -> float | None:
+        """The last frame's time on the source's own clock, from its first frame, if known."""
+        position = self.position_s()
+        if position is None or self._first_position_s is None:
+            return None
+        return position - self._first_position_s
 
     def _ahead_of_wall_clock(self, margin_s: float) -> bool:
         """Has the stream's clock run more than `margin_s` ahead of the wall clock since the
         source opened? Frames produced live cannot: at most everything since the open can
         have piled up."""
-        position = self.position_s()
-        if position is None or self._first_position_s is None:
-            return False
-        elapsed = time.monotonic() - self.opened_at
-        return position - self._first_position_s > elapsed + margin_s
+        own = self._own_time_s()
+        return own is not None and own > time.monotonic() - self.opened_at + margin_s
 
     def skip_backlog(self, caught_up_s: float, limit: int, ahead_margin_s: float = 2.0) -> int:
         """Live sources: discard the frames that piled up in FFmpeg's and the socket's buffers
@@ -226,17 +227,17 @@ def _open_file(spec: SourceSpec) -> VideoSource:
         raise InputError(f"{path} is a directory, not a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read {path}: permission denied")
-    mode = path.stat().st_mode
-    if stat.S_ISFIFO(mode):
+    info = path.stat()
+    if stat.S_ISFIFO(info.st_mode):
         raise InputError(
             f"{path} is a named pipe: not supported as --source (give a file, a camera index "
             "or a URL; a stream can be served with `ffmpeg ... -f mpegts tcp://127.0.0.1:PORT?listen`)"
         )
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         raise InputError(
             f"{path} is a device or special file, not a video file (a camera: give its index)"
         )
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise InputError(f"{path} is empty (0 bytes), not a video")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
