@@ -16,18 +16,29 @@ from keras import ops  # noqa: E402
 class WindowInput(keras.layers.Layer):
     """(features, mask) -> what the GRU reads at each step of a window:
 
-        [(x_t - mean) @ appearance,  (x_t - x_first) @ change]
+        [(x_t - mean) @ appearance,  (x_t - x_ref) @ change]
 
-    where x_first is the window's first valid frame (the first step whose mask is True).
+    where x_ref is the window's first valid frame (the first step whose mask is True;
+    `reference="first"`) or the mean of its valid frames (`reference="mean"`).
     `mean` (D,), `appearance` (D, appearance_dims) and `change` (D, change_dims) are fitted
     on the training windows (`realtime.model.fit_window_input`) and never trained by
     gradient descent.
-    The first part says what the frames look like, the second how they changed since the
-    window began, which is what tells an action from its reverse.
+    The first part says what the frames look like, the second how each differs from the
+    rest of the window, which is what tells an action from its reverse.
     """
 
-    def __init__(self, feature_size: int, appearance_dims: int, change_dims: int, **kwargs):
+    def __init__(
+        self,
+        feature_size: int,
+        appearance_dims: int,
+        change_dims: int,
+        reference: str = "first",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if reference not in ("first", "mean"):
+            raise ValueError(f"reference must be 'first' or 'mean', not {reference!r}")
+        self.reference = reference
         self.feature_size = int(feature_size)
         self.appearance_dims = int(appearance_dims)
         self.change_dims = int(change_dims)
@@ -49,8 +60,13 @@ class WindowInput(keras.layers.Layer):
         self.built = True
 
     def call(self, features, mask):
-        first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
-        reference = ops.take_along_axis(features, first[:, None, None], axis=1)
+        if self.reference == "first":
+            first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
+            reference = ops.take_along_axis(features, first[:, None, None], axis=1)
+        else:  # the mean of the valid frames (zeros when nothing is valid)
+            weights = ops.cast(mask, features.dtype)[..., None]
+            count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+            reference = ops.sum(features * weights, axis=1, keepdims=True) / count
         looks = ops.matmul(features - self.mean, self.appearance)
         change = ops.matmul(features - reference, self.change)
         return ops.concatenate([looks, change], axis=-1)
@@ -64,6 +80,7 @@ class WindowInput(keras.layers.Layer):
             "feature_size": self.feature_size,
             "appearance_dims": self.appearance_dims,
             "change_dims": self.change_dims,
+            "reference": self.reference,
         }
 
 

@@ -10,9 +10,11 @@ evaluation and live use:
 
 - `raw` (the example's, `--recipe seed`; every model written before format 2): the frame's
   features x_t. 99,909 trainable parameters for 2048-d features and 5 classes.
-- `appearance+change` (the default recipe's): [(x_t - mean) A, (x_t - x_first) C], how the
-  frame looks and how it changed since the window's first valid frame x_first, projected to
-  `appearance_dims` and `change_dims` numbers. `mean`, A and C are fitted on the training frames
+- `appearance+change` (the default recipe's): [(x_t - mean) A, (x_t - x_ref) C], how the
+  frame looks and how it differs from the window's reference x_ref, projected to
+  `appearance_dims` and `change_dims` numbers. `change_reference` says what x_ref is: the
+  mean of the window's valid frames (`mean`, the default recipe's) or its first valid frame
+  (`first`, the default before; format-2 directories without the field). `mean`, A and C are fitted on the training frames
   (`fit_window_input`: principal components, one scale per part) and stored with the
   weights; they are never trained by gradient descent. A head on raw features sees each
   frame as it looks and must discover the order of change itself; with a few dozen
@@ -37,12 +39,13 @@ per frame over a sliding window. Every step of the first GRU starts with a produ
 u_t K + b of its input with the GRU's input kernel K; the input transform is linear, so
 NumpyHead folds it into that product. For `appearance+change`, with K = [K_a; K_c]:
 
-    u_t K + b = x_t (A K_a + C K_c) + (b - mean A K_a)  -  x_first (C K_c)
-              =            P_t                         -      R_first
+    u_t K + b = x_t (A K_a + C K_c) + (b - mean A K_a)  -  x_ref (C K_c)
+              =            P_t                         -     R_ref
 
 P_t and R_t depend on frame t alone: each frame is projected once, when it arrives, through
-one (D x 6U) matrix, and a window's steps are P_t - R_first, whichever frame is first as
-the window slides.
+one (D x 6U) matrix, and a window's steps are P_t - R_ref, with R_ref the R of the window's
+first frame or the mean of its frames' R (the projection is linear: the projection of the
+mean is the mean of the projections), whichever frames the window holds as it slides.
 """
 
 from __future__ import annotations
@@ -76,6 +79,13 @@ class HeadInput(Enum):
     APPEARANCE_CHANGE = "appearance+change"
 
 
+class ChangeReference(Enum):
+    """What an `appearance+change` head measures change against, within each window."""
+
+    FIRST = "first"  # the window's first valid frame
+    MEAN = "mean"  # the mean of the window's valid frames
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """The head's architecture, as recorded in metadata.json (`head`)."""
@@ -87,10 +97,13 @@ class HeadConfig:
     appearance_dims: int = 0  # APPEARANCE_CHANGE: numbers for how a frame looks
     change_dims: int = 0  # APPEARANCE_CHANGE: numbers for how it changed
     appearance_offset: float = 0.0  # training only: offsets of looks, x the class spread
+    change_reference: ChangeReference = ChangeReference.FIRST  # APPEARANCE_CHANGE
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
             raise TypeError("HeadConfig.input must be a HeadInput")
+        if not isinstance(self.change_reference, ChangeReference):
+            raise TypeError("HeadConfig.change_reference must be a ChangeReference")
         if not self.gru_units or min(self.gru_units) < 1 or self.dense_units < 1:
             raise ValueError("the head needs at least one GRU and positive widths")
         if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
@@ -106,8 +119,15 @@ class HeadConfig:
         data = asdict(self)
         data["gru_units"] = list(self.gru_units)
         data["input"] = self.input.value
+        data["change_reference"] = self.change_reference.value
         if self.input is HeadInput.RAW:
-            for key in ("input", "appearance_dims", "change_dims", "appearance_offset"):
+            for key in (
+                "input",
+                "appearance_dims",
+                "change_dims",
+                "appearance_offset",
+                "change_reference",
+            ):
                 data.pop(key)
         return data
 
@@ -115,7 +135,10 @@ class HeadConfig:
         """One line, e.g. "raw -> GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu) -> ..."."""
         parts = [self.input.value]
         if self.input is HeadInput.APPEARANCE_CHANGE:
-            parts[0] += f" ({self.appearance_dims} + {self.change_dims})"
+            parts[0] += f" ({self.appearance_dims} + {self.change_dims}"
+            if self.change_reference is ChangeReference.MEAN:
+                parts[0] += ", change from the window's mean"
+            parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
         parts.append(f"Dense({num_classes}, softmax)")
@@ -128,6 +151,10 @@ class HeadConfig:
         if "gru_units" in values:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))
+        # format-2 heads written before the option measured change against the first frame
+        values["change_reference"] = ChangeReference(
+            values.get("change_reference", ChangeReference.FIRST.value)
+        )
         kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
         for key in (
             "dropout",
@@ -156,7 +183,12 @@ def build_head(window: int, feature_size: int, num_classes: int, config: HeadCon
     if config.input is HeadInput.APPEARANCE_CHANGE:
         from realtime.head_layers import WindowInput, WindowOffset
 
-        x = WindowInput(feature_size, *config.dims, name=WINDOW_INPUT_LAYER)(x, mask)
+        x = WindowInput(
+            feature_size,
+            *config.dims,
+            reference=config.change_reference.value,
+            name=WINDOW_INPUT_LAYER,
+        )(x, mask)
         if config.appearance_offset > 0:
             x = WindowOffset(
                 config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
@@ -171,15 +203,29 @@ def build_head(window: int, feature_size: int, num_classes: int, config: HeadCon
     return keras.Model([features, mask], outputs, name="gru_head")
 
 
+def window_references(
+    features: np.ndarray, masks: np.ndarray, reference: ChangeReference
+) -> np.ndarray:
+    """(N, window, D) windows + (N, window) masks -> (N, D): what each window's change is
+    measured against (its first valid frame, or the mean of its valid frames)."""
+    if reference is ChangeReference.FIRST:
+        return features[np.arange(len(features)), np.argmax(masks, axis=1)]
+    weights = masks / np.maximum(masks.sum(axis=1, keepdims=True), 1)
+    return np.einsum("nt,ntd->nd", weights, features)
+
+
 def fit_window_input(
-    features: np.ndarray, masks: np.ndarray, dims: tuple[int, int]
+    features: np.ndarray,
+    masks: np.ndarray,
+    dims: tuple[int, int],
+    reference: ChangeReference = ChangeReference.FIRST,
 ) -> list[np.ndarray]:
     """The `appearance+change` transform's weights [mean, A, C] from training windows.
 
     A and C project onto the leading principal components of the training frames (the
     directions in which frames differ most), `dims` = (columns of A, columns of C). A scales
-    the centred projections to unit standard deviation; C scales the projected changes since
-    each window's first frame (over the training windows) to unit standard deviation.
+    the centred projections to unit standard deviation; C scales the projected changes (against
+    each window's `reference`, over the training windows) to unit standard deviation.
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
     with their valid frames. Columns beyond the number of features or frames are zero.
     """
@@ -194,9 +240,8 @@ def fit_window_input(
     values, vectors = np.linalg.eigh(covariance)
     basis = np.zeros((features.shape[2], wanted))
     basis[:, :kept] = vectors[:, np.argsort(values)[::-1][:kept]]
-    first = np.argmax(masks, axis=1)
-    reference = features[np.arange(len(features)), first]  # (N, D)
-    changes = (features - reference[:, None, :])[masks]
+    references = window_references(features, masks, reference)  # (N, D)
+    changes = (features - references[:, None, :])[masks]
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
     change = change / max(float((changes @ change).std()), 1e-12)
@@ -254,7 +299,7 @@ def fit_head_input(
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
-    statistics = fit_window_input(features, masks, config.dims)
+    statistics = fit_window_input(features, masks, config.dims, config.change_reference)
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics)
@@ -467,6 +512,7 @@ class NumpyHead:
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
                 window_input = [np.asarray(w, np.float64) for w in layer.get_weights()]
+                reference_name = layer.reference
             elif isinstance(layer, keras.layers.GRU):
                 if self.dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
@@ -486,7 +532,8 @@ class NumpyHead:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         first = self.grus[0]
         self.step_size = first.kernel.shape[1]  # 3U
-        self.relative = window_input is not None  # steps relative to the window's first frame
+        # steps relative to a reference within the window (None: raw steps)
+        self.reference = None if window_input is None else ChangeReference(reference_name)
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
@@ -494,7 +541,7 @@ class NumpyHead:
 
     @property
     def projection_size(self) -> int:
-        """Numbers kept per frame: 3U, or 6U when steps are relative to the first frame."""
+        """Numbers kept per frame: 3U, or 6U when steps are relative to a reference."""
         return self.kernel.shape[1]
 
     def project(self, features: np.ndarray) -> np.ndarray:
@@ -503,10 +550,13 @@ class NumpyHead:
 
     def steps(self, projections: np.ndarray) -> np.ndarray:
         """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
-        if not self.relative or not len(projections):
+        if self.reference is None or not len(projections):
             return projections
         size = self.step_size
-        return projections[:, :size] - projections[0, size:]
+        if self.reference is ChangeReference.FIRST:
+            return projections[:, :size] - projections[0, size:]
+        reference = projections[:, size:].mean(axis=0, dtype=np.float64).astype(np.float32)
+        return projections[:, :size] - reference
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
         """Class probabilities from the projections of a window's valid frames, in order."""
@@ -535,7 +585,7 @@ def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray
     """The `appearance+change` transform folded into `gru`'s input projection.
 
     Returns the (D, 6U) kernel [A K_a + C K_c | C K_c] and the bias [b - mean A K_a | 0]:
-    a frame's projection is [P_t | R_t] and a step's input is P_t - R_first. Computed in
+    a frame's projection is [P_t | R_t] and a step's input is P_t - R_ref. Computed in
     float64, stored in float32.
     """
     mean, appearance, change = weights

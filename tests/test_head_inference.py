@@ -9,6 +9,7 @@ import pytest
 from realtime.model import (
     SEED_HEAD,
     ActionClassifier,
+    ChangeReference,
     HeadConfig,
     HeadInput,
     HeadStream,
@@ -26,6 +27,9 @@ from realtime.window import FeatureWindow
 FEATURES = 64  # small features keep the test fast; the math is the same for 2048
 CHANGE = HeadInput.APPEARANCE_CHANGE
 CHANGE_HEAD = HeadConfig(input=CHANGE, appearance_dims=12, change_dims=8, appearance_offset=1.0)
+MEAN_HEAD = HeadConfig(
+    input=CHANGE, appearance_dims=12, change_dims=8, change_reference=ChangeReference.MEAN
+)
 
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
@@ -61,11 +65,19 @@ def _features(rng, n, scale=1.0):
         HeadConfig(gru_units=(12,), dropout=0.0, dense_units=4),
         HeadConfig(gru_units=(16, 8, 4), dropout=0.2, dense_units=6),
         CHANGE_HEAD,
+        MEAN_HEAD,
         HeadConfig(
             gru_units=(24,), dense_units=4, input=CHANGE, appearance_dims=80, change_dims=4
         ),  # more than D: zero columns
     ],
-    ids=["seed", "one-gru", "three-grus", "appearance+change", "appearance+change-wide"],
+    ids=[
+        "seed",
+        "one-gru",
+        "three-grus",
+        "appearance+change",
+        "change-from-mean",
+        "appearance+change-wide",
+    ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
     classifier = _classifier(tmp_path / "m", head=head, seed=1)
@@ -86,10 +98,15 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("head", [HeadConfig(), CHANGE_HEAD], ids=["seed", "appearance+change"])
+@pytest.mark.parametrize(
+    "head",
+    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD],
+    ids=["seed", "appearance+change", "change-from-mean"],
+)
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
-    """Each frame is projected once; as the window slides, its first frame changes, and the
-    stream's steps (relative to that frame) still equal Keras recomputing the window."""
+    """Each frame is projected once; as the window slides, its first frame (and its mean)
+    changes, and the stream's steps (relative to that reference) still equal Keras
+    recomputing the window."""
     classifier = _classifier(tmp_path / "m", head=head, seed=2)
     stream = classifier.stream()
     assert isinstance(stream, HeadStream)
@@ -157,3 +174,14 @@ def test_window_input_statistics_are_principal_components_at_unit_scale():
     first = windows[:, :1]
     changes = (windows - first)[masks] @ change
     assert np.std(changes) == pytest.approx(1.0, rel=1e-3)
+    # against the window's mean: the mean of its valid frames only, computed here by a loop
+    _, _, from_mean = fit_window_input(windows, masks, (dims, dims - 2), ChangeReference.MEAN)
+    deviations = np.concatenate(
+        [w[m] - w[m].mean(axis=0) for w, m in zip(windows, masks, strict=True)]
+    )
+    assert np.std(deviations @ from_mean) == pytest.approx(1.0, rel=1e-3)
+    np.testing.assert_allclose(
+        from_mean / np.linalg.norm(from_mean, axis=0),
+        change / np.linalg.norm(change, axis=0),
+        atol=1e-6,
+    )  # the same directions, another scale

@@ -1,11 +1,16 @@
 """Model directories written by earlier versions keep loading and classifying as they did.
 
-`tests/fixtures/model_format1/` was written by the code of commit abafa53 (metadata format 1:
-the Keras example's head on raw features, no input transform): a small head (24-d features,
-4 classes) trained briefly so that its probabilities are far from uniform.
-`model_format1_expected.npz` holds inputs and the probabilities that code gave for them
-(windows with full and partial masks through the Keras model and the NumPy head, and a
-per-frame stream with a reset). Nothing here is recomputed with the code under test.
+- `tests/fixtures/model_format1/` was written by the code of commit abafa53 (metadata format 1:
+  the Keras example's head on raw features, no input transform): a small head (24-d features,
+  4 classes) trained briefly so that its probabilities are far from uniform.
+- `tests/fixtures/model_format2_first/` was written by the code of commit 17d9944 with
+  `tests/fixtures/make_model_fixture.py` (format 2, `appearance+change` with the change
+  measured against the window's first frame, before `change_reference` existed): 24-d
+  features, 4 classes.
+
+`*_expected.npz` holds inputs and the probabilities that code gave for them (windows with
+full, partial and holey masks through the Keras model and the NumPy head, and a per-frame
+stream with a reset). Nothing here is recomputed with the code under test.
 """
 
 from __future__ import annotations
@@ -16,29 +21,44 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FORMATS = {"model_format1": 1, "model_format2_first": 2}
+
+
+@pytest.fixture(scope="module", params=sorted(FORMATS))
+def fixture_name(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def expected():
-    with np.load(FIXTURES / "model_format1_expected.npz") as data:
+def expected(fixture_name):
+    with np.load(FIXTURES / f"{fixture_name}_expected.npz") as data:
         return {k: data[k] for k in data.files}
 
 
 @pytest.fixture(scope="module")
-def classifier():
+def classifier(fixture_name):
     from realtime.model import ActionClassifier
 
-    return ActionClassifier(FIXTURES / "model_format1")
+    return ActionClassifier(FIXTURES / fixture_name)
 
 
-def test_format1_metadata_still_reads(classifier):
+def test_old_metadata_still_reads(classifier, fixture_name):
+    from realtime.model import ChangeReference, HeadInput
+
     info = classifier.info
-    assert info.format_version == 1
+    assert info.format_version == FORMATS[fixture_name]
     assert info.labels == ["alpha", "beta", "gamma", "delta"]
     assert info.window == 20 and info.feature_size == 24
+    head = info.head_config
+    if fixture_name == "model_format1":
+        assert head.input is HeadInput.RAW
+    else:  # written before the field: change against the first frame, as then
+        assert head.input is HeadInput.APPEARANCE_CHANGE
+        assert head.change_reference is ChangeReference.FIRST
+        assert "change_reference" not in (FIXTURES / fixture_name / "metadata.json").read_text()
 
 
-def test_format1_windows_give_the_same_probabilities(classifier, expected):
+def test_old_windows_give_the_same_probabilities(classifier, expected):
     got = classifier.predict_batch(expected["features"], expected["masks"])
     np.testing.assert_allclose(got, expected["probs"], atol=1e-6, rtol=0)
     keras = classifier.keras_probabilities(expected["features"], expected["masks"])
@@ -46,7 +66,7 @@ def test_format1_windows_give_the_same_probabilities(classifier, expected):
     assert len(set(got.argmax(1))) == 4  # the fixture exercises every class
 
 
-def test_format1_stream_gives_the_same_probabilities(classifier, expected):
+def test_old_stream_gives_the_same_probabilities(classifier, expected):
     stream = classifier.stream()
     reset_at = int(expected["stream_reset_at"])
     got = []
