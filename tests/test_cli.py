@@ -52,15 +52,46 @@ def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
 
 
 def test_file_fps_above_model_rate_is_sampled_like_training(make_video, tflite_model_dir):
+    """Every JSONL field a user reads for where a prediction sits in the source: a 50 fps file
+    under a 25 fps model is classified every other frame (`frame` 0, 2, 4...; `sample` counts
+    the sampled frames 0, 1, 2...; `timestamp` = frame / 50 s), nothing dropped with
+    --every-frame, `window_length` 20, `wall_time` within the run."""
     path = make_video(n=60, fps=50.0)  # model metadata says 25 fps: every other frame
+    started = time.time()
     result = classify(
         path,
         tflite_model_dir,
         *HEADLESS_REPLAY,
     )
+    finished = time.time()
     assert result.returncode == 0, result.stderr
-    frames = [r["frame"] for r in predictions(result.stdout)]
-    assert frames == list(range(0, 60, 2))
+    records = predictions(result.stdout)
+    assert [r["frame"] for r in records] == list(range(0, 60, 2))
+    assert [r["sample"] for r in records] == list(range(30))
+    assert [r["timestamp"] for r in records] == pytest.approx([i / 50 for i in range(0, 60, 2)])
+    assert {r["window_length"] for r in records} == {20}
+    assert {r["dropped"] for r in records} == {0}
+    walls = [r["wall_time"] for r in records]
+    assert started <= walls[0] and walls[-1] <= finished and walls == sorted(walls)
+    # the exit summary: counts of this file, and figures that agree with the JSONL lines
+    summary = " ".join(result.stderr.split())
+    assert "frames read 60, sampled 30, classified 30, dropped 0, skipped 30;" in summary
+    assert "source ended" in summary
+    for row, values in (
+        ("backbone ms", [r["timings_ms"]["backbone"] for r in records]),
+        ("frame age ms", [r["frame_age_ms"] for r in records]),
+    ):
+        line = next(x for x in result.stderr.splitlines() if x.strip().startswith(row))
+        mean, p95 = (float(v) for v in line.replace("│", " ").split()[-2:])
+        assert mean == pytest.approx(np.mean(values), abs=0.06), (row, line)
+        assert p95 == pytest.approx(np.percentile(values, 95), abs=0.06), (row, line)
+
+
+def test_quiet_prints_nothing_but_keeps_every_output(make_video, tflite_model_dir):
+    path = make_video(n=20, fps=25.0)
+    result = classify(path, tflite_model_dir, *HEADLESS_REPLAY, "-q")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert [r["frame"] for r in predictions(result.stdout)] == list(range(20))
 
 
 def test_paced_replay_with_max_frames_smoothing_threshold_and_events(
@@ -135,13 +166,26 @@ def test_events_are_written_for_a_steady_label(make_video, tflite_model_dir, tmp
     covered = sum(s["frames"] for s in segments)
     assert covered == len(records)  # hysteresis 1: every prediction belongs to a segment
     assert segments[-1]["closed"] is False
-    for segment in segments:
-        assert segment["end"] >= segment["start"]
-        assert segment["peak_score"] >= segment["mean_score"]
-    # the segments follow the per-frame labels in order
-    runs = [r["label"] for r in records]
-    changes = [runs[0]] + [b for a, b in zip(runs, runs[1:], strict=False) if a != b]
-    assert [s["label"] for s in segments] == changes
+    assert all(s["closed"] for s in segments[:-1])
+    # hysteresis 1: each segment is one run of equal labels in the per-frame records, with
+    # its first and last frames, times and scores taken from those records here
+    runs: list[list[dict]] = []
+    for record in records:
+        if runs and runs[-1][0]["label"] == record["label"]:
+            runs[-1].append(record)
+        else:
+            runs.append([record])
+    assert [s["label"] for s in segments] == [run[0]["label"] for run in runs]
+    for segment, run in zip(segments, runs, strict=True):
+        assert segment["frames"] == len(run)
+        assert segment["first_frame"] == run[0]["frame"]
+        assert segment["last_frame"] == run[-1]["frame"]
+        assert segment["start"] == pytest.approx(run[0]["timestamp"], abs=1e-3)
+        assert segment["end"] == pytest.approx(run[-1]["timestamp"], abs=1e-3)
+        assert segment["duration"] == pytest.approx(segment["end"] - segment["start"], abs=2e-3)
+        assert segment["peak_score"] == pytest.approx(max(r["score"] for r in run), abs=1e-4)
+        mean = sum(r["score"] for r in run) / len(run)
+        assert segment["mean_score"] == pytest.approx(mean, abs=1e-4)
 
 
 def test_output_recording_has_every_classified_frame(make_video, tflite_model_dir, tmp_path):

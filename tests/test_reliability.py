@@ -261,8 +261,10 @@ def test_ctrl_c_during_a_slow_first_open_exits_at_once(tflite_model_dir):
         url = f"http://127.0.0.1:{server.port}/never.mp4"
         process = spawn("--model", tflite_model_dir, "--source", url, "--ui", "none",
                         "--open-timeout", "30")  # fmt: skip
-        time.sleep(2.0)
-        assert process.poll() is None
+        deadline = time.monotonic() + 60
+        while server.accepted < 1:  # the run is inside its first open
+            assert process.poll() is None and time.monotonic() < deadline, process.poll()
+            time.sleep(0.05)
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=10)

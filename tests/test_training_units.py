@@ -304,3 +304,31 @@ def test_any_phase_accuracy_takes_every_window_and_counts_each_video_once():
     kept = without_frames(np.arange(1000)[:, None], 0.3, rng)
     assert 650 < len(kept) < 750 and np.all(np.diff(kept[:, 0]) > 0)  # order kept
     assert len(without_frames(np.arange(5)[:, None], 1.0, rng)) == 1
+
+
+def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weights():
+    """On labels that are pure noise the validation loss stops improving at once: training
+    ends `patience` epochs after the best epoch, long before `epochs`, and the head returned
+    scores the validation windows exactly as well as the best epoch did."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from training.train import _split, train_head
+
+    rng = np.random.default_rng(0)
+    per_video = [rng.normal(0, 1, (24, 6)).astype(np.float32) for _ in range(32)]
+    labels = [i % 4 for i in range(32)]
+    recipe = replace(
+        DEFAULT, epochs=80, early_stopping_patience=4, early_stopping_start=0, windows_per_video=2
+    )
+    windows = make_windows(per_video, labels, recipe)
+    result = train_head(windows, 4, recipe, Console(quiet=True))
+    summary = result.history
+    assert summary["epochs_run"] < recipe.epochs
+    assert summary["epochs_run"] == summary["best_epoch"] + recipe.early_stopping_patience
+    # the weights kept are the best epoch's: its validation loss, recomputed here
+    _, val = _split(windows, recipe)
+    probs = np.asarray(result.head.predict([val.features, val.masks], verbose=0))
+    loss = -np.log(probs[np.arange(len(val)), val.targets]).mean()
+    assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)

@@ -1,0 +1,86 @@
+"""The live figures and the exit summary's rows, on inputs whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime.metrics import PipelineMetrics, RateMeter, StageStats
+
+
+class FakeClock:
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_stage_stats_mean_over_the_run_and_p95_over_the_recent_sample():
+    empty = StageStats()
+    assert (empty.mean, empty.recent_mean(), empty.percentile(95)) == (0.0, 0.0, 0.0)
+    stats = StageStats(recent=10)
+    for value in range(1, 101):
+        stats.add(float(value))
+    assert stats.count == 100 and stats.total == 5050.0
+    assert stats.mean == 50.5  # the whole run, not only what is kept for p95
+    # only 91..100 are kept: p95 by linear interpolation at rank 0.95 * 9 = 8.55
+    assert stats.percentile(95) == pytest.approx(99.55)
+    assert stats.percentile(0) == 91.0
+    assert stats.recent_mean(3) == 99.0  # 98, 99, 100
+    assert stats.recent_mean() == 95.5  # fewer than 30 kept: all ten
+
+
+def test_stage_stats_recent_mean_defaults_to_the_last_30():
+    stats = StageStats()
+    for value in range(1, 101):
+        stats.add(float(value))
+    assert stats.recent_mean() == 85.5  # 71..100
+    assert stats.percentile(95) == pytest.approx(95.05)  # rank 0.95 * 99 = 94.05
+
+
+def test_rate_meter_counts_intervals_within_its_span():
+    clock = FakeClock()
+    meter = RateMeter(span_s=2.0, clock=clock)
+    assert meter.rate() == 0.0
+    meter.tick()
+    assert meter.rate() == 0.0  # one tick is no interval
+    for t in (0.1, 0.3, 1.0):
+        clock.now = t
+        meter.tick()
+    assert meter.rate() == pytest.approx(3 / 1.0)  # 4 ticks, 3 intervals over 1 s
+    clock.now = 2.0
+    assert meter.rate() == pytest.approx(3 / 1.0)  # exactly 2 s old still counts
+    clock.now = 2.05
+    assert meter.rate() == pytest.approx(2 / 0.9)  # the tick at 0 fell out
+    clock.now = 4.0
+    assert meter.rate() == 0.0  # none within 2 s of 4.0
+    same = RateMeter(clock=FakeClock(5.0))
+    same.tick()
+    same.tick()
+    assert same.rate() == 0.0  # two ticks at one instant: no elapsed time, no rate
+
+
+def test_pipeline_metrics_snapshot_and_summary_rows():
+    clock = FakeClock(10.0)
+    metrics = PipelineMetrics(clock=clock)
+    metrics.record({"decode": 1.0, "backbone": 10.0, "not a stage": 5.0}, 40.0)
+    clock.now = 10.5
+    metrics.record({"decode": 3.0, "backbone": 30.0}, 60.0)
+    snapshot = metrics.snapshot()
+    assert snapshot["classified"] == 2 and metrics.classified == 2
+    assert snapshot["fps"] == pytest.approx(2.0)  # two frames 0.5 s apart
+    assert snapshot["stages_ms"] == {
+        "decode": 2.0,
+        "preprocess": 0.0,
+        "backbone": 20.0,
+        "head": 0.0,
+    }
+    assert snapshot["frame_age_ms"] == 50.0
+    assert metrics.summary_rows() == [
+        ("decode ms", "2.00", "2.90"),  # p95 of (1, 3): 1 + 0.95 * 2
+        ("preprocess ms", "0.00", "0.00"),
+        ("backbone ms", "20.00", "29.00"),
+        ("head ms", "0.00", "0.00"),
+        ("frame age ms", "50.0", "59.0"),
+    ]
+    assert "not a stage" not in metrics.stages
