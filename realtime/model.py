@@ -14,11 +14,12 @@ evaluation and live use:
   frame looks and how it differs from the window's reference x_ref, projected to
   `appearance_dims` and `change_dims` numbers. `change_reference` says what x_ref is: the
   mean of the window's valid frames (`mean`, the default recipe's) or its first valid frame
-  (`first`, the default before; format-2 directories without the field). `mean`, A and C are fitted on the training frames
-  (`fit_window_input`: principal components, one scale per part) and stored with the
-  weights; they are never trained by gradient descent. A head on raw features sees each
-  frame as it looks and must discover the order of change itself; with a few dozen
-  training videos it memorises what each video looks like instead (docs/training.md).
+  (`first`, the default before; format-2 directories without the field). `mean`, A and C
+  are fitted on the training frames (`fit_window_input`: principal components, one scale per
+  part) and stored with the weights; they are never trained by gradient descent. A head
+  on raw features sees each frame as it looks and must discover the order of change
+  itself; with a few dozen training videos it memorises what each video looks like instead
+  (docs/training.md).
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
@@ -137,7 +138,7 @@ class HeadConfig:
         if self.input is HeadInput.APPEARANCE_CHANGE:
             parts[0] += f" ({self.appearance_dims} + {self.change_dims}"
             if self.change_reference is ChangeReference.MEAN:
-                parts[0] += ", change from the window's mean"
+                parts[0] += ", change from the mean"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]

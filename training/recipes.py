@@ -13,10 +13,12 @@ the *last* 30 % of the training set in file order, unshuffled), best-validation-
 checkpoint. 99,909 trainable parameters for 2048-d features and 5 classes.
 
 `default` (see docs/training.md for the measurements behind each choice):
-- the head reads how each frame looks and how it changed since the window's first frame
-  (`appearance+change`, 16 principal components each, fitted on the training frames), not
-  the raw features: a head on raw features memorises what each training video looks like
-  and never learns the order of what happens;
+- the head reads how each frame looks and how it differs from the mean of its window
+  (`appearance+change`, 16 principal components each, fitted on the training frames;
+  `change_reference` = mean), not the raw features: a head on raw features memorises what
+  each training video looks like and never learns the order of what happens. Against the
+  mean rather than the window's first frame, the reference carries the noise of 20 frames
+  instead of one, which matters where the change is small (the start of an eased motion);
 - during training only, each window's looks are moved by a random offset shaped like the
   differences between videos of one class (`appearance_offset` = 2 of them), so telling
   training videos apart by their looks does not pay and the order of change does;
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from realtime.model import SEED_HEAD, HeadConfig, HeadInput
+from realtime.model import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,13 @@ class Recipe:
 
 SEED = Recipe("seed")
 #: The default recipe's head: the example's GRU(16) -> GRU(8) -> Dropout -> Dense(8), reading
-#: how each frame looks and how it changed since the window began (16 numbers each).
+#: how each frame looks and how it differs from the window's mean (16 numbers each).
 DEFAULT_HEAD = HeadConfig(
-    input=HeadInput.APPEARANCE_CHANGE, appearance_dims=16, change_dims=16, appearance_offset=2.0
+    input=HeadInput.APPEARANCE_CHANGE,
+    appearance_dims=16,
+    change_dims=16,
+    appearance_offset=2.0,
+    change_reference=ChangeReference.MEAN,
 )
 DEFAULT = Recipe(
     "default",
