@@ -180,7 +180,8 @@ class CaptureStats:
     loops: int = 0
 
 
-class CaptureThread(threading.Thread):
+# Outside mutation testing (tests/mutation.py): its tests run real sources and servers.
+class CaptureThread(threading.Thread):  # pragma: no mutate block
     """Reads a source into a FrameRing on its own thread.
 
     `pace=True` releases a file's frames at the file's own frame rate (fake live stream);

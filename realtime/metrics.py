@@ -17,13 +17,11 @@ class StageStats:
     def __init__(self, recent: int = 2000):
         self.count = 0
         self.total = 0.0
-        self.last = 0.0
         self._recent: deque[float] = deque(maxlen=recent)
 
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        self.last = value
         self._recent.append(value)
 
     @property
@@ -70,6 +68,10 @@ class PipelineMetrics:
         self.rate = RateMeter(clock=clock)
         self.classified = 0
         self._lock = threading.Lock()
+
+    def elapsed_s(self) -> float:
+        """Seconds since the run's figures started."""
+        return self.clock() - self.started
 
     def record(self, timings_ms: dict[str, float], frame_age_ms: float) -> None:
         with self._lock:

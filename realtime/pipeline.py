@@ -9,7 +9,6 @@ threads, releases the source and flushes every output.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from realtime.backbones import Backbone
@@ -158,7 +157,7 @@ class Pipeline:
             fps=snap["fps"],
             stages_ms=snap["stages_ms"],
             frame_age_ms=snap["frame_age_ms"],
-            elapsed_s=time.monotonic() - self.metrics.started,
+            elapsed_s=self.metrics.elapsed_s(),
             state_detail=self.capture.monitor.describe(),
         )
 

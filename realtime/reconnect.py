@@ -92,15 +92,6 @@ class ReconnectPolicy:
         base = min(self.max_delay_s, self.initial_delay_s * self.factor ** max(0, attempt - 1))
         return base * (1.0 + self.jitter * (2.0 * rand - 1.0))
 
-    def describe(self) -> str:
-        if not self.enabled:
-            return "off"
-        count = "forever" if self.attempts is None else f"up to {self.attempts} attempts"
-        return (
-            f"{count}, backoff {self.initial_delay_s:g} s x{self.factor:g} "
-            f"up to {self.max_delay_s:g} s, jitter {self.jitter:.0%}"
-        )
-
 
 def parse_reconnect(text: str) -> int | None:
     """`--reconnect` value: a whole number of attempts (0 = off) or 'forever'."""
@@ -122,7 +113,6 @@ class StateChange:
 
     state: SourceState
     previous: SourceState
-    at: float  # the monitor's clock (monotonic)
     wall_time: float  # Unix time
     segment: int
     attempt: int = 0  # reconnect attempt number (reconnecting), 0 otherwise
@@ -327,7 +317,6 @@ class ConnectionMonitor:
         change = StateChange(
             state=state,
             previous=previous,
-            at=self.clock(),
             wall_time=self.wall_clock(),
             segment=self._segment,
             attempt=self._attempt if state == S.RECONNECTING else 0,

@@ -16,7 +16,6 @@ class FeatureWindow:
 
     def __init__(self, length: int, feature_size: int):
         self.length = length
-        self.feature_size = feature_size
         self._ring = np.zeros((length, feature_size), np.float32)
         self._next = 0  # slot the next feature goes into
         self._fill = 0

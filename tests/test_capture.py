@@ -135,3 +135,59 @@ def test_stop_event_ends_a_paced_replay_quickly(make_video):
     assert time.monotonic() - t0 < 5
     assert capture.stats.frames_read < 250
     assert capture.state.value == "stopped"
+
+
+def test_sampling_clock_boundaries():
+    every = SamplingClock(None)
+    assert all(every.admit(t) for t in (0.0, 0.01, 0.01, 0.02))  # no rate: every frame
+    two_s = SamplingClock(0.5)  # a tick every 2 s, 20 % of it (0.4 s) early still counts
+    assert two_s.admit(0.0)
+    assert not two_s.admit(2.0 - 0.2 * 2.0 - 1e-9)
+    assert two_s.admit(2.0 - 0.2 * 2.0)  # exactly at the tolerance: admitted
+    # a frame exactly one period late (0.5 for the tick at 0.25) keeps the grid: the next
+    # tick is 0.5, which a frame at 0.625 fills (re-anchoring would have moved it to 0.75)
+    quarter = SamplingClock(4.0)  # 0.25 s period, binary-exact times below
+    assert [quarter.admit(t) for t in (0.0, 0.5, 0.625)] == [True, True, True]
+    assert not quarter.admit(0.6875)  # the next tick is 0.75, 0.05 early at most
+    assert quarter.admit(1.125)  # more than a period late: re-anchored here
+    quarter.reset()
+    assert quarter.admit(0.0)  # after a reset the clock anchors on the next frame, any time
+    assert not quarter.admit(0.125)
+
+
+def test_ring_capacity_and_end_marker():
+    with pytest.raises(ValueError, match="^capacity must be at least 1$"):
+        FrameRing(0)
+    one = FrameRing(1)
+    one.put(frame(0))
+    one.put(frame(1))
+    assert one.take(timeout=1).sample == 1 and one.dropped == 1
+    assert repr(END_OF_STREAM) == "END_OF_STREAM"
+
+
+def test_a_blocked_writer_returns_false_soon_after_stop():
+    ring = FrameRing(1, keep_every_frame=True)
+    assert ring.put(frame(0))
+    stop = threading.Event()
+    stop.set()
+    assert ring.put(frame(1), stop) is False and ring.written == 1  # full and stopped
+    stop.clear()
+    result = {}
+    writer = threading.Thread(target=lambda: result.setdefault("put", ring.put(frame(1), stop)))
+    writer.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    stop.set()  # no notify: the writer sees it at its next 0.1 s check
+    writer.join(5)
+    assert result == {"put": False} and time.monotonic() - started < 1.0
+
+
+def test_take_waits_for_a_frame_without_a_timeout_and_gives_up_with_one():
+    ring = FrameRing(2)
+    threading.Timer(0.2, lambda: ring.put(frame(0))).start()
+    assert ring.take().sample == 0  # no timeout: waits for the writer
+    threading.Timer(0.2, lambda: ring.put(frame(1))).start()
+    assert ring.take(timeout=3).sample == 1  # a timeout longer than the wait
+    started = time.monotonic()
+    assert ring.take(timeout=0.3) is None
+    assert 0.25 <= time.monotonic() - started < 5

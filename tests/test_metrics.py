@@ -84,3 +84,27 @@ def test_pipeline_metrics_snapshot_and_summary_rows():
         ("frame age ms", "50.0", "59.0"),
     ]
     assert "not a stage" not in metrics.stages
+
+
+def test_stage_stats_keep_the_last_2000_for_p95_by_default():
+    stats = StageStats()
+    stats.add(0.0)
+    for _ in range(2000):
+        stats.add(1.0)
+    assert stats.percentile(0) == 1.0  # the first value has left the recent sample
+    assert stats.mean == pytest.approx(2000 / 2001)  # but still counts in the run's mean
+
+
+def test_rate_meter_keeps_the_last_1000_ticks_and_metrics_time_the_run():
+    clock = FakeClock(0.0)
+    meter = RateMeter(span_s=10.0, clock=clock)
+    meter.tick()  # one early tick, then 1000 in the next second
+    for i in range(1000):
+        clock.now = 1.0 + i / 1000
+        meter.tick()
+    # only the last 1000 are kept: 999 intervals over 0.999 s, not 1000 over 1.999 s
+    assert meter.rate() == pytest.approx(1000.0)
+    run = FakeClock(5.0)
+    metrics = PipelineMetrics(clock=run)
+    run.now = 7.5
+    assert metrics.elapsed_s() == 2.5

@@ -61,3 +61,34 @@ def test_imagenet_classifier_sees_a_tandem_bicycle_through_our_preprocessing(
     no_crop = model.extract(squashed[None])[0]
     assert scores[tandem] > swapped[tandem]
     assert scores[tandem] > no_crop[tandem]
+
+
+def test_colour_conversions_keep_the_picture():
+    """Grey frames become equal B, G, R; BGRA loses only alpha; the resize is bilinear."""
+    from realtime.preprocessing import to_bgr
+
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert (to_bgr(grey) == grey[..., None]).all() and to_bgr(grey).shape == (3, 4, 3)
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[..., 0], bgra[..., 3] = 10, 255
+    assert to_bgr(bgra).shape == (2, 2, 3) and (to_bgr(bgra)[..., 0] == 10).all()
+    bgr = np.zeros((2, 2, 3), np.uint8)
+    assert to_bgr(bgr) is bgr
+    # a 1-pixel-wide stripe pattern, 4x down: bilinear averages, nearest would pick one
+    stripes = np.zeros((8, 8, 3), np.uint8)
+    stripes[:, ::2] = 200
+    out = preprocess_frame(stripes, 2)
+    assert out.shape == (2, 2, 3) and 80 <= out.min() and out.max() <= 120
+    wide = np.zeros((4, 8, 3), np.uint8)
+    assert preprocess_frame(wide, 4).shape == (4, 4, 3)  # already the size: no resize needed
+
+
+def test_preprocess_frames_stacks_and_handles_no_frames():
+    from realtime.preprocessing import preprocess_frames
+
+    frames = [np.full((6, 8, 3), v, np.uint8) for v in (10, 20)]
+    batch = preprocess_frames(frames, 4)
+    assert batch.shape == (2, 4, 4, 3) and batch.dtype == np.uint8
+    assert (batch[0] == 10).all() and (batch[1] == 20).all()
+    empty = preprocess_frames([], 5)
+    assert empty.shape == (0, 5, 5, 3) and empty.dtype == np.uint8

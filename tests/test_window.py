@@ -36,3 +36,11 @@ def test_reset_starts_a_new_sequence():
     features, mask = window.arrays()
     assert mask.tolist() == [True, False, False]
     assert features[:, 0].tolist() == [9, 0, 0]
+
+
+def test_arrays_are_float32_features_and_a_bool_mask():
+    window = FeatureWindow(3, 2)
+    window.push(np.array([1.5, -2.0], np.float64))
+    features, mask = window.arrays()
+    assert features.dtype == np.float32 and mask.dtype == bool
+    assert features.shape == (3, 2) and mask.tolist() == [True, False, False]
