@@ -1,5 +1,7 @@
 """The GRU head's cost per frame: the seed head (raw features) against the default head
-(appearance+change), both through `HeadStream` as `python -m realtime` runs them.
+(appearance+change, change from the window's mean) and the same head measuring change from
+the window's first frame (the default before), all through `HeadStream` as
+`python -m realtime` runs them.
 
 Side by side in one run: the heads take turns in chunks of pushes over the same random
 features (the values do not change the work), so a drifting machine load hits both alike;
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.model import (  # noqa: E402
     SEED_HEAD,
+    ChangeReference,
     HeadStream,
     NumpyHead,
     build_head,
@@ -56,7 +60,13 @@ def main() -> int:
     print("| features | head | trainable | fitted | ms per frame | x seed |")
     print("|---:|---|---:|---:|---:|---:|")
     for size in args.features:
-        heads = {"seed": SEED_HEAD, "default": DEFAULT_HEAD}
+        heads = {
+            "seed": SEED_HEAD,
+            "default, change from the first frame (before)": replace(
+                DEFAULT_HEAD, change_reference=ChangeReference.FIRST
+            ),
+            "default (change from the mean)": DEFAULT_HEAD,
+        }
         built = {name: stream(config, size, rng) for name, config in heads.items()}
         inputs = rng.random((args.pushes, size), dtype=np.float32)
         for head_stream, _ in built.values():  # warm up and fill the window
