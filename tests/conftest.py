@@ -221,3 +221,17 @@ def run_inprocess(*argv) -> tuple[int, str]:
             return int(exc.code), err.getvalue()
         code = run_reporting_errors(lambda: run(args, Console(file=io.StringIO())))
     return code, err.getvalue()
+
+
+class FakeClock:
+    """A clock the test moves by hand (`clock.t = ...` or `clock.advance(dt)`)."""
+
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> float:
+        self.t += dt
+        return self.t

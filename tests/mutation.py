@@ -61,7 +61,8 @@ def report() -> int:
     totals: Counter = Counter()
     survivors = []
     print(f"{'module':<24}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'alive':>8}{'score':>8}")
-    for module, codes in outcomes().items():
+    found = outcomes()
+    for module, codes in found.items():
         c: Counter = Counter()
         for name, code in codes.items():
             if name in known:
@@ -85,7 +86,7 @@ def report() -> int:
         print(f"  alive: {name} ({why})")
     if totals["unchecked"]:
         print(f"{totals['unchecked']} mutants not checked yet: run again to finish")
-    stale = sorted(set(known) - {n for codes in outcomes().values() for n in codes})
+    stale = sorted(set(known) - {n for codes in found.values() for n in codes})
     for name in stale:
         print(f"  listed as equivalent but no longer generated: {name}")
     return 1 if totals["unchecked"] else 0

@@ -191,3 +191,11 @@ def test_take_waits_for_a_frame_without_a_timeout_and_gives_up_with_one():
     started = time.monotonic()
     assert ring.take(timeout=0.3) is None
     assert 0.25 <= time.monotonic() - started < 5
+
+
+def test_a_replay_ring_holds_20_unread_frames_by_default():
+    ring = FrameRing(keep_every_frame=True)
+    stop = threading.Event()
+    stop.set()
+    assert all(ring.put(frame(i), stop) for i in range(20))
+    assert ring.put(frame(20), stop) is False  # 20 unread: full

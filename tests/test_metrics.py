@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realtime.metrics import PipelineMetrics, RateMeter, StageStats
-
-
-class FakeClock:
-    def __init__(self, now: float = 0.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FakeClock
 
 
 def test_stage_stats_mean_over_the_run_and_p95_over_the_recent_sample():
@@ -39,20 +32,20 @@ def test_stage_stats_recent_mean_defaults_to_the_last_30():
 
 
 def test_rate_meter_counts_intervals_within_its_span():
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     meter = RateMeter(span_s=2.0, clock=clock)
     assert meter.rate() == 0.0
     meter.tick()
     assert meter.rate() == 0.0  # one tick is no interval
     for t in (0.1, 0.3, 1.0):
-        clock.now = t
+        clock.t = t
         meter.tick()
     assert meter.rate() == pytest.approx(3 / 1.0)  # 4 ticks, 3 intervals over 1 s
-    clock.now = 2.0
+    clock.t = 2.0
     assert meter.rate() == pytest.approx(3 / 1.0)  # exactly 2 s old still counts
-    clock.now = 2.05
+    clock.t = 2.05
     assert meter.rate() == pytest.approx(2 / 0.9)  # the tick at 0 fell out
-    clock.now = 4.0
+    clock.t = 4.0
     assert meter.rate() == 0.0  # none within 2 s of 4.0
     same = RateMeter(clock=FakeClock(5.0))
     same.tick()
@@ -64,7 +57,7 @@ def test_pipeline_metrics_snapshot_and_summary_rows():
     clock = FakeClock(10.0)
     metrics = PipelineMetrics(clock=clock)
     metrics.record({"decode": 1.0, "backbone": 10.0, "not a stage": 5.0}, 40.0)
-    clock.now = 10.5
+    clock.t = 10.5
     metrics.record({"decode": 3.0, "backbone": 30.0}, 60.0)
     snapshot = metrics.snapshot()
     assert snapshot["classified"] == 2 and metrics.classified == 2
@@ -100,11 +93,20 @@ def test_rate_meter_keeps_the_last_1000_ticks_and_metrics_time_the_run():
     meter = RateMeter(span_s=10.0, clock=clock)
     meter.tick()  # one early tick, then 1000 in the next second
     for i in range(1000):
-        clock.now = 1.0 + i / 1000
+        clock.t = 1.0 + i / 1000
         meter.tick()
     # only the last 1000 are kept: 999 intervals over 0.999 s, not 1000 over 1.999 s
     assert meter.rate() == pytest.approx(1000.0)
     run = FakeClock(5.0)
     metrics = PipelineMetrics(clock=run)
-    run.now = 7.5
+    run.t = 7.5
     assert metrics.elapsed_s() == 2.5
+
+
+def test_rate_meter_spans_2_s_by_default():
+    clock = FakeClock(0.0)
+    meter = RateMeter(clock=clock)
+    meter.tick()
+    clock.advance(2.5)
+    meter.tick()
+    assert meter.rate() == 0.0  # the first tick is older than the 2 s span

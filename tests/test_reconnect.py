@@ -16,20 +16,9 @@ from realtime.reconnect import (
     SourceState,
     parse_reconnect,
 )
+from tests.conftest import FakeClock
 
 S = SourceState
-
-
-class FakeClock:
-    def __init__(self, t: float = 100.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, dt: float) -> float:
-        self.t += dt
-        return self.t
 
 
 def test_backoff_doubles_up_to_the_cap_without_jitter():
@@ -432,24 +421,6 @@ def test_repeated_and_first_states_record_nothing_new():
     fresh.connected()
     fresh.connected()  # already live: no second change
     assert [c.state for c in fresh.history] == [S.LIVE]
-
-
-def test_defaults_of_the_ring_and_the_rate_meter():
-    from realtime.capture import FrameRing
-    from realtime.metrics import RateMeter
-    from tests.test_capture import frame
-
-    ring = FrameRing(keep_every_frame=True)
-    stop = threading.Event()
-    stop.set()
-    assert all(ring.put(frame(i), stop) for i in range(20))
-    assert ring.put(frame(20), stop) is False  # 20 unread: full
-    clock = FakeClock(0.0)
-    meter = RateMeter(clock=clock)
-    meter.tick()
-    clock.advance(2.5)
-    meter.tick()
-    assert meter.rate() == 0.0  # the first tick is older than the 2 s span
 
 
 def test_a_frame_exactly_at_the_gap_threshold_stays_in_its_segment():
