@@ -83,6 +83,20 @@ def screenshot(display, path: Path):
     return cv2.imread(str(path))
 
 
+def wait_for_screen(display, path: Path, shows, timeout=30.0):
+    """Screenshots until `shows(shot)` holds: the window starts black, and a loaded machine
+    may take seconds to draw its first frame. Returns the shot, or None without a tool."""
+    if not shutil.which("import"):
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = screenshot(display, path)
+        if shot is not None and shows(shot):
+            return shot
+        assert time.monotonic() < deadline, f"the screen did not show it within {timeout:.0f} s"
+        time.sleep(0.2)
+
+
 def test_auto_opens_a_window_and_q_quits(xdisplay, make_video, tflite_model_dir, tmp_path):
     video = make_video(n=2000, fps=25.0, width=320, height=240)  # 80 s: q must end it early
     process = start_cli(
@@ -99,11 +113,10 @@ def test_auto_opens_a_window_and_q_quits(xdisplay, make_video, tflite_model_dir,
     try:
         wid = window_id(xdisplay)
         assert wid, "no window appeared"
-        time.sleep(2.0)  # let a few predictions land
-        shot = screenshot(xdisplay, tmp_path / "screen.png")
-        if shot is not None:
-            # the frame (upscaled to 640 wide) and its overlay are on screen, not a black root
-            assert (shot[:480, :640] > 30).mean() > 0.2
+        # the frame (upscaled to 640 wide) and its overlay reach the screen, not a black root
+        wait_for_screen(
+            xdisplay, tmp_path / "screen.png", lambda s: (s[:480, :640] > 30).mean() > 0.2
+        )
         env = dict(os.environ, DISPLAY=xdisplay)
         subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, timeout=10)
         subprocess.run(["xdotool", "key", "--window", wid, "q"], env=env, timeout=10)
@@ -131,15 +144,17 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
         assert window_id(xdisplay), "no window appeared"
         if not shutil.which("import"):
             missing("no screenshot tool (imagemagick)")
-        deadline = time.monotonic() + 30
-        while True:  # the window starts black; then the frame, then the first prediction
-            shot = screenshot(xdisplay, tmp_path / "screen.png")
-            if shot is not None:
-                band, body = shot[5:40, 100:500], shot[300:400, 100:500]
-                if body.mean() > 150 and band.max() > 150:  # the grey frame, text in the band
-                    break
-            assert time.monotonic() < deadline, "no frame with an overlay within 30 s"
-            time.sleep(0.2)
+
+        def band_and_body(shot):
+            return shot[5:40, 100:500], shot[300:400, 100:500]
+
+        def shows_overlay(shot):  # the grey frame, then text in the band (the first prediction)
+            band, body = band_and_body(shot)
+            return body.mean() > 150 and band.max() > 150
+
+        band, body = band_and_body(
+            wait_for_screen(xdisplay, tmp_path / "screen.png", shows_overlay)
+        )
         assert band.mean() < body.mean() * 0.6  # the darkened overlay band
     finally:
         process.terminate()
