@@ -24,8 +24,17 @@ class MetadataError(ValueError):
     """One line: which field is wrong and what it must be."""
 
 
+def _escaped(value: str) -> str:
+    """Control and format characters written as escapes: a message stays one inert line."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Cf")
+        else c
+        for c in value
+    )  # fmt: skip
+
+
 def _show(value) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    text = repr(value) if not isinstance(value, str) else f'"{_escaped(value)}"'
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -118,8 +127,9 @@ def _head(data: dict) -> None:
         number(head["dropout"], "head.dropout", 0.0, 0.99)
     if "dense_units" in head:
         whole(head["dense_units"], "head.dense_units", 1, MAX_UNITS)
-    if "input" in head:
-        text(head["input"], "head.input")
+    for key in ("input", "change_reference"):  # names of enums the model checks
+        if key in head:
+            text(head[key], f"head.{key}")
     for key in ("appearance_dims", "change_dims"):
         if key in head:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
