@@ -17,6 +17,7 @@ from rich.table import Table
 
 from realtime.cliargs import (
     STOP_SIGNALS,
+    HelpFormatter,
     OneLineErrorParser,
     int_up_to,
     probability,
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(
         prog="python -m realtime",
         description="Classify the action in a webcam, IP-camera or video-file stream, live.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     src = p.add_argument_group("source")
     src.add_argument(

@@ -15,6 +15,15 @@ from collections.abc import Callable
 from realtime.errors import InputError
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none (None) or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class StoppedBeforeRun(BaseException):
     """A stop signal arrived before the run started: nothing to flush, exit 0.
 

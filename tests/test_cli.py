@@ -327,3 +327,15 @@ def test_every_shared_clip_runs_through_the_cli(shared_clips, tflite_model_dir):
         capture.release()
         # sampled at the model's 25 fps from the clip's own rate
         assert len(records) == pytest.approx(40 * min(1.0, 25.0 / fps), abs=1), clip.name
+
+
+def test_help_states_each_default_once_and_never_as_none():
+    from realtime.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    assert "(default: None)" not in text
+    assert "RTSP transport (default: FFmpeg's choice) --reconnect" in text  # said once
+    assert (
+        "--read-timeout S a network read that takes longer than S seconds fails (default: 5.0)"
+        in text
+    )

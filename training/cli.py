@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from realtime.cliargs import (
+    HelpFormatter,
     OneLineErrorParser,
     positive_float,
     positive_int,
@@ -26,15 +27,6 @@ def default_model_dir() -> Path:
     from realtime.cli import DEFAULT_MODEL_DIR
 
     return DEFAULT_MODEL_DIR
-
-
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except where there is none (None) or the help already says it."""
-
-    def _get_help_string(self, action):
-        if action.default is None or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
@@ -111,7 +103,7 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from training.synthetic import GENERATORS, KINDS
 
-    fmt = _Help
+    fmt = HelpFormatter
     p = OneLineErrorParser(
         prog="python -m training",
         description="Train the GRU action classifier that `python -m realtime` runs.",
