@@ -3,7 +3,7 @@
 Run with Debian's Python, which has the GObject bindings (python3-gi,
 gir1.2-gst-rtsp-server-1.0, x264enc from gstreamer1.0-plugins-ugly):
 
-    /usr/bin/python3 tests/rtsp_server_gst.py --port 8554 --path /cam --fps 25
+    /usr/bin/python3 tests/rtsp_server_gst.py --port 8554 --path /cam --fps 25 [--protocols tcp]
 
 It prints `READY rtsp://127.0.0.1:PORT/PATH` on stdout once it listens, and serves a moving
 test pattern (videotestsrc "ball" over a moving colour background), live: frames are produced
@@ -19,8 +19,15 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+PROTOCOLS = {
+    "any": GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.TCP,
+    "tcp": GstRtsp.RTSPLowerTrans.TCP,
+    "udp": GstRtsp.RTSPLowerTrans.UDP,
+}
 
 
 def main() -> int:
@@ -30,6 +37,7 @@ def main() -> int:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--protocols", choices=PROTOCOLS, default="any", help="transports offered")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -45,6 +53,7 @@ def main() -> int:
         f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     factory.set_shared(False)
+    factory.set_protocols(PROTOCOLS[args.protocols])
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
         print(f"ERROR cannot listen on 127.0.0.1:{args.port}", flush=True)

@@ -194,9 +194,12 @@ class ServerProcess:
 class RtspCamera(ServerProcess):
     """gst-rtsp-server: live H.264 over RTSP at rtsp://127.0.0.1:PORT/cam."""
 
-    def __init__(self, port=None, fps: int = 25, width: int = 320, height: int = 240):
+    def __init__(
+        self, port=None, fps: int = 25, width: int = 320, height: int = 240, protocols="any"
+    ):
         super().__init__(port)
         self.fps, self.width, self.height = fps, width, height
+        self.protocols = protocols  # transports the server offers: any, tcp or udp
 
     def command(self) -> list[str]:
         return [
@@ -206,6 +209,7 @@ class RtspCamera(ServerProcess):
             f"--fps={self.fps}",
             f"--width={self.width}",
             f"--height={self.height}",
+            f"--protocols={self.protocols}",
         ]
 
     @property

@@ -526,3 +526,49 @@ def test_cli_rejects_a_bad_reconnect_value(value):
     assert done.returncode == 2
     assert done.stderr.startswith("error: argument --reconnect:"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("offered", ["tcp", "udp"])
+def test_cli_rtsp_transport_is_the_one_asked_for(offered, tflite_model_dir):
+    """A camera that offers one transport: `--rtsp-transport` of that one plays, the other is
+    refused (so the flag reaches FFmpeg; without it FFmpeg would fall back and play both)."""
+    need_rtsp()
+    other = {"tcp": "udp", "udp": "tcp"}[offered]
+    with RtspCamera(protocols=offered) as camera:
+        runs = {
+            transport: subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "realtime",
+                    "--source",
+                    camera.url,
+                    "--model",
+                    str(tflite_model_dir),
+                    "--ui",
+                    "none",
+                    "--jsonl",
+                    "-",
+                    "--rtsp-transport",
+                    transport,
+                    "--max-frames",
+                    "5",
+                    "--open-timeout",
+                    "5",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
+            for transport in (offered, other)  # both at once: they share nothing
+        }
+        done = {t: (p, *p.communicate(timeout=90)) for t, p in runs.items()}
+    played, out, err = done[offered]
+    assert played.returncode == 0, err
+    check_predictions([json.loads(line) for line in out.splitlines()])
+    refused, out, err = done[other]
+    assert refused.returncode == 2 and out == "", err
+    assert err.startswith("error: could not open stream") and err.count("\n") == 1, err
