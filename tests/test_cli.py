@@ -339,3 +339,29 @@ def test_help_states_each_default_once_and_never_as_none():
         "--read-timeout S a network read that takes longer than S seconds fails (default: 5.0)"
         in text
     )
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("flag,expected", [((), os.cpu_count()), (("--threads", "1"), 1)])
+def test_threads_reach_the_backbones_interpreter(
+    flag, expected, tflite_model_dir, monkeypatch, tmp_path
+):
+    """`--threads N` is the LiteRT interpreter's thread count; without it, every core."""
+    import ai_edge_litert.interpreter as litert
+
+    from tests.conftest import moving_square_frames, run_inprocess, write_video
+
+    made = []
+    real = litert.Interpreter
+
+    def recording(*args, **kwargs):
+        made.append(kwargs.get("num_threads"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(litert, "Interpreter", recording)
+    clip = write_video(tmp_path / "clip.avi", moving_square_frames(4), 25.0)
+    code, err = run_inprocess(
+        "--model", tflite_model_dir, "--source", clip, *HEADLESS_REPLAY[:2], *flag
+    )
+    assert code == 0, err
+    assert made == [expected]
