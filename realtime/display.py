@@ -95,7 +95,7 @@ class ConsoleUI:
             f"window [bold]{fill}[/]",
             f"fps [bold]{status.fps:.1f}[/]",
             f"frame age [bold]{status.frame_age_ms:.0f} ms[/]",
-            f"source [{state_style}]{status.state_detail or status.state}[/]",
+            "",
         )
         figures.add_row(
             f"decode {stages.get('decode', 0):.1f} ms",
@@ -110,11 +110,27 @@ class ConsoleUI:
             f"skipped {status.frames_skipped}",
         )
         source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
+        # a line of its own: a long state ("reconnecting 2/5 in 1.0 s") squeezed the figures
+        state_line = Text.from_markup(
+            f"source [{state_style}]{status.state_detail or status.state}[/]",
+            overflow="ellipsis",
+        )
+        state_line.no_wrap = True
         model_line = Text(
             f"backbone {status.model}", style="grey50", overflow="ellipsis", no_wrap=True
         )
         return Panel(
-            Group(source_line, model_line, Text(""), headline, Text(""), bars, Text(""), figures),
+            Group(
+                source_line,
+                model_line,
+                Text(""),
+                headline,
+                Text(""),
+                bars,
+                Text(""),
+                state_line,
+                figures,
+            ),
             title="[bold]realtime-action[/]",
             subtitle="[grey50]Ctrl-C to stop[/]",
             border_style="blue",

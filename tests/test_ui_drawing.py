@@ -1,0 +1,133 @@
+"""What the UIs draw from a prediction and the source's state, without a terminal or display:
+the console panel rendered to text, the window's overlay as pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from realtime.display import ConsoleUI
+from realtime.overlay import ACTION_COLOUR, NO_ACTION_COLOUR, draw_overlay
+from realtime.pipeline import Status
+from realtime.prediction import NO_ACTION, Prediction
+
+LABELS = ["alpha", "beta", "gamma"]
+
+
+def prediction(top="alpha", score=0.93, action=True, state="live", dropped=0) -> Prediction:
+    rest = (1.0 - score) / 2
+    probs = {label: (score if label == top else rest) for label in LABELS}
+    return Prediction(
+        frame=41, sample=40, timestamp=1.6, wall_time=0.0,
+        label=top if action else NO_ACTION, score=score, probs=probs,
+        window=20, window_length=20, frame_age_ms=12.0, timings_ms={}, dropped=dropped,
+        source_state=state, top_label=top,
+    )  # fmt: skip
+
+
+class FakePipeline:
+    """What ConsoleUI reads: labels, status(), latest()."""
+
+    labels = LABELS
+
+    def __init__(self, latest: Prediction | None, state="live", detail=""):
+        self._latest, self.state, self.detail = latest, state, detail
+
+    def status(self) -> Status:
+        return Status(
+            source="clip.avi", model="mobilenet on litert", state=self.state,
+            frames_read=50, frames_sampled=48, frames_skipped=2, classified=40, dropped=3,
+            fps=24.5, stages_ms={"backbone": 7.25, "head": 0.31}, frame_age_ms=12.0,
+            elapsed_s=2.0, state_detail=self.detail,
+        )  # fmt: skip
+
+    def latest(self):
+        return None if self._latest is None else (self._latest, None)
+
+
+def console_text(pipeline) -> str:
+    console = Console(width=100, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(ConsoleUI(console).render(pipeline))
+    console.file.close()
+    return console.export_text()
+
+
+def test_console_shows_the_action_and_each_class_bar():
+    text = console_text(FakePipeline(prediction("beta", 0.8)))
+    assert " beta " in text and "80.0%" in text and "no action" not in text
+    rows = [line.strip("│ ") for line in text.splitlines()]
+    bars = {row.split()[0]: row for row in rows if "░" in row}
+    assert bars["beta"].count("█") == 24  # 80 % of 30 cells
+    assert bars["alpha"].count("█") == 3  # 10 %
+    assert "10.0%" in bars["gamma"]
+
+
+def test_console_below_the_threshold_says_no_action_and_the_top_class():
+    text = console_text(FakePipeline(prediction("gamma", 0.41, action=False)))
+    assert "no action" in text and "top: gamma 41.0%" in text
+
+
+def test_console_marks_a_result_from_before_the_source_stalled():
+    live = console_text(FakePipeline(prediction(), "live"))
+    assert "last result" not in live and "source live" in live
+    text = console_text(FakePipeline(prediction(), "reconnecting", "reconnecting 2/5 in 1.0 s"))
+    assert "(last result; source reconnecting)" in text
+    assert "source reconnecting 2/5 in 1.0 s" in text
+    assert "…" not in text  # a long state squeezes no figure (it once cut "window 20/…")
+
+
+def test_console_figures_are_the_pipelines():
+    text = " ".join(console_text(FakePipeline(prediction())).split())
+    for shown in ("window 20/20", "fps 24.5", "frame age 12 ms", "backbone 7.2 ms",
+                  "GRU 0.3 ms", "read 50", "classified 40", "dropped 3", "skipped 2",
+                  "backbone mobilenet on litert", "clip.avi"):  # fmt: skip
+        assert shown in text, shown
+
+
+def test_console_before_any_prediction_waits():
+    assert "waiting for the first prediction" in console_text(FakePipeline(None))
+
+
+FRAME = np.full((240, 320, 3), 200, np.uint8)
+
+
+def coloured(image: np.ndarray, colour) -> np.ndarray:
+    return np.all(image == np.array(colour, np.uint8), axis=-1)
+
+
+def test_overlay_draws_an_action_in_green_and_no_action_in_grey():
+    action = draw_overlay(FRAME, prediction(score=0.9), fps=25.0)
+    none = draw_overlay(FRAME, prediction(score=0.4, action=False), fps=25.0)
+    assert coloured(action, ACTION_COLOUR).sum() > 500
+    assert coloured(none, ACTION_COLOUR).sum() == 0
+    assert coloured(none, NO_ACTION_COLOUR).sum() > 500
+
+
+@pytest.mark.parametrize("low,high", [(0.3, 0.6), (0.45, 0.9)])
+def test_overlay_bar_length_follows_the_probability(low, high):
+    def bar_length(score):
+        image = draw_overlay(FRAME, prediction(score=score))
+        rows = coloured(image[:78], ACTION_COLOUR)
+        return int(rows.sum(axis=1).max())  # the longest green row: the bar
+
+    assert bar_length(high) / bar_length(low) == pytest.approx(high / low, rel=0.02)
+
+
+def test_overlay_shows_the_source_state_it_is_given():
+    pred = prediction(state="live")
+    assert np.array_equal(draw_overlay(FRAME, pred, 25.0), draw_overlay(FRAME, pred, 25.0, "live"))
+    stalled = draw_overlay(FRAME, pred, 25.0, "stalled")
+    changed = np.any(stalled != draw_overlay(FRAME, pred, 25.0), axis=-1)
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert rows.size and rows.min() > 50 and rows.max() < 78  # only the status line
+    shown_drops = draw_overlay(FRAME, prediction(dropped=7), 25.0)
+    assert not np.array_equal(shown_drops, draw_overlay(FRAME, pred, 25.0))
+
+
+def test_overlay_keeps_the_frame_below_the_band_and_upscales_small_frames():
+    image = draw_overlay(FRAME, prediction())
+    assert image.shape == (480, 640, 3)  # 320 wide -> 640, same aspect
+    assert np.all(image[100:] == 200)  # the frame itself is not drawn on
+    assert image[:70].mean() < 200 * 0.6  # the band is darkened
+    assert np.all(FRAME == 200)  # the caller's frame is untouched
