@@ -303,3 +303,17 @@ def test_the_newest_format_a_version_reads_is_its_own():
     check_metadata(changed("format_version", 3), 3)
     with pytest.raises(MetadataError):
         check_metadata(changed("format_version", 2), 1)
+
+
+def test_a_metadata_without_format_version_is_format_1():
+    check_metadata(changed("format_version", ...), 1)  # a reader of format 1 takes it
+
+
+@pytest.mark.parametrize("length", [38, 39])
+def test_values_are_cut_only_past_40_characters(length):
+    """`"` + 38 characters + `"` is 40 and shown whole; one more is cut to 37 + `...`."""
+    value = "n" * (length - 1) + "/"  # a path: refused, and shown
+    message = rejection(changed("backbone.file", value))
+    quoted = f'"{value}"'
+    assert message.endswith("not " + (quoted if len(quoted) <= 40 else quoted[:37] + "..."))
+    assert message.endswith("...") == (length == 39)
