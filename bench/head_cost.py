@@ -47,7 +47,7 @@ def stream(config, feature_size: int, rng) -> tuple[HeadStream, dict]:
     model = build_head(WINDOW, feature_size, CLASSES, config)
     windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
     fit_head_input(model, config, windows, np.ones((64, WINDOW), bool))
-    return HeadStream(NumpyHead(model), WINDOW), count_parameters(model)
+    return HeadStream(NumpyHead.from_keras(model), WINDOW), count_parameters(model)
 
 
 def main() -> int:

@@ -134,7 +134,7 @@ def clips_set(backbone, console, window: int, seed: int) -> dict:
 def run_one(data: dict, recipe, quiet: Console) -> dict:
     x, y = data["train"]
     result = train_head(make_windows(x, y, recipe), len(data["labels"]), recipe, quiet)
-    head = NumpyHead(result.head)
+    head = NumpyHead.from_keras(result.head)
 
     def predict(features, masks):
         return np.stack([head.predict(f, m) for f, m in zip(features, masks, strict=True)])

@@ -33,9 +33,10 @@ A model directory holds:
 - `backbone.tflite` when the model was trained on a LiteRT backbone (so the directory is
   self-contained).
 
-Inference: `build_head` is the single definition of the architecture and the weights live in
-the Keras model; `NumpyHead` reads them from it and runs the same math in NumPy (a Keras call
-costs milliseconds of framework overhead for ~0.1 MFLOP of work), and `HeadStream` runs it
+Inference: `build_head` is the single definition of the architecture; `NumpyHead` runs the
+same math in NumPy (a Keras call costs milliseconds of framework overhead for ~0.1 MFLOP of
+work), with the weights read from `head.weights.h5` without TensorFlow (as `build_head` lays
+them out; or from a built Keras model), and `HeadStream` runs it
 per frame over a sliding window. Every step of the first GRU starts with a product
 u_t K + b of its input with the GRU's input kernel K; the input transform is linear, so
 NumpyHead folds it into that product. For `appearance+change`, with K = [K_a; K_c]:
@@ -448,21 +449,32 @@ class UnsupportedHead(ValueError):
 class _Gru:
     """One Keras GRU layer (reset_after=True, the Keras 3 default) as plain arrays."""
 
-    def __init__(self, layer):
+    def __init__(
+        self,
+        kernel: np.ndarray,
+        recurrent: np.ndarray,
+        bias: np.ndarray,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+    ):
+        kernel, recurrent, bias = (np.asarray(w, np.float32) for w in (kernel, recurrent, bias))
+        self.activation = _ACTIVATIONS[_activation_name(activation)]
+        self.recurrent_activation = _ACTIVATIONS[_activation_name(recurrent_activation)]
+        self.units = recurrent.shape[0]
+        self.kernel = np.ascontiguousarray(kernel)  # (D, 3U): z, r, h
+        self.recurrent = np.ascontiguousarray(recurrent)  # (U, 3U)
+        self.input_bias = bias[0].copy()
+        self.recurrent_bias = bias[1].copy()
+
+    @classmethod
+    def from_layer(cls, layer) -> _Gru:
         cell = getattr(layer, "cell", layer)
         config = cell.get_config()
         if not config.get("reset_after", True) or not config.get("use_bias", True):
             raise UnsupportedHead("GRU with reset_after=False or without bias")
         if getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False):
             raise UnsupportedHead("backwards or stateful GRU")
-        self.activation = _ACTIVATIONS[_activation_name(config["activation"])]
-        self.recurrent_activation = _ACTIVATIONS[_activation_name(config["recurrent_activation"])]
-        kernel, recurrent, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
-        self.units = recurrent.shape[0]
-        self.kernel = np.ascontiguousarray(kernel)  # (D, 3U): z, r, h
-        self.recurrent = np.ascontiguousarray(recurrent)  # (U, 3U)
-        self.input_bias = bias[0].copy()
-        self.recurrent_bias = bias[1].copy()
+        return cls(*layer.get_weights(), config["activation"], config["recurrent_activation"])
 
     def project(self, inputs: np.ndarray) -> np.ndarray:
         """Input projections x W + b_in, (..., D) -> (..., 3U): per frame, independent of state."""
@@ -502,43 +514,100 @@ class NumpyHead:
     projections of a window's valid frames into the first GRU's step inputs.
     """
 
-    def __init__(self, model):
+    def __init__(
+        self,
+        grus: list[_Gru],
+        dense: list[tuple[np.ndarray, np.ndarray, str]],
+        window_input: list[np.ndarray] | None = None,
+        reference: ChangeReference | None = None,
+    ):
+        """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
+        ([mean, A, C]), the `appearance+change` transform relative to `reference`."""
+        if not grus or not dense:
+            raise UnsupportedHead("expected GRU layers followed by Dense layers")
+        self.grus = grus
+        self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = [
+            (
+                np.asarray(k, np.float32),
+                np.asarray(b, np.float32),
+                _ACTIVATIONS[_activation_name(a)],
+            )
+            for k, b, a in dense
+        ]
+        first = self.grus[0]
+        self.step_size = first.kernel.shape[1]  # 3U
+        # steps relative to a reference within the window (None: raw steps)
+        self.reference = None if window_input is None else reference
+        if window_input is None:
+            self.kernel, self.bias = first.kernel, first.input_bias
+        else:
+            window_input = [np.asarray(w, np.float64) for w in window_input]
+            self.kernel, self.bias = _fold_window_input(window_input, first)
+
+    @classmethod
+    def from_keras(cls, model) -> NumpyHead:
+        """From a built Keras head (any stack of GRU, Dropout and Dense layers)."""
         import keras
 
-        self.grus: list[_Gru] = []
-        self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = []
-        window_input = None
+        grus: list[_Gru] = []
+        dense: list[tuple[np.ndarray, np.ndarray, str]] = []
+        window_input, reference = None, None
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
-                window_input = [np.asarray(w, np.float64) for w in layer.get_weights()]
-                reference_name = layer.reference
+                window_input = layer.get_weights()
+                reference = ChangeReference(layer.reference)
             elif isinstance(layer, keras.layers.GRU):
-                if self.dense:
+                if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
-                self.grus.append(_Gru(layer))
+                grus.append(_Gru.from_layer(layer))
             elif isinstance(layer, keras.layers.Dense):
                 config = layer.get_config()
                 if not config.get("use_bias", True):
                     raise UnsupportedHead("Dense without bias")
-                name = _activation_name(config["activation"])
-                kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
-                self.dense.append((kernel, bias, _ACTIVATIONS[name]))
+                dense.append((*layer.get_weights(), _activation_name(config["activation"])))
             elif isinstance(layer, keras.layers.Dropout) or _inactive_at_inference(layer):
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
-        if not self.grus or not self.dense:
-            raise UnsupportedHead("expected GRU layers followed by Dense layers")
-        first = self.grus[0]
-        self.step_size = first.kernel.shape[1]  # 3U
-        # steps relative to a reference within the window (None: raw steps)
-        self.reference = None if window_input is None else ChangeReference(reference_name)
-        if window_input is None:
-            self.kernel, self.bias = first.kernel, first.input_bias
-        else:
-            self.kernel, self.bias = _fold_window_input(window_input, first)
+        return cls(grus, dense, window_input, reference)
+
+    @classmethod
+    def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
+        """From `head.weights.h5` as `build_head` lays it out, without TensorFlow or Keras.
+
+        Keras stores each layer's variables under `layers/<key>/vars` (a GRU's under
+        `layers/<key>/cell/vars`), with the layer's own name as the `name` attribute; the
+        names and shapes are the ones `build_head(info...)` gives. A file that does not match
+        is an `InputError`; a head this reader does not know (`UnsupportedHead`) is left to
+        Keras.
+        """
+        import h5py
+
+        config = info.head_config
+        try:
+            with h5py.File(path, "r") as weights:
+                found = {}
+                for group in weights["layers"].values():
+                    holder = group["cell"]["vars"] if "cell" in group else group["vars"]
+                    name = str(group["vars"].attrs.get("name", ""))
+                    found[name] = [np.asarray(holder[k]) for k in sorted(holder, key=int)]
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError...
+            raise InputError(f"cannot load {path} ({str(exc).splitlines()[0][:140]})") from None
+        expected = _expected_weight_shapes(info)
+        for name, shapes in expected.items():
+            got = [w.shape for w in found.get(name, [])]
+            if got != shapes:
+                raise InputError(
+                    f"cannot load {path}: layer {name} holds {got or 'nothing'}, "
+                    f"the head in metadata.json needs {shapes}"
+                )
+        grus = [_Gru(*found[f"gru_{i}"]) for i in range(len(config.gru_units))]
+        dense = [(*found["dense"], "relu"), (*found["probs"], "softmax")]
+        if config.input is HeadInput.APPEARANCE_CHANGE:
+            return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference)
+        return cls(grus, dense)
 
     @property
     def projection_size(self) -> int:
@@ -599,6 +668,23 @@ def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray
     return folded, np.concatenate([bias, np.zeros_like(bias)]).astype(np.float32)
 
 
+def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]:
+    """Layer name -> its variables' shapes in the head `build_head` makes for `info`."""
+    config = info.head_config
+    size = info.feature_size
+    shapes: dict[str, list[tuple[int, ...]]] = {}
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        a, c = config.dims
+        shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
+        size = a + c
+    for i, units in enumerate(config.gru_units):
+        shapes[f"gru_{i}"] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
+        size = units
+    shapes["dense"] = [(size, config.dense_units), (config.dense_units,)]
+    shapes["probs"] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    return shapes
+
+
 class HeadStream:
     """Per-frame head inference over a sliding window of `length` frames.
 
@@ -636,25 +722,39 @@ class ActionClassifier:
     """The trained head, ready to classify one window at a time."""
 
     def __init__(self, model_dir: str | os.PathLike, info: ModelInfo | None = None):
+        """Reads the weights without TensorFlow (`NumpyHead.from_weights_file`); the Keras
+        model is built only when asked for (`model`), or for a head NumPy cannot run."""
         self.model_dir = Path(model_dir)
         self.info = info or read_model_info(self.model_dir)
-        self.model = build_head(
-            self.info.window,
-            self.info.feature_size,
-            len(self.info.labels),
-            self.info.head_config,
-        )
+        self._model = None
         try:
-            self.model.load_weights(str(self.model_dir / WEIGHTS_FILE))
-        except Exception as exc:
-            raise InputError(
-                f"cannot load {self.model_dir / WEIGHTS_FILE} ({str(exc).splitlines()[0][:140]})"
-            ) from None
-        try:
-            self.numpy_head: NumpyHead | None = NumpyHead(self.model)
+            self.numpy_head: NumpyHead | None = NumpyHead.from_weights_file(
+                self.model_dir / WEIGHTS_FILE, self.info
+            )
         except UnsupportedHead:
             self.numpy_head = None
+            self.model  # noqa: B018 - load it now: a broken file fails here, not mid-run
         self._probabilities = None
+
+    @property
+    def model(self):
+        """The Keras head with the directory's weights (built on first use: TensorFlow)."""
+        if self._model is None:
+            model = build_head(
+                self.info.window,
+                self.info.feature_size,
+                len(self.info.labels),
+                self.info.head_config,
+            )
+            try:
+                model.load_weights(str(self.model_dir / WEIGHTS_FILE))
+            except Exception as exc:
+                raise InputError(
+                    f"cannot load {self.model_dir / WEIGHTS_FILE} "
+                    f"({str(exc).splitlines()[0][:140]})"
+                ) from None
+            self._model = model
+        return self._model
 
     def keras_probabilities(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(N, window, D) + (N, window) -> (N, n_classes) through the Keras model itself."""

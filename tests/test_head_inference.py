@@ -134,7 +134,7 @@ def test_unsupported_heads_fall_back_to_keras(tmp_path):
     x = keras.layers.GRU(6, reset_after=False)(features)
     model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(x))
     with pytest.raises(UnsupportedHead):
-        NumpyHead(model)
+        NumpyHead.from_keras(model)
     classifier = _classifier(tmp_path / "m")
     classifier.numpy_head = None  # as for a head NumpyHead cannot read
     stream = classifier.stream()
@@ -185,3 +185,43 @@ def test_window_input_statistics_are_principal_components_at_unit_scale():
         change / np.linalg.norm(change, axis=0),
         atol=1e-6,
     )  # the same directions, another scale
+
+
+def test_weights_that_do_not_fit_the_metadata_are_one_input_error(tmp_path):
+    import json
+
+    from realtime.errors import InputError
+
+    _classifier(tmp_path / "m")
+    meta_path = tmp_path / "m" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["head"]["gru_units"] = [12, 8]  # the weights are GRU(16) -> GRU(8)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(InputError) as caught:
+        ActionClassifier(tmp_path / "m")
+    message = str(caught.value)
+    assert "\n" not in message and "head.weights.h5" in message
+    assert "layer gru_0 holds [(64, 48), (16, 48), (2, 48)]" in message
+    assert "needs [(64, 36), (12, 36), (2, 36)]" in message
+
+
+def test_a_classifier_runs_without_tensorflow(tmp_path):
+    """The runtime reads head.weights.h5 itself: TensorFlow is imported only to train or for
+    a head NumPy cannot run (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    _classifier(tmp_path / "m", head=MEAN_HEAD)
+    code = f"""
+import sys, numpy as np
+from realtime.model import ActionClassifier
+c = ActionClassifier({str(tmp_path / "m")!r})
+p = c.stream().push(np.ones({FEATURES}, np.float32))
+print(round(float(p.sum()), 4), "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.stdout.split() == ["1.0", "False", "False"], done.stderr
