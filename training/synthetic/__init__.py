@@ -1,4 +1,4 @@
-"""Synthetic action data sets: four generators x three kinds of set (`python -m training synth`).
+"""Synthetic action data sets: five generators x three kinds of set (`python -m training synth`).
 
 The generators differ in how their videos are made (see each module):
 
@@ -10,7 +10,11 @@ The generators differ in how their videos are made (see each module):
   (dawn/dusk) changes; colour cast, strong noise; XVID .avi, 320x240, 30/50 fps.
 - `blinds`: a picture seen through a window; a roller blind lowers/raises or a liquid
   fills/drains, after and before a hold; panning camera, vignette, noise; MJPG .avi, 16:9
-  256x144, 20/60 fps. Written after the default recipe was fixed: for reporting only.
+  256x144, 20/60 fps. Written after the default recipe was fixed; looked at a second time to
+  study the appearance width (docs/training.md).
+- `crossing`: a person, car, ball or dog crosses a street (go_right/go_left) or climbs
+  (climb/descend); shaky hand-held camera, motion blur, noise; VP8 .mkv, portrait 180x240,
+  12/30 fps. Written after that second look, for reporting only.
 
 and each makes three kinds of set (`training.synthetic.base`): `order` (classes told apart only
 by the order of the frames), `appearance` (only by how frames look) and `mixed` (both needed).
@@ -33,11 +37,14 @@ import numpy as np
 
 from training.synthetic.base import KINDS, Generator, write_video
 from training.synthetic.blinds import BLINDS
+from training.synthetic.crossing import CROSSING
 from training.synthetic.shapes import SHAPES
 from training.synthetic.sprites import SPRITES
 from training.synthetic.textures import TEXTURES
 
-GENERATORS: dict[str, Generator] = {g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS)}
+GENERATORS: dict[str, Generator] = {
+    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING)
+}
 LAYOUTS = ("csv", "folders")
 INFO_FILE = "synthetic.json"
 #: The classes of the original synthetic set (`shapes`, `order`).
