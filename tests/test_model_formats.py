@@ -7,6 +7,8 @@
   `tests/fixtures/make_model_fixture.py` (format 2, `appearance+change` with the change
   measured against the window's first frame, before `change_reference` existed): 24-d
   features, 4 classes.
+- `tests/fixtures/model_format2_mean/`: the same script at commit 0287fde with the change
+  measured against the window's mean (the default recipe's head).
 
 `*_expected.npz` holds inputs and the probabilities that code gave for them (windows with
 full, partial and holey masks through the Keras model and the NumPy head, and a per-frame
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FORMATS = {"model_format1": 1, "model_format2_first": 2}
+FORMATS = {"model_format1": 1, "model_format2_first": 2, "model_format2_mean": 2}
 
 
 @pytest.fixture(scope="module", params=sorted(FORMATS))
@@ -52,18 +54,27 @@ def test_old_metadata_still_reads(classifier, fixture_name):
     head = info.head_config
     if fixture_name == "model_format1":
         assert head.input is HeadInput.RAW
-    else:  # written before the field: change against the first frame, as then
+    elif fixture_name == "model_format2_first":  # before the field: against the first frame
         assert head.input is HeadInput.APPEARANCE_CHANGE
         assert head.change_reference is ChangeReference.FIRST
         assert "change_reference" not in (FIXTURES / fixture_name / "metadata.json").read_text()
+    else:
+        assert head.input is HeadInput.APPEARANCE_CHANGE
+        assert head.change_reference is ChangeReference.MEAN
+    assert head.dims == ((0, 0) if head.input is HeadInput.RAW else (8, 8))
 
 
 def test_old_windows_give_the_same_probabilities(classifier, expected):
     got = classifier.predict_batch(expected["features"], expected["masks"])
     np.testing.assert_allclose(got, expected["probs"], atol=1e-6, rtol=0)
+    assert len(set(got.argmax(1))) == 4  # the fixture exercises every class
+    one = classifier.predict(expected["features"][0], expected["masks"][0])
+    np.testing.assert_allclose(one, expected["probs"][0], atol=1e-6, rtol=0)
+
+
+def test_old_windows_through_keras_give_the_same_probabilities(classifier, expected):
     keras = classifier.keras_probabilities(expected["features"], expected["masks"])
     np.testing.assert_allclose(keras, expected["keras_probs"], atol=1e-6, rtol=0)
-    assert len(set(got.argmax(1))) == 4  # the fixture exercises every class
 
 
 def test_old_stream_gives_the_same_probabilities(classifier, expected):
