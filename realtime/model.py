@@ -174,7 +174,9 @@ class HeadConfig:
 SEED_HEAD = HeadConfig()
 
 
-def build_head(window: int, feature_size: int, num_classes: int, config: HeadConfig = SEED_HEAD):
+def build_head(
+    window: int, feature_size: int, num_classes: int, config: HeadConfig = SEED_HEAD
+):  # pragma: no mutate block (TensorFlow)
     """The masked GRU sequence model (uncompiled Keras model with inputs [features, mask])."""
     import_tensorflow()
     import keras
@@ -294,7 +296,7 @@ def fit_head_input(
     masks: np.ndarray,
     videos: np.ndarray | None = None,
     targets: np.ndarray | None = None,
-) -> None:
+) -> None:  # pragma: no mutate block (TensorFlow)
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
     and class, the training-only offset's spread (`fit_appearance_spread`). A `raw` head has
@@ -308,7 +310,7 @@ def fit_head_input(
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
 
 
-def count_parameters(model) -> dict:
+def count_parameters(model) -> dict:  # pragma: no mutate block (TensorFlow)
     """{"trainable": n, "fitted": n}: weights trained by gradient descent, and the rest
     (the input transform's fitted statistics)."""
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -387,7 +389,9 @@ def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
     return info
 
 
-def save_model_dir(model_dir: str | os.PathLike, head, info: ModelInfo) -> Path:
+def save_model_dir(
+    model_dir: str | os.PathLike, head, info: ModelInfo
+) -> Path:  # pragma: no mutate block (TensorFlow)
     """Write head weights + metadata.json (the directory `realtime --model` reads)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -467,7 +471,7 @@ class _Gru:
         self.recurrent_bias = bias[1].copy()
 
     @classmethod
-    def from_layer(cls, layer) -> _Gru:
+    def from_layer(cls, layer) -> _Gru:  # pragma: no mutate block (TensorFlow)
         cell = getattr(layer, "cell", layer)
         config = cell.get_config()
         if not config.get("reset_after", True) or not config.get("use_bias", True):
@@ -545,7 +549,7 @@ class NumpyHead:
             self.kernel, self.bias = _fold_window_input(window_input, first)
 
     @classmethod
-    def from_keras(cls, model) -> NumpyHead:
+    def from_keras(cls, model) -> NumpyHead:  # pragma: no mutate block (TensorFlow)
         """From a built Keras head (any stack of GRU, Dropout and Dense layers)."""
         import keras
 
@@ -644,7 +648,7 @@ class NumpyHead:
         return self.from_projections(self.project(np.asarray(features)[valid]))
 
 
-def _inactive_at_inference(layer) -> bool:
+def _inactive_at_inference(layer) -> bool:  # pragma: no mutate block (TensorFlow)
     """Layers that only act while training (noise) and pass inputs through at inference."""
     import keras
 
@@ -732,12 +736,12 @@ class ActionClassifier:
                 self.model_dir / WEIGHTS_FILE, self.info
             )
         except UnsupportedHead:
-            self.numpy_head = None
+            self.numpy_head = None  # pragma: no mutate (TensorFlow path)
             self.model  # noqa: B018 - load it now: a broken file fails here, not mid-run
-        self._probabilities = None
+        self._probabilities = None  # pragma: no mutate (Keras only)
 
     @property
-    def model(self):
+    def model(self):  # pragma: no mutate block (TensorFlow)
         """The Keras head with the directory's weights (built on first use: TensorFlow)."""
         if self._model is None:
             model = build_head(
@@ -756,7 +760,9 @@ class ActionClassifier:
             self._model = model
         return self._model
 
-    def keras_probabilities(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def keras_probabilities(
+        self, features: np.ndarray, mask: np.ndarray
+    ) -> np.ndarray:  # pragma: no mutate block (TensorFlow)
         """(N, window, D) + (N, window) -> (N, n_classes) through the Keras model itself."""
         if self._probabilities is None:
             tf = import_tensorflow()
@@ -780,7 +786,7 @@ class ActionClassifier:
         """Per-frame inference over the model's sliding window (see `HeadStream`)."""
         if self.numpy_head is not None:
             return HeadStream(self.numpy_head, self.info.window)
-        return KerasHeadStream(self)
+        return KerasHeadStream(self)  # pragma: no mutate (TensorFlow path)
 
     @property
     def labels(self) -> list[str]:
@@ -793,13 +799,13 @@ class ActionClassifier:
     def predict_batch(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(N, window, D) + (N, window) -> (N, n_classes)."""
         if self.numpy_head is None:
-            return self.keras_probabilities(features, mask)
+            return self.keras_probabilities(features, mask)  # pragma: no mutate (TensorFlow path)
         return np.stack(
             [self.numpy_head.predict(f, m) for f, m in zip(features, mask, strict=True)]
         )
 
 
-class KerasHeadStream:
+class KerasHeadStream:  # pragma: no mutate block (TensorFlow)
     """`HeadStream`'s interface through the Keras model (heads NumpyHead cannot run)."""
 
     def __init__(self, classifier: ActionClassifier):

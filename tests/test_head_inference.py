@@ -19,7 +19,6 @@ from realtime.model import (
     UnsupportedHead,
     build_head,
     fit_head_input,
-    fit_window_input,
     save_model_dir,
 )
 from realtime.window import FeatureWindow
@@ -149,42 +148,6 @@ def test_unsupported_heads_fall_back_to_keras(tmp_path):
     numpy_path = ActionClassifier(tmp_path / "m")  # the same weights through NumpyHead
     assert numpy_path.numpy_head is not None
     np.testing.assert_allclose(probs, numpy_path.predict(padded, mask), atol=2e-6)
-
-
-def test_window_input_statistics_are_principal_components_at_unit_scale():
-    """fit_window_input: A and C span the top principal directions of the training frames
-    (checked against an SVD), the centred looks and the changes since each window's first
-    frame come out with unit standard deviation, and padding frames are ignored."""
-    rng = np.random.default_rng(3)
-    window, dims = 20, 6
-    scales = np.linspace(5, 0.1, FEATURES)  # a clear order of principal directions
-    windows = rng.normal(0, 1, (60, window, FEATURES)) * scales + 2.0
-    masks = np.arange(window)[None] < rng.integers(2, window + 1, 60)[:, None]
-    windows[~masks] = 1e6  # padding must not count
-    mean, appearance, change = fit_window_input(windows, masks, (dims, dims - 2))
-    frames = windows[masks]
-    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5)
-    _, _, vt = np.linalg.svd(frames - frames.mean(0), full_matrices=False)
-    top = vt[:dims].T
-    for part in (appearance, change):  # the SVD's top directions, in order
-        unit = part / np.linalg.norm(part, axis=0)
-        n = unit.shape[1]
-        np.testing.assert_allclose(np.abs(unit.T @ top[:, :n]), np.eye(n), atol=1e-3)
-    assert np.std((frames - mean) @ appearance) == pytest.approx(1.0, rel=1e-3)
-    first = windows[:, :1]
-    changes = (windows - first)[masks] @ change
-    assert np.std(changes) == pytest.approx(1.0, rel=1e-3)
-    # against the window's mean: the mean of its valid frames only, computed here by a loop
-    _, _, from_mean = fit_window_input(windows, masks, (dims, dims - 2), ChangeReference.MEAN)
-    deviations = np.concatenate(
-        [w[m] - w[m].mean(axis=0) for w, m in zip(windows, masks, strict=True)]
-    )
-    assert np.std(deviations @ from_mean) == pytest.approx(1.0, rel=1e-3)
-    np.testing.assert_allclose(
-        from_mean / np.linalg.norm(from_mean, axis=0),
-        change / np.linalg.norm(change, axis=0),
-        atol=1e-6,
-    )  # the same directions, another scale
 
 
 def test_weights_that_do_not_fit_the_metadata_are_one_input_error(tmp_path):

@@ -37,7 +37,7 @@ def expected(fixture_name):
         return {k: data[k] for k in data.files}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: loading is cheap, and mutmut sees which tests reach the loader
 def classifier(fixture_name):
     from realtime.model import ActionClassifier
 

@@ -6,7 +6,7 @@ from realtime.preprocessing import crop_center_square, preprocess_frame
 from tests.conftest import missing
 
 
-def test_centre_crop_matches_the_keras_example():
+def test_centre_crop_matches_the_examples_crop():
     frame = np.arange(6 * 10, dtype=np.uint8).reshape(6, 10)
     square = crop_center_square(frame)
     assert square.shape == (6, 6)
