@@ -156,7 +156,10 @@ def test_a_directory_without_metadata_or_weights_is_named(model_copy):
         f"{model_copy} has no head.weights.h5: the model directory is incomplete"
     )
     (model_copy / "metadata.json").unlink()
-    assert input_error(model_copy).startswith(f"{model_copy} has no metadata.json: no trained")
+    assert input_error(model_copy) == (
+        f"{model_copy} has no metadata.json: no trained model in {model_copy}: produce one with "
+        "`python -m training all` (downloads UCF101 top-5 and trains it) or pass --model DIR"
+    )
 
 
 def test_broken_metadata_names_the_file(model_copy):
@@ -364,6 +367,7 @@ def test_the_offsets_spread_is_how_videos_of_one_class_differ_in_looks():
     np.testing.assert_allclose(spread, np.sqrt(0.5) * np.eye(2), rtol=1e-5)
     alone = fit_appearance_spread(features[6:], masks[6:], np.arange(1), targets[6:], window_input)
     np.testing.assert_array_equal(alone, np.zeros((2, 2)))
+    assert alone.dtype == spread.dtype == np.float32
 
 
 # -- what the mutation run found unpinned ------------------------------------------------------
@@ -540,3 +544,19 @@ def test_the_offsets_spread_of_two_videos_and_the_ridge_on_a_still_axis():
     spread = fit_appearance_spread(features, masks, np.arange(2), np.zeros(2), window_input)
     assert spread.dtype == np.float32
     np.testing.assert_allclose(spread, [[np.sqrt(0.5 + 2.5e-7), 0], [0, 5e-4]], rtol=1e-4)
+
+
+def test_projections_are_float32_with_the_input_transform_folded_in():
+    rng = np.random.default_rng(6)
+    window_input = [rng.normal(0, 1, 5), rng.normal(0, 1, (5, 3)), rng.normal(0, 1, (5, 2))]
+    head = random_head(rng, units=(4,), dense=(3,), window_input=window_input,
+                       reference=ChangeReference.MEAN)  # fmt: skip
+    assert head.projection_size == 24 and head.reference is ChangeReference.MEAN
+    projections = head.project(rng.normal(0, 1, (6, 5)))  # float64 in
+    assert projections.dtype == np.float32 and head.kernel.dtype == head.bias.dtype == np.float32
+
+
+def test_a_batch_with_more_windows_than_masks_is_refused(fixture):
+    classifier, expected = fixture
+    with pytest.raises(ValueError):
+        classifier.predict_batch(expected["features"], expected["masks"][:-1])
