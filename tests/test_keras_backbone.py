@@ -35,6 +35,7 @@ def test_weights_file_is_loaded_and_identified(inception, inception_weights):
     np.testing.assert_allclose(single, features, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # InceptionV3 built, checked and run in a child process: ~12 s
 def test_cli_runs_on_inception_with_local_weights(
     inception, inception_weights, make_video, tmp_path
 ):
