@@ -60,8 +60,9 @@ def need_tools(*tools: str) -> None:
 def private_backbone_cache(tmp_path_factory):
     """Converted backbones go to a folder of this test session, never the user's cache."""
     previous = os.environ.get("REALTIME_ACTION_CACHE")
-    os.environ["REALTIME_ACTION_CACHE"] = str(tmp_path_factory.mktemp("backbone-cache"))
-    yield
+    cache = tmp_path_factory.mktemp("backbone-cache")
+    os.environ["REALTIME_ACTION_CACHE"] = str(cache)
+    yield cache
     if previous is None:
         os.environ.pop("REALTIME_ACTION_CACHE", None)
     else:

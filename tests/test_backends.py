@@ -57,9 +57,11 @@ def clip_sequences(shared_clips):
 
 
 @pytest.fixture(scope="session")
-def backends(inception_weights, tmp_path_factory):
+def backends(inception_weights, private_backbone_cache):
+    """Converted once into the session's backbone cache, where the CLI runs of later tests
+    find them (only the tests about converting start from an empty cache)."""
     return InceptionBackends(
-        inception_weights, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False
+        inception_weights, cache_dir=private_backbone_cache, show_progress=False
     )
 
 
@@ -330,7 +332,7 @@ def test_cli_int8_without_calibration_is_one_error_line(
 
 
 def test_cli_int8_keeps_stdout_clean_and_reports_agreement(
-    inception_weights, head, shared_clips, int8_backends, tmp_path
+    inception_weights, head, shared_clips, int8_backends, private_backbone_cache, tmp_path
 ):
     clip = next(c for c in shared_clips if c.name.startswith("v_Punch"))
     calibration = tmp_path / "calibration"
@@ -339,7 +341,7 @@ def test_cli_int8_keeps_stdout_clean_and_reports_agreement(
         (calibration / c.name).symlink_to(c)
     result = run_cli(
         "--source", clip, "--model", head.model_dir, "--backbone-weights", inception_weights,
-        "--backend", INT8, "--calibration", calibration, "--cache-dir", tmp_path / "cache",
+        "--backend", INT8, "--calibration", calibration, "--cache-dir", private_backbone_cache,
         "--every-frame", "--max-frames", "8", "--ui", "none", "--quiet", "--jsonl", "-",
         timeout=300,
     )  # fmt: skip
@@ -347,6 +349,7 @@ def test_cli_int8_keeps_stdout_clean_and_reports_agreement(
     lines = result.stdout.splitlines()
     assert len(lines) == 8  # NNCF's own progress bars must not reach stdout
     assert all(json.loads(line)["frame"] == i for i, line in enumerate(lines))
+    # the fp32 model is the session's; int8 calibrated on these two clips is made here
     assert "one-off: InceptionV3 -> openvino-int8" in result.stderr
     assert "features differ from fp32 Keras by" in result.stderr
     assert "top-1 is the same as on fp32 features for" in result.stderr

@@ -342,7 +342,9 @@ def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_back
     assert len(punch) == facts.frames_read == 108  # 25 fps: every frame
 
 
-def test_int8_training_calibrates_on_training_videos_and_caches_apart(inception_weights, tmp_path):
+def test_int8_training_calibrates_on_training_videos_and_caches_apart(
+    inception_weights, tmp_path, private_backbone_cache
+):
     """`train --backend openvino-int8`: calibrated on the train split by default, reported,
     recorded in the metadata, its features cached apart from fp32 ones."""
     from realtime.model import read_model_info
@@ -350,9 +352,10 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(inception_
 
     need_backend("openvino-int8")
     data = generate(tmp_path / "data", SyntheticSpec(2, 1, min_frames=25, max_frames=30))
-    cache = tmp_path / "backbones"
     base = ["--data", data, "--backbone-weights", inception_weights, "--epochs", "1"]
-    env = {"REALTIME_ACTION_CACHE": str(cache)}
+    # the session's backbone cache: fp32 conversions other tests made are reused; the int8
+    # model, calibrated on this data set's videos, is made here
+    env = {"REALTIME_ACTION_CACHE": str(private_backbone_cache)}
     int8 = run_cli(
         "train", *base, "--out", tmp_path / "m8", "--backend", "openvino-int8",
         module="training", timeout=600, env=env,
