@@ -219,6 +219,32 @@ def test_an_abandoned_open_returns_at_once_and_its_late_result_is_released():
     assert opened.released.is_set()
 
 
+def test_a_stop_between_the_open_finishing_and_its_attempt_ending_releases_the_source():
+    """The narrow window: the open has succeeded and stored its source, but the attempt has
+    not yet said it is done, when the stop arrives. The waiter must still release that
+    source (nobody else will) and return None. The window is held open deterministically:
+    the attempt's `done.set()` blocks until the test lets it go."""
+    opened = _Released()
+    reached, proceed = threading.Event(), threading.Event()
+
+    class HeldDone(threading.Event):
+        def set(self):
+            reached.set()  # the source is stored: run() is past its lock
+            proceed.wait(5)
+            super().set()
+
+    stop = threading.Event()
+    attempt = OpenAttempt(lambda: opened)
+    attempt.done = HeldDone()
+    attempt.start()
+    assert reached.wait(5)
+    stop.set()
+    threading.Timer(0.2, proceed.set).start()  # after wait() has seen the stop
+    assert attempt.wait(stop) is None
+    assert opened.released.is_set()
+    assert not attempt.is_alive()
+
+
 def test_a_failed_open_reports_its_error():
     def refuse():
         raise OSError("connection refused")
