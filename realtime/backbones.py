@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.errors import InputError, first_line
 from realtime.quiet import import_tensorflow, native_stderr_silenced
 
 INCEPTION_V3 = "inception_v3"
@@ -205,9 +205,8 @@ class KerasInceptionV3(Backbone):
                 input_shape=(self.image_size, self.image_size, 3),
             )
         except Exception as exc:  # corrupt or foreign weights files: one clear line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
-                f"cannot load InceptionV3 weights from {source}: {first[:200]}"
+                f"cannot load InceptionV3 weights from {source}: {first_line(exc, 200)}"
             ) from None
 
     def extract(self, frames: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from realtime.cliargs import (
     seconds_or_zero,
     stop_early_on_signals,
 )
-from realtime.errors import InputError
+from realtime.errors import InputError, first_line
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "ucf101_top5"
 
@@ -337,7 +337,7 @@ def run(args, console: Console) -> int:
             except Exception as exc:  # the warm-up ran the backbone and head on a blank frame
                 raise InputError(
                     f"the model in {model_dir} does not run on this backbone "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+                    f"({type(exc).__name__}: {first_line(exc, 120)})"
                 ) from None
             ui.run(pipeline)
         finally:

@@ -20,6 +20,10 @@ MIN_IMAGE, MAX_IMAGE = 16, 4_096
 MAX_FPS = 1_000.0
 
 
+#: Unicode categories never let through into a message: control and format characters
+CONTROL_CATEGORIES = ("Cc", "Cf")
+
+
 class MetadataError(ValueError):
     """One line: which field is wrong and what it must be."""
 
@@ -27,7 +31,8 @@ class MetadataError(ValueError):
 def _escaped(value: str) -> str:
     """Control and format characters written as escapes: a message stays one inert line."""
     return "".join(
-        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Cf")
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in CONTROL_CATEGORIES
         else c
         for c in value
     )  # fmt: skip
@@ -76,7 +81,7 @@ def obj(data: dict, key: str, name: str, required: bool = False) -> dict:
 def text(value, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise MetadataError(f"{name} must be a non-empty string, not {_show(value)}")
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+    if any(unicodedata.category(c) in CONTROL_CATEGORIES for c in value):
         raise MetadataError(f"{name} contains control characters ({_show(value)})")
     return value
 

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import InputError
+from realtime.errors import InputError, first_line
 from realtime.metadata import MetadataError, check_metadata
 from realtime.quiet import import_tensorflow
 
@@ -72,6 +72,13 @@ FORMAT_VERSION = 2
 
 WINDOW_INPUT_LAYER = "window_input"
 WINDOW_OFFSET_LAYER = "window_offset"
+DENSE_LAYER = "dense"
+PROBS_LAYER = "probs"
+
+
+def gru_layer(index: int) -> str:
+    """The name `build_head` gives its `index`-th GRU layer."""
+    return f"gru_{index}"
 
 
 class HeadInput(Enum):
@@ -199,11 +206,11 @@ def build_head(
             )(x)
     for i, units in enumerate(config.gru_units):
         last = i == len(config.gru_units) - 1
-        gru = keras.layers.GRU(units, return_sequences=not last, name=f"gru_{i}")
+        gru = keras.layers.GRU(units, return_sequences=not last, name=gru_layer(i))
         x = gru(x, mask=mask) if i == 0 else gru(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    x = keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
     return keras.Model([features, mask], outputs, name="gru_head")
 
 
@@ -598,7 +605,7 @@ class NumpyHead:
                     name = str(group["vars"].attrs.get("name", ""))
                     found[name] = [np.asarray(holder[k]) for k in sorted(holder, key=int)]
         except Exception as exc:  # h5py raises OSError, KeyError, ValueError...
-            raise InputError(f"cannot load {path} ({str(exc).splitlines()[0][:140]})") from None
+            raise InputError(f"cannot load {path} ({first_line(exc, 140)})") from None
         expected = _expected_weight_shapes(info)
         for name, shapes in expected.items():
             got = [w.shape for w in found.get(name, [])]
@@ -607,8 +614,8 @@ class NumpyHead:
                     f"cannot load {path}: layer {name} holds {got or 'nothing'}, "
                     f"the head in metadata.json needs {shapes}"
                 )
-        grus = [_Gru(*found[f"gru_{i}"]) for i in range(len(config.gru_units))]
-        dense = [(*found["dense"], "relu"), (*found["probs"], "softmax")]
+        grus = [_Gru(*found[gru_layer(i)]) for i in range(len(config.gru_units))]
+        dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], "softmax")]
         if config.input is HeadInput.APPEARANCE_CHANGE:
             return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference)
         return cls(grus, dense)
@@ -682,10 +689,10 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
         shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
         size = a + c
     for i, units in enumerate(config.gru_units):
-        shapes[f"gru_{i}"] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
+        shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
         size = units
-    shapes["dense"] = [(size, config.dense_units), (config.dense_units,)]
-    shapes["probs"] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
+    shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
     return shapes
 
 
@@ -754,8 +761,7 @@ class ActionClassifier:
                 model.load_weights(str(self.model_dir / WEIGHTS_FILE))
             except Exception as exc:
                 raise InputError(
-                    f"cannot load {self.model_dir / WEIGHTS_FILE} "
-                    f"({str(exc).splitlines()[0][:140]})"
+                    f"cannot load {self.model_dir / WEIGHTS_FILE} ({first_line(exc, 140)})"
                 ) from None
             self._model = model
         return self._model
