@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from bench.__main__ import aggregate, markdown, rows_for
+from bench.mirror_probe import video_changes, window_change
+from training.synthetic import write_video
 
 
 def _run(ms, bare, age=None):
@@ -40,3 +44,40 @@ def test_rows_compare_with_the_example_and_show_missing_ages():
     table = [line for line in text.splitlines() if line.startswith("| clip a")]
     assert len(table) == 2 and "| — |" in table[0] and "| 8.0 |" in table[1]
     assert "Test CPU" in text
+
+
+class _Centroid:
+    """A stand-in backbone that keeps where things are, as the shared ImageNet features do
+    not: the brightness-weighted (column, row) of the frame, from its centre."""
+
+    image_size = 64
+
+    def extract(self, frames):
+        grey = frames.astype(np.float64).mean(axis=3)
+        total = grey.sum(axis=(1, 2))
+        cols = (grey.sum(axis=1) * np.arange(64)).sum(axis=1) / total
+        rows = (grey.sum(axis=2) * np.arange(64)).sum(axis=1) / total
+        return np.stack([cols - 31.5, rows - 31.5], axis=1).astype(np.float32)
+
+
+def _moving_square(path, dx, dy):
+    frames = []
+    for i in range(30):
+        frame = np.zeros((64, 64, 3), np.uint8)
+        x, y = 10 + dx * i, 10 + dy * i
+        frame[y : y + 8, x : x + 8] = 255
+        frames.append(frame)
+    return write_video(path, frames, fps=25.0)
+
+
+def test_window_change_spans_a_window_or_the_whole_short_video():
+    assert np.allclose(window_change(np.arange(25.0)[:, None]), [19.0])
+    assert np.allclose(window_change(np.array([[0.0], [1.0], [3.0]])), [3.0])
+
+
+def test_mirror_probe_mirrors_left_and_right_only(tmp_path):
+    right, mirrored = video_changes(_Centroid(), _moving_square(tmp_path / "r.avi", 1, 0))
+    assert right[0] > 10 and abs(right[1]) < 1  # 19 columns to the right
+    assert np.allclose(mirrored, [-right[0], right[1]], atol=1)  # the mirror goes left
+    down, mirrored = video_changes(_Centroid(), _moving_square(tmp_path / "d.avi", 0, 1))
+    assert down[1] > 10 and np.allclose(mirrored, down, atol=1)  # up and down stay
