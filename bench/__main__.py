@@ -348,7 +348,7 @@ def _merge_inputs(runs: list[dict]) -> dict:
 
 
 def _default_work(cache: str | None) -> Path:
-    from realtime.backends import default_cache_dir
+    from realtime.backbones.base import default_cache_dir
 
     return (Path(cache) if cache else default_cache_dir()) / "bench"
 

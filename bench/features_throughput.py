@@ -6,7 +6,7 @@ Side by side in one run, on the same videos, for each backbone:
   BGR->RGB) then one `feature_extractor.predict(frame[None])` call per frame for the first 20
   frames (for LiteRT: one `extract(frame[None])` call per frame);
 - training: `training.features.extract_features` (decode only the frames the window needs,
-  sampled by the runtime's SamplingClock, `realtime.preprocessing`, batched backbone calls).
+  sampled by the runtime's SamplingClock, `realtime.frames.preprocessing`, batched backbone calls).
 
 InceptionV3 runs with *random* weights (weights=None): the ImageNet weights cannot be
 downloaded on this machine. Throughput does not depend on the weight values; both sides are
@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realtime.backends import relative_errors  # noqa: E402
-from realtime.quiet import import_tensorflow  # noqa: E402
+from realtime.backbones.conversion import relative_errors  # noqa: E402
+from realtime.core.optional import import_tensorflow  # noqa: E402
 from training.features import extract_features  # noqa: E402
 from training.synthetic import render_frames, write_video  # noqa: E402
 
@@ -42,7 +42,7 @@ EMBEDDER = (
 CLIPS = ROOT.parent / "shared" / "clips"
 
 
-# --- the Keras example's code (for comparison only; training/ uses realtime.preprocessing) ---
+# --- the Keras example's code (for comparison; training/ uses realtime.frames.preprocessing) ---
 def example_crop_center_square(frame):
     y, x = frame.shape[0:2]
     min_dim = min(y, x)
@@ -174,7 +174,7 @@ def main() -> int:
             return run
 
         if EMBEDDER.is_file():
-            from realtime.backbones import LiteRTBackbone
+            from realtime.backbones.litert import LiteRTBackbone
 
             lite = LiteRTBackbone(EMBEDDER)
             compare(
@@ -185,7 +185,7 @@ def main() -> int:
                 "LiteRT runs one frame per invoke either way",
             )
         if not args.skip_inception:
-            from realtime.backbones import KerasInceptionV3
+            from realtime.backbones.keras import KerasInceptionV3
 
             example_model = build_example_inception()
 

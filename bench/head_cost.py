@@ -24,16 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realtime.model import (  # noqa: E402
-    SEED_HEAD,
-    ChangeReference,
-    HeadStream,
-    NumpyHead,
-    build_head,
-    count_parameters,
-    fit_head_input,
-)
-from realtime.quiet import import_tensorflow  # noqa: E402
+from realtime.core.optional import import_tensorflow  # noqa: E402
+from realtime.head.config import SEED_HEAD, ChangeReference  # noqa: E402
+from realtime.head.keras import build_head, count_parameters, fit_head_input  # noqa: E402
+from realtime.head.numpyhead import HeadStream, NumpyHead  # noqa: E402
 from training.recipes import DEFAULT_HEAD  # noqa: E402
 
 WINDOW, CLASSES = 20, 5

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from mjpeg_server import STAMP_BITS, decode_stamp  # noqa: E402
 from servers import MjpegCamera  # noqa: E402
 
-from realtime.capture import CaptureThread, FrameRing  # noqa: E402
-from realtime.sources import CaptureOptions, open_source  # noqa: E402
+from realtime.frames.sources import CaptureOptions, open_source  # noqa: E402
+from realtime.stream.capture import CaptureThread, FrameRing  # noqa: E402
 
 
 def age_ms(frame) -> int:

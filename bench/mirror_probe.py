@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.recipes_synthetic import EMBEDDER, FPS  # noqa: E402
-from realtime.backbones import LiteRTBackbone  # noqa: E402
+from realtime.backbones.litert import LiteRTBackbone  # noqa: E402
+from realtime.frames.video import sampled_frames  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
 from training.synthetic import GENERATORS, SyntheticSpec, generate  # noqa: E402
-from training.video import sampled_frames  # noqa: E402
 
 SPAN = 19  # sampled frames between the first and the last frame of a 20-frame window
 

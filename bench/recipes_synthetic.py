@@ -47,8 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from realtime.backbones import LiteRTBackbone  # noqa: E402
-from realtime.model import SEED_HEAD, NumpyHead  # noqa: E402
+from realtime.backbones.litert import LiteRTBackbone  # noqa: E402
+from realtime.head.config import SEED_HEAD  # noqa: E402
+from realtime.head.numpyhead import NumpyHead  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
 from training.evaluate import first_windows, live_protocols  # noqa: E402
 from training.features import FeatureCache, extract_features  # noqa: E402

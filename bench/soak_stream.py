@@ -47,7 +47,7 @@ def proc_figures(pid: int) -> dict:
 def build_model(shared: Path, folder: Path) -> Path:
     from conftest import MOBILENET_V1_EMBEDDER, build_model_dir
 
-    from realtime.backbones import LiteRTBackbone
+    from realtime.backbones.litert import LiteRTBackbone
 
     backbone = LiteRTBackbone(shared / "models" / MOBILENET_V1_EMBEDDER)
     return build_model_dir(folder / "soak_model", backbone)

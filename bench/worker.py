@@ -8,7 +8,7 @@ Prints one JSON object (its measurements) as the last line of stdout. Variants:
   `sequence_model.predict(window)`.
 - `naive`: per frame, recompute the whole 20-frame window through the backbone (one batch
   call, tf.function) and run the head: what a clip-based demo does.
-- `pipeline`: our pipeline (`realtime.pipeline.Pipeline`: capture thread, FrameRing, one
+- `pipeline`: our pipeline (`realtime.stream.pipeline.Pipeline`: capture thread, FrameRing, one
   backbone call per frame, streaming NumPy head, JSONL sink) on `--backend`: every-frame
   replay (throughput) and paced replay at the file's frame rate (frame age, drops, CPU).
 - `soak`: paced replay of a looped file for `--seconds`, sampling the resident memory.
@@ -57,8 +57,8 @@ class CpuWatch:
 
 def _frames(path: Path, limit: int, image_size: int = 224):
     """(raw BGR frames, preprocessed) of the first `limit` frames of a video."""
-    from realtime.preprocessing import preprocess_frame
-    from realtime.sources import open_source
+    from realtime.frames.preprocessing import preprocess_frame
+    from realtime.frames.sources import open_source
 
     source = open_source(str(path))
     raw = []
@@ -85,9 +85,10 @@ def _median_ms(fn, calls: int, warmup: int = 2) -> float:
 
 
 def prepare(args) -> dict:
-    from realtime.backends import BACKENDS, INT8, InceptionBackends, availability
-    from realtime.quantize import CalibrationSet
-    from realtime.quiet import import_tensorflow
+    from realtime.backbones.base import BACKENDS, INT8
+    from realtime.backbones.conversion import InceptionBackends, availability
+    from realtime.backbones.int8 import CalibrationSet
+    from realtime.core.optional import import_tensorflow
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,8 @@ def prepare(args) -> dict:
     backends = InceptionBackends(weights, cache_dir=args.cache_dir)
     model_dir = work / f"model-{backends.identity['name'].replace('/', '_')}-default-head"
     if not (model_dir / "metadata.json").is_file():
-        from realtime.model import ModelInfo, build_head, fit_head_input, save_model_dir
+        from realtime.head.keras import build_head, fit_head_input
+        from realtime.head.modeldir import ModelInfo, save_model_dir
         from training.recipes import DEFAULT_HEAD
 
         keras.utils.set_random_seed(0)
@@ -150,9 +152,9 @@ def prepare(args) -> dict:
 
 def _int8_head_agreement(backends, model_dir: Path) -> float:
     """Top-1 agreement of the bench's head on int8 vs fp32 features of held-out frames."""
-    from realtime.backends import INT8
-    from realtime.model import ActionClassifier
-    from realtime.quantize import held_out_head_agreement
+    from realtime.backbones.base import INT8
+    from realtime.backbones.int8 import held_out_head_agreement
+    from realtime.head.classifier import ActionClassifier
 
     share, _ = held_out_head_agreement(backends.folder(INT8), ActionClassifier(model_dir))
     return round(share, 4)
@@ -176,8 +178,8 @@ def _write_synthetic(path: Path, frames: int) -> None:
 
 def _keras_parts(args):
     """The Keras InceptionV3 backbone and the classifier (its Keras head model inside)."""
-    from realtime.backbones import KerasInceptionV3
-    from realtime.model import ActionClassifier
+    from realtime.backbones.keras import KerasInceptionV3
+    from realtime.head.classifier import ActionClassifier
 
     backbone = KerasInceptionV3(args.weights)
     classifier = ActionClassifier(args.model)
@@ -186,7 +188,7 @@ def _keras_parts(args):
 
 def example(args) -> dict:
     """The Keras example's per-frame loop (predict for features, predict for the head)."""
-    from realtime.preprocessing import preprocess_frame
+    from realtime.frames.preprocessing import preprocess_frame
 
     backbone, classifier = _keras_parts(args)
     extractor, head = backbone.keras_model, classifier.model
@@ -213,7 +215,7 @@ def example(args) -> dict:
 
 def naive(args) -> dict:
     """Per frame: the backbone over the whole window again (batch of up to 20), then the head."""
-    from realtime.preprocessing import preprocess_frame
+    from realtime.frames.preprocessing import preprocess_frame
 
     backbone, classifier = _keras_parts(args)
     backbone.batch_size = WINDOW
@@ -253,10 +255,10 @@ def _backbone(args):
 
 
 def pipeline(args) -> dict:
-    from realtime.model import ActionClassifier
-    from realtime.outputs import JsonlSink
-    from realtime.pipeline import Pipeline, RunSettings
-    from realtime.sources import open_source
+    from realtime.frames.sources import open_source
+    from realtime.head.classifier import ActionClassifier
+    from realtime.outputs.text import JsonlSink
+    from realtime.stream.pipeline import Pipeline, RunSettings
 
     backbone = _backbone(args)
     classifier = ActionClassifier(args.model)
@@ -326,10 +328,10 @@ def soak(args) -> dict:
     """A paced, looped replay for `--seconds`, memory sampled every `--every` seconds."""
     import threading
 
-    from realtime.model import ActionClassifier
-    from realtime.outputs import JsonlSink
-    from realtime.pipeline import Pipeline, RunSettings
-    from realtime.sources import open_source
+    from realtime.frames.sources import open_source
+    from realtime.head.classifier import ActionClassifier
+    from realtime.outputs.text import JsonlSink
+    from realtime.stream.pipeline import Pipeline, RunSettings
 
     backbone = _backbone(args)
     classifier = ActionClassifier(args.model)
@@ -425,10 +427,10 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=600)
     p.add_argument("--every", type=float, default=10)
     args = p.parse_args(argv)
-    from realtime.quiet import native_stderr_silenced
+    from realtime.core.optional import native_stderr_silenced
 
     with native_stderr_silenced():  # keep TensorFlow's native start-up chatter out of the logs
-        from realtime.quiet import import_tensorflow
+        from realtime.core.optional import import_tensorflow
 
         import_tensorflow()
     result = VARIANTS[args.variant](args)

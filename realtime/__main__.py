@@ -1,7 +1,7 @@
 import os
 import sys
 
-from realtime.cliargs import stop_early_on_signals
+from realtime.core.cliargs import stop_early_on_signals
 
 stop_early_on_signals()  # before the heavy imports: a signal from now on ends the command, exit 0
 

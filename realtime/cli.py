@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from realtime.cliargs import (
+from realtime.core.cliargs import (
     STOP_SIGNALS,
     HelpFormatter,
     OneLineErrorParser,
@@ -26,13 +26,13 @@ from realtime.cliargs import (
     seconds_or_zero,
     stop_early_on_signals,
 )
-from realtime.errors import InputError, first_line
+from realtime.core.errors import InputError, first_line
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "ucf101_top5"
 
 
 def _reconnect_attempts(text: str) -> int | None:
-    from realtime.reconnect import parse_reconnect
+    from realtime.stream.reconnect import parse_reconnect
 
     try:
         return parse_reconnect(text)
@@ -41,7 +41,7 @@ def _reconnect_attempts(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from realtime.backends import CHOICES as BACKEND_CHOICES
+    from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 
     p = OneLineErrorParser(
         prog="python -m realtime",
@@ -215,11 +215,11 @@ def _summary(pipeline, console: Console) -> None:
 
 def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
     """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
-    be written (`realtime.outputpaths`); before anything is opened."""
-    from realtime.backends import default_cache_dir
-    from realtime.outputpaths import Output, Protected, check_outputs
-    from realtime.recording import EXTENSIONS
-    from realtime.sources import FILE
+    be written (`realtime.outputs.paths`); before anything is opened."""
+    from realtime.backbones.base import default_cache_dir
+    from realtime.frames.sources import FILE
+    from realtime.outputs.paths import Output, Protected, check_outputs
+    from realtime.outputs.recording import EXTENSIONS
 
     protected = [Protected("the model directory", model_dir, tree=True)]
     if spec.kind == FILE:
@@ -238,8 +238,8 @@ def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
 
 
 def _sinks(args, fps: float, source_size: tuple[int, int], opened: list) -> None:
-    from realtime.outputs import EventSink, JsonlSink
-    from realtime.recording import VideoRecorder
+    from realtime.outputs.recording import VideoRecorder
+    from realtime.outputs.text import EventSink, JsonlSink
 
     if args.jsonl:
         opened.append(JsonlSink(args.jsonl))
@@ -255,8 +255,8 @@ def _open_interruptibly(spec, options):
     timeout; the abandoned open is released when it returns."""
     import threading
 
-    from realtime.reconnect import OpenAttempt
-    from realtime.sources import open_source
+    from realtime.frames.sources import open_source
+    from realtime.stream.reconnect import OpenAttempt
 
     attempt = OpenAttempt.made(lambda: open_source(spec, options), threading.Event())
     if attempt.result is None:
@@ -266,8 +266,8 @@ def _open_interruptibly(spec, options):
 
 def run(args, console: Console) -> int:
     from realtime.backbones import backbone_spec_from_metadata
-    from realtime.model import read_model_info
-    from realtime.sources import CaptureOptions, open_source, parse_source, reopen_source
+    from realtime.frames.sources import CaptureOptions, open_source, parse_source, reopen_source
+    from realtime.head.modeldir import read_model_info
 
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
@@ -284,11 +284,12 @@ def run(args, console: Console) -> int:
     pipeline = None
     try:
         from realtime.backbones import load_backbone
-        from realtime.display import choose_ui
-        from realtime.model import ActionClassifier, check_compatible
-        from realtime.pipeline import Pipeline, RunSettings
-        from realtime.quantize import int8_head_report
-        from realtime.reconnect import ReconnectPolicy
+        from realtime.backbones.int8 import int8_head_report
+        from realtime.head.classifier import ActionClassifier
+        from realtime.head.modeldir import check_compatible
+        from realtime.stream.pipeline import Pipeline, RunSettings
+        from realtime.stream.reconnect import ReconnectPolicy
+        from realtime.ui.display import choose_ui
 
         ui = choose_ui(args.ui, console)
         backbone = load_backbone(

@@ -41,7 +41,7 @@ def missing(reason: str):
 def need_backend(backend: str) -> None:
     """Skip where this CPU cannot run `backend` (no bf16); a package that is not installed is
     `missing` (a failure in CI, where every dependency is installed)."""
-    from realtime.backends import availability
+    from realtime.backbones.conversion import availability
 
     reason = availability(backend)
     if reason and "not installed" in reason:
@@ -132,7 +132,8 @@ def build_model_dir(path: Path, backbone, labels=("alpha", "beta", "gamma"), fps
 
     import keras
 
-    from realtime.model import ModelInfo, build_head, save_model_dir
+    from realtime.head.keras import build_head
+    from realtime.head.modeldir import ModelInfo, save_model_dir
 
     keras.utils.set_random_seed(seed)
     head = build_head(20, backbone.feature_size, len(labels))
@@ -159,7 +160,7 @@ def inception_weights(tmp_path_factory) -> Path:
     """
     import keras
 
-    from realtime.quiet import import_tensorflow
+    from realtime.core.optional import import_tensorflow
 
     import_tensorflow()
     keras.utils.set_random_seed(7)
@@ -173,7 +174,7 @@ def inception_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def litert_backbone(embedder_path):
-    from realtime.backbones import LiteRTBackbone
+    from realtime.backbones.litert import LiteRTBackbone
 
     return LiteRTBackbone(embedder_path)
 
@@ -212,7 +213,7 @@ def run_inprocess(*argv) -> tuple[int, str]:
     from rich.console import Console
 
     from realtime.cli import build_parser, run
-    from realtime.cliargs import run_reporting_errors
+    from realtime.core.cliargs import run_reporting_errors
 
     err = io.StringIO()
     with redirect_stderr(err), redirect_stdout(io.StringIO()):

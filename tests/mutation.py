@@ -60,7 +60,7 @@ def report() -> int:
     known = equivalents()
     totals: Counter = Counter()
     survivors = []
-    print(f"{'module':<24}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'alive':>8}{'score':>8}")
+    print(f"{'module':<34}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'alive':>8}{'score':>8}")
     found = outcomes()
     for module, codes in found.items():
         c: Counter = Counter()
@@ -76,9 +76,9 @@ def report() -> int:
                 survivors.append((name, "no test reaches it" if code in NO_TESTS else code))
         c["all"] = len(codes)
         totals.update(c)
-        print(f"{module:<24}{c['all']:>8}{c['killed']:>8}{c['equivalent']:>8}{c['alive']:>8}"
+        print(f"{module:<34}{c['all']:>8}{c['killed']:>8}{c['equivalent']:>8}{c['alive']:>8}"
               f"{score(c):>8}")  # fmt: skip
-    print(f"{'all':<24}{totals['all']:>8}{totals['killed']:>8}{totals['equivalent']:>8}"
+    print(f"{'all':<34}{totals['all']:>8}{totals['killed']:>8}{totals['equivalent']:>8}"
           f"{totals['alive']:>8}{score(totals):>8}")  # fmt: skip
     share = totals["equivalent"] / max(totals["all"], 1)
     print(f"equivalent mutants: {totals['equivalent']} ({share:.1%} of all)")
@@ -102,7 +102,11 @@ def main() -> int:
     p.add_argument("--shared", default=str(ROOT.parent / "shared"))
     p.add_argument("--children", type=int, default=os.cpu_count() or 1)
     p.add_argument("--report-only", action="store_true", help="only print the last run's score")
-    p.add_argument("mutants", nargs="*", help="mutmut names or patterns, e.g. 'realtime.window*'")
+    p.add_argument(
+        "mutants",
+        nargs="*",
+        help="mutmut names or patterns, e.g. 'realtime.head.window*'",
+    )
     args = p.parse_args()
     if not args.report_only:
         # mutmut runs the tests from mutants/, where ../shared is not the shared folder

@@ -12,20 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from realtime.backbones import KerasInceptionV3, LiteRTBackbone, load_backbone
-from realtime.backends import (
-    AUTO_PREFERENCE,
-    HELD_OUT_FILE,
-    INT8,
-    INT8_TOLERANCE,
-    TOLERANCE,
-    InceptionBackends,
-    availability,
-    relative_errors,
-)
-from realtime.errors import InputError
-from realtime.preprocessing import preprocess_frame
-from realtime.sources import open_source
+from realtime.backbones import load_backbone
+from realtime.backbones.base import AUTO_PREFERENCE, HELD_OUT_FILE, INT8, INT8_TOLERANCE, TOLERANCE
+from realtime.backbones.conversion import InceptionBackends, availability, relative_errors
+from realtime.backbones.keras import KerasInceptionV3
+from realtime.backbones.litert import LiteRTBackbone
+from realtime.core.errors import InputError
+from realtime.frames.preprocessing import preprocess_frame
+from realtime.frames.sources import open_source
 from tests.conftest import build_model_dir, missing, need_backend, run_cli
 
 FRAMES_PER_CLIP = 10
@@ -75,7 +69,7 @@ def reference(backends, clip_sequences):
 
 @pytest.fixture(scope="session")
 def head(tmp_path_factory, backends):
-    from realtime.model import ActionClassifier
+    from realtime.head.classifier import ActionClassifier
 
     class Identity:  # what build_model_dir needs from a backbone
         feature_size, image_size = 2048, 224
@@ -158,10 +152,12 @@ def test_auto_follows_the_cpus_capabilities(
     backends, inception_weights, monkeypatch, capabilities, expected
 ):
     """The CPU's capabilities are injected, so both of auto's paths run on every machine."""
-    import realtime.backends
+    import realtime.backbones.conversion
 
     need_backend("openvino")
-    monkeypatch.setattr(realtime.backends, "cpu_capabilities", lambda ov=None: capabilities)
+    monkeypatch.setattr(
+        realtime.backbones.conversion, "cpu_capabilities", lambda ov=None: capabilities
+    )
     backbone = InceptionBackends(
         inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
     ).load("auto")
@@ -243,7 +239,7 @@ def test_cli_converts_once_with_a_message_then_reuses_the_cache(
 @pytest.fixture(scope="session")
 def int8_calibration(shared_clips):
     """Calibration on every shared clip except Punch (kept unseen for the checks below)."""
-    from realtime.quantize import CalibrationSet
+    from realtime.backbones.int8 import CalibrationSet
 
     videos = [str(c) for c in shared_clips if not c.name.startswith("v_Punch")]
     return CalibrationSet.from_videos(videos, 224, max_frames=120)
@@ -283,7 +279,7 @@ def test_int8_reports_its_agreement_with_fp32_on_held_out_frames(
     unseen = relative_errors(backbone.extract(clip_sequences[punch]), reference[punch])
     assert 1e-3 < unseen.max() < INT8_TOLERANCE
     # and the head agreement the CLI prints is computed from the stored held-out features
-    from realtime.quantize import head_agreement, int8_head_report
+    from realtime.backbones.int8 import head_agreement, int8_head_report
 
     with np.load(int8_backends.folder(INT8) / HELD_OUT_FILE) as held:
         np.testing.assert_allclose(held["fp32"], expected, rtol=1e-4, atol=1e-5)

@@ -7,8 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from realtime.capture import END_OF_STREAM, CaptureThread, Frame, FrameRing, SamplingClock
-from realtime.sources import open_source
+from realtime.frames.clock import SamplingClock
+from realtime.frames.sources import open_source
+from realtime.stream.capture import END_OF_STREAM, CaptureThread, Frame, FrameRing
 
 
 def frame(sample, index=None):

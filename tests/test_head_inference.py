@@ -6,22 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.model import (
-    SEED_HEAD,
-    ActionClassifier,
-    ChangeReference,
-    HeadConfig,
-    HeadInput,
-    HeadStream,
-    KerasHeadStream,
-    ModelInfo,
-    NumpyHead,
-    UnsupportedHead,
-    build_head,
-    fit_head_input,
-    save_model_dir,
-)
-from realtime.window import FeatureWindow
+from realtime.head.classifier import ActionClassifier, KerasHeadStream
+from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
+from realtime.head.keras import build_head, fit_head_input
+from realtime.head.modeldir import ModelInfo, save_model_dir
+from realtime.head.numpyhead import HeadStream, NumpyHead, UnsupportedHead
+from realtime.head.window import FeatureWindow
 
 FEATURES = 64  # small features keep the test fast; the math is the same for 2048
 CHANGE = HeadInput.APPEARANCE_CHANGE
@@ -153,7 +143,7 @@ def test_unsupported_heads_fall_back_to_keras(tmp_path):
 def test_weights_that_do_not_fit_the_metadata_are_one_input_error(tmp_path):
     import json
 
-    from realtime.errors import InputError
+    from realtime.core.errors import InputError
 
     _classifier(tmp_path / "m")
     meta_path = tmp_path / "m" / "metadata.json"
@@ -177,7 +167,7 @@ def test_a_classifier_runs_without_tensorflow(tmp_path):
     _classifier(tmp_path / "m", head=MEAN_HEAD)
     code = f"""
 import sys, numpy as np
-from realtime.model import ActionClassifier
+from realtime.head.classifier import ActionClassifier
 c = ActionClassifier({str(tmp_path / "m")!r})
 p = c.stream().push(np.ones({FEATURES}, np.float32))
 print(round(float(p.sum()), 4), "tensorflow" in sys.modules, "keras" in sys.modules)

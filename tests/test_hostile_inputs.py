@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from realtime.sources import open_source
+from realtime.frames.sources import open_source
 from tests.conftest import moving_square_frames, need_tools, run_inprocess, write_video
 
 pytestmark = pytest.mark.shared
@@ -69,9 +69,9 @@ def test_a_named_pipe_as_source_is_refused_not_called_empty(tflite_model_dir, tm
 def test_an_output_pipe_nobody_reads_is_a_bounded_wait(
     tflite_model_dir, clip, tmp_path, monkeypatch
 ):
-    import realtime.outputs
+    import realtime.outputs.text
 
-    monkeypatch.setattr(realtime.outputs, "FIFO_WAIT_S", 1.0)
+    monkeypatch.setattr(realtime.outputs.text, "FIFO_WAIT_S", 1.0)
     fifo = tmp_path / "out"
     os.mkfifo(fifo)
     started = time.monotonic()
@@ -166,7 +166,7 @@ TRAINING_CASES = [
 
 @pytest.mark.parametrize("name,rows,words", TRAINING_CASES, ids=[c[0] for c in TRAINING_CASES])
 def test_training_data_sets_that_cannot_be_used_are_one_line(tmp_path, name, rows, words):
-    from realtime.errors import InputError
+    from realtime.core.errors import InputError
     from training.dataset import load_dataset
 
     with pytest.raises(InputError) as caught:
@@ -182,7 +182,7 @@ def test_a_training_csv_saved_with_a_bom_reads(tmp_path):
 
 
 def test_a_non_utf8_training_csv_is_one_line(tmp_path):
-    from realtime.errors import InputError
+    from realtime.core.errors import InputError
     from training.dataset import load_dataset
 
     _csv_set(tmp_path, "video_name,tag\n")

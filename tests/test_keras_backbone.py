@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from realtime.backbones import KerasInceptionV3
-from realtime.model import ModelInfo, build_head, save_model_dir
+from realtime.backbones.keras import KerasInceptionV3
+from realtime.head.keras import build_head
+from realtime.head.modeldir import ModelInfo, save_model_dir
 from tests.conftest import HEADLESS_REPLAY, build_model_dir, run_cli
 from tests.servers import closed_port
 

@@ -1,4 +1,4 @@
-"""`realtime.metadata.check_metadata` field by field: what it accepts, what it rejects, and the
+"""`realtime.head.metadata.check_metadata` field by field: what it accepts, what it rejects, and the
 one line it says. TensorFlow-free (the mutation run uses these tests); the fuzzing of a real
 model directory through the whole command is in test_model_metadata.py.
 
@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from realtime.metadata import MetadataError, check_metadata
+from realtime.head.metadata import MetadataError, check_metadata
 
 NEWEST = 2
 VALID = {

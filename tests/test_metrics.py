@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.metrics import PipelineMetrics, RateMeter, StageStats
+from realtime.stream.metrics import PipelineMetrics, RateMeter, StageStats
 from tests.conftest import FakeClock
 
 

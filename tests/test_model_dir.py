@@ -1,4 +1,4 @@
-"""`realtime.model` without TensorFlow: the head's configuration as metadata.json carries it,
+"""`realtime.head` without TensorFlow: the head's configuration as metadata.json carries it,
 reading a model directory, the backbone check, the window references, the weights reader
 and the streaming head over the committed fixtures (the mutation run uses these tests).
 
@@ -15,21 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
-from realtime.model import (
-    SEED_HEAD,
-    ActionClassifier,
-    ChangeReference,
-    HeadConfig,
-    HeadInput,
-    ModelInfo,
-    NumpyHead,
-    check_compatible,
-    fit_appearance_spread,
-    fit_window_input,
-    read_model_info,
-    window_references,
-)
+from realtime.core.errors import InputError
+from realtime.head.classifier import ActionClassifier
+from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
+from realtime.head.fitting import fit_appearance_spread, fit_window_input, window_references
+from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info
+from realtime.head.numpyhead import NumpyHead
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHANGE = HeadInput.APPEARANCE_CHANGE
@@ -303,7 +294,7 @@ def test_a_weights_file_missing_a_layer_names_it(model_copy):
 
 
 def test_softmax_and_sigmoid_stay_finite_on_large_inputs():
-    from realtime.model import _relu, _sigmoid, _softmax
+    from realtime.head.numpyhead import _relu, _sigmoid, _softmax
 
     p = _softmax(np.array([1000.0, 0.0, -1000.0], np.float32))
     np.testing.assert_allclose(p, [1, 0, 0], atol=1e-7)
@@ -404,12 +395,12 @@ def test_metadata_saved_with_a_byte_order_mark_reads(model_copy):
 
 
 def test_long_parse_errors_are_cut_to_120_characters(model_copy, monkeypatch):
-    import realtime.model
+    import realtime.head.modeldir
 
     def failing(text):
         raise ValueError("x" * 300)
 
-    monkeypatch.setattr(realtime.model.json, "loads", failing)
+    monkeypatch.setattr(realtime.head.modeldir.json, "loads", failing)
     message = input_error(model_copy)
     assert message == f"{model_copy / 'metadata.json'} is not valid JSON ({'x' * 120})"
 
@@ -427,7 +418,7 @@ def test_long_weights_errors_are_cut_to_140_characters(model_copy, monkeypatch):
 
 
 def test_activations_are_known_by_name_or_by_function():
-    from realtime.model import UnsupportedHead, _activation_name
+    from realtime.head.numpyhead import UnsupportedHead, _activation_name
 
     def relu(x):
         return x
@@ -445,7 +436,7 @@ def test_activations_are_known_by_name_or_by_function():
 
 
 def random_head(rng, units=(6, 4, 3), features=5, dense=(4, 3), window_input=None, reference=None):
-    from realtime.model import _Gru
+    from realtime.head.numpyhead import _Gru
 
     grus, size = [], features
     if window_input is not None:  # the first GRU reads [looks, changes]
@@ -463,7 +454,7 @@ def random_head(rng, units=(6, 4, 3), features=5, dense=(4, 3), window_input=Non
 
 
 def test_a_head_needs_grus_and_dense_layers():
-    from realtime.model import UnsupportedHead
+    from realtime.head.numpyhead import UnsupportedHead
 
     head = random_head(np.random.default_rng(0))
     message = "^expected GRU layers followed by Dense layers$"

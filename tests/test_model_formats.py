@@ -39,13 +39,13 @@ def expected(fixture_name):
 
 @pytest.fixture  # per test: loading is cheap, and mutmut sees which tests reach the loader
 def classifier(fixture_name):
-    from realtime.model import ActionClassifier
+    from realtime.head.classifier import ActionClassifier
 
     return ActionClassifier(FIXTURES / fixture_name)
 
 
 def test_old_metadata_still_reads(classifier, fixture_name):
-    from realtime.model import ChangeReference, HeadInput
+    from realtime.head.config import ChangeReference, HeadInput
 
     info = classifier.info
     assert info.format_version == FORMATS[fixture_name]

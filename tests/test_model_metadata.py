@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from realtime.errors import InputError
-from realtime.model import read_model_info
+from realtime.core.errors import InputError
+from realtime.head.modeldir import read_model_info
 from tests.conftest import moving_square_frames, run_inprocess, write_video
 
 pytestmark = pytest.mark.shared

@@ -30,10 +30,10 @@ from servers import (
     rtsp_available,
 )
 
-from realtime.capture import END_OF_STREAM, CaptureThread, FrameRing
-from realtime.errors import InputError
-from realtime.reconnect import ReconnectPolicy, SourceState
-from realtime.sources import CaptureOptions, open_source
+from realtime.core.errors import InputError
+from realtime.frames.sources import CaptureOptions, open_source
+from realtime.stream.capture import END_OF_STREAM, CaptureThread, FrameRing
+from realtime.stream.reconnect import ReconnectPolicy, SourceState
 from tests.conftest import missing
 
 FAST_RETRY = ReconnectPolicy(attempts=None, initial_delay_s=0.05, max_delay_s=0.3, jitter=0.1)

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 
-from realtime.model import ActionClassifier
-from realtime.pipeline import Pipeline, RunSettings
-from realtime.preprocessing import preprocess_frames
-from realtime.sources import open_source
+from realtime.frames.preprocessing import preprocess_frames
+from realtime.frames.sources import open_source
+from realtime.head.classifier import ActionClassifier
+from realtime.stream.pipeline import Pipeline, RunSettings
 
 
 class RecordingBackbone:

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from realtime.postprocess import ProbabilitySmoother, SegmentTracker, decide
-from realtime.prediction import NO_ACTION
+from realtime.stream.postprocess import ProbabilitySmoother, SegmentTracker, decide
+from realtime.stream.prediction import NO_ACTION
 
 LABELS = ["run", "jump"]
 
@@ -78,7 +78,7 @@ def test_decide_at_the_threshold_and_without_one():
 
 
 def test_segment_record_has_every_field_rounded():
-    from realtime.postprocess import Segment
+    from realtime.stream.postprocess import Segment
 
     segment = Segment("run", 1.23456, 2.56789, [0.51234, 0.912345, 0.7], 3, 7)
     assert json.loads(segment.to_json()) == {

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.preprocessing import crop_center_square, preprocess_frame
+from realtime.frames.preprocessing import crop_center_square, preprocess_frame
 from tests.conftest import missing
 
 
@@ -31,7 +31,7 @@ def test_grey_and_bgra_frames_are_accepted():
 
 @pytest.fixture(scope="module")
 def mobilenet_v2(shared_dir):
-    from realtime.backbones import LiteRTBackbone
+    from realtime.backbones.litert import LiteRTBackbone
 
     path = shared_dir / "models" / "mobilenet_v2_1.0_224_quant.tflite"
     if not path.is_file():
@@ -65,7 +65,7 @@ def test_imagenet_classifier_sees_a_tandem_bicycle_through_our_preprocessing(
 
 def test_colour_conversions_keep_the_picture():
     """Grey frames become equal B, G, R; BGRA loses only alpha; the resize is bilinear."""
-    from realtime.preprocessing import to_bgr
+    from realtime.frames.preprocessing import to_bgr
 
     grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
     assert (to_bgr(grey) == grey[..., None]).all() and to_bgr(grey).shape == (3, 4, 3)
@@ -84,7 +84,7 @@ def test_colour_conversions_keep_the_picture():
 
 
 def test_preprocess_frames_stacks_and_handles_no_frames():
-    from realtime.preprocessing import preprocess_frames
+    from realtime.frames.preprocessing import preprocess_frames
 
     frames = [np.full((6, 8, 3), v, np.uint8) for v in (10, 20)]
     batch = preprocess_frames(frames, 4)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from realtime.reconnect import (
+from realtime.stream.reconnect import (
     TRANSITIONS,
     ConnectionMonitor,
     OpenAttempt,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from realtime.download import fetch
-from realtime.errors import InputError
+from realtime.core.download import fetch
+from realtime.core.errors import InputError
 from tests.conftest import run_cli
 from tests.servers import SilentServer
 from training.download import prepare

@@ -81,8 +81,8 @@ def trained_mixed(mixed_data, embedder_path, tmp_path_factory):
 def _test_features(data: Path, backbone, fps: float) -> list[tuple[str, str, np.ndarray]]:
     """(name, label, every sampled frame's features) per test video, read independently of
     `training evaluate` (its own decode loop through the runtime's video reader)."""
+    from realtime.frames.video import sampled_frames
     from training.dataset import load_dataset
-    from training.video import sampled_frames
 
     videos = load_dataset(data).split("test")
     return [
@@ -105,8 +105,8 @@ def _keras_windows(classifier, frames: np.ndarray, starts) -> np.ndarray:
 def _check_accuracy(model_dir: Path, data: Path, embedder_path: Path, expected_videos: int):
     """First-window and any-phase accuracy recomputed from the saved model: >= 85 %, and
     what `training evaluate` wrote."""
-    from realtime.backbones import LiteRTBackbone
-    from realtime.model import ActionClassifier
+    from realtime.backbones.litert import LiteRTBackbone
+    from realtime.head.classifier import ActionClassifier
 
     classifier = ActionClassifier(model_dir)
     videos = _test_features(data, LiteRTBackbone(embedder_path), classifier.info.sampling_fps)
@@ -147,8 +147,8 @@ def test_default_recipe_learns_order_and_appearance(trained_mixed, mixed_data, e
 def test_missing_frames_figures_follow_the_documented_rule(trained, synthetic_data, embedder_path):
     """10 % and 30 % of each test video's sampled frames removed at random (seeded by the
     video's place in the test list), then every window classified: recomputed here."""
-    from realtime.backbones import LiteRTBackbone
-    from realtime.model import ActionClassifier
+    from realtime.backbones.litert import LiteRTBackbone
+    from realtime.head.classifier import ActionClassifier
 
     model_dir, _ = trained
     classifier = ActionClassifier(model_dir)
@@ -172,7 +172,8 @@ def test_missing_frames_figures_follow_the_documented_rule(trained, synthetic_da
 
 
 def test_model_dir_metadata(trained, embedder_path):
-    from realtime.model import HeadInput, read_model_info
+    from realtime.head.config import HeadInput
+    from realtime.head.modeldir import read_model_info
     from training.recipes import DEFAULT
 
     model_dir, result = trained
@@ -248,8 +249,8 @@ def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
     directory, a round trip through `training export`) give the same probabilities for every
     window of held-out videos: partial windows at the start, then every full window as it
     slides (each step relative to a new first frame), to 1e-4."""
-    from realtime.backbones import LiteRTBackbone
-    from realtime.model import ActionClassifier
+    from realtime.backbones.litert import LiteRTBackbone
+    from realtime.head.classifier import ActionClassifier
     from training.features import extract_features
 
     trained_dir, _ = trained
@@ -296,7 +297,7 @@ def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
 
 def test_seed_recipe_trains_from_the_cache(trained, synthetic_data, embedder_path, tmp_path):
     """`train --recipe seed` (the example's recipe) reuses the cached features."""
-    from realtime.model import read_model_info
+    from realtime.head.modeldir import read_model_info
 
     out = tmp_path / "seed_model"
     result = run_cli(
@@ -347,7 +348,7 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
 ):
     """`train --backend openvino-int8`: calibrated on the train split by default, reported,
     recorded in the metadata, its features cached apart from fp32 ones."""
-    from realtime.model import read_model_info
+    from realtime.head.modeldir import read_model_info
     from training.synthetic import SyntheticSpec, generate
 
     need_backend("openvino-int8")

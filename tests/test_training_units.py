@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
+from realtime.frames.video import UnreadableVideo, VideoFacts, sampled_batches, sampled_frames
 from tests.conftest import moving_square_frames, run_cli, write_video
 from training.dataset import load_dataset
 from training.evaluate import confusion_png, metrics_report
 from training.recipes import DEFAULT, SEED
 from training.synthetic import GENERATORS
 from training.train import make_windows, validation_videos, window_starts
-from training.video import UnreadableVideo, VideoFacts, sampled_batches, sampled_frames
 
 
 def _videos(folder, names, frames=6):
@@ -94,7 +94,7 @@ def test_sampling_matches_the_runtime_clock(tmp_path):
     expected = [i for i in range(60) if i % 6 != 2]
     assert facts.source_fps == 30.0 and facts.frames_read == 60 and facts.ended
     assert len(frames) == len(expected) == facts.frames_sampled == 50
-    from realtime.preprocessing import preprocess_frame
+    from realtime.frames.preprocessing import preprocess_frame
 
     originals = list(moving_square_frames(60))
     # frame k of the output is the preprocessed source frame expected[k] (decoded, so lossy)

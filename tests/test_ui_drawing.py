@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from realtime.display import ConsoleUI
-from realtime.overlay import ACTION_COLOUR, NO_ACTION_COLOUR, draw_overlay
-from realtime.pipeline import Status
-from realtime.prediction import NO_ACTION, Prediction
+from realtime.outputs.overlay import ACTION_COLOUR, NO_ACTION_COLOUR, draw_overlay
+from realtime.stream.pipeline import Status
+from realtime.stream.prediction import NO_ACTION, Prediction
+from realtime.ui.display import ConsoleUI
 
 LABELS = ["alpha", "beta", "gamma"]
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from realtime.window import FeatureWindow
+from realtime.head.window import FeatureWindow
 
 
 def feature(value, size=4):

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from realtime.cliargs import (
+from realtime.core.cliargs import (
     HelpFormatter,
     OneLineErrorParser,
     positive_float,
     positive_int,
     run_reporting_errors,
 )
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 DEFAULT_DATA_DEST = Path("data")
 
@@ -30,7 +30,7 @@ def default_model_dir() -> Path:
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
-    from realtime.backends import CHOICES as BACKEND_CHOICES
+    from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 
     g = p.add_argument_group("backbone (as in `python -m realtime`)")
     g.add_argument(
@@ -244,7 +244,7 @@ def _recipe(args):
 
 def _choice(args, dataset=None):
     """The backbone options; int8 without --calibration calibrates on `dataset`'s train split."""
-    from realtime.backends import INT8
+    from realtime.backbones.base import INT8
     from training.workflow import BackboneChoice
 
     calibration = args.calibration
@@ -298,7 +298,7 @@ def run(args, console: Console) -> int:
         workflow.train_step(dataset, backbone, recipe, out, args.cache, console)
         return 0
     if args.command == "evaluate":
-        from realtime.model import read_model_info
+        from realtime.head.modeldir import read_model_info
 
         read_model_info(Path(args.model))  # cheap checks first
         dataset = workflow.load(args.data)

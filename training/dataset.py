@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realtime.errors import InputError
-from realtime.metadata import MetadataError, text
+from realtime.core.errors import InputError
+from realtime.head.metadata import MetadataError, text
 
 VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v"}
 #: Written by `training download` beside the extracted data (archive size, sha256, url).

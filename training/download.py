@@ -3,7 +3,7 @@
     fetch (resumable, progress bar) -> verify (reads completely, holds train.csv, test.csv and
     every video they list; sha256) -> extract to a temporary folder -> move into place
 
-- Resume: `realtime.download.fetch` (shared with the backbone weights download) writes
+- Resume: `realtime.core.download.fetch` (shared with the backbone weights download) writes
   `<archive>.part` and continues a cut transfer with an HTTP `Range` request.
 - Safe extraction: members with absolute paths or `..`, links pointing outside the
   destination, and device files are refused before anything is written; extraction goes
@@ -27,9 +27,9 @@ from pathlib import Path, PurePosixPath
 
 from rich.console import Console
 
-from realtime.backbones import file_digest
-from realtime.download import fetch
-from realtime.errors import InputError
+from realtime.backbones.base import file_digest
+from realtime.core.download import fetch
+from realtime.core.errors import InputError
 from training.dataset import DATASET_INFO_FILE
 
 UCF101_TOP5_URL = (

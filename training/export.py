@@ -1,6 +1,7 @@
 """Writing and checking the model directory `python -m realtime --model DIR` reads.
 
-The directory is written with `realtime.model.save_model_dir` (head weights + metadata.json).
+The directory is written with `realtime.head.modeldir.save_model_dir` (head weights +
+metadata.json).
 A model trained on a LiteRT backbone also carries the `.tflite` file under its own name, where
 `realtime.backbones.backbone_spec_from_metadata` looks for it, so the directory is
 self-contained. `check_model_dir` loads it the way the runtime does.
@@ -11,12 +12,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from realtime.backbones import Backbone, LiteRTBackbone, backbone_spec_from_metadata, file_digest
-from realtime.errors import InputError
-from realtime.model import (
+from realtime.backbones import backbone_spec_from_metadata
+from realtime.backbones.base import Backbone, file_digest
+from realtime.backbones.litert import LiteRTBackbone
+from realtime.core.errors import InputError
+from realtime.head.classifier import ActionClassifier
+from realtime.head.modeldir import (
     METADATA_FILE,
     WEIGHTS_FILE,
-    ActionClassifier,
     ModelInfo,
     read_model_info,
     save_model_dir,

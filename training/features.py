@@ -6,7 +6,7 @@ and the preprocessing version. An entry also records the video file's size and m
 time (a changed video is extracted again) and how many sampled frames it holds: an entry made
 for 90 frames serves a request for 20, and a video that ended early serves any request.
 
-`extract_features` decodes each video once (`training.video`), sends the sampled frames to
+`extract_features` decodes each video once (`realtime.frames.video`), sends the sampled frames to
 the backbone in batches, and skips (and reports) videos that cannot be read.
 """
 
@@ -23,10 +23,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from realtime.backbones import Backbone
-from training.video import UnreadableVideo, VideoFacts, sampled_batches
+from realtime.backbones.base import Backbone
+from realtime.frames.video import UnreadableVideo, VideoFacts, sampled_batches
 
-#: Bump when realtime.preprocessing changes what a frame becomes.
+#: Bump when realtime.frames.preprocessing changes what a frame becomes.
 PREPROCESSING_VERSION = "crop-centre-square/bilinear/rgb-uint8/v1"
 
 

@@ -1,7 +1,7 @@
 """Training recipes: the Keras example's (`seed`) and ours (`default`).
 
 A recipe says how a video becomes training windows, what the head reads and how it is
-fitted. Both recipes keep the example's masked GRU family (`realtime.model.build_head`:
+fitted. Both recipes keep the example's masked GRU family (`realtime.head.keras.build_head`:
 GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu) -> softmax) and sample frames with the
 runtime's `SamplingClock` at `fps`, so the frame spacing inside a window is the one recorded
 in the model's metadata and used live.
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from realtime.model import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
+from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Turning per-video features into training windows and fitting the GRU head.
 
-The head is `realtime.model.build_head` (never redefined here). A window is `window`
-consecutive *sampled* frames (see `training.video`), zero-padded with the mask off when a
-video is shorter, exactly the layout `realtime.window.FeatureWindow` gives the head live.
+The head is `realtime.head.keras.build_head` (never redefined here). A window is `window`
+consecutive *sampled* frames (see `realtime.frames.video`), zero-padded with the mask off when a
+video is shorter, exactly the layout `realtime.head.window.FeatureWindow` gives the head live.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from realtime.model import build_head, count_parameters, fit_head_input
-from realtime.quiet import import_tensorflow
+from realtime.core.optional import import_tensorflow
+from realtime.head.keras import build_head, count_parameters, fit_head_input
 from training.recipes import Recipe
 
 
@@ -111,7 +111,7 @@ class TrainResult:
 
     @property
     def parameters(self) -> dict:
-        """{"trainable": n, "fitted": n} of the head (see `realtime.model.count_parameters`)."""
+        """{"trainable": n, "fitted": n} of the head (`realtime.head.keras.count_parameters`)."""
         return count_parameters(self.head)
 
 

@@ -9,15 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from realtime.backbones import Backbone, backbone_spec_from_metadata, load_backbone
-from realtime.errors import InputError
-from realtime.model import (
-    ActionClassifier,
-    ModelInfo,
-    check_compatible,
-    read_model_info,
-    save_model_dir,
-)
+from realtime.backbones import backbone_spec_from_metadata, load_backbone
+from realtime.backbones.base import Backbone
+from realtime.core.errors import InputError
+from realtime.head.classifier import ActionClassifier
+from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info, save_model_dir
 from training.dataset import Dataset, Video, load_dataset
 from training.evaluate import (
     CONFUSION_PNG,
@@ -140,7 +136,7 @@ def train_step(
         backbone=backbone.describe(),
         sampling={
             "fps": recipe.fps,
-            "rule": "realtime.capture.SamplingClock on the source clock; a window is "
+            "rule": "realtime.frames.clock.SamplingClock on the source clock; a window is "
             "consecutive sampled frames",
         },
         head=recipe.head.as_dict(),

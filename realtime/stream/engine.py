@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from realtime.backbones import Backbone
-from realtime.capture import END_OF_STREAM, Frame, FrameRing
-from realtime.metrics import PipelineMetrics
-from realtime.model import ActionClassifier
-from realtime.postprocess import ProbabilitySmoother, decide
-from realtime.prediction import Prediction, probs_dict
+from realtime.backbones.base import Backbone
+from realtime.head.classifier import ActionClassifier
+from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
+from realtime.stream.metrics import PipelineMetrics
+from realtime.stream.postprocess import ProbabilitySmoother, decide
+from realtime.stream.prediction import Prediction, probs_dict
 
 
 class OutputFailed(Exception):
@@ -45,7 +45,7 @@ class Sink:
         """The source had a gap; the window restarts."""
 
     def on_source_state(self, change) -> None:
-        """A live source changed state (a `realtime.reconnect.StateChange`): stalled,
+        """A live source changed state (a `realtime.stream.reconnect.StateChange`): stalled,
         reconnecting, live again, failed. Called on the inference thread."""
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

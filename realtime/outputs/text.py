@@ -1,5 +1,5 @@
 """Where predictions go besides the screen: JSONL and action segments (the annotated video:
-`realtime.recording`)."""
+`realtime.outputs.recording`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from realtime.capture import Frame
-from realtime.engine import OutputClosed, OutputFailed, Sink
-from realtime.errors import InputError
-from realtime.postprocess import SegmentTracker
-from realtime.prediction import Prediction
+from realtime.core.errors import InputError
+from realtime.stream.capture import Frame
+from realtime.stream.engine import OutputClosed, OutputFailed, Sink
+from realtime.stream.postprocess import SegmentTracker
+from realtime.stream.prediction import Prediction
 
 
 def _open_text(path: str):
-    """'-' is stdout; anything else a new file (`realtime.outputpaths` checked it)."""
+    """'-' is stdout; anything else a new file (`realtime.outputs.paths` checked it)."""
     if path == "-":
         return sys.stdout, False
     target = Path(path)

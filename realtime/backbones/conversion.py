@@ -1,6 +1,6 @@
 """How InceptionV3 runs: backends converted from the Keras model, cached, checked, interchangeable.
 
-The Keras model (`realtime.backbones.KerasInceptionV3`) is the source of truth. Other
+The Keras model (`realtime.backbones.keras.KerasInceptionV3`) is the source of truth. Other
 backends are produced from it on first use and cached on disk, keyed by the exact weights:
 
 | backend         | what runs                                                    |
@@ -18,7 +18,7 @@ images (relative error ||a - b|| / ||b|| of each feature vector at most `TOLERAN
 result is cached beside the converted model. `auto` skips a backend that fails; asking for it
 explicitly still runs it, with a warning. `auto` never picks `openvino-int8`: it is made only
 on request, from calibration frames, and reports its agreement with fp32 whenever it is loaded
-(`realtime.quantize`). The input scaling (x / 127.5 - 1) is part of every
+(`realtime.backbones.int8`). The input scaling (x / 127.5 - 1) is part of every
 exported graph, so every backend takes the same uint8 frames.
 
 Cache layout: `<cache>/backbones/<weights key>/<format>/` (int8: one folder per calibration
@@ -37,64 +37,44 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from realtime.backbones import (
+from realtime.backbones.base import (
+    AUTO_PREFERENCE,
+    EXPORT_VERSION,
+    HELD_OUT_FILE,
+    INT8,
+    INT8_TOLERANCE,
+    TOLERANCE,
+    Backbone,
+    check_backend_name,
+    default_cache_dir,
+)
+from realtime.backbones.keras import (
     INCEPTION_FEATURE_SIZE,
     INCEPTION_IMAGE_SIZE,
     INCEPTION_V3,
-    Backbone,
     KerasInceptionV3,
-    LiteRTBackbone,
     inception_weights_identity,
 )
-from realtime.errors import InputError
-from realtime.quiet import import_tensorflow, native_stderr_silenced
+from realtime.backbones.litert import LiteRTBackbone
+from realtime.backbones.openvino import (
+    OpenVINOBackbone,
+    _openvino_telemetry_off,
+    cpu_capabilities,
+    import_openvino,
+)
+from realtime.core.errors import InputError
+from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
-BACKENDS = {
-    "keras": "TensorFlow tf.function (the Keras reference)",
-    "xla": "TensorFlow tf.function compiled with XLA",
-    "litert": "LiteRT (TFLite) fp32, XNNPACK",
-    "openvino": "OpenVINO fp32",
-    "openvino-bf16": "OpenVINO bfloat16 (CPUs with native bf16)",
-    "openvino-int8": "OpenVINO int8, quantized by NNCF on --calibration frames (opt-in)",
-}
-CHOICES = ("auto", *BACKENDS)
-#: What `auto` tries, fastest first (measured with `python -m bench`, docs/performance.md).
-#: int8 is faster still but never automatic: it changes the features by a few percent.
-AUTO_PREFERENCE = ("openvino-bf16", "openvino", "litert", "xla", "keras")
-#: Largest relative error of a feature vector against the Keras reference a backend may have.
-TOLERANCE = 0.01
-#: Largest relative feature error of an int8 model before a warning (it is always reported).
-INT8_TOLERANCE = 0.05
-#: Bumped when the exported graphs change, so stale cache entries are not reused.
-EXPORT_VERSION = 1
-#: Beside an int8 model: fp32 and int8 features of the frames held out from its calibration.
-HELD_OUT_FILE = "held-out.npz"
 _FORMAT = {
     "litert": "litert",
     "openvino": "openvino",
     "openvino-bf16": "openvino",
     "openvino-int8": "openvino-int8",
 }
-INT8 = "openvino-int8"
-
-
-def check_backend_name(name: str | None) -> str:
-    name = (name or "auto").lower()
-    if name not in CHOICES:
-        raise InputError(f"unknown backend {name!r}: choose one of {', '.join(CHOICES)}")
-    return name
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("REALTIME_ACTION_CACHE"):
-        return Path(os.environ["REALTIME_ACTION_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "realtime-action"
 
 
 def availability(backend: str) -> str | None:
@@ -112,18 +92,12 @@ def availability(backend: str) -> str | None:
     except ImportError:
         return "OpenVINO is not installed (pip install openvino)"
     if backend == INT8:
-        from realtime.quantize import nncf_availability
+        from realtime.backbones.int8 import nncf_availability
 
         return nncf_availability()
     if backend == "openvino-bf16" and "BF16" not in cpu_capabilities(ov):
         return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
     return None
-
-
-def cpu_capabilities(ov=None) -> tuple[str, ...]:
-    """What OpenVINO says this CPU can do natively ("FP32", "BF16", "INT8", ...)."""
-    ov = ov or import_openvino()
-    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def probe_frames(n: int = 6, size: int = INCEPTION_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
@@ -148,80 +122,6 @@ def relative_errors(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """||a - b|| / ||b|| per feature vector (row)."""
     diff = np.linalg.norm(features - reference, axis=1)
     return diff / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)
-
-
-class OpenVINOBackbone(Backbone):
-    """An OpenVINO model (converted from the Keras InceptionV3) on the CPU, one frame per call.
-
-    `precision` is OpenVINO's inference precision hint: "f32" or "bf16" (for an int8 model:
-    the precision of the layers left unquantized). `quantized` describes an int8 model's
-    calibration; its features are cached apart from fp32 ones (`cache_identity`).
-
-    The model is compiled for batch 1 (the live path); batches of `BATCH` frames or more
-    (training's feature extraction) go through a second compilation for that batch size,
-    compiled on first use: measured 1.2x the frames per second of frame-by-frame calls.
-    """
-
-    BATCH = 8
-
-    def __init__(
-        self,
-        xml_path: str | os.PathLike,
-        identity: dict,
-        precision: str = "f32",
-        num_threads: int | None = None,
-        quantized: dict | None = None,
-    ):
-        ov = import_openvino()
-
-        self.name = identity["name"]
-        self.feature_size = int(identity["feature_size"])
-        self.image_size = int(identity["image_size"])
-        self._identity = dict(identity)
-        if quantized:
-            self.backend = INT8
-        else:
-            self.backend = "openvino-bf16" if precision == "bf16" else "openvino"
-        self.quantized = quantized
-        self._core = ov.Core()
-        self._xml_path = str(xml_path)
-        self.folder = Path(xml_path).parent
-        self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
-        if num_threads:
-            self._config["INFERENCE_NUM_THREADS"] = int(num_threads)
-        self._request = self._compile(1)
-        self._batch_request = None
-
-    def _compile(self, batch: int):
-        model = self._core.read_model(self._xml_path)
-        model.reshape([batch, self.image_size, self.image_size, 3])
-        return self._core.compile_model(model, "CPU", self._config).create_infer_request()
-
-    def describe(self) -> dict:
-        return dict(self._identity)
-
-    def cache_identity(self) -> dict:
-        if not self.quantized:
-            return self.describe()
-        return {**self.describe(), "int8_calibration": self.quantized["digest"]}
-
-    def extract(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.ascontiguousarray(frames, dtype=np.uint8)
-        out = np.empty((len(frames), self.feature_size), np.float32)
-        start = 0
-        if len(frames) >= self.BATCH:
-            if self._batch_request is None:
-                self._batch_request = self._compile(self.BATCH)
-            request = self._batch_request
-            for start in range(0, len(frames) - self.BATCH + 1, self.BATCH):
-                request.infer({0: frames[start : start + self.BATCH]}, share_inputs=True)
-                out[start : start + self.BATCH] = request.get_output_tensor(0).data
-            start += self.BATCH
-        request = self._request
-        for i in range(start, len(frames)):
-            request.infer({0: frames[i : i + 1]}, share_inputs=True)
-            out[i] = request.get_output_tensor(0).data[0]
-        return out
 
 
 class ConversionProgress:
@@ -304,7 +204,7 @@ class InceptionBackends:
         calibration=None,
         note: Callable[[str], None] | None = None,
     ):
-        """`calibration`: a `realtime.quantize.CalibrationSet` (needed to make an int8 model).
+        """`calibration`: a `realtime.backbones.int8.CalibrationSet` (needed to make an int8 model).
         `warn` / `note`: where warnings and int8's agreement report go (default: stderr)."""
         self.weights = weights
         self.calibration = calibration
@@ -407,7 +307,7 @@ class InceptionBackends:
         source = self.folder("openvino") / "model.xml"
 
         def quantize(tmp: Path) -> None:
-            from realtime.quantize import quantize_openvino
+            from realtime.backbones.int8 import quantize_openvino
 
             ov = import_openvino()
             model = ov.Core().read_model(str(source))
@@ -573,32 +473,6 @@ def int8_report(backbone: OpenVINOBackbone, check: dict) -> str:
     )
 
 
-def import_openvino():
-    """`import openvino` without its usage report (sent on import and on every conversion)."""
-    with _openvino_telemetry_off():
-        import openvino
-
-    return openvino
-
-
-@contextmanager
-def _openvino_telemetry_off():
-    """No usage report from OpenVINO's converter (it would try to reach the internet).
-
-    The converter declines telemetry when it sees `CI=true`, its documented switch; it is set
-    only while OpenVINO is imported and while a conversion runs.
-    """
-    saved = os.environ.get("CI")
-    os.environ["CI"] = "true"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("CI", None)
-        else:
-            os.environ["CI"] = saved
-
-
 def _versions() -> dict:
     versions = {}
     for module in ("tensorflow", "keras", "openvino", "ai_edge_litert"):
@@ -623,7 +497,7 @@ def load_inception(
     if calibration:
         if backend != INT8:
             raise InputError(f"--calibration applies to --backend {INT8} only")
-        from realtime.quantize import CalibrationSet
+        from realtime.backbones.int8 import CalibrationSet
 
         calibration_set = CalibrationSet.from_videos(calibration, INCEPTION_IMAGE_SIZE)
     return InceptionBackends(

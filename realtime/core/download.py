@@ -26,7 +26,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 CHUNK = 1 << 16
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.prediction import NO_ACTION
+from realtime.stream.prediction import NO_ACTION
 
 
 class ProbabilitySmoother:

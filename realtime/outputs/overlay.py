@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from realtime.prediction import Prediction
+from realtime.stream.prediction import Prediction
 
 ACTION_COLOUR = (80, 220, 80)  # BGR green
 NO_ACTION_COLOUR = (170, 170, 170)  # grey

@@ -1,9 +1,10 @@
 """Reading a training video exactly as `realtime` reads a video file.
 
-One decode pass per video: frames come from `realtime.sources.open_source` (the runtime's
+One decode pass per video: frames come from `realtime.frames.sources.open_source` (the runtime's
 own reader), each frame's time on the source clock is `VideoSource.frame_time` (as in
-`realtime.capture.CaptureThread`), `realtime.capture.SamplingClock` decides which frames enter
-the model, and only those are preprocessed with `realtime.preprocessing.preprocess_frame`.
+`realtime.stream.capture.CaptureThread`), `realtime.frames.clock.SamplingClock` decides which
+frames enter the model, and only those are preprocessed with
+`realtime.frames.preprocessing.preprocess_frame`.
 Reading stops as soon as `limit` frames have been sampled, so a video is never decoded past
 what training needs.
 """
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.capture import SamplingClock
-from realtime.errors import InputError
-from realtime.preprocessing import preprocess_frame
-from realtime.sources import FILE, SourceSpec, open_source
+from realtime.core.errors import InputError
+from realtime.frames.clock import SamplingClock
+from realtime.frames.preprocessing import preprocess_frame
+from realtime.frames.sources import FILE, SourceSpec, open_source
 
 
 class UnreadableVideo(Exception):

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.errors import InputError
-from realtime.quiet import native_stderr_silenced
+from realtime.core.errors import InputError
+from realtime.core.optional import native_stderr_silenced
 
 CAMERA, FILE, STREAM = "camera", "file", "stream"
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")

@@ -32,11 +32,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.capture import Frame
-from realtime.engine import OutputFailed, Sink
-from realtime.errors import InputError
-from realtime.overlay import draw_overlay, overlay_size
-from realtime.prediction import Prediction
+from realtime.core.errors import InputError
+from realtime.outputs.overlay import draw_overlay, overlay_size
+from realtime.stream.capture import Frame
+from realtime.stream.engine import OutputFailed, Sink
+from realtime.stream.prediction import Prediction
 
 #: MP4/MOV written as fragments, each playable once written (no index at the end)
 _FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.preprocessing import preprocess_frame
-from realtime.reconnect import ConnectionMonitor, OpenAttempt, ReconnectPolicy, SourceState
-from realtime.sources import VideoSource
+from realtime.frames.clock import SamplingClock
+from realtime.frames.preprocessing import preprocess_frame
+from realtime.frames.sources import VideoSource
+from realtime.stream.reconnect import ConnectionMonitor, OpenAttempt, ReconnectPolicy, SourceState
 
 __all__ = ["CaptureThread", "Frame", "FrameRing", "SamplingClock", "SourceState", "END_OF_STREAM"]
 
@@ -55,34 +56,6 @@ class _EndOfStream:
 
 #: What `FrameRing.take()` returns once the writer has closed the ring and it is drained.
 END_OF_STREAM = _EndOfStream()
-
-
-class SamplingClock:
-    """Admits frames at `fps` on the source's clock; `fps=None` admits every frame.
-
-    A frame is admitted when its timestamp reaches the next tick (with a small tolerance for
-    timestamp jitter); the tick then advances by one period. After a long gap the clock
-    re-anchors on the next frame instead of admitting a burst.
-    """
-
-    def __init__(self, fps: float | None):
-        self.period = 1.0 / fps if fps else 0.0
-        self._next_tick: float | None = None
-
-    def admit(self, t: float) -> bool:
-        if self.period <= 0:
-            return True
-        tolerance = 0.2 * self.period
-        if self._next_tick is None or t - self._next_tick > self.period:
-            self._next_tick = t + self.period
-            return True
-        if t >= self._next_tick - tolerance:
-            self._next_tick += self.period
-            return True
-        return False
-
-    def reset(self) -> None:
-        self._next_tick = None
 
 
 class FrameRing:

@@ -1,11 +1,11 @@
-"""The Keras layers of the head's `appearance+change` input (see `realtime.model`).
+"""The Keras layers of the head's `appearance+change` input (see `realtime.head`).
 
 Imported only when a Keras head is built (it imports Keras).
 """
 
 from __future__ import annotations
 
-from realtime.quiet import import_tensorflow
+from realtime.core.optional import import_tensorflow
 
 import_tensorflow()
 
@@ -21,7 +21,7 @@ class WindowInput(keras.layers.Layer):
     where x_ref is the window's first valid frame (the first step whose mask is True;
     `reference="first"`) or the mean of its valid frames (`reference="mean"`).
     `mean` (D,), `appearance` (D, appearance_dims) and `change` (D, change_dims) are fitted
-    on the training windows (`realtime.model.fit_window_input`) and never trained by
+    on the training windows (`realtime.head.fitting.fit_window_input`) and never trained by
     gradient descent.
     The first part says what the frames look like, the second how each differs from the
     rest of the window, which is what tells an action from its reverse.
@@ -89,7 +89,7 @@ class WindowOffset(keras.layers.Layer):
 
     Adds to the first `dims` channels (the appearance part) one random offset per window, the
     same at every step, drawn from N(0, (stddev * spread)(stddev * spread)^T): `spread`
-    (dims, dims) is fitted on the training videos (`realtime.model.fit_appearance_spread`)
+    (dims, dims) is fitted on the training videos (`realtime.head.fitting.fit_appearance_spread`)
     so that the offsets look like the differences between videos of one class. The head then
     cannot tell training videos apart by what only they look like (which it would memorise)
     and keeps what a class looks like where classes differ by more than their videos do. How a

@@ -1,11 +1,11 @@
 """int8 InceptionV3: calibration frames, NNCF post-training quantization, agreement with fp32.
 
-The `openvino-int8` backend (`realtime.backends`) is never chosen by `--backend auto`: int8
-changes the features by a few percent, and how much depends on the weights and on the frames
-it was calibrated on. So it is made only on request, from frames the user names with
-`--calibration VIDEO|DIR` (training: the dataset's training videos by default), and every
-time it is loaded it reports how closely it agrees with the fp32 Keras reference on frames
-held out from calibration.
+The `openvino-int8` backend (`realtime.backbones.conversion`) is never chosen by
+`--backend auto`: int8 changes the features by a few percent, and how much depends on the
+weights and on the frames it was calibrated on. So it is made only on request, from frames
+the user names with `--calibration VIDEO|DIR` (training: the dataset's training videos by
+default), and every time it is loaded it reports how closely it agrees with the fp32 Keras
+reference on frames held out from calibration.
 
 - `CalibrationSet.from_videos` samples up to `MAX_FRAMES` frames spread evenly over the given
   videos (preprocessed exactly as the live path does), keeps every `HOLDOUT_EVERY`-th one out
@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.backends import HELD_OUT_FILE
-from realtime.errors import InputError
-from realtime.preprocessing import preprocess_frame
+from realtime.backbones.base import HELD_OUT_FILE
+from realtime.core.errors import InputError
+from realtime.frames.preprocessing import preprocess_frame
 
 #: Frames sampled for calibration + the held-out check (NNCF's default subset is 300).
 MAX_FRAMES = 400

@@ -22,10 +22,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from realtime.errors import InputError
-from realtime.overlay import draw_overlay
-from realtime.pipeline import Pipeline
-from realtime.prediction import NO_ACTION
+from realtime.core.errors import InputError
+from realtime.outputs.overlay import draw_overlay
+from realtime.stream.pipeline import Pipeline
+from realtime.stream.prediction import NO_ACTION
 
 WINDOW_TITLE = "realtime-action"
 

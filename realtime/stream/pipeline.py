@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from realtime.backbones import Backbone
-from realtime.capture import CaptureThread, FrameRing
-from realtime.engine import InferenceEngine, Sink
-from realtime.metrics import PipelineMetrics
-from realtime.model import ActionClassifier
-from realtime.postprocess import ProbabilitySmoother
-from realtime.reconnect import ReconnectPolicy, SourceState, StateChange
-from realtime.sources import VideoSource
+from realtime.backbones.base import Backbone
+from realtime.frames.sources import VideoSource
+from realtime.head.classifier import ActionClassifier
+from realtime.stream.capture import CaptureThread, FrameRing
+from realtime.stream.engine import InferenceEngine, Sink
+from realtime.stream.metrics import PipelineMetrics
+from realtime.stream.postprocess import ProbabilitySmoother
+from realtime.stream.reconnect import ReconnectPolicy, SourceState, StateChange
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.errors import InputError
+from realtime.core.errors import InputError
 
 STDOUT = "-"
 #: How many files of an input folder are compared by inode (hard links); a folder with more

@@ -1,0 +1,91 @@
+"""What every backbone is (`Backbone`), the names of the backends InceptionV3 runs on and
+the cache they are converted into.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from realtime.core.errors import InputError
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Backbone(ABC):
+    """Turns preprocessed frames into feature vectors."""
+
+    #: Stable identity stored in model metadata, e.g. "inception_v3/imagenet".
+    name: str
+    #: How it runs (`realtime.backbones.conversion`): not part of the identity, backends are
+    #: interchangeable.
+    backend: str = "native"
+    feature_size: int
+    image_size: int
+
+    @abstractmethod
+    def extract(self, frames: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 RGB frames -> (N, feature_size) float32 features."""
+
+    def describe(self) -> dict:
+        """What a model's metadata records about the backbone it was trained with."""
+        return {
+            "name": self.name,
+            "feature_size": int(self.feature_size),
+            "image_size": int(self.image_size),
+        }
+
+    def cache_identity(self) -> dict:
+        """What cached features depend on: `describe()`, plus anything that changes them more
+        than backends may differ (an int8 model's calibration)."""
+        return self.describe()
+
+
+BACKENDS = {
+    "keras": "TensorFlow tf.function (the Keras reference)",
+    "xla": "TensorFlow tf.function compiled with XLA",
+    "litert": "LiteRT (TFLite) fp32, XNNPACK",
+    "openvino": "OpenVINO fp32",
+    "openvino-bf16": "OpenVINO bfloat16 (CPUs with native bf16)",
+    "openvino-int8": "OpenVINO int8, quantized by NNCF on --calibration frames (opt-in)",
+}
+
+
+CHOICES = ("auto", *BACKENDS)
+#: What `auto` tries, fastest first (measured with `python -m bench`, docs/performance.md).
+#: int8 is faster still but never automatic: it changes the features by a few percent.
+AUTO_PREFERENCE = ("openvino-bf16", "openvino", "litert", "xla", "keras")
+#: Largest relative error of a feature vector against the Keras reference a backend may have.
+TOLERANCE = 0.01
+#: Largest relative feature error of an int8 model before a warning (it is always reported).
+INT8_TOLERANCE = 0.05
+#: Bumped when the exported graphs change, so stale cache entries are not reused.
+EXPORT_VERSION = 1
+#: Beside an int8 model: fp32 and int8 features of the frames held out from its calibration.
+HELD_OUT_FILE = "held-out.npz"
+INT8 = "openvino-int8"
+
+
+def check_backend_name(name: str | None) -> str:
+    name = (name or "auto").lower()
+    if name not in CHOICES:
+        raise InputError(f"unknown backend {name!r}: choose one of {', '.join(CHOICES)}")
+    return name
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("REALTIME_ACTION_CACHE"):
+        return Path(os.environ["REALTIME_ACTION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "realtime-action"

@@ -1,0 +1,99 @@
+"""Any `.tflite` image model as a backbone, run by LiteRT."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from realtime.backbones.base import Backbone, file_digest
+from realtime.core.errors import InputError
+from realtime.core.optional import native_stderr_silenced
+
+
+class LiteRTBackbone(Backbone):
+    """A `.tflite` model used as the feature extractor.
+
+    Input scaling follows the TFLite conventions for image models: a uint8 input takes the raw
+    RGB pixels, an int8 input takes pixels - 128, a float input takes pixels / 127.5 - 1. The
+    output (any shape) is dequantised with its scale and zero point and flattened.
+    """
+
+    backend = "litert"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        num_threads: int | None = None,
+        identity: dict | None = None,
+    ):
+        """`identity`: the describe() of the model this file was exported from, if any (a
+        converted InceptionV3 keeps the Keras model's name so heads run on either)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"backbone file not found: {path}")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # pragma: no cover - depends on the install
+            raise InputError("LiteRT is not installed: pip install ai-edge-litert") from None
+        threads = num_threads or os.cpu_count() or 1
+        try:
+            with native_stderr_silenced():
+                self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self._interpreter.allocate_tensors()
+        except Exception as exc:
+            raise InputError(f"{path} is not a usable .tflite model: {str(exc)[:160]}") from None
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1:
+            raise InputError(f"{path}: a backbone must have exactly one input, not {len(inputs)}")
+        shape = [int(v) for v in inputs[0]["shape"]]
+        if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
+            raise InputError(f"{path}: expected a square RGB image input, got shape {shape}")
+        self._input = inputs[0]
+        self._output = outputs[0]
+        self.path = path
+        self.image_size = shape[1]
+        self.feature_size = int(np.prod(self._output["shape"][1:]))
+        self._identity = dict(identity) if identity else None
+        if self._identity:
+            self.sha256 = None
+            self.name = self._identity["name"]
+        else:
+            self.sha256 = file_digest(path)
+            self.name = f"tflite/{self.sha256[:12]}"
+        self._in_dtype = np.dtype(self._input["dtype"])
+        scale, zero = self._output["quantization"]
+        self._out_scale = float(scale) if scale else None
+        self._out_zero = float(zero)
+
+    def describe(self) -> dict:
+        if self._identity:
+            return dict(self._identity)
+        info = super().describe()
+        info["file"] = self.path.name
+        info["sha256"] = self.sha256
+        return info
+
+    def _scaled(self, frame: np.ndarray) -> np.ndarray:
+        if self._in_dtype == np.uint8:
+            return frame
+        if self._in_dtype == np.int8:
+            return (frame.astype(np.int16) - 128).astype(np.int8)
+        return frame.astype(np.float32) / 127.5 - 1.0
+
+    def extract(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.uint8)
+        out = np.empty((len(frames), self.feature_size), np.float32)
+        interpreter = self._interpreter
+        in_index, out_index = self._input["index"], self._output["index"]
+        for i, frame in enumerate(frames):
+            interpreter.set_tensor(in_index, self._scaled(frame)[None])
+            interpreter.invoke()
+            raw = interpreter.get_tensor(out_index).reshape(-1)
+            if self._out_scale is not None:
+                out[i] = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+            else:
+                out[i] = raw
+        return out

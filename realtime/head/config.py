@@ -1,0 +1,118 @@
+"""The head's architecture (`HeadConfig`), as metadata.json records it, and the names of its
+layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+WINDOW_INPUT_LAYER = "window_input"
+WINDOW_OFFSET_LAYER = "window_offset"
+DENSE_LAYER = "dense"
+PROBS_LAYER = "probs"
+
+
+def gru_layer(index: int) -> str:
+    """The name `build_head` gives its `index`-th GRU layer."""
+    return f"gru_{index}"
+
+
+class HeadInput(Enum):
+    """What the first GRU reads at each step of a window (see the module's docstring)."""
+
+    RAW = "raw"
+    APPEARANCE_CHANGE = "appearance+change"
+
+
+class ChangeReference(Enum):
+    """What an `appearance+change` head measures change against, within each window."""
+
+    FIRST = "first"  # the window's first valid frame
+    MEAN = "mean"  # the mean of the window's valid frames
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The head's architecture, as recorded in metadata.json (`head`)."""
+
+    gru_units: tuple[int, ...] = (16, 8)
+    dropout: float = 0.4
+    dense_units: int = 8
+    input: HeadInput = HeadInput.RAW
+    appearance_dims: int = 0  # APPEARANCE_CHANGE: numbers for how a frame looks
+    change_dims: int = 0  # APPEARANCE_CHANGE: numbers for how it changed
+    appearance_offset: float = 0.0  # training only: offsets of looks, x the class spread
+    change_reference: ChangeReference = ChangeReference.FIRST  # APPEARANCE_CHANGE
+
+    def __post_init__(self):
+        if not isinstance(self.input, HeadInput):
+            raise TypeError("HeadConfig.input must be a HeadInput")
+        if not isinstance(self.change_reference, ChangeReference):
+            raise TypeError("HeadConfig.change_reference must be a ChangeReference")
+        if not self.gru_units or min(self.gru_units) < 1 or self.dense_units < 1:
+            raise ValueError("the head needs at least one GRU and positive widths")
+        if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
+            raise ValueError(f"{self.input.value} needs appearance_dims and change_dims >= 1")
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """(appearance_dims, change_dims)."""
+        return self.appearance_dims, self.change_dims
+
+    def as_dict(self) -> dict:
+        """For metadata.json; a `raw` head is written exactly as format 1 wrote it."""
+        data = asdict(self)
+        data["gru_units"] = list(self.gru_units)
+        data["input"] = self.input.value
+        data["change_reference"] = self.change_reference.value
+        if self.input is HeadInput.RAW:
+            for key in (
+                "input",
+                "appearance_dims",
+                "change_dims",
+                "appearance_offset",
+                "change_reference",
+            ):
+                data.pop(key)
+        return data
+
+    def describe(self, num_classes: int) -> str:
+        """One line, e.g. "raw -> GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu) -> ..."."""
+        parts = [self.input.value]
+        if self.input is HeadInput.APPEARANCE_CHANGE:
+            parts[0] += f" ({self.appearance_dims} + {self.change_dims}"
+            if self.change_reference is ChangeReference.MEAN:
+                parts[0] += ", change from the mean"
+            parts[0] += ")"
+        parts += [f"GRU({u})" for u in self.gru_units]
+        parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
+        parts.append(f"Dense({num_classes}, softmax)")
+        return " -> ".join(parts)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> HeadConfig:
+        """From metadata.json; ValueError for an input this version does not know."""
+        values = {k: v for k, v in dict(data or {}).items() if k in cls.__dataclass_fields__}
+        if "gru_units" in values:
+            values["gru_units"] = tuple(int(u) for u in values["gru_units"])
+        values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))
+        # format-2 heads written before the option measured change against the first frame
+        values["change_reference"] = ChangeReference(
+            values.get("change_reference", ChangeReference.FIRST.value)
+        )
+        kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
+        for key in (
+            "dropout",
+            "dense_units",
+            "appearance_dims",
+            "change_dims",
+            "appearance_offset",
+        ):
+            if key in values:
+                values[key] = kinds.get(key, float)(values[key])
+        return cls(**values)
+
+
+#: The Keras example's head: GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu), raw input.
+SEED_HEAD = HeadConfig()

@@ -1,0 +1,89 @@
+"""The statistics of the `appearance+change` input, fitted on training windows (NumPy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.head.config import ChangeReference
+
+
+def window_references(
+    features: np.ndarray, masks: np.ndarray, reference: ChangeReference
+) -> np.ndarray:
+    """(N, window, D) windows + (N, window) masks -> (N, D): what each window's change is
+    measured against (its first valid frame, or the mean of its valid frames)."""
+    if reference is ChangeReference.FIRST:
+        return features[np.arange(len(features)), np.argmax(masks, axis=1)]
+    weights = masks / np.maximum(masks.sum(axis=1, keepdims=True), 1)
+    return np.einsum("nt,ntd->nd", weights, features)
+
+
+def fit_window_input(
+    features: np.ndarray,
+    masks: np.ndarray,
+    dims: tuple[int, int],
+    reference: ChangeReference = ChangeReference.FIRST,
+) -> list[np.ndarray]:
+    """The `appearance+change` transform's weights [mean, A, C] from training windows.
+
+    A and C project onto the leading principal components of the training frames (the
+    directions in which frames differ most), `dims` = (columns of A, columns of C). A scales
+    the centred projections to unit standard deviation; C scales the projected changes (against
+    each window's `reference`, over the training windows) to unit standard deviation.
+    `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
+    with their valid frames. Columns beyond the number of features or frames are zero.
+    """
+    features = np.asarray(features, np.float64)
+    masks = np.asarray(masks, bool)
+    frames = features[masks]
+    wanted = max(dims)
+    kept = min(wanted, features.shape[2], len(frames))
+    mean = frames.mean(axis=0)
+    centred = frames - mean
+    covariance = centred.T @ centred / max(len(frames) - 1, 1)
+    values, vectors = np.linalg.eigh(covariance)
+    basis = np.zeros((features.shape[2], wanted))
+    basis[:, :kept] = vectors[:, np.argsort(values)[::-1][:kept]]
+    references = window_references(features, masks, reference)  # (N, D)
+    changes = (features - references[:, None, :])[masks]
+    appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
+    appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
+    change = change / max(float((changes @ change).std()), 1e-12)
+    return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
+def fit_appearance_spread(
+    features: np.ndarray,
+    masks: np.ndarray,
+    videos: np.ndarray,
+    targets: np.ndarray,
+    window_input: list[np.ndarray],
+) -> np.ndarray:
+    """The training-only `WindowOffset`'s spread: how videos of one class differ in looks.
+
+    Each training video's mean appearance part ((x - mean) A over its windows' valid frames)
+    minus its class's mean of those; the Cholesky factor of their covariance (dims, dims),
+    with a small ridge. Where a class has a single video, it contributes nothing.
+    """
+    mean, appearance, _ = (np.asarray(w, np.float64) for w in window_input)
+    looks = (np.asarray(features, np.float64) - mean) @ appearance  # (N, window, dims)
+    masks = np.asarray(masks, bool)
+    videos, targets = np.asarray(videos), np.asarray(targets)
+    per_video, classes = [], []
+    for v in np.unique(videos):
+        rows = videos == v
+        per_video.append(looks[rows][masks[rows]].mean(axis=0))
+        classes.append(int(targets[rows][0]))
+    per_video, classes = np.array(per_video), np.array(classes)
+    deviations = [
+        per_video[classes == c] - per_video[classes == c].mean(axis=0)
+        for c in np.unique(classes)
+        if (classes == c).sum() > 1
+    ]
+    dims = appearance.shape[1]
+    if not deviations:
+        return np.zeros((dims, dims), np.float32)
+    stacked = np.concatenate(deviations)
+    covariance = stacked.T @ stacked / max(len(stacked) - len(deviations), 1)
+    ridge = 1e-6 * max(float(np.trace(covariance)) / dims, 1e-12)
+    return np.linalg.cholesky(covariance + ridge * np.eye(dims)).astype(np.float32)

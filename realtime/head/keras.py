@@ -1,0 +1,89 @@
+"""The head in Keras, for training: `build_head` is the single definition of the
+architecture. TensorFlow is imported only when a head is built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.core.optional import import_tensorflow
+from realtime.head.config import (
+    DENSE_LAYER,
+    PROBS_LAYER,
+    SEED_HEAD,
+    WINDOW_INPUT_LAYER,
+    WINDOW_OFFSET_LAYER,
+    HeadConfig,
+    HeadInput,
+    gru_layer,
+)
+from realtime.head.fitting import fit_appearance_spread, fit_window_input
+
+
+def build_head(
+    window: int, feature_size: int, num_classes: int, config: HeadConfig = SEED_HEAD
+):  # pragma: no mutate block (TensorFlow)
+    """The masked GRU sequence model (uncompiled Keras model with inputs [features, mask])."""
+    import_tensorflow()
+    import keras
+
+    features = keras.Input((window, feature_size), name="features")
+    mask = keras.Input((window,), dtype="bool", name="mask")
+    x = features
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        from realtime.head.layers import WindowInput, WindowOffset
+
+        x = WindowInput(
+            feature_size,
+            *config.dims,
+            reference=config.change_reference.value,
+            name=WINDOW_INPUT_LAYER,
+        )(x, mask)
+        if config.appearance_offset > 0:
+            x = WindowOffset(
+                config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
+            )(x)
+    for i, units in enumerate(config.gru_units):
+        last = i == len(config.gru_units) - 1
+        gru = keras.layers.GRU(units, return_sequences=not last, name=gru_layer(i))
+        x = gru(x, mask=mask) if i == 0 else gru(x)
+    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
+    x = keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
+    return keras.Model([features, mask], outputs, name="gru_head")
+
+
+def fit_head_input(
+    model,
+    config: HeadConfig,
+    features: np.ndarray,
+    masks: np.ndarray,
+    videos: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+) -> None:  # pragma: no mutate block (TensorFlow)
+    """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
+    the `appearance+change` transform (`fit_window_input`) and, given each window's video
+    and class, the training-only offset's spread (`fit_appearance_spread`). A `raw` head has
+    nothing to fit."""
+    if config.input is not HeadInput.APPEARANCE_CHANGE:
+        return
+    statistics = fit_window_input(features, masks, config.dims, config.change_reference)
+    model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
+    if config.appearance_offset > 0 and videos is not None and targets is not None:
+        spread = fit_appearance_spread(features, masks, videos, targets, statistics)
+        model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
+
+
+def count_parameters(model) -> dict:  # pragma: no mutate block (TensorFlow)
+    """{"trainable": n, "fitted": n}: weights trained by gradient descent, and the rest
+    (the input transform's fitted statistics)."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    fixed = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return {"trainable": trainable, "fitted": fixed}
+
+
+def inactive_at_inference(layer) -> bool:  # pragma: no mutate block (TensorFlow)
+    """Layers that only act while training (noise) and pass inputs through at inference."""
+    import keras
+
+    return layer.name == WINDOW_OFFSET_LAYER or isinstance(layer, keras.layers.GaussianNoise)

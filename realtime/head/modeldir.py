@@ -1,0 +1,125 @@
+"""The model directory: metadata.json (`ModelInfo`), read and checked without TensorFlow, and
+the head's weights beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from realtime.core.errors import InputError
+from realtime.head.config import SEED_HEAD, HeadConfig
+from realtime.head.metadata import MetadataError, check_metadata
+
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "head.weights.h5"
+#: 2: the head may have an input transform (`head.input`); format 1 heads read raw features.
+FORMAT_VERSION = 2
+
+
+@dataclass
+class ModelInfo:
+    """Everything `realtime` needs to know about a trained head (metadata.json)."""
+
+    labels: list[str]
+    window: int
+    image_size: int
+    backbone: dict  # {"name", "feature_size", "image_size", ...} from Backbone.describe()
+    sampling: dict = field(default_factory=lambda: {"fps": 25.0})
+    head: dict = field(default_factory=SEED_HEAD.as_dict)  # a HeadConfig, as JSON
+    evaluation: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def feature_size(self) -> int:
+        return int(self.backbone["feature_size"])
+
+    @property
+    def head_config(self) -> HeadConfig:
+        return HeadConfig.from_dict(self.head)
+
+    @property
+    def sampling_fps(self) -> float | None:
+        fps = self.sampling.get("fps")
+        return float(fps) if fps else None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelInfo:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def model_help(model_dir: Path) -> str:
+    return (
+        f"no trained model in {model_dir}: produce one with `python -m training all` "
+        "(downloads UCF101 top-5 and trains it) or pass --model DIR"
+    )
+
+
+def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
+    """Read and validate metadata.json without touching TensorFlow (fast input checks)."""
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise InputError(model_help(model_dir))
+    if not model_dir.is_dir():
+        raise InputError(f"--model must be a model directory, not a file: {model_dir}")
+    meta_path = model_dir / METADATA_FILE
+    if not meta_path.is_file():
+        raise InputError(f"{model_dir} has no {METADATA_FILE}: " + model_help(model_dir))
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        raise InputError(f"{model_dir} has no {WEIGHTS_FILE}: the model directory is incomplete")
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{meta_path} is not valid JSON ({str(exc)[:120]})") from None
+    try:
+        check_metadata(data, FORMAT_VERSION)
+    except MetadataError as exc:
+        raise InputError(f"{meta_path}: {exc}") from None
+    info = ModelInfo.from_dict(data)
+    try:
+        HeadConfig.from_dict(info.head)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{meta_path}: this version cannot build its head ({exc})") from None
+    return info
+
+
+def save_model_dir(
+    model_dir: str | os.PathLike, head, info: ModelInfo
+) -> Path:  # pragma: no mutate block (TensorFlow)
+    """Write head weights + metadata.json (the directory `realtime --model` reads)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    head.save_weights(str(model_dir / WEIGHTS_FILE))
+    tmp = model_dir / (METADATA_FILE + ".tmp")
+    tmp.write_text(info.to_json() + "\n")
+    tmp.replace(model_dir / METADATA_FILE)
+    return model_dir
+
+
+def check_compatible(info: ModelInfo, backbone_info: dict, model_dir: Path) -> None:
+    """Refuse to run a head on features from a backbone it was not trained with."""
+    expected = info.backbone
+    if int(expected["feature_size"]) != int(backbone_info["feature_size"]):
+        raise InputError(
+            f"model {model_dir} expects {expected['feature_size']}-d features from "
+            f"{expected.get('name')}, but the backbone {backbone_info['name']} gives "
+            f"{backbone_info['feature_size']}-d; use the backbone the model was trained with"
+        )
+    wanted, given = info.image_size, backbone_info.get("image_size")
+    if given is not None and int(given) != int(wanted):
+        raise InputError(
+            f"model {model_dir} crops frames to {wanted}x{wanted}, but the backbone "
+            f"{backbone_info['name']} takes {given}x{given}; its metadata.json is inconsistent"
+        )
+    if expected.get("name") != backbone_info["name"]:
+        raise InputError(
+            f"model {model_dir} was trained on backbone {expected.get('name')}, not "
+            f"{backbone_info['name']}; pass the matching --backbone / --backbone-weights"
+        )

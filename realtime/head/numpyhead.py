@@ -1,0 +1,312 @@
+"""The head's inference math in NumPy (`NumpyHead`), with its weights read from
+`head.weights.h5` without TensorFlow, and per-frame streaming over a window (`HeadStream`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from realtime.core.errors import InputError, first_line
+from realtime.head.config import (
+    DENSE_LAYER,
+    PROBS_LAYER,
+    WINDOW_INPUT_LAYER,
+    ChangeReference,
+    HeadInput,
+    gru_layer,
+)
+from realtime.head.keras import inactive_at_inference
+from realtime.head.modeldir import ModelInfo
+from realtime.head.window import FeatureWindow
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+_ACTIVATIONS = {
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": _relu,
+    "linear": lambda x: x,
+    "softmax": _softmax,
+}
+
+
+class UnsupportedHead(ValueError):
+    """The Keras model uses something NumpyHead does not implement (use Keras instead)."""
+
+
+class _Gru:
+    """One Keras GRU layer (reset_after=True, the Keras 3 default) as plain arrays."""
+
+    def __init__(
+        self,
+        kernel: np.ndarray,
+        recurrent: np.ndarray,
+        bias: np.ndarray,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+    ):
+        kernel, recurrent, bias = (np.asarray(w, np.float32) for w in (kernel, recurrent, bias))
+        self.activation = _ACTIVATIONS[_activation_name(activation)]
+        self.recurrent_activation = _ACTIVATIONS[_activation_name(recurrent_activation)]
+        self.units = recurrent.shape[0]
+        self.kernel = np.ascontiguousarray(kernel)  # (D, 3U): z, r, h
+        self.recurrent = np.ascontiguousarray(recurrent)  # (U, 3U)
+        self.input_bias = bias[0].copy()
+        self.recurrent_bias = bias[1].copy()
+
+    @classmethod
+    def from_layer(cls, layer) -> _Gru:  # pragma: no mutate block (TensorFlow)
+        cell = getattr(layer, "cell", layer)
+        config = cell.get_config()
+        if not config.get("reset_after", True) or not config.get("use_bias", True):
+            raise UnsupportedHead("GRU with reset_after=False or without bias")
+        if getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False):
+            raise UnsupportedHead("backwards or stateful GRU")
+        return cls(*layer.get_weights(), config["activation"], config["recurrent_activation"])
+
+    def project(self, inputs: np.ndarray) -> np.ndarray:
+        """Input projections x W + b_in, (..., D) -> (..., 3U): per frame, independent of state."""
+        return inputs @ self.kernel + self.input_bias
+
+    def run(self, projections: np.ndarray) -> np.ndarray:
+        """All states over unmasked steps, (T, 3U) -> (T, U), from a zero initial state."""
+        units, two = self.units, 2 * self.units
+        recurrent, bias = self.recurrent, self.recurrent_bias
+        gate, activation = self.recurrent_activation, self.activation
+        h = np.zeros(units, np.float32)
+        states = np.empty((len(projections), units), np.float32)
+        for t, x in enumerate(projections):
+            inner = h @ recurrent + bias
+            zr = gate(x[:two] + inner[:two])  # update and reset gates together
+            candidate = activation(x[two:] + zr[units:] * inner[two:])
+            h = candidate + zr[:units] * (h - candidate)  # z * h + (1 - z) * candidate
+            states[t] = h
+        return states
+
+
+def _activation_name(value) -> str:
+    name = value if isinstance(value, str) else getattr(value, "__name__", str(value))
+    if name not in _ACTIVATIONS:
+        raise UnsupportedHead(f"activation {name}")
+    return name
+
+
+class NumpyHead:
+    """The Keras head's inference math in NumPy, with the weights read from the Keras model.
+
+    Masked time steps leave a GRU's state unchanged and the mask reaches every GRU layer
+    (Keras propagates it), so the result equals running the GRUs over the unmasked steps
+    only, which is what this does. Dropout and the training-only noise are inactive at
+    inference. An input transform is folded into the first GRU's input projection (see the
+    module's docstring): `project` gives each frame's projection once, `steps` turns the
+    projections of a window's valid frames into the first GRU's step inputs.
+    """
+
+    def __init__(
+        self,
+        grus: list[_Gru],
+        dense: list[tuple[np.ndarray, np.ndarray, str]],
+        window_input: list[np.ndarray] | None = None,
+        reference: ChangeReference | None = None,
+    ):
+        """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
+        ([mean, A, C]), the `appearance+change` transform relative to `reference`."""
+        if not grus or not dense:
+            raise UnsupportedHead("expected GRU layers followed by Dense layers")
+        self.grus = grus
+        self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = [
+            (
+                np.asarray(k, np.float32),
+                np.asarray(b, np.float32),
+                _ACTIVATIONS[_activation_name(a)],
+            )
+            for k, b, a in dense
+        ]
+        first = self.grus[0]
+        self.step_size = first.kernel.shape[1]  # 3U
+        # steps relative to a reference within the window (None: raw steps)
+        self.reference = None if window_input is None else reference
+        if window_input is None:
+            self.kernel, self.bias = first.kernel, first.input_bias
+        else:
+            window_input = [np.asarray(w, np.float64) for w in window_input]
+            self.kernel, self.bias = _fold_window_input(window_input, first)
+
+    @classmethod
+    def from_keras(cls, model) -> NumpyHead:  # pragma: no mutate block (TensorFlow)
+        """From a built Keras head (any stack of GRU, Dropout and Dense layers)."""
+        import keras
+
+        grus: list[_Gru] = []
+        dense: list[tuple[np.ndarray, np.ndarray, str]] = []
+        window_input, reference = None, None
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if layer.name == WINDOW_INPUT_LAYER:
+                window_input = layer.get_weights()
+                reference = ChangeReference(layer.reference)
+            elif isinstance(layer, keras.layers.GRU):
+                if dense:
+                    raise UnsupportedHead("a GRU after a Dense layer")
+                grus.append(_Gru.from_layer(layer))
+            elif isinstance(layer, keras.layers.Dense):
+                config = layer.get_config()
+                if not config.get("use_bias", True):
+                    raise UnsupportedHead("Dense without bias")
+                dense.append((*layer.get_weights(), _activation_name(config["activation"])))
+            elif isinstance(layer, keras.layers.Dropout) or inactive_at_inference(layer):
+                continue
+            else:
+                raise UnsupportedHead(f"layer {type(layer).__name__}")
+        return cls(grus, dense, window_input, reference)
+
+    @classmethod
+    def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
+        """From `head.weights.h5` as `build_head` lays it out, without TensorFlow or Keras.
+
+        Keras stores each layer's variables under `layers/<key>/vars` (a GRU's under
+        `layers/<key>/cell/vars`), with the layer's own name as the `name` attribute; the
+        names and shapes are the ones `build_head(info...)` gives. A file that does not match
+        is an `InputError`; a head this reader does not know (`UnsupportedHead`) is left to
+        Keras.
+        """
+        import h5py
+
+        config = info.head_config
+        try:
+            with h5py.File(path, "r") as weights:
+                found = {}
+                for group in weights["layers"].values():
+                    holder = group["cell"]["vars"] if "cell" in group else group["vars"]
+                    name = str(group["vars"].attrs.get("name", ""))
+                    found[name] = [np.asarray(holder[k]) for k in sorted(holder, key=int)]
+        except Exception as exc:  # h5py raises OSError, KeyError, ValueError...
+            raise InputError(f"cannot load {path} ({first_line(exc, 140)})") from None
+        expected = _expected_weight_shapes(info)
+        for name, shapes in expected.items():
+            got = [w.shape for w in found.get(name, [])]
+            if got != shapes:
+                raise InputError(
+                    f"cannot load {path}: layer {name} holds {got or 'nothing'}, "
+                    f"the head in metadata.json needs {shapes}"
+                )
+        grus = [_Gru(*found[gru_layer(i)]) for i in range(len(config.gru_units))]
+        dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], "softmax")]
+        if config.input is HeadInput.APPEARANCE_CHANGE:
+            return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference)
+        return cls(grus, dense)
+
+    @property
+    def projection_size(self) -> int:
+        """Numbers kept per frame: 3U, or 6U when steps are relative to a reference."""
+        return self.kernel.shape[1]
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """(..., D) features -> (..., projection_size): per frame, independent of the window."""
+        return np.asarray(features, np.float32) @ self.kernel + self.bias
+
+    def steps(self, projections: np.ndarray) -> np.ndarray:
+        """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
+        if self.reference is None or not len(projections):
+            return projections
+        size = self.step_size
+        if self.reference is ChangeReference.FIRST:
+            return projections[:, :size] - projections[0, size:]
+        reference = projections[:, size:].mean(axis=0, dtype=np.float64).astype(np.float32)
+        return projections[:, :size] - reference
+
+    def from_projections(self, projections: np.ndarray) -> np.ndarray:
+        """Class probabilities from the projections of a window's valid frames, in order."""
+        x = self.grus[0].run(self.steps(projections))
+        for gru in self.grus[1:]:
+            x = gru.run(gru.project(x))
+        x = x[-1] if len(x) else np.zeros(self.grus[-1].units, np.float32)
+        for kernel, bias, activation in self.dense:
+            x = activation(x @ kernel + bias)
+        return x.astype(np.float32, copy=False)
+
+    def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(T, D) features + (T,) bool mask -> (n_classes,) probabilities."""
+        valid = np.flatnonzero(np.asarray(mask, bool))
+        return self.from_projections(self.project(np.asarray(features)[valid]))
+
+
+def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray, np.ndarray]:
+    """The `appearance+change` transform folded into `gru`'s input projection.
+
+    Returns the (D, 6U) kernel [A K_a + C K_c | C K_c] and the bias [b - mean A K_a | 0]:
+    a frame's projection is [P_t | R_t] and a step's input is P_t - R_ref. Computed in
+    float64, stored in float32.
+    """
+    mean, appearance, change = weights
+    kernel = gru.kernel.astype(np.float64)
+    looks, changes = kernel[: appearance.shape[1]], kernel[appearance.shape[1] :]
+    reference = change @ changes  # C K_c
+    current = appearance @ looks + reference  # A K_a + C K_c
+    bias = gru.input_bias.astype(np.float64) - mean @ appearance @ looks
+    folded = np.concatenate([current, reference], axis=1).astype(np.float32)
+    return folded, np.concatenate([bias, np.zeros_like(bias)]).astype(np.float32)
+
+
+def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]:
+    """Layer name -> its variables' shapes in the head `build_head` makes for `info`."""
+    config = info.head_config
+    size = info.feature_size
+    shapes: dict[str, list[tuple[int, ...]]] = {}
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        a, c = config.dims
+        shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
+        size = a + c
+    for i, units in enumerate(config.gru_units):
+        shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
+        size = units
+    shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
+    shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    return shapes
+
+
+class HeadStream:
+    """Per-frame head inference over a sliding window of `length` frames.
+
+    `push(feature)` adds the newest frame and returns the probabilities for the window of
+    the last `length` frames (fewer at the start: a partial window, as the masked head was
+    trained to read). Each frame's projection (`NumpyHead.project`) is computed once and kept
+    in a ring, so a new frame costs one (D x 3U) product (D x 6U with the `appearance+change`
+    input) plus the small recurrences.
+    """
+
+    def __init__(self, head: NumpyHead, length: int):
+        self.head = head
+        self.length = length
+        # the window holds each frame's projection instead of its raw feature vector
+        self._window = FeatureWindow(length, head.projection_size)
+
+    @property
+    def fill(self) -> int:
+        """How many frames the window holds (0..length)."""
+        return self._window.fill
+
+    def reset(self) -> None:
+        """Forget every frame (after a gap in the source, say)."""
+        self._window.reset()
+
+    def push(self, feature: np.ndarray) -> np.ndarray:
+        self._window.push(self.head.project(feature))
+        projections, _ = self._window.arrays()
+        return self.head.from_projections(projections[: self._window.fill])
