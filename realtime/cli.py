@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from realtime.backbones import backbone_spec_from_metadata, load_backbone
+from realtime.backbones.base import CHOICES as BACKEND_CHOICES
+from realtime.backbones.base import default_cache_dir
+from realtime.backbones.int8 import int8_head_report
 from realtime.core.cliargs import (
     STOP_SIGNALS,
     HelpFormatter,
@@ -27,13 +32,18 @@ from realtime.core.cliargs import (
     stop_early_on_signals,
 )
 from realtime.core.errors import InputError, first_line
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "ucf101_top5"
+from realtime.frames.sources import FILE, CaptureOptions, open_source, parse_source, reopen_source
+from realtime.head.classifier import ActionClassifier
+from realtime.head.modeldir import DEFAULT_MODEL_DIR, check_compatible, read_model_info
+from realtime.outputs.paths import Output, Protected, check_outputs
+from realtime.outputs.recording import EXTENSIONS, VideoRecorder
+from realtime.outputs.text import EventSink, JsonlSink
+from realtime.stream.pipeline import Pipeline, RunSettings
+from realtime.stream.reconnect import OpenAttempt, ReconnectPolicy, parse_reconnect
+from realtime.ui.display import choose_ui
 
 
 def _reconnect_attempts(text: str) -> int | None:
-    from realtime.stream.reconnect import parse_reconnect
-
     try:
         return parse_reconnect(text)
     except ValueError as exc:
@@ -41,8 +51,6 @@ def _reconnect_attempts(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from realtime.backbones.base import CHOICES as BACKEND_CHOICES
-
     p = OneLineErrorParser(
         prog="python -m realtime",
         description="Classify the action in a webcam, IP-camera or video-file stream, live.",
@@ -216,11 +224,6 @@ def _summary(pipeline, console: Console) -> None:
 def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
     """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
     be written (`realtime.outputs.paths`); before anything is opened."""
-    from realtime.backbones.base import default_cache_dir
-    from realtime.frames.sources import FILE
-    from realtime.outputs.paths import Output, Protected, check_outputs
-    from realtime.outputs.recording import EXTENSIONS
-
     protected = [Protected("the model directory", model_dir, tree=True)]
     if spec.kind == FILE:
         protected.append(Protected("the source video", Path(spec.target)))
@@ -238,9 +241,6 @@ def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
 
 
 def _sinks(args, fps: float, source_size: tuple[int, int], opened: list) -> None:
-    from realtime.outputs.recording import VideoRecorder
-    from realtime.outputs.text import EventSink, JsonlSink
-
     if args.jsonl:
         opened.append(JsonlSink(args.jsonl))
     if args.events:
@@ -253,11 +253,6 @@ def _open_interruptibly(spec, options):
     """Open the source on a helper thread, so that a signal (Ctrl-C, SIGTERM, SIGHUP) during
     a slow network open is handled at once by the main thread instead of after the open
     timeout; the abandoned open is released when it returns."""
-    import threading
-
-    from realtime.frames.sources import open_source
-    from realtime.stream.reconnect import OpenAttempt
-
     attempt = OpenAttempt.made(lambda: open_source(spec, options), threading.Event())
     if attempt.result is None:
         raise InputError(attempt.error or f"could not open {spec}")
@@ -265,10 +260,6 @@ def _open_interruptibly(spec, options):
 
 
 def run(args, console: Console) -> int:
-    from realtime.backbones import backbone_spec_from_metadata
-    from realtime.frames.sources import CaptureOptions, open_source, parse_source, reopen_source
-    from realtime.head.modeldir import read_model_info
-
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
     backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
@@ -283,14 +274,6 @@ def run(args, console: Console) -> int:
     sinks: list = []
     pipeline = None
     try:
-        from realtime.backbones import load_backbone
-        from realtime.backbones.int8 import int8_head_report
-        from realtime.head.classifier import ActionClassifier
-        from realtime.head.modeldir import check_compatible
-        from realtime.stream.pipeline import Pipeline, RunSettings
-        from realtime.stream.reconnect import ReconnectPolicy
-        from realtime.ui.display import choose_ui
-
         ui = choose_ui(args.ui, console)
         backbone = load_backbone(
             backbone_spec,

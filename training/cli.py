@@ -11,6 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from realtime.backbones.base import CHOICES as BACKEND_CHOICES
+from realtime.backbones.base import INT8
 from realtime.core.cliargs import (
     HelpFormatter,
     OneLineErrorParser,
@@ -19,19 +21,18 @@ from realtime.core.cliargs import (
     run_reporting_errors,
 )
 from realtime.core.errors import InputError
+from realtime.head.modeldir import DEFAULT_MODEL_DIR, read_model_info
+from training import workflow
+from training.download import UCF101_TOP5_URL, prepare
+from training.export import check_model_dir, export_model_dir
+from training.recipes import get_recipe
+from training.synthetic import GENERATORS, KINDS, SyntheticSpec, generate
+from training.workflow import BackboneChoice
 
 DEFAULT_DATA_DEST = Path("data")
 
 
-def default_model_dir() -> Path:
-    from realtime.cli import DEFAULT_MODEL_DIR
-
-    return DEFAULT_MODEL_DIR
-
-
 def _add_backbone(p: argparse.ArgumentParser) -> None:
-    from realtime.backbones.base import CHOICES as BACKEND_CHOICES
-
     g = p.add_argument_group("backbone (as in `python -m realtime`)")
     g.add_argument(
         "--backbone",
@@ -101,8 +102,6 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.synthetic import GENERATORS, KINDS
-
     fmt = HelpFormatter
     p = OneLineErrorParser(
         prog="python -m training",
@@ -230,8 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _recipe(args):
-    from training.recipes import get_recipe
-
     return get_recipe(
         args.recipe,
         fps=getattr(args, "fps", None),
@@ -244,9 +241,6 @@ def _recipe(args):
 
 def _choice(args, dataset=None):
     """The backbone options; int8 without --calibration calibrates on `dataset`'s train split."""
-    from realtime.backbones.base import INT8
-    from training.workflow import BackboneChoice
-
     calibration = args.calibration
     if not calibration and args.backend == INT8 and dataset is not None:
         calibration = [str(video.path) for video in dataset.split("train")]
@@ -264,13 +258,9 @@ def _check_out(path: str) -> Path:
 
 def run(args, console: Console) -> int:
     if args.command == "download":
-        from training.download import UCF101_TOP5_URL, prepare
-
         prepare(Path(args.dest), console, args.url or UCF101_TOP5_URL, _from(args))
         return 0
     if args.command == "synth":
-        from training.synthetic import SyntheticSpec, generate
-
         out = _check_out(args.out)
         spec = SyntheticSpec(
             args.train_per_class, args.test_per_class, args.generator, args.kind, args.seed
@@ -281,8 +271,6 @@ def run(args, console: Console) -> int:
             f"({args.layout} layout)"
         )
         return 0
-
-    from training import workflow
 
     if args.command == "features":
         dataset = workflow.load(args.data)
@@ -298,16 +286,12 @@ def run(args, console: Console) -> int:
         workflow.train_step(dataset, backbone, recipe, out, args.cache, console)
         return 0
     if args.command == "evaluate":
-        from realtime.head.modeldir import read_model_info
-
         read_model_info(Path(args.model))  # cheap checks first
         dataset = workflow.load(args.data)
         backbone = workflow.evaluation_backbone(Path(args.model), _choice(args, dataset))
         workflow.evaluate_step(dataset, Path(args.model), backbone, args.cache, console)
         return 0
     if args.command == "export":
-        from training.export import export_model_dir
-
         out = export_model_dir(Path(args.model), _check_out(args.out))
         console.print(f"model directory ready: {out} (python -m realtime --model {out})")
         return 0
@@ -321,17 +305,13 @@ def _from(args) -> Path | None:
 
 
 def _all(args, console: Console, workflow) -> int:
-    from training.export import check_model_dir
-
     if args.data and args.from_file:
         raise InputError("--data and --from are alternatives: give one")
-    out = _check_out(args.out) if args.out else default_model_dir()
+    out = _check_out(args.out) if args.out else DEFAULT_MODEL_DIR
     recipe = _recipe(args)
     if args.data:
         dataset = workflow.load(args.data)
     else:
-        from training.download import prepare
-
         console.rule("download")
         dataset = workflow.load(prepare(Path(args.dest), console, from_file=_from(args)))
     backbone = _choice(args, dataset).load()

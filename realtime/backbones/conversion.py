@@ -40,6 +40,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from realtime.backbones.base import (
     AUTO_PREFERENCE,
@@ -52,6 +61,7 @@ from realtime.backbones.base import (
     check_backend_name,
     default_cache_dir,
 )
+from realtime.backbones.int8 import CalibrationSet, nncf_availability, quantize_openvino
 from realtime.backbones.keras import (
     INCEPTION_FEATURE_SIZE,
     INCEPTION_IMAGE_SIZE,
@@ -92,8 +102,6 @@ def availability(backend: str) -> str | None:
     except ImportError:
         return "OpenVINO is not installed (pip install openvino)"
     if backend == INT8:
-        from realtime.backbones.int8 import nncf_availability
-
         return nncf_availability()
     if backend == "openvino-bf16" and "BF16" not in cpu_capabilities(ov):
         return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
@@ -142,15 +150,6 @@ class ConversionProgress:
     def __enter__(self):
         if not self.enabled:
             return self
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
 
         sys.stderr.flush()
         try:
@@ -307,8 +306,6 @@ class InceptionBackends:
         source = self.folder("openvino") / "model.xml"
 
         def quantize(tmp: Path) -> None:
-            from realtime.backbones.int8 import quantize_openvino
-
             ov = import_openvino()
             model = ov.Core().read_model(str(source))
             ov.save_model(
@@ -497,7 +494,6 @@ def load_inception(
     if calibration:
         if backend != INT8:
             raise InputError(f"--calibration applies to --backend {INT8} only")
-        from realtime.backbones.int8 import CalibrationSet
 
         calibration_set = CalibrationSet.from_videos(calibration, INCEPTION_IMAGE_SIZE)
     return InceptionBackends(

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 
 from realtime.backbones.base import Backbone, file_digest
+from realtime.core.download import fetch
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
 
@@ -31,10 +33,6 @@ def imagenet_weights_file() -> Path:
     The file is fetched with a progress bar and resume, then checked against the MD5 Keras
     itself uses; it lands where Keras caches it ($KERAS_HOME/models, default ~/.keras/models).
     """
-    from rich.console import Console
-
-    from realtime.core.download import fetch
-
     import_tensorflow()
     import keras
 

@@ -4,8 +4,4 @@
 - `clock`: `SamplingClock`, which frames enter the model at the model's frame rate.
 - `preprocessing`: the centre crop and resize, once for training and live use.
 - `video`: reading a whole video file the way the live path samples it (training, tools).
-
-Layers, each importing only those below it: core <- frames <- backbones <- head <- stream <-
-outputs <- ui <- the CLI (`realtime.cli`, `realtime.app`). `training/` uses core, frames,
-backbones and head. `tests/test_layers.py` holds every module to this.
 """

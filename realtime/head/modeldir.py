@@ -13,6 +13,8 @@ from realtime.core.errors import InputError
 from realtime.head.config import SEED_HEAD, HeadConfig
 from realtime.head.metadata import MetadataError, check_metadata
 
+#: Where `python -m training all` writes its model and `python -m realtime` looks by default.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "weights" / "ucf101_top5"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "head.weights.h5"
 #: 2: the head may have an input transform (`head.input`); format 1 heads read raw features.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from realtime.core.errors import InputError, first_line
@@ -186,8 +187,6 @@ class NumpyHead:
         is an `InputError`; a head this reader does not know (`UnsupportedHead`) is left to
         Keras.
         """
-        import h5py
-
         config = info.head_config
         try:
             with h5py.File(path, "r") as weights:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
 from realtime.backbones.base import Backbone
 from realtime.frames.sources import VideoSource
 from realtime.head.classifier import ActionClassifier
@@ -113,8 +115,6 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Run the backbone and the head once so the first frame does not pay for tracing."""
-        import numpy as np
-
         info = self.classifier.info
         size = info.image_size
         self.engine.backbone.extract(np.zeros((1, size, size, 3), np.uint8))

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -162,8 +163,6 @@ class WindowUI:
 
     def run(self, pipeline: Pipeline) -> None:
         shown_state = None  # the source state last drawn (redraw when it changes)
-        import cv2
-
         os.environ.update(qt_environment())  # read by Qt when the first window opens
         cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         shown = None
