@@ -210,7 +210,7 @@ def _summary(pipeline, console: Console) -> None:
     console.print(
         f"frames read {status.frames_read}, sampled {status.frames_sampled}, "
         f"classified {status.classified}, dropped {pipeline.dropped_total}, "
-        f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state}; "
+        f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state.value}; "
         f"backbone {status.model}"
     )
     capture = pipeline.capture

@@ -10,12 +10,13 @@ from rich.console import Console
 from realtime.outputs.overlay import ACTION_COLOUR, NO_ACTION_COLOUR, draw_overlay
 from realtime.stream.pipeline import Status
 from realtime.stream.prediction import NO_ACTION, Prediction
+from realtime.stream.reconnect import SourceState as S
 from realtime.ui.display import ConsoleUI
 
 LABELS = ["alpha", "beta", "gamma"]
 
 
-def prediction(top="alpha", score=0.93, action=True, state="live", dropped=0) -> Prediction:
+def prediction(top="alpha", score=0.93, action=True, state=S.LIVE, dropped=0) -> Prediction:
     rest = (1.0 - score) / 2
     probs = {label: (score if label == top else rest) for label in LABELS}
     return Prediction(
@@ -31,7 +32,7 @@ class FakePipeline:
 
     labels = LABELS
 
-    def __init__(self, latest: Prediction | None, state="live", detail=""):
+    def __init__(self, latest: Prediction | None, state=S.LIVE, detail=""):
         self._latest, self.state, self.detail = latest, state, detail
 
     def status(self) -> Status:
@@ -69,9 +70,9 @@ def test_console_below_the_threshold_says_no_action_and_the_top_class():
 
 
 def test_console_marks_a_result_from_before_the_source_stalled():
-    live = console_text(FakePipeline(prediction(), "live"))
+    live = console_text(FakePipeline(prediction(), S.LIVE))
     assert "last result" not in live and "source live" in live
-    text = console_text(FakePipeline(prediction(), "reconnecting", "reconnecting 2/5 in 1.0 s"))
+    text = console_text(FakePipeline(prediction(), S.RECONNECTING, "reconnecting 2/5 in 1.0 s"))
     assert "(last result; source reconnecting)" in text
     assert "source reconnecting 2/5 in 1.0 s" in text
     assert "…" not in text  # a long state squeezes no figure (it once cut "window 20/…")
@@ -115,7 +116,7 @@ def test_overlay_bar_length_follows_the_probability(low, high):
 
 
 def test_overlay_shows_the_source_state_it_is_given():
-    pred = prediction(state="live")
+    pred = prediction(state=S.LIVE)
     assert np.array_equal(draw_overlay(FRAME, pred, 25.0), draw_overlay(FRAME, pred, 25.0, "live"))
     stalled = draw_overlay(FRAME, pred, 25.0, "stalled")
     changed = np.any(stalled != draw_overlay(FRAME, pred, 25.0), axis=-1)

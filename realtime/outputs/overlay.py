@@ -86,7 +86,7 @@ def draw_overlay(
         if fps is not None:
             parts.append(f"{fps:.1f} fps")
         parts.append(f"age {prediction.frame_age_ms:.0f} ms")
-        parts.append(state or prediction.source_state)
+        parts.append(state or prediction.source_state.value)
         if prediction.dropped:
             parts.append(f"dropped {prediction.dropped}")
         cv2.putText(

@@ -19,6 +19,7 @@ from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
 from realtime.stream.metrics import PipelineMetrics
 from realtime.stream.postprocess import ProbabilitySmoother, decide
 from realtime.stream.prediction import Prediction, probs_dict
+from realtime.stream.reconnect import SourceState
 
 
 class OutputFailed(Exception):
@@ -66,7 +67,7 @@ class InferenceEngine(threading.Thread):
         sinks: list[Sink] = (),
         smoother: ProbabilitySmoother | None = None,
         threshold: float = 0.0,
-        source_state: Callable[[], str] = lambda: "live",
+        source_state: Callable[[], SourceState] = lambda: SourceState.LIVE,
         source_events: Callable[[], list] = list,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -158,7 +159,7 @@ class InferenceEngine(threading.Thread):
             frame_age_ms=age_ms,
             timings_ms=timings,
             dropped=self.ring.dropped,
-            source_state=str(self.source_state()),
+            source_state=self.source_state(),
         )
         self.metrics.record(timings, age_ms)
         for sink in self.sinks:

@@ -40,7 +40,7 @@ class Status:
 
     source: str
     model: str  # which backbone runs, and how: "inception_v3/imagenet on openvino-bf16"
-    state: str
+    state: SourceState
     frames_read: int
     frames_sampled: int
     frames_skipped: int
@@ -93,7 +93,7 @@ class Pipeline:
             sinks=sinks,
             smoother=ProbabilitySmoother(settings.smooth),
             threshold=settings.threshold,
-            source_state=lambda: self.capture.state.value,
+            source_state=lambda: self.capture.state,
             source_events=self._source_events,
         )
         self._closed = False
@@ -148,7 +148,7 @@ class Pipeline:
         return Status(
             source=self.source_label,
             model=self.model_label,
-            state=self.capture.state.value,
+            state=self.capture.state,
             frames_read=stats.frames_read,
             frames_sampled=stats.frames_sampled,
             frames_skipped=stats.frames_skipped,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from realtime.stream.reconnect import SourceState
 
 NO_ACTION = "no action"
 
@@ -30,9 +32,8 @@ class Prediction:
     frame_age_ms: float  # capture -> prediction
     timings_ms: dict[str, float]
     dropped: int  # sampled frames dropped so far
-    source_state: str
+    source_state: SourceState
     top_label: str = ""  # the top class even when label is NO_ACTION
-    extras: dict = field(default_factory=dict)
 
     @property
     def is_action(self) -> bool:
@@ -52,9 +53,8 @@ class Prediction:
             "frame_age_ms": round(self.frame_age_ms, 2),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "dropped": self.dropped,
-            "source_state": self.source_state,
+            "source_state": self.source_state.value,
         }
-        record.update(self.extras)
         return json.dumps(record)
 
 

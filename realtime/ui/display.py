@@ -27,8 +27,12 @@ from realtime.core.errors import InputError
 from realtime.outputs.overlay import draw_overlay
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.prediction import NO_ACTION
+from realtime.stream.reconnect import SourceState
 
 WINDOW_TITLE = "realtime-action"
+STATE_STYLES = {SourceState.LIVE: "green", SourceState.ENDED: "blue", SourceState.FAILED: "red"}
+#: States in which the last result is not about what the source shows now.
+NOT_NOW = frozenset({SourceState.STALLED, SourceState.RECONNECTING, SourceState.FAILED})
 
 
 class HeadlessUI:
@@ -65,10 +69,14 @@ class ConsoleUI:
                 (f" {prediction.label} ", "bold black on green3"),
                 (f"  {prediction.score:.1%}", "bold green3"),
             )
-        if prediction is not None and status.state in ("stalled", "reconnecting", "failed"):
+        if prediction is not None and status.state in (
+            SourceState.STALLED,
+            SourceState.RECONNECTING,
+            SourceState.FAILED,
+        ):
             # the last result is not about what the camera shows now: say so, dimmed
             headline.stylize("dim")
-            headline.append(f"   (last result; source {status.state})", style="yellow")
+            headline.append(f"   (last result; source {status.state.value})", style="yellow")
         bars = Table.grid(padding=(0, 1))
         bars.add_column(justify="right", no_wrap=True)
         bars.add_column(no_wrap=True)
@@ -89,9 +97,7 @@ class ConsoleUI:
         for _ in range(4):
             figures.add_column(no_wrap=True)
         stages = status.stages_ms
-        state_style = {"live": "green", "ended": "blue", "failed": "red"}.get(
-            status.state, "yellow"
-        )
+        state_style = STATE_STYLES.get(status.state, "yellow")
         figures.add_row(
             f"window [bold]{fill}[/]",
             f"fps [bold]{status.fps:.1f}[/]",
@@ -113,7 +119,7 @@ class ConsoleUI:
         source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
         # a line of its own: a long state ("reconnecting 2/5 in 1.0 s") squeezed the figures
         state_line = Text.from_markup(
-            f"source [{state_style}]{status.state_detail or status.state}[/]",
+            f"source [{state_style}]{status.state_detail or status.state.value}[/]",
             overflow="ellipsis",
         )
         state_line.no_wrap = True
@@ -170,7 +176,7 @@ class WindowUI:
             while True:
                 latest = pipeline.latest()
                 status = pipeline.status()
-                state = status.state_detail or status.state
+                state = status.state_detail or status.state.value
                 fresh = latest is not shown or state != shown_state  # new result, or state
                 if latest is not None and latest[1].display is not None and fresh:
                     prediction, frame = latest
