@@ -8,22 +8,18 @@ source) so that mistakes are reported before TensorFlow is even imported.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from realtime.backbones import backbone_spec_from_metadata, load_backbone
+from realtime.app import assemble, plan_run, run_pipeline
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
-from realtime.backbones.base import default_cache_dir
-from realtime.backbones.int8 import int8_head_report
 from realtime.core.cliargs import (
-    STOP_SIGNALS,
+    VERBOSE_HELP,
     HelpFormatter,
     OneLineErrorParser,
+    configure_logging,
     int_up_to,
     probability,
     run_reporting_errors,
@@ -31,16 +27,8 @@ from realtime.core.cliargs import (
     seconds_or_zero,
     stop_early_on_signals,
 )
-from realtime.core.errors import InputError, first_line
-from realtime.frames.sources import FILE, CaptureOptions, open_source, parse_source, reopen_source
-from realtime.head.classifier import ActionClassifier
-from realtime.head.modeldir import DEFAULT_MODEL_DIR, check_compatible, read_model_info
-from realtime.outputs.paths import Output, Protected, check_outputs
-from realtime.outputs.recording import EXTENSIONS, VideoRecorder
-from realtime.outputs.text import EventSink, JsonlSink
-from realtime.stream.pipeline import Pipeline, RunSettings
-from realtime.stream.reconnect import OpenAttempt, ReconnectPolicy, parse_reconnect
-from realtime.ui.display import choose_ui
+from realtime.head.modeldir import DEFAULT_MODEL_DIR
+from realtime.stream.reconnect import parse_reconnect
 
 
 def _reconnect_attempts(text: str) -> int | None:
@@ -195,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="--events: drop segments shorter than S seconds",
     )
     out.add_argument("--quiet", "-q", action="store_true", help="no summary at exit")
+    out.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
     return p
 
 
@@ -213,133 +202,22 @@ def _summary(pipeline, console: Console) -> None:
         f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state.value}; "
         f"backbone {status.model}"
     )
-    capture = pipeline.capture
-    if capture.stats.frames_stale or capture.monitor.reconnects:
+    if status.frames_stale or status.reconnects:
         console.print(
-            f"reconnects {capture.monitor.reconnects}; stale frames discarded unread "
-            f"{capture.stats.frames_stale} (buffered before reading began)"
+            f"reconnects {status.reconnects}; stale frames discarded unread "
+            f"{status.frames_stale} (buffered before reading began)"
         )
-
-
-def _check_outputs(args, spec, model_dir: Path, backbone_spec: str) -> None:
-    """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
-    be written (`realtime.outputs.paths`); before anything is opened."""
-    protected = [Protected("the model directory", model_dir, tree=True)]
-    if spec.kind == FILE:
-        protected.append(Protected("the source video", Path(spec.target)))
-    if backbone_spec.endswith(".tflite"):
-        protected.append(Protected("the backbone", Path(backbone_spec)))
-    if args.backbone_weights:
-        protected.append(Protected("the backbone weights", Path(args.backbone_weights)))
-    for item in args.calibration or ():
-        protected.append(Protected("a calibration input", Path(item), tree=True))
-    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    protected.append(Protected("the backbone cache", cache, tree=True))
-    named = (("--jsonl", args.jsonl), ("--events", args.events), ("--output", args.output))
-    outputs = [Output(flag, path) for flag, path in named if path is not None]
-    check_outputs(outputs, protected, video_extensions=EXTENSIONS)
-
-
-def _sinks(args, fps: float, source_size: tuple[int, int], opened: list) -> None:
-    if args.jsonl:
-        opened.append(JsonlSink(args.jsonl))
-    if args.events:
-        opened.append(EventSink(args.events, args.hysteresis, args.min_duration))
-    if args.output:
-        opened.append(VideoRecorder(args.output, fps, source_size))
-
-
-def _open_interruptibly(spec, options):
-    """Open the source on a helper thread, so that a signal (Ctrl-C, SIGTERM, SIGHUP) during
-    a slow network open is handled at once by the main thread instead of after the open
-    timeout; the abandoned open is released when it returns."""
-    attempt = OpenAttempt.made(lambda: open_source(spec, options), threading.Event())
-    if attempt.result is None:
-        raise InputError(attempt.error or f"could not open {spec}")
-    return attempt.result
 
 
 def run(args, console: Console) -> int:
-    model_dir = Path(args.model)
-    info = read_model_info(model_dir)
-    backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
-    spec = parse_source(args.source)
-    _check_outputs(args, spec, model_dir, backbone_spec)
-    if args.every_frame and spec.is_live:
-        raise InputError("--every-frame replays files; a live source cannot wait for the model")
-    if args.loop and spec.is_live:
-        raise InputError("--loop applies to video files only")
-    options = CaptureOptions(args.open_timeout, args.read_timeout, args.rtsp_transport)
-    source = _open_interruptibly(spec, options)
-    sinks: list = []
-    pipeline = None
-    try:
-        ui = choose_ui(args.ui, console)
-        backbone = load_backbone(
-            backbone_spec,
-            args.backbone_weights,
-            args.threads,
-            backend=args.backend,
-            cache_dir=args.cache_dir,
-            calibration=args.calibration,
-        )
-        check_compatible(info, backbone.describe(), model_dir)
-        classifier = ActionClassifier(model_dir, info)
-        head_report = int8_head_report(backbone, classifier)
-        if head_report:
-            console.print(head_report, highlight=False, markup=False, soft_wrap=True)
-        _sinks(args, info.sampling_fps or source.fps, source.size, sinks)
-        settings = RunSettings(
-            every_frame=args.every_frame,
-            loop=args.loop,
-            max_frames=args.max_frames,
-            smooth=args.smooth,
-            threshold=args.threshold,
-            keep_display=ui.name == "window" or bool(args.output),
-            reconnect=ReconnectPolicy(attempts=args.reconnect),
-        )
-        pipeline = Pipeline(
-            source,
-            backbone,
-            classifier,
-            settings,
-            sinks,
-            # live sources reopen without open_source's first-open extras (see reopen_source)
-            reopen=(lambda: reopen_source(spec, options))
-            if spec.is_live
-            else (lambda: open_source(spec, options)),
-        )
-        source = None  # the pipeline owns it now
-
-        def on_signal(signum, _frame):
-            pipeline.request_stop()
-
-        previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
-        try:
-            try:
-                pipeline.start()
-            except Exception as exc:  # the warm-up ran the backbone and head on a blank frame
-                raise InputError(
-                    f"the model in {model_dir} does not run on this backbone "
-                    f"({type(exc).__name__}: {first_line(exc, 120)})"
-                ) from None
-            ui.run(pipeline)
-        finally:
-            pipeline.request_stop()
-            problems = pipeline.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        if not args.quiet:
-            _summary(pipeline, Console(stderr=True))
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 1 if problems else 0
-    finally:
-        if source is not None:
-            source.release()
-        if pipeline is None:
-            for sink in sinks:
-                sink.close()
+    plan = plan_run(args)
+    pipeline, ui = assemble(plan, args, console)
+    problems = run_pipeline(pipeline, ui, plan)
+    if not args.quiet:
+        _summary(pipeline, Console(stderr=True))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     # (nothing was produced yet); afterwards it stops the run, which flushes every output.
     stop_early_on_signals()
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     to_stdout = "-" in (args.jsonl, args.events)
     console = Console(stderr=to_stdout)
     return run_reporting_errors(lambda: run(args, console))

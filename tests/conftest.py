@@ -205,6 +205,20 @@ def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, std
     )
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a run imported, from its `PYTHONPROFILEIMPORTTIME=1` report on stderr."""
+    prefix = "import time:"
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith(prefix) and line.count("|") == 2
+    }
+
+
+#: Environment for `run_cli` that makes Python report every import on stderr.
+REPORT_IMPORTS = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+
 def run_inprocess(*argv) -> tuple[int, str]:
     """`python -m realtime ARGV` without its signal handlers: (exit code, stderr)."""
     import io

@@ -20,7 +20,14 @@ from realtime.backbones.litert import LiteRTBackbone
 from realtime.core.errors import InputError
 from realtime.frames.preprocessing import preprocess_frame
 from realtime.frames.sources import open_source
-from tests.conftest import build_model_dir, missing, need_backend, run_cli
+from tests.conftest import (
+    REPORT_IMPORTS,
+    build_model_dir,
+    imported_modules,
+    missing,
+    need_backend,
+    run_cli,
+)
 
 FRAMES_PER_CLIP = 10
 EXPORTED = ("xla", "litert", "openvino", "openvino-bf16")
@@ -221,13 +228,16 @@ def test_cli_converts_once_with_a_message_then_reuses_the_cache(
         "--jsonl",
         "-",
     ]
-    first = run_cli(*args, timeout=300)
+    first = run_cli(*args, timeout=300, env=REPORT_IMPORTS)
     assert first.returncode == 0, first.stderr
     assert "one-off" in first.stderr and "openvino" in first.stderr
+    assert "tensorflow" in imported_modules(first.stderr)  # the conversion needs it
     assert len(first.stdout.splitlines()) == 12
-    second = run_cli(*args, timeout=300)
+    second = run_cli(*args, timeout=300, env=REPORT_IMPORTS)
     assert second.returncode == 0, second.stderr
     assert "one-off" not in second.stderr
+    imported = imported_modules(second.stderr)
+    assert "openvino" in imported and not {"tensorflow", "keras"} & imported  # warm: no TF
     firsts = [json.loads(line)["probs"] for line in first.stdout.splitlines()]
     seconds = [json.loads(line)["probs"] for line in second.stdout.splitlines()]
     assert firsts == seconds

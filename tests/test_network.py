@@ -214,7 +214,7 @@ def test_reconnect_off_ends_the_capture_with_an_error(mjpeg_camera):
         mjpeg_camera.kill()
         assert capture.thread.finished.wait(5)
         assert capture.thread.state == SourceState.FAILED
-        assert "the stream was lost" in capture.thread.error
+        assert "the stream was lost" in str(capture.thread.failure)
     finally:
         capture.close()
 

@@ -6,6 +6,7 @@ import numpy as np
 from realtime.frames.preprocessing import preprocess_frames
 from realtime.frames.sources import open_source
 from realtime.head.classifier import ActionClassifier
+from realtime.stream.engine import Sink
 from realtime.stream.pipeline import Pipeline, RunSettings
 
 
@@ -27,18 +28,12 @@ class RecordingBackbone:
         return out
 
 
-class Collect:
+class Collect(Sink):
     def __init__(self):
         self.predictions = []
 
     def handle(self, prediction, frame):
         self.predictions.append(prediction)
-
-    def on_gap(self):
-        pass
-
-    def close(self):
-        pass
 
 
 def decode_all(path):

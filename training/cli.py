@@ -14,8 +14,10 @@ from rich.console import Console
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 from realtime.backbones.base import INT8
 from realtime.core.cliargs import (
+    VERBOSE_HELP,
     HelpFormatter,
     OneLineErrorParser,
+    configure_logging,
     positive_float,
     positive_int,
     run_reporting_errors,
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the GRU action classifier that `python -m realtime` runs.",
         formatter_class=fmt,
     )
+    p.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     d = sub.add_parser(
@@ -329,5 +332,6 @@ def _all(args, console: Console, workflow) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     console = Console()
     return run_reporting_errors(lambda: run(args, console))

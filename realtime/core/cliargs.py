@@ -7,12 +7,13 @@ on stderr and exit code 2, like every other input error.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import signal
 import sys
 from collections.abc import Callable
 
-from realtime.core.errors import InputError
+from realtime.core.errors import InputError, first_line, log
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -121,7 +122,8 @@ def run_reporting_errors(command: Callable[[], int]) -> int:
 
     InputError and OS errors (an unwritable folder, a full disk) exit 2; a stop signal before
     the run started (`StoppedBeforeRun`) exits 0; Ctrl-C where no handler is installed
-    (training) exits 130; a closed stdout pipe ends quietly.
+    (training) exits 130; a closed stdout pipe ends quietly; anything else is a bug: one line
+    naming the exception, exit 1, its traceback logged (`-v`).
     """
     try:
         return command()
@@ -139,3 +141,29 @@ def run_reporting_errors(command: Callable[[], int]) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line (the traceback with -v), exit 1
+        log.debug("unexpected failure", exc_info=exc)
+        print(
+            f"error: {type(exc).__name__}: {first_line(exc, 200)} (-v shows where)", file=sys.stderr
+        )
+        return 1
+
+
+VERBOSE_HELP = "log what happens, with the traceback of every failure (for bug reports)"
+#: Marks the handler `configure_logging` adds, so that a second call replaces it.
+_VERBOSE_HANDLER = "realtime-verbose"
+
+
+def configure_logging(verbose: bool) -> None:
+    """`-v/--verbose`: the `realtime` logger's messages, with every failure's traceback, on
+    stderr. Without it the logger stays silent (the one-line errors are printed anyway)."""
+    for handler in [h for h in log.handlers if h.get_name() == _VERBOSE_HANDLER]:
+        log.removeHandler(handler)
+    if not verbose:
+        log.setLevel(logging.WARNING)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_VERBOSE_HANDLER)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)

@@ -14,7 +14,7 @@ at every moment:
 
 So after an abrupt end, everything written more than a second or so before it decodes
 (`tests/test_recording.py` kills writers mid-run and checks with ffprobe). A write that fails
-(disk full, I/O error) sets `error` (one line naming the file); the inference loop sees it at
+(disk full, I/O error) sets `failure` (one line naming the file); the inference loop sees it at
 the next frame and stops the run (exit 1), the other outputs flushed.
 
 The container and the encoder are opened in `__init__`, from the source's frame size, before
@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.core.errors import InputError
+from realtime.core.errors import Failure, InputError, failed
 from realtime.outputs.overlay import draw_overlay, overlay_size
 from realtime.stream.capture import Frame
 from realtime.stream.engine import OutputFailed, Sink
@@ -115,14 +115,14 @@ class VideoRecorder(Sink):
         self._stream = stream
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._last_sample: int | None = None
-        self.error: str | None = None
+        self.failure: Failure | None = None
         self.frames_written = 0
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
-        if self.error:
-            raise OutputFailed(self.error)
+        if self.failure:
+            raise OutputFailed(self.failure.message)
         if frame.display is None:
             return
         repeats = 1 if self._last_sample is None else max(1, frame.sample - self._last_sample)
@@ -162,7 +162,7 @@ class VideoRecorder(Sink):
             self._write(None)
             self._container.close()
         except Exception as exc:  # disk full, I/O error: the run stops and says so
-            self.error = f"cannot write {self.path}: {_describe(exc)}"
+            self.failure = failed(f"cannot write {self.path}: {_describe(exc)}", exc)
             try:
                 self._container.close()
             except Exception:  # the file keeps what reached it (playable, see above)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from realtime.core.errors import InputError
+from realtime.core.errors import InputError, failed
 from realtime.stream.capture import Frame
 from realtime.stream.engine import OutputClosed, OutputFailed, Sink
 from realtime.stream.postprocess import SegmentTracker
@@ -67,8 +67,8 @@ class _TextSink(Sink):
         self._whole = 0  # bytes of a file that hold whole lines
 
     def _line(self, text: str) -> None:
-        if self.error:
-            raise OutputFailed(self.error)
+        if self.failure:
+            raise OutputFailed(self.failure.message)
         data = text + "\n"
         try:
             self._handle.write(data)
@@ -77,9 +77,9 @@ class _TextSink(Sink):
             self._handle = _closed_stdout()
             raise OutputClosed(self.name) from None
         except OSError as exc:
-            self.error = f"cannot write {self.name}: {exc.strerror or exc}"
+            self.failure = failed(f"cannot write {self.name}: {exc.strerror or exc}", exc)
             self._drop_partial_line()
-            raise OutputFailed(self.error) from None
+            raise OutputFailed(self.failure.message) from None
         self._whole += len(data.encode("utf-8"))
 
     def _drop_partial_line(self) -> None:
@@ -106,7 +106,8 @@ class _TextSink(Sink):
         except BrokenPipeError:
             _closed_stdout()
         except OSError as exc:
-            self.error = self.error or f"cannot write {self.name}: {exc.strerror or exc}"
+            if not self.failure:
+                self.failure = failed(f"cannot write {self.name}: {exc.strerror or exc}", exc)
 
 
 def _closed_stdout():

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.core.errors import Failure, failed
 from realtime.frames.clock import SamplingClock
 from realtime.frames.preprocessing import preprocess_frame
 from realtime.frames.sources import VideoSource
@@ -201,7 +202,7 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
             sampling_period_s=1.0 / sampling_fps if sampling_fps else 0.0,
             clock=clock,
         )
-        self.error: str | None = None
+        self.failure: Failure | None = None
         #: a network source found to run ahead of real time (see `_skip_backlog`)
         self.plays_like_file = False
         self.finished = threading.Event()
@@ -214,8 +215,8 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
         try:
             self._run()
         except Exception as exc:  # a broken stream ends the run cleanly, with a reason
-            self.error = f"capture failed: {exc}"
-            self.monitor.failed(self.error)
+            self.failure = failed(f"capture failed: {exc}", exc)
+            self.monitor.failed(self.failure.message)
         finally:
             if self.stop_event.is_set():
                 self.monitor.stopped()
@@ -314,7 +315,7 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
 
     def _reconnect(self, reason: str) -> bool:
         """The live source stopped delivering: reopen it with backoff. True once live again;
-        False when stopped or when the policy gives up (state `failed`, `error` set)."""
+        False when stopped or when the policy gives up (state `failed`, `failure` set)."""
         self.monitor.lost(reason)
         self.source.release()
         self.source = None
@@ -323,7 +324,7 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
             if delay is None:
                 if not self.reopen:
                     self.monitor.failed(reason)
-                self.error = f"the stream was lost: {self.monitor.reason}"
+                self.failure = failed(f"the stream was lost: {self.monitor.reason}")
                 return False
             if self.stop_event.wait(delay):
                 return False

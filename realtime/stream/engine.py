@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from realtime.backbones.base import Backbone
+from realtime.core.errors import Failure, failed
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
 from realtime.stream.metrics import PipelineMetrics
@@ -37,7 +38,7 @@ class Sink:
     when its reader has gone; the inference loop then stops the run (see `InferenceEngine`).
     """
 
-    error: str | None = None  # set by a sink that failed; reported by the pipeline
+    failure: Failure | None = None  # set by a sink that failed; reported by the pipeline
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -84,7 +85,7 @@ class InferenceEngine(threading.Thread):
         self.source_events = source_events
         self.clock = clock
         self.window = classifier.stream()  # the sliding window and the head over it
-        self.error: str | None = None
+        self.failure: Failure | None = None
         self.output_closed = False  # a reader went away: the run ended early, by design
         self.finished = threading.Event()
         self._latest: tuple[Prediction, Frame] | None = None
@@ -106,13 +107,13 @@ class InferenceEngine(threading.Thread):
                     break
                 self.process(item)
             self.forward_source_events()
-        except OutputFailed:  # the sink keeps its own one-line `error`
+        except OutputFailed:  # the sink keeps its own `failure`
             self.stop_event.set()
         except OutputClosed:
             self.output_closed = True
             self.stop_event.set()
         except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
-            self.error = f"inference failed: {type(exc).__name__}: {exc}"
+            self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
             self.stop_event.set()
         finally:
             self.finished.set()

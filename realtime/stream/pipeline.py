@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.backbones.base import Backbone
+from realtime.core.errors import Failure
 from realtime.frames.sources import VideoSource
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import CaptureThread, FrameRing
@@ -51,6 +52,8 @@ class Status:
     frame_age_ms: float
     elapsed_s: float
     state_detail: str = ""  # e.g. "reconnecting 2/5 in 1.0 s"
+    reconnects: int = 0  # a live source reopened after it was lost
+    frames_stale: int = 0  # buffered before reading began, discarded unread
 
 
 class Pipeline:
@@ -96,7 +99,7 @@ class Pipeline:
             source_state=lambda: self.capture.state,
             source_events=self._source_events,
         )
-        self._closed = False
+        self.problems: list[Failure] | None = None  # set by close()
         self.source_label = source.describe()
         self.model_label = f"{backbone.name} on {backbone.backend}"
 
@@ -159,26 +162,38 @@ class Pipeline:
             frame_age_ms=snap["frame_age_ms"],
             elapsed_s=self.metrics.elapsed_s(),
             state_detail=self.capture.monitor.describe(),
+            reconnects=self.capture.monitor.reconnects,
+            frames_stale=stats.frames_stale,
         )
 
-    def close(self, join_timeout: float = 2.0) -> list[str]:
-        """Stop everything, join, flush outputs. Returns problems worth one line each."""
-        if self._closed:
-            return []
-        self._closed = True
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self, join_timeout: float = 2.0) -> list[Failure]:
+        """Stop everything, join the threads, release the source, flush and close the outputs.
+        Returns the problems worth one line each (`problems`, also after a second call)."""
+        if self.problems is not None:
+            return self.problems
+        self.problems = []
         self.stop_event.set()
         for thread in (self.engine, self.capture):
             if thread.ident is not None:  # started (a failed warm-up starts neither)
                 thread.join(join_timeout)
-        problems = []
+        if self.capture.ident is None:  # the capture thread releases its source when it ends
+            self.source.release()
+        problems = self.problems
         for sink in self.sinks:
             sink.close()
-            if getattr(sink, "error", None):
-                problems.append(sink.error)
-        if self.engine.error:
-            problems.append(self.engine.error)
-        if self.capture.error and self.capture.stats.frames_read:
-            problems.append(f"source stopped early: {self.capture.error}")
+            if sink.failure:
+                problems.append(sink.failure)
+        if self.engine.failure:
+            problems.append(self.engine.failure)
+        capture = self.capture.failure
+        if capture and self.capture.stats.frames_read:
+            problems.append(Failure(f"source stopped early: {capture}", capture.exception))
         return problems
 
     @property

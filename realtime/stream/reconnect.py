@@ -34,6 +34,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from realtime.core.errors import log
+
 
 class SourceState(str, enum.Enum):
     """What the capture side is doing; shown in both UIs and in the JSONL output."""
@@ -339,14 +341,22 @@ class OpenAttempt(threading.Thread):
         self._lock = threading.Lock()
         self._abandoned = False
         self.result = None
-        self.error: str | None = None
+        self.exception: Exception | None = None  # what the open raised, kept whole
         self.done = threading.Event()
+
+    @property
+    def error(self) -> str | None:
+        """Why the open failed, in one line (an InputError carries the user's reason)."""
+        if self.exception is None:
+            return None
+        return str(self.exception) or type(self.exception).__name__
 
     def run(self) -> None:
         try:
             result = self._opener()
         except Exception as exc:  # InputError carries the one-line reason
-            result, self.error = None, str(exc) or type(exc).__name__
+            result, self.exception = None, exc
+            log.debug("open failed", exc_info=exc)
         with self._lock:
             if self._abandoned:
                 if result is not None:

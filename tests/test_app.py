@@ -1,0 +1,149 @@
+"""Assembling one run (`realtime.app`): what a failing step leaves behind, and how failures
+reach the user: one line, the traceback only with -v."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from contextlib import redirect_stderr
+
+import pytest
+
+import realtime.app
+from realtime.core.cliargs import configure_logging, run_reporting_errors
+from realtime.core.errors import InputError, log
+from tests.conftest import run_cli, run_inprocess
+
+
+class FakeSource:
+    """What `assemble` needs of an opened source, and whether it was released."""
+
+    fps, size, is_live, released = 25.0, (160, 120), False, 0
+
+    def release(self):
+        self.released += 1
+
+    def describe(self):
+        return "a fake source"
+
+
+@pytest.fixture
+def opened_source(monkeypatch):
+    source = FakeSource()
+    monkeypatch.setattr(realtime.app, "open_interruptibly", lambda spec, options: source)
+    return source
+
+
+def test_a_backbone_that_fails_to_load_releases_the_opened_source(
+    opened_source, monkeypatch, make_video, tflite_model_dir
+):
+    def failing(*args, **kwargs):
+        raise InputError("no such backbone here")
+
+    monkeypatch.setattr(realtime.app, "load_backbone", failing)
+    code, err = run_inprocess(
+        "--source", make_video(n=5), "--model", tflite_model_dir, "--ui", "none"
+    )
+    assert (code, err) == (2, "error: no such backbone here\n")
+    assert opened_source.released == 1
+
+
+def test_an_output_that_fails_to_open_closes_the_ones_opened_before(
+    opened_source, monkeypatch, make_video, tflite_model_dir, tmp_path
+):
+    def failing(*args, **kwargs):
+        raise InputError("the recorder cannot start")
+
+    monkeypatch.setattr(realtime.app, "VideoRecorder", failing)
+    jsonl = tmp_path / "run.jsonl"
+    code, err = run_inprocess(
+        "--source", make_video(n=5), "--model", tflite_model_dir, "--ui", "none",
+        "--jsonl", jsonl, "--output", tmp_path / "run.mp4",
+    )  # fmt: skip
+    assert (code, err) == (2, "error: the recorder cannot start\n")
+    assert opened_source.released == 1
+    assert jsonl.read_text() == ""  # opened, then closed: a valid, empty JSONL file
+
+
+def test_a_model_that_does_not_run_closes_the_pipeline_and_its_source(
+    opened_source, monkeypatch, make_video, tflite_model_dir
+):
+    def broken(self):
+        raise ValueError("shapes do not match")
+
+    monkeypatch.setattr(realtime.app.Pipeline, "warm_up", broken)
+    code, err = run_inprocess(
+        "--source", make_video(n=5), "--model", tflite_model_dir, "--ui", "none"
+    )
+    assert code == 2
+    assert err == (
+        f"error: the model in {tflite_model_dir} does not run on this backbone "
+        "(ValueError: shapes do not match)\n"
+    )
+    assert opened_source.released == 1  # the capture thread never started: close() released it
+
+
+def test_a_failed_output_mid_run_is_one_line_and_its_traceback_with_verbose(
+    make_video, tflite_model_dir
+):
+    args = ("--source", make_video(n=8), "--model", tflite_model_dir, "--every-frame",
+            "--ui", "none", "--quiet", "--jsonl", "/dev/full")  # fmt: skip
+    quiet = run_cli(*args)
+    assert quiet.returncode == 1
+    assert quiet.stderr == "error: cannot write /dev/full: No space left on device\n"
+    verbose = run_cli(*args, "-v")
+    assert verbose.returncode == 1
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert "OSError: [Errno 28] No space left on device" in verbose.stderr
+    assert verbose.stderr.endswith("error: cannot write /dev/full: No space left on device\n")
+
+
+def failing_command():
+    raise RuntimeError("a bug\nwith more lines")
+
+
+@pytest.fixture
+def restored_logging():
+    yield
+    configure_logging(False)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_unexpected_exception_is_one_line_exit_1_and_a_traceback_only_with_verbose(
+    verbose, restored_logging
+):
+    configure_logging(verbose)
+    err = io.StringIO()
+    handler = logging.StreamHandler(err)  # where -v's handler would write (stderr)
+    log.addHandler(handler)
+    try:
+        with redirect_stderr(err):
+            code = run_reporting_errors(failing_command)
+    finally:
+        log.removeHandler(handler)
+    lines = err.getvalue().splitlines()
+    assert code == 1
+    assert lines[-1] == "error: RuntimeError: a bug (-v shows where)"
+    assert ("Traceback (most recent call last):" in lines) is verbose
+
+
+def test_verbose_logging_is_configured_once_however_often_it_is_asked(restored_logging):
+    configure_logging(True)
+    configure_logging(True)
+    assert len([h for h in log.handlers if h.get_name() == "realtime-verbose"]) == 1
+    assert log.getEffectiveLevel() == logging.DEBUG
+    configure_logging(False)
+    assert not [h for h in log.handlers if h.get_name() == "realtime-verbose"]
+    assert not log.isEnabledFor(logging.DEBUG)
+
+
+def test_jsonl_keys_stay_in_their_order(make_video, tflite_model_dir):
+    result = run_cli("--source", make_video(n=3), "--model", tflite_model_dir, "--every-frame",
+                     "--ui", "none", "--quiet", "--jsonl", "-")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    keys = [list(json.loads(line)) for line in result.stdout.splitlines()]
+    assert keys == [[
+        "frame", "sample", "timestamp", "wall_time", "label", "score", "probs", "window",
+        "window_length", "frame_age_ms", "timings_ms", "dropped", "source_state",
+    ]] * 3  # fmt: skip
