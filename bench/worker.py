@@ -120,7 +120,7 @@ def prepare(args) -> dict:
             image_size=224,
             backbone=backends.identity,
             sampling={"fps": 25.0},
-            head=DEFAULT_HEAD.as_dict(),
+            head=DEFAULT_HEAD,
         )
         save_model_dir(model_dir, head, info)
     synthetic = work / "synthetic_320x240_25fps.avi"

@@ -37,7 +37,7 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         window=window,
         image_size=224,
         backbone={"name": "test", "feature_size": FEATURES, "image_size": 224},
-        head=head.as_dict(),
+        head=head,
     )
     save_model_dir(path, model, info)
     return ActionClassifier(path)

@@ -108,7 +108,7 @@ def test_enums_must_be_enums():
 def test_model_info_round_trips_and_says_what_runs():
     info = read_model_info(FIXTURES / "model_format2_mean")
     assert info.feature_size == 24 and info.sampling_fps == 25.0
-    assert info.head_config.change_reference is ChangeReference.MEAN
+    assert info.head.change_reference is ChangeReference.MEAN
     again = ModelInfo.from_dict({**json.loads(info.to_json()), "unknown": 1})
     assert again == info
     assert ModelInfo(["a"], 20, 224, {"feature_size": 8}, sampling={}).sampling_fps is None
@@ -234,9 +234,7 @@ def test_the_fixtures_run_in_numpy_with_the_shapes_their_heads_have(fixture):
     head = classifier.numpy_head
     assert isinstance(head, NumpyHead) and classifier.labels == ["alpha", "beta", "gamma", "delta"]
     assert [g.units for g in head.grus] == [16, 8] and head.step_size == 48
-    assert head.projection_size == (
-        48 if classifier.info.head_config.input is HeadInput.RAW else 96
-    )
+    assert head.projection_size == (48 if classifier.info.head.input is HeadInput.RAW else 96)
     assert head.kernel.shape == (24, head.projection_size) and head.bias.shape == (
         head.projection_size,
     )

@@ -51,7 +51,7 @@ def test_old_metadata_still_reads(classifier, fixture_name):
     assert info.format_version == FORMATS[fixture_name]
     assert info.labels == ["alpha", "beta", "gamma", "delta"]
     assert info.window == 20 and info.feature_size == 24
-    head = info.head_config
+    head = info.head
     if fixture_name == "model_format1":
         assert head.input is HeadInput.RAW
     elif fixture_name == "model_format2_first":  # before the field: against the first frame

@@ -181,8 +181,8 @@ def test_model_dir_metadata(trained, embedder_path):
     assert info.labels == ["cool", "grow", "shrink", "warm"]
     assert info.window == 20 and info.sampling["fps"] == 25.0
     assert info.format_version == 2
-    assert info.head_config == DEFAULT.head
-    assert info.head["input"] == HeadInput.APPEARANCE_CHANGE.value
+    assert info.head == DEFAULT.head
+    assert info.head.input is HeadInput.APPEARANCE_CHANGE
     assert info.backbone["feature_size"] == 1024 and info.backbone["file"] == embedder_path.name
     assert (model_dir / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     assert info.training["recipe"]["name"] == "default"
@@ -321,7 +321,11 @@ def test_seed_recipe_trains_from_the_cache(trained, synthetic_data, embedder_pat
     assert recipe["name"] == "seed" and recipe["epochs"] == 2
     assert recipe["windows_per_video"] == 1 and not recipe["stratified_validation"]
     assert info.training["history"]["windows"] == 48  # one window per readable video
-    assert info.head == {"gru_units": [16, 8], "dropout": 0.4, "dense_units": 8}
+    assert json.loads((out / "metadata.json").read_text())["head"] == {
+        "gru_units": [16, 8],
+        "dropout": 0.4,
+        "dense_units": 8,
+    }
 
 
 def test_real_clips_decode_and_sample_like_the_runtime(shared_clips, litert_backbone):

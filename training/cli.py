@@ -26,7 +26,7 @@ from realtime.core.errors import InputError
 from realtime.head.modeldir import DEFAULT_MODEL_DIR, read_model_info
 from training import workflow
 from training.download import UCF101_TOP5_URL, prepare
-from training.export import check_model_dir, export_model_dir
+from training.export import check_model_dir, check_output_dir, export_model_dir
 from training.recipes import get_recipe
 from training.synthetic import GENERATORS, KINDS, SyntheticSpec, generate
 from training.workflow import BackboneChoice
@@ -252,19 +252,12 @@ def _choice(args, dataset=None):
     )
 
 
-def _check_out(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out must be a folder, not a file: {out}")
-    return out
-
-
 def run(args, console: Console) -> int:
     if args.command == "download":
         prepare(Path(args.dest), console, args.url or UCF101_TOP5_URL, _from(args))
         return 0
     if args.command == "synth":
-        out = _check_out(args.out)
+        out = check_output_dir(args.out)
         spec = SyntheticSpec(
             args.train_per_class, args.test_per_class, args.generator, args.kind, args.seed
         )
@@ -282,7 +275,7 @@ def run(args, console: Console) -> int:
         workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
         return 0
     if args.command == "train":
-        out = _check_out(args.out)
+        out = check_output_dir(args.out)
         dataset = workflow.load(args.data)
         recipe = _recipe(args)
         backbone = _choice(args, dataset).load()
@@ -295,7 +288,7 @@ def run(args, console: Console) -> int:
         workflow.evaluate_step(dataset, Path(args.model), backbone, args.cache, console)
         return 0
     if args.command == "export":
-        out = export_model_dir(Path(args.model), _check_out(args.out))
+        out = export_model_dir(Path(args.model), check_output_dir(args.out))
         console.print(f"model directory ready: {out} (python -m realtime --model {out})")
         return 0
     if args.command == "all":
@@ -310,7 +303,7 @@ def _from(args) -> Path | None:
 def _all(args, console: Console, workflow) -> int:
     if args.data and args.from_file:
         raise InputError("--data and --from are alternatives: give one")
-    out = _check_out(args.out) if args.out else DEFAULT_MODEL_DIR
+    out = check_output_dir(args.out) if args.out else DEFAULT_MODEL_DIR
     recipe = _recipe(args)
     if args.data:
         dataset = workflow.load(args.data)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realtime.core.errors import InputError
+from realtime.frames.video import VIDEO_EXTENSIONS
 from realtime.head.metadata import MetadataError, text
 
-VIDEO_EXTENSIONS = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".m4v"}
 #: Written by `training download` beside the extracted data (archive size, sha256, url).
 DATASET_INFO_FILE = "dataset.json"
 

@@ -139,7 +139,7 @@ def train_step(
             "rule": "realtime.frames.clock.SamplingClock on the source clock; a window is "
             "consecutive sampled frames",
         },
-        head=recipe.head.as_dict(),
+        head=recipe.head,
         training={
             "recipe": recipe.as_dict(),
             "dataset": dataset.describe(),

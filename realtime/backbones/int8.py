@@ -25,12 +25,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from realtime.backbones.base import HELD_OUT_FILE
 from realtime.core.errors import InputError
-from realtime.frames.preprocessing import preprocess_frame
+from realtime.frames.video import VIDEO_EXTENSIONS, UnreadableVideo, evenly_spaced_frames
 
 #: Frames sampled for calibration + the held-out check (NNCF's default subset is 300).
 MAX_FRAMES = 400
@@ -38,7 +37,6 @@ MAX_FRAMES = 400
 HOLDOUT_EVERY = 4
 #: Fewest frames to calibrate on (plus at least one held out).
 MIN_CALIBRATION_FRAMES = 8
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 
 def calibration_videos(paths) -> list[Path]:
@@ -48,7 +46,7 @@ def calibration_videos(paths) -> list[Path]:
         path = Path(given)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
             )
             if not found:
                 raise InputError(f"--calibration {path}: no video files in this folder")
@@ -58,25 +56,6 @@ def calibration_videos(paths) -> list[Path]:
         else:
             raise InputError(f"--calibration {path}: no such file or folder")
     return list(dict.fromkeys(videos))
-
-
-def _evenly_sampled(path: Path, count: int, image_size: int) -> list[np.ndarray]:
-    """Up to `count` preprocessed frames spread over the whole of one video."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        step = max(1, total // count) if total > 0 else 1
-        frames, index = [], 0
-        while len(frames) < count:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                break
-            if index % step == 0:
-                frames.append(preprocess_frame(frame, image_size))
-            index += 1
-        return frames
-    finally:
-        capture.release()
 
 
 @dataclass
@@ -103,7 +82,10 @@ class CalibrationSet:
         calibrate, held, held_video, used = [], [], [], []
         digest = hashlib.sha256(f"{image_size}".encode())
         for path in videos:
-            frames = _evenly_sampled(path, per_video, image_size)
+            try:
+                frames = evenly_spaced_frames(path, per_video, image_size)
+            except UnreadableVideo:
+                continue
             if not frames:
                 continue
             number = len(used)

@@ -6,7 +6,8 @@ own reader), each frame's time on the source clock is `VideoSource.frame_time` (
 frames enter the model, and only those are preprocessed with
 `realtime.frames.preprocessing.preprocess_frame`.
 Reading stops as soon as `limit` frames have been sampled, so a video is never decoded past
-what training needs.
+what training needs. `evenly_spaced_frames` reads frames spread over a whole video the same
+way (int8 calibration).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from realtime.core.errors import InputError
 from realtime.frames.clock import SamplingClock
 from realtime.frames.preprocessing import preprocess_frame
 from realtime.frames.sources import FILE, SourceSpec, open_source
+
+#: What a folder of videos is searched for (training data, --calibration folders).
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 
 class UnreadableVideo(Exception):
@@ -85,3 +89,26 @@ def sampled_frames(path, image_size: int, fps: float | None, limit: int | None =
     if not batches:
         return np.zeros((0, image_size, image_size, 3), np.uint8)
     return np.concatenate(batches)
+
+
+def evenly_spaced_frames(path: str | Path, count: int, image_size: int) -> list[np.ndarray]:
+    """Up to `count` preprocessed frames spread over the whole of one video (every
+    frame_count // count-th frame; every frame where the container does not say how many)."""
+    try:
+        source = open_source(SourceSpec(FILE, str(path)))
+    except InputError as exc:
+        raise UnreadableVideo(str(exc)) from None
+    try:
+        step = max(1, source.frame_count // count) if source.frame_count > 0 else 1
+        frames: list[np.ndarray] = []
+        index = 0
+        while len(frames) < count:
+            frame = source.read()
+            if frame is None:
+                break
+            if index % step == 0:
+                frames.append(preprocess_frame(frame, image_size))
+            index += 1
+        return frames
+    finally:
+        source.release()

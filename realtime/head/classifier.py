@@ -41,7 +41,7 @@ class ActionClassifier:
                 self.info.window,
                 self.info.feature_size,
                 len(self.info.labels),
-                self.info.head_config,
+                self.info.head,
             )
             try:
                 model.load_weights(str(self.model_dir / WEIGHTS_FILE))

@@ -30,7 +30,7 @@ class ModelInfo:
     image_size: int
     backbone: dict  # {"name", "feature_size", "image_size", ...} from Backbone.describe()
     sampling: dict = field(default_factory=lambda: {"fps": 25.0})
-    head: dict = field(default_factory=SEED_HEAD.as_dict)  # a HeadConfig, as JSON
+    head: HeadConfig = SEED_HEAD
     evaluation: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -40,21 +40,22 @@ class ModelInfo:
         return int(self.backbone["feature_size"])
 
     @property
-    def head_config(self) -> HeadConfig:
-        return HeadConfig.from_dict(self.head)
-
-    @property
     def sampling_fps(self) -> float | None:
         fps = self.sampling.get("fps")
         return float(fps) if fps else None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False)
+        data = asdict(self)
+        data["head"] = self.head.as_dict()
+        return json.dumps(data, indent=2, sort_keys=False)
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelInfo:
+        """From metadata.json; ValueError or TypeError for a head this version cannot build."""
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        values["head"] = HeadConfig.from_dict(values.get("head"))
+        return cls(**values)
 
 
 def model_help(model_dir: Path) -> str:
@@ -84,12 +85,10 @@ def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
         check_metadata(data, FORMAT_VERSION)
     except MetadataError as exc:
         raise InputError(f"{meta_path}: {exc}") from None
-    info = ModelInfo.from_dict(data)
     try:
-        HeadConfig.from_dict(info.head)
+        return ModelInfo.from_dict(data)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{meta_path}: this version cannot build its head ({exc})") from None
-    return info
 
 
 def save_model_dir(

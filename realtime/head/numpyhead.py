@@ -187,7 +187,7 @@ class NumpyHead:
         is an `InputError`; a head this reader does not know (`UnsupportedHead`) is left to
         Keras.
         """
-        config = info.head_config
+        config = info.head
         try:
             with h5py.File(path, "r") as weights:
                 found = {}
@@ -265,7 +265,7 @@ def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray
 
 def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]:
     """Layer name -> its variables' shapes in the head `build_head` makes for `info`."""
-    config = info.head_config
+    config = info.head
     size = info.feature_size
     shapes: dict[str, list[tuple[int, ...]]] = {}
     if config.input is HeadInput.APPEARANCE_CHANGE:
