@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # run as a script: the checkout (loopback/, realtime/)
 
-from mjpeg_server import STAMP_BITS, decode_stamp  # noqa: E402
-from servers import MjpegCamera  # noqa: E402
-
+from loopback.mjpeg import STAMP_BITS, decode_stamp  # noqa: E402
+from loopback.servers import MjpegCamera  # noqa: E402
 from realtime.frames.sources import CaptureOptions, open_source  # noqa: E402
 from realtime.stream.capture import CaptureThread, FrameRing  # noqa: E402
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # run as a script: the checkout (loopback/, realtime/)
 
-from servers import MjpegCamera, RtspCamera, rtsp_available  # noqa: E402
+from loopback.servers import MjpegCamera, RtspCamera, rtsp_available  # noqa: E402
 
 
 def proc_figures(pid: int) -> dict:

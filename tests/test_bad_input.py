@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from loopback.servers import SilentServer
 from tests.conftest import run_cli
-from tests.servers import SilentServer
 
 
 def assert_clean_error(result, *fragments: str, elapsed: float | None = None):

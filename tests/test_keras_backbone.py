@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pytest
 
+from loopback.servers import closed_port
 from realtime.backbones.keras import KerasInceptionV3
 from realtime.head.keras import build_head
 from realtime.head.modeldir import ModelInfo, save_model_dir
 from tests.conftest import HEADLESS_REPLAY, build_model_dir, run_cli
-from tests.servers import closed_port
 
 
 @pytest.fixture(scope="module")

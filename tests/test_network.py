@@ -19,7 +19,8 @@ import time
 
 import pytest
 from conftest import ROOT
-from servers import (
+
+from loopback.servers import (
     FfmpegHttpCamera,
     MjpegCamera,
     RtspCamera,
@@ -29,7 +30,6 @@ from servers import (
     open_fds,
     rtsp_available,
 )
-
 from realtime.core.errors import InputError
 from realtime.frames.sources import CaptureOptions, open_source
 from realtime.stream.capture import END_OF_STREAM, CaptureThread, FrameRing
@@ -247,7 +247,7 @@ def test_no_thread_or_fd_leak_across_ten_reconnects(mjpeg_camera):
 def test_frame_age_stays_flat_while_the_consumer_is_slower_than_the_camera(mjpeg_camera):
     """End-to-end age, from the server's send time (stamped in each frame) to the consumer
     taking the frame: a consumer at 5 Hz on a 25 fps camera always gets a fresh frame."""
-    from mjpeg_server import STAMP_BITS, decode_stamp
+    from loopback.mjpeg import STAMP_BITS, decode_stamp
 
     capture = Capture(mjpeg_camera.url, CaptureOptions(3, 2), keep_display=True)
     capture._consumer = threading.Thread(target=lambda: None)  # the slow consumer is us

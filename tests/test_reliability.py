@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from loopback.servers import SilentServer
 from tests.conftest import ROOT, missing, moving_square_frames, need_tools, write_video
-from tests.servers import SilentServer
 
 pytestmark = [
     pytest.mark.shared,

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from loopback.servers import SilentServer
 from realtime.core.download import fetch
 from realtime.core.errors import InputError
 from tests.conftest import run_cli
-from tests.servers import SilentServer
 from training.download import prepare
 
 VIDEO_BYTES = bytes(range(256)) * 64  # content is not decoded by the download step

@@ -1,8 +1,8 @@
 """Real stream servers on 127.0.0.1 for the network tests and the soak bench.
 
 - `RtspCamera`: GStreamer's RTSP server (gst-rtsp-server through Debian's /usr/bin/python3 and
-  python3-gi) serving a live H.264 test pattern: `tests/rtsp_server_gst.py`.
-- `MjpegCamera`: an HTTP MJPEG camera (multipart/x-mixed-replace), `tests/mjpeg_server.py`,
+  python3-gi) serving a live H.264 test pattern: `loopback/rtsp_gst.py`.
+- `MjpegCamera`: an HTTP MJPEG camera (multipart/x-mixed-replace), `loopback/mjpeg.py`,
   whose frames carry their send time (true end-to-end latency).
 - `FfmpegHttpCamera`: ffmpeg's own HTTP server (`-listen 1`) streaming MPEG-TS (H.264), one
   client per server process, as some encoders and cameras do.
@@ -204,7 +204,7 @@ class RtspCamera(ServerProcess):
     def command(self) -> list[str]:
         return [
             DEBIAN_PYTHON,
-            str(HERE / "rtsp_server_gst.py"),
+            str(HERE / "rtsp_gst.py"),
             f"--port={self.port or 0}",
             f"--fps={self.fps}",
             f"--width={self.width}",
@@ -227,7 +227,7 @@ class MjpegCamera(ServerProcess):
     def command(self) -> list[str]:
         return [
             sys.executable,
-            str(HERE / "mjpeg_server.py"),
+            str(HERE / "mjpeg.py"),
             f"--port={self.port or 0}",
             f"--fps={self.fps}",
             f"--width={self.width}",
