@@ -28,8 +28,8 @@ from realtime.backbones.int8 import int8_head_report
 from realtime.core.cliargs import STOP_SIGNALS
 from realtime.core.errors import Failure, InputError, first_line
 from realtime.frames.sources import (
-    FILE,
     CaptureOptions,
+    SourceKind,
     SourceSpec,
     VideoSource,
     open_source,
@@ -44,7 +44,7 @@ from realtime.outputs.text import EventSink, JsonlSink
 from realtime.stream.engine import Sink
 from realtime.stream.pipeline import Pipeline, RunSettings
 from realtime.stream.reconnect import OpenAttempt, ReconnectPolicy
-from realtime.ui.display import choose_ui
+from realtime.ui.display import UIMode, choose_ui
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def check_run_outputs(args, spec: SourceSpec, model_dir: Path, backbone_spec: st
     """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
     be written (`realtime.outputs.paths`); before anything is opened."""
     protected = [Protected("the model directory", model_dir, tree=True)]
-    if spec.kind == FILE:
+    if spec.kind is SourceKind.FILE:
         protected.append(Protected("the source video", Path(spec.target)))
     if backbone_spec.endswith(".tflite"):
         protected.append(Protected("the backbone", Path(backbone_spec)))
@@ -125,7 +125,7 @@ def assemble(plan: RunPlan, args, console: Console):
     with ExitStack() as opened:
         source = open_interruptibly(plan.source, plan.options)
         opened.callback(source.release)
-        ui = choose_ui(args.ui, console)
+        ui = choose_ui(UIMode(args.ui), console)
         backbone = load_backbone(
             plan.backbone_spec,
             args.backbone_weights,
@@ -146,7 +146,7 @@ def assemble(plan: RunPlan, args, console: Console):
             max_frames=args.max_frames,
             smooth=args.smooth,
             threshold=args.threshold,
-            keep_display=ui.name == "window" or bool(args.output),
+            keep_display=ui.mode is UIMode.WINDOW or bool(args.output),
             reconnect=ReconnectPolicy(attempts=args.reconnect),
         )
         spec, options = plan.source, plan.options

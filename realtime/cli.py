@@ -29,6 +29,7 @@ from realtime.core.cliargs import (
 )
 from realtime.head.modeldir import DEFAULT_MODEL_DIR
 from realtime.stream.reconnect import parse_reconnect
+from realtime.ui.display import UIMode
 
 
 def _reconnect_attempts(text: str) -> int | None:
@@ -139,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument(
         "--ui",
-        default="auto",
-        choices=("auto", "console", "window", "none"),
+        default=UIMode.AUTO.value,
+        choices=[mode.value for mode in UIMode],
         help="auto: a window if there is a display, else the console",
     )
     out.add_argument(

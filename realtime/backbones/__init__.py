@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from realtime.backbones.base import Backbone, check_backend_name
+from realtime.backbones.base import AUTO, Backbone, Backend, check_backend_name
 from realtime.backbones.conversion import load_inception
 from realtime.backbones.keras import INCEPTION_V3
 from realtime.backbones.litert import LiteRTBackbone
@@ -42,7 +42,7 @@ def load_backbone(
     spec: str | None,
     weights: str | None = None,
     num_threads: int | None = None,
-    backend: str = "auto",
+    backend: Backend | str = AUTO,
     cache_dir: str | os.PathLike | None = None,
     calibration=None,
 ) -> Backbone:
@@ -62,7 +62,7 @@ def load_backbone(
             raise InputError("--backbone-weights applies to InceptionV3, not to a .tflite backbone")
         if calibration:
             raise InputError("--calibration applies to InceptionV3, not to a .tflite backbone")
-        if backend not in ("auto", "litert"):
+        if backend not in (AUTO, Backend.LITERT):
             raise InputError(
                 f"--backend {backend} applies to InceptionV3; a .tflite backbone runs on LiteRT"
             )

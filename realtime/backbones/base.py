@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.core.errors import InputError
+from realtime.core.textenum import TextEnum
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -28,8 +29,8 @@ class Backbone(ABC):
 
     #: Stable identity stored in model metadata, e.g. "inception_v3/imagenet".
     name: str
-    #: How it runs (`realtime.backbones.conversion`): not part of the identity, backends are
-    #: interchangeable.
+    #: How it runs (a `Backend`; `realtime.backbones.conversion`): not part of the identity,
+    #: backends are interchangeable. "native" for a backbone without backends (test doubles).
     backend: str = "native"
     feature_size: int
     image_size: int
@@ -52,20 +53,36 @@ class Backbone(ABC):
         return self.describe()
 
 
+class Backend(TextEnum):
+    """How InceptionV3 runs (`--backend`; `auto` picks one of these)."""
+
+    KERAS = "keras"
+    XLA = "xla"
+    LITERT = "litert"
+    OPENVINO = "openvino"
+    OPENVINO_BF16 = "openvino-bf16"
+    OPENVINO_INT8 = "openvino-int8"
+
+
 BACKENDS = {
-    "keras": "TensorFlow tf.function (the Keras reference)",
-    "xla": "TensorFlow tf.function compiled with XLA",
-    "litert": "LiteRT (TFLite) fp32, XNNPACK",
-    "openvino": "OpenVINO fp32",
-    "openvino-bf16": "OpenVINO bfloat16 (CPUs with native bf16)",
-    "openvino-int8": "OpenVINO int8, quantized by NNCF on --calibration frames (opt-in)",
+    Backend.KERAS: "TensorFlow tf.function (the Keras reference)",
+    Backend.XLA: "TensorFlow tf.function compiled with XLA",
+    Backend.LITERT: "LiteRT (TFLite) fp32, XNNPACK",
+    Backend.OPENVINO: "OpenVINO fp32",
+    Backend.OPENVINO_BF16: "OpenVINO bfloat16 (CPUs with native bf16)",
+    Backend.OPENVINO_INT8: "OpenVINO int8, quantized by NNCF on --calibration frames (opt-in)",
 }
-
-
-CHOICES = ("auto", *BACKENDS)
+AUTO = "auto"
+CHOICES = (AUTO, *(backend.value for backend in Backend))
 #: What `auto` tries, fastest first (measured with `python -m bench`, docs/performance.md).
 #: int8 is faster still but never automatic: it changes the features by a few percent.
-AUTO_PREFERENCE = ("openvino-bf16", "openvino", "litert", "xla", "keras")
+AUTO_PREFERENCE = (
+    Backend.OPENVINO_BF16,
+    Backend.OPENVINO,
+    Backend.LITERT,
+    Backend.XLA,
+    Backend.KERAS,
+)
 #: Largest relative error of a feature vector against the Keras reference a backend may have.
 TOLERANCE = 0.01
 #: Largest relative feature error of an int8 model before a warning (it is always reported).
@@ -74,14 +91,15 @@ INT8_TOLERANCE = 0.05
 EXPORT_VERSION = 1
 #: Beside an int8 model: fp32 and int8 features of the frames held out from its calibration.
 HELD_OUT_FILE = "held-out.npz"
-INT8 = "openvino-int8"
+INT8 = Backend.OPENVINO_INT8
 
 
-def check_backend_name(name: str | None) -> str:
-    name = (name or "auto").lower()
+def check_backend_name(name: str | None) -> Backend | str:
+    """A `Backend`, or `AUTO`; InputError for anything else."""
+    name = (name or AUTO).lower()
     if name not in CHOICES:
         raise InputError(f"unknown backend {name!r}: choose one of {', '.join(CHOICES)}")
-    return name
+    return AUTO if name == AUTO else Backend(name)
 
 
 def default_cache_dir() -> Path:

@@ -51,6 +51,7 @@ from rich.progress import (
 )
 
 from realtime.backbones.base import (
+    AUTO,
     AUTO_PREFERENCE,
     EXPORT_VERSION,
     HELD_OUT_FILE,
@@ -58,6 +59,7 @@ from realtime.backbones.base import (
     INT8_TOLERANCE,
     TOLERANCE,
     Backbone,
+    Backend,
     check_backend_name,
     default_cache_dir,
 )
@@ -80,18 +82,18 @@ from realtime.core.errors import InputError
 from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
 _FORMAT = {
-    "litert": "litert",
-    "openvino": "openvino",
-    "openvino-bf16": "openvino",
-    "openvino-int8": "openvino-int8",
+    Backend.LITERT: "litert",
+    Backend.OPENVINO: "openvino",
+    Backend.OPENVINO_BF16: "openvino",
+    Backend.OPENVINO_INT8: "openvino-int8",
 }
 
 
-def availability(backend: str) -> str | None:
+def availability(backend: Backend) -> str | None:
     """None if `backend` can run here, else the reason it cannot."""
-    if backend in ("keras", "xla"):
+    if backend in (Backend.KERAS, Backend.XLA):
         return None
-    if backend == "litert":
+    if backend == Backend.LITERT:
         try:
             import ai_edge_litert.interpreter  # noqa: F401
         except ImportError:
@@ -103,7 +105,7 @@ def availability(backend: str) -> str | None:
         return "OpenVINO is not installed (pip install openvino)"
     if backend == INT8:
         return nncf_availability()
-    if backend == "openvino-bf16" and "BF16" not in cpu_capabilities(ov):
+    if backend == Backend.OPENVINO_BF16 and "BF16" not in cpu_capabilities(ov):
         return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
     return None
 
@@ -232,7 +234,7 @@ class InceptionBackends:
             self._reference = KerasInceptionV3(self.weights, num_threads=self.num_threads)
         return self._reference
 
-    def folder(self, backend: str) -> Path:
+    def folder(self, backend: Backend) -> Path:
         if backend == INT8:
             return self.int8_folder()
         return self.root / f"{_FORMAT[backend]}-v{EXPORT_VERSION}"
@@ -252,10 +254,10 @@ class InceptionBackends:
             )
         return made[-1].parent
 
-    def is_exported(self, backend: str) -> bool:
+    def is_exported(self, backend: Backend) -> bool:
         return (self.folder(backend) / "export.json").is_file()
 
-    def check_result(self, backend: str) -> dict | None:
+    def check_result(self, backend: Backend) -> dict | None:
         path = self.folder(backend) / f"check-{backend}.json"
         try:
             return json.loads(path.read_text())
@@ -263,7 +265,7 @@ class InceptionBackends:
             return None
 
     # -- conversion
-    def export(self, backend: str, progress: ConversionProgress) -> None:
+    def export(self, backend: Backend, progress: ConversionProgress) -> None:
         """Convert the Keras model into `backend`'s format, atomically, into the cache."""
         if backend == INT8:
             self.export_int8(progress)
@@ -300,10 +302,10 @@ class InceptionBackends:
         """Quantize the fp32 OpenVINO model on the calibration frames (made first if needed)."""
         if self.calibration is None:  # pragma: no cover - int8_folder() has refused already
             raise InputError(f"--backend {INT8} needs --calibration")
-        if not self.is_exported("openvino"):
-            self.export("openvino", progress)
+        if not self.is_exported(Backend.OPENVINO):
+            self.export(Backend.OPENVINO, progress)
         progress.step(f"quantizing on {len(self.calibration.frames)} calibration frames")
-        source = self.folder("openvino") / "model.xml"
+        source = self.folder(Backend.OPENVINO) / "model.xml"
 
         def quantize(tmp: Path) -> None:
             ov = import_openvino()
@@ -348,7 +350,7 @@ class InceptionBackends:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise InputError(f"converting InceptionV3 to {fmt} failed: {first[:200]}") from None
 
-    def check(self, backend: str, progress: ConversionProgress) -> dict:
+    def check(self, backend: Backend, progress: ConversionProgress) -> dict:
         """Compare `backend` with the Keras reference on the probe images; cache the result.
 
         int8 is compared on the frames held out from its calibration instead (real frames);
@@ -385,7 +387,7 @@ class InceptionBackends:
         progress.advance()
         return result
 
-    def prepare(self, backend: str) -> dict:
+    def prepare(self, backend: Backend) -> dict:
         """Make sure `backend` is converted and checked; return its check result."""
         result = self.check_result(backend)
         if self.is_exported(backend) and result is not None:
@@ -393,7 +395,7 @@ class InceptionBackends:
         self.reference()  # first, so that a weights problem is one clear error, not a display
         steps = 1
         if not self.is_exported(backend):
-            steps += 2 if backend != INT8 else 1 + (0 if self.is_exported("openvino") else 2)
+            steps += 2 if backend != INT8 else 1 + (0 if self.is_exported(Backend.OPENVINO) else 2)
         title = f"one-off: InceptionV3 -> {backend}"
         started = time.perf_counter()
         with ConversionProgress(title, steps, enabled=self.show_progress) as progress:
@@ -408,19 +410,19 @@ class InceptionBackends:
             )
         return result
 
-    def open(self, backend: str) -> Backbone:
+    def open(self, backend: Backend) -> Backbone:
         """The backbone for `backend` (converted already, for exported runtimes)."""
-        if backend == "keras":
+        if backend == Backend.KERAS:
             return self.reference()
-        if backend == "xla":
+        if backend == Backend.XLA:
             return KerasInceptionV3(self.weights, jit_compile=True, num_threads=self.num_threads)
         folder = self.folder(backend)
         with native_stderr_silenced():
-            if backend == "litert":
+            if backend == Backend.LITERT:
                 return LiteRTBackbone(
                     folder / "model.tflite", num_threads=self.num_threads, identity=self.identity
                 )
-            precision = "bf16" if backend == "openvino-bf16" else "f32"
+            precision = "bf16" if backend == Backend.OPENVINO_BF16 else "f32"
             quantized = None
             if backend == INT8:
                 quantized = json.loads((folder / "export.json").read_text())["calibration"]
@@ -432,10 +434,10 @@ class InceptionBackends:
                 quantized=quantized,
             )
 
-    def load(self, backend: str = "auto") -> Backbone:
+    def load(self, backend: Backend | str = AUTO) -> Backbone:
         """The backbone `--backend` asks for (`auto`: fastest available that passes)."""
         backend = check_backend_name(backend)
-        if backend != "auto":
+        if backend != AUTO:
             reason = availability(backend)
             if reason:
                 raise InputError(f"--backend {backend} cannot run here: {reason}")
@@ -456,7 +458,7 @@ class InceptionBackends:
             if candidate in _FORMAT and not self.prepare(candidate)["passed"]:
                 continue
             return self.open(candidate)
-        return self.open("keras")  # pragma: no cover - keras is always available
+        return self.open(Backend.KERAS)  # pragma: no cover - keras is always available
 
 
 def int8_report(backbone: OpenVINOBackbone, check: dict) -> str:
@@ -481,7 +483,7 @@ def _versions() -> dict:
 
 def load_inception(
     weights,
-    backend: str = "auto",
+    backend: Backend | str = AUTO,
     num_threads: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     calibration=None,

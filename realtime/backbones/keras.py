@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from realtime.backbones.base import Backbone, file_digest
+from realtime.backbones.base import Backbone, Backend, file_digest
 from realtime.core.download import fetch
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
@@ -99,7 +99,7 @@ class KerasInceptionV3(Backbone):
     image_size = INCEPTION_IMAGE_SIZE
 
     #: How the graph runs: "keras" (tf.function) or "xla" (tf.function with jit_compile).
-    backend = "keras"
+    backend = Backend.KERAS
 
     def __init__(
         self,
@@ -115,7 +115,7 @@ class KerasInceptionV3(Backbone):
         self.batch_size = batch_size
         self.weights_id, self.weights_key = inception_weights_identity(weights)
         self.name = f"{INCEPTION_V3}/{self.weights_id}"
-        self.backend = "xla" if jit_compile else "keras"
+        self.backend = Backend.XLA if jit_compile else Backend.KERAS
         self._model = self._build(weights)
 
         model = self._model

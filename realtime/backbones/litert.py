@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.backbones.base import Backbone, file_digest
+from realtime.backbones.base import Backbone, Backend, file_digest
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
 
@@ -20,7 +20,7 @@ class LiteRTBackbone(Backbone):
     output (any shape) is dequantised with its scale and zero point and flattened.
     """
 
-    backend = "litert"
+    backend = Backend.LITERT
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.backbones.base import INT8, Backbone
+from realtime.backbones.base import INT8, Backbone, Backend
 
 
 def cpu_capabilities(ov=None) -> tuple[str, ...]:
@@ -48,7 +48,7 @@ class OpenVINOBackbone(Backbone):
         if quantized:
             self.backend = INT8
         else:
-            self.backend = "openvino-bf16" if precision == "bf16" else "openvino"
+            self.backend = Backend.OPENVINO_BF16 if precision == "bf16" else Backend.OPENVINO
         self.quantized = quantized
         self._core = ov.Core()
         self._xml_path = str(xml_path)

@@ -20,8 +20,17 @@ import numpy as np
 
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
+from realtime.core.textenum import TextEnum
 
-CAMERA, FILE, STREAM = "camera", "file", "stream"
+
+class SourceKind(TextEnum):
+    """What `--source` names (written out as its value where text is needed)."""
+
+    CAMERA = "camera"
+    FILE = "file"
+    STREAM = "stream"
+
+
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 DEFAULT_FPS = 25.0
 MAX_SOURCE_FPS = 1000.0  # above this, a reported frame rate is a container's time base, not fps
@@ -47,17 +56,17 @@ def silence_opencv_logging() -> None:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """What `--source` names: kind is camera, file or stream; target is an int or a string."""
+    """What `--source` names: a camera index (int), a file or a stream URL (str)."""
 
-    kind: str
+    kind: SourceKind
     target: int | str
 
     @property
     def is_live(self) -> bool:
-        return self.kind != FILE
+        return self.kind is not SourceKind.FILE
 
     def __str__(self) -> str:
-        return f"camera {self.target}" if self.kind == CAMERA else str(self.target)
+        return f"camera {self.target}" if self.kind is SourceKind.CAMERA else str(self.target)
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -67,13 +76,13 @@ def parse_source(text: str) -> SourceSpec:
     if text.isascii() and text.isdigit():
         if len(text) > 4:
             raise InputError(f"camera index {text} is out of range (0 to 9999)")
-        return SourceSpec(CAMERA, int(text))
+        return SourceSpec(SourceKind.CAMERA, int(text))
     if text.lower().startswith(STREAM_SCHEMES):
-        return SourceSpec(STREAM, text)
+        return SourceSpec(SourceKind.STREAM, text)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise InputError(f"unsupported URL scheme {scheme!r} in --source (use rtsp or http)")
-    return SourceSpec(FILE, text)
+    return SourceSpec(SourceKind.FILE, text)
 
 
 @dataclass
@@ -106,7 +115,7 @@ class VideoSource:
         self.runs_ahead = False
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> SourceKind:
         return self.spec.kind
 
     @property
@@ -185,12 +194,14 @@ class VideoSource:
             t0 = time.monotonic()
             try:
                 if not self._capture.grab():
-                    if self.spec.kind == STREAM and skipped and not waited:
+                    if self.spec.kind is SourceKind.STREAM and skipped and not waited:
                         self.runs_ahead = True  # ended while we were still catching up
                     break  # the next read() fails too and says so
                 slow = slow + 1 if time.monotonic() - t0 > caught_up_s else 0
                 waited = waited or slow > 0
-                if self.spec.kind == STREAM and self._ahead_of_wall_clock(ahead_margin_s):
+                if self.spec.kind is SourceKind.STREAM and self._ahead_of_wall_clock(
+                    ahead_margin_s
+                ):
                     self.runs_ahead = True
                     break
                 if slow == 2:
@@ -208,7 +219,7 @@ class VideoSource:
 
     def describe(self) -> str:
         fps = f"{self.reported_fps:.2f} fps" if self.reported_fps else "fps unknown"
-        return f"{self.spec} ({self.kind}, {self.size[0]}x{self.size[1]}, {fps})"
+        return f"{self.spec} ({self.kind.value}, {self.size[0]}x{self.size[1]}, {fps})"
 
 
 def _first_frame(capture: cv2.VideoCapture) -> np.ndarray | None:
@@ -312,9 +323,9 @@ def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> Vi
 
 
 def _open(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
-    if spec.kind == FILE:
+    if spec.kind is SourceKind.FILE:
         return _open_file(spec)
-    if spec.kind == CAMERA:
+    if spec.kind is SourceKind.CAMERA:
         return _open_camera(spec, options)
     return _open_stream(spec, options)
 

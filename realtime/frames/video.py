@@ -21,7 +21,7 @@ import numpy as np
 from realtime.core.errors import InputError
 from realtime.frames.clock import SamplingClock
 from realtime.frames.preprocessing import preprocess_frame
-from realtime.frames.sources import FILE, SourceSpec, open_source
+from realtime.frames.sources import SourceKind, SourceSpec, open_source
 
 #: What a folder of videos is searched for (training data, --calibration folders).
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
@@ -56,7 +56,7 @@ def sampled_batches(
     """
     facts = facts if facts is not None else VideoFacts()
     try:
-        source = open_source(SourceSpec(FILE, str(path)))
+        source = open_source(SourceSpec(SourceKind.FILE, str(path)))
     except InputError as exc:
         raise UnreadableVideo(str(exc)) from None
     clock = SamplingClock(fps)
@@ -95,7 +95,7 @@ def evenly_spaced_frames(path: str | Path, count: int, image_size: int) -> list[
     """Up to `count` preprocessed frames spread over the whole of one video (every
     frame_count // count-th frame; every frame where the container does not say how many)."""
     try:
-        source = open_source(SourceSpec(FILE, str(path)))
+        source = open_source(SourceSpec(SourceKind.FILE, str(path)))
     except InputError as exc:
         raise UnreadableVideo(str(exc)) from None
     try:

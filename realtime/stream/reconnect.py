@@ -26,7 +26,6 @@ many clients of one camera do not retry in lock step. Time and randomness are in
 
 from __future__ import annotations
 
-import enum
 import random
 import threading
 import time
@@ -35,9 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from realtime.core.errors import log
+from realtime.core.textenum import TextEnum
 
 
-class SourceState(str, enum.Enum):
+class SourceState(TextEnum):
     """What the capture side is doing; shown in both UIs and in the JSONL output."""
 
     CONNECTING = "connecting"

@@ -24,19 +24,31 @@ from rich.table import Table
 from rich.text import Text
 
 from realtime.core.errors import InputError
+from realtime.core.textenum import TextEnum
 from realtime.outputs.overlay import draw_overlay
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.prediction import NO_ACTION
 from realtime.stream.reconnect import SourceState
 
 WINDOW_TITLE = "realtime-action"
+
+
+class UIMode(TextEnum):
+    """`--ui`: which view a run shows."""
+
+    AUTO = "auto"
+    CONSOLE = "console"
+    WINDOW = "window"
+    NONE = "none"
+
+
 STATE_STYLES = {SourceState.LIVE: "green", SourceState.ENDED: "blue", SourceState.FAILED: "red"}
 #: States in which the last result is not about what the source shows now.
 NOT_NOW = frozenset({SourceState.STALLED, SourceState.RECONNECTING, SourceState.FAILED})
 
 
 class HeadlessUI:
-    name = "none"
+    mode = UIMode.NONE
 
     def run(self, pipeline: Pipeline) -> None:
         while not pipeline.wait(0.25):
@@ -46,7 +58,7 @@ class HeadlessUI:
 class ConsoleUI:
     """Top action, a bar per class, window fill and live figures, `refresh_hz` times a second."""
 
-    name = "console"
+    mode = UIMode.CONSOLE
 
     def __init__(self, console: Console, refresh_hz: float = 4.0, width: int = 78):
         self.console = console
@@ -161,7 +173,7 @@ class ConsoleUI:
 class WindowUI:
     """OpenCV window with the overlay. Must be created and driven from the main thread."""
 
-    name = "window"
+    mode = UIMode.WINDOW
 
     def __init__(self, title: str = WINDOW_TITLE, refresh_hz: float = 30.0):
         self.title = title
@@ -237,23 +249,21 @@ def display_available(timeout: float = 10.0) -> bool:
     return result.returncode == 0
 
 
-def choose_ui(mode: str, console: Console, probe=display_available):
-    """The UI `--ui mode` asks for; 'auto': window, else console on a terminal, else none."""
-    if mode == "none":
+def choose_ui(mode: UIMode, console: Console, probe=display_available):
+    """The UI `--ui mode` asks for; auto: window, else console on a terminal, else none."""
+    if mode is UIMode.NONE:
         return HeadlessUI()
-    if mode == "console":
+    if mode is UIMode.CONSOLE:
         return ConsoleUI(console)
-    if mode == "window":
+    if mode is UIMode.WINDOW:
         if not probe():
             raise InputError(
                 "--ui window needs a display (none found: DISPLAY is unset or unusable); "
                 "use --ui console or --ui none"
             )
         return WindowUI()
-    if mode == "auto":
-        if probe():
-            return WindowUI()
-        if console.is_terminal:
-            return ConsoleUI(console)
-        return HeadlessUI()
-    raise InputError(f"unknown --ui {mode!r}: use auto, console, window or none")
+    if probe():  # auto
+        return WindowUI()
+    if console.is_terminal:
+        return ConsoleUI(console)
+    return HeadlessUI()
