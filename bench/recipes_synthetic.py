@@ -99,7 +99,7 @@ def synthetic_set(work: Path, name: str, args, backbone, console) -> dict:
         )
         generate(root, spec)
     data = load_dataset(root)
-    cache = FeatureCache(root / ".features", backbone.describe(), backbone.image_size, FPS)
+    cache = FeatureCache(root / ".features", backbone.cache_identity(), backbone.image_size, FPS)
     feats = extract_features(data.videos, backbone, FPS, None, cache, console)
     out = {"labels": data.labels}
     for split in ("train", "test"):

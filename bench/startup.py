@@ -64,7 +64,7 @@ head = build_head(20, backbone.feature_size, 5, DEFAULT_HEAD)
 windows = np.random.default_rng(0).random((64, 20, backbone.feature_size), dtype=np.float32)
 fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, 20), bool))
 info = ModelInfo(labels=list("abcde"), window=20, image_size=backbone.image_size,
-                 backbone=backbone.describe(), head=DEFAULT_HEAD)
+                 backbone=backbone.identity(), head=DEFAULT_HEAD)
 write_model_dir({str(tflite_model)!r}, head, info, backbone)  # copies the .tflite in
 """
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)

@@ -355,8 +355,8 @@ def soak(args) -> dict:
             {
                 "t_s": round(elapsed, 1),
                 "rss_mb": round(_rss_mb(), 1),
-                "classified": snap["classified"],
-                "age_ms": round(snap["frame_age_ms"], 1),
+                "classified": snap.classified,
+                "age_ms": round(snap.frame_age_ms, 1),
             }
         )
         print(json.dumps(samples[-1]), file=sys.stderr, flush=True)

@@ -134,7 +134,7 @@ def assemble(plan: RunPlan, args, console: Console):
             cache_dir=args.cache_dir,
             calibration=args.calibration,
         )
-        check_compatible(plan.info, backbone.describe(), plan.model_dir)
+        check_compatible(plan.info, backbone.identity(), plan.model_dir)
         classifier = ActionClassifier(plan.model_dir, plan.info)
         report = int8_head_report(backbone, classifier)
         if report:

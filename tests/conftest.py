@@ -141,7 +141,7 @@ def build_model_dir(path: Path, backbone, labels=("alpha", "beta", "gamma"), fps
         labels=list(labels),
         window=20,
         image_size=backbone.image_size,
-        backbone=backbone.describe(),
+        backbone=backbone.identity(),
         sampling={"fps": fps},
     )
     save_model_dir(path, head, info)

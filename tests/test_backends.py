@@ -110,7 +110,7 @@ def test_backend_matches_keras_on_real_frames(backend, backends, clip_sequences,
     assert backbone.backend == backend
     # interchangeable: a head trained on one backend is accepted on any other
     assert backbone.name == backends.identity["name"]
-    assert backbone.describe() == backends.identity
+    assert backbone.identity() == backends.identity
     features = [backbone.extract(seq) for seq in clip_sequences]
     errors = np.concatenate(
         [relative_errors(f, r) for f, r in zip(features, reference, strict=True)]
@@ -274,7 +274,7 @@ def test_int8_reports_its_agreement_with_fp32_on_held_out_frames(
     backbone = int8_backends.load(INT8)
     assert backbone.backend == INT8
     # interchangeable with the fp32 head, but its features are cached apart
-    assert backbone.describe() == int8_backends.identity
+    assert backbone.identity() == int8_backends.identity
     assert backbone.cache_identity()["int8_calibration"] == int8_calibration.digest
     # the report is a real measurement: recompute it on the held-out frames
     check = int8_backends.check_result(INT8)

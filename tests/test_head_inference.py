@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from realtime.backbones.base import BackboneIdentity
 from realtime.head.classifier import ActionClassifier, KerasHeadStream
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
 from realtime.head.keras import build_head, fit_head_input
@@ -36,7 +37,7 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         labels=list("abcde"),
         window=window,
         image_size=224,
-        backbone={"name": "test", "feature_size": FEATURES, "image_size": 224},
+        backbone=BackboneIdentity("test", FEATURES, 224),
         head=head,
     )
     save_model_dir(path, model, info)

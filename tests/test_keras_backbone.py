@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from loopback.servers import closed_port
+from realtime.backbones.base import BackboneIdentity
 from realtime.backbones.keras import KerasInceptionV3
 from realtime.head.keras import build_head
 from realtime.head.modeldir import ModelInfo, save_model_dir
@@ -66,7 +67,7 @@ def test_imagenet_download_failure_is_one_clear_line(make_video, tmp_path):
         labels=list("abcde"),
         window=20,
         image_size=224,
-        backbone={"name": "inception_v3/imagenet", "feature_size": 2048, "image_size": 224},
+        backbone=BackboneIdentity("inception_v3/imagenet", 2048, 224),
     )
     model_dir = save_model_dir(tmp_path / "model", head, info)
     with closed_port() as port:

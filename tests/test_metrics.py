@@ -60,15 +60,15 @@ def test_pipeline_metrics_snapshot_and_summary_rows():
     clock.t = 10.5
     metrics.record({"decode": 3.0, "backbone": 30.0}, 60.0)
     snapshot = metrics.snapshot()
-    assert snapshot["classified"] == 2 and metrics.classified == 2
-    assert snapshot["fps"] == pytest.approx(2.0)  # two frames 0.5 s apart
-    assert snapshot["stages_ms"] == {
+    assert snapshot.classified == 2 and metrics.classified == 2
+    assert snapshot.fps == pytest.approx(2.0)  # two frames 0.5 s apart
+    assert snapshot.stages_ms == {
         "decode": 2.0,
         "preprocess": 0.0,
         "backbone": 20.0,
         "head": 0.0,
     }
-    assert snapshot["frame_age_ms"] == 50.0
+    assert snapshot.frame_age_ms == 50.0
     assert metrics.summary_rows() == [
         ("decode ms", "2.00", "2.90"),  # p95 of (1, 3): 1 + 0.95 * 2
         ("preprocess ms", "0.00", "0.00"),

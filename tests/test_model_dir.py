@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
@@ -111,8 +112,11 @@ def test_model_info_round_trips_and_says_what_runs():
     assert info.head.change_reference is ChangeReference.MEAN
     again = ModelInfo.from_dict({**json.loads(info.to_json()), "unknown": 1})
     assert again == info
-    assert ModelInfo(["a"], 20, 224, {"feature_size": 8}, sampling={}).sampling_fps is None
-    assert ModelInfo(["a"], 20, 224, {"feature_size": 8}, sampling={"fps": 0}).sampling_fps is None
+    assert ModelInfo(["a"], 20, 224, BackboneIdentity("n", 8), sampling={}).sampling_fps is None
+    assert (
+        ModelInfo(["a"], 20, 224, BackboneIdentity("n", 8), sampling={"fps": 0}).sampling_fps
+        is None
+    )
 
 
 @pytest.fixture
@@ -172,24 +176,24 @@ def test_a_head_this_version_cannot_build_is_one_line(model_copy):
 
 
 # -- the backbone check ----------------------------------------------------------------------
-INFO = ModelInfo(["a", "b"], 20, 224, {"name": "mobilenet", "feature_size": 1024})
+INFO = ModelInfo(["a", "b"], 20, 224, BackboneIdentity("mobilenet", 1024))
 
 
 @pytest.mark.parametrize(
     "backbone,message",
     [
         (
-            {"name": "mobilenet", "feature_size": 2048},
+            BackboneIdentity("mobilenet", 2048),
             "model M expects 1024-d features from mobilenet, but the backbone mobilenet gives "
             "2048-d; use the backbone the model was trained with",
         ),
         (
-            {"name": "mobilenet", "feature_size": 1024, "image_size": 299},
+            BackboneIdentity("mobilenet", 1024, 299),
             "model M crops frames to 224x224, but the backbone mobilenet takes 299x299; its "
             "metadata.json is inconsistent",
         ),
         (
-            {"name": "inception_v3", "feature_size": 1024},
+            BackboneIdentity("inception_v3", 1024),
             "model M was trained on backbone mobilenet, not inception_v3; pass the matching "
             "--backbone / --backbone-weights",
         ),
@@ -203,10 +207,20 @@ def test_a_head_refuses_features_of_another_backbone(backbone, message):
 
 @pytest.mark.parametrize("size", [None, 224])
 def test_the_backbone_the_head_was_trained_on_passes(size):
-    backbone = {"name": "mobilenet", "feature_size": 1024}
-    check_compatible(
-        INFO, backbone if size is None else {**backbone, "image_size": size}, Path("M")
-    )
+    check_compatible(INFO, BackboneIdentity("mobilenet", 1024, size), Path("M"))
+
+
+def test_a_backbone_identity_reads_and_writes_metadata_json_as_given():
+    tflite = {"name": "tflite/0123", "feature_size": 1024, "image_size": 224, "file": "m.tflite",
+              "sha256": "0123"}  # fmt: skip
+    assert BackboneIdentity.from_dict(tflite).as_dict() == tflite
+    assert list(BackboneIdentity.from_dict(tflite).as_dict()) == list(tflite)  # same order
+    old = {"name": "inception_v3/imagenet", "feature_size": 2048.0}  # format 1: no image size
+    assert BackboneIdentity.from_dict(old) == BackboneIdentity("inception_v3/imagenet", 2048)
+    assert BackboneIdentity.from_dict(old).as_dict() == {
+        "name": "inception_v3/imagenet",
+        "feature_size": 2048,
+    }
 
 
 # -- what a window's change is measured against ----------------------------------------------
@@ -377,7 +391,7 @@ def test_head_config_errors_say_what_is_wrong_and_the_smallest_head_is_allowed()
 
 
 def test_metadata_json_is_indented_in_field_order():
-    info = ModelInfo(["b", "a"], 20, 224, {"name": "n", "feature_size": 8})
+    info = ModelInfo(["b", "a"], 20, 224, BackboneIdentity("n", 8))
     text = info.to_json()
     assert text.startswith('{\n  "labels": [\n    "b",\n    "a"\n  ],\n  "window": 20,\n')
     assert list(json.loads(text)) == [

@@ -183,7 +183,7 @@ def test_model_dir_metadata(trained, embedder_path):
     assert info.format_version == 2
     assert info.head == DEFAULT.head
     assert info.head.input is HeadInput.APPEARANCE_CHANGE
-    assert info.backbone["feature_size"] == 1024 and info.backbone["file"] == embedder_path.name
+    assert info.backbone.feature_size == 1024 and info.backbone.file == embedder_path.name
     assert (model_dir / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     assert info.training["recipe"]["name"] == "default"
     assert info.training["features"] == {"backend": "litert"}

@@ -52,7 +52,7 @@ def check_model_dir(model_dir: Path) -> ModelInfo:
         path = Path(spec)
         if not path.is_file():
             raise InputError(f"{model_dir} lacks its backbone file {path.name}")
-        expected = info.backbone.get("sha256")
+        expected = info.backbone.sha256
         if expected and file_digest(path) != expected:
             raise InputError(f"{path} is not the backbone the model was trained with")
     ActionClassifier(model_dir, info)

@@ -1,7 +1,7 @@
 """Per-video backbone features, extracted in batches and cached on disk.
 
 `FeatureCache` keeps one `.npz` per video in a folder named after everything the features
-depend on: the backbone's identity (`Backbone.describe()`), the image size, the sampling rate
+depend on: the backbone's identity (`Backbone.cache_identity()`), the image size, the sampling rate
 and the preprocessing version. An entry also records the video file's size and modification
 time (a changed video is extracted again) and how many sampled frames it holds: an entry made
 for 90 frames serves a request for 20, and a video that ended early serves any request.

@@ -133,7 +133,7 @@ def train_step(
         labels=list(labels),
         window=recipe.window,
         image_size=backbone.image_size,
-        backbone=backbone.describe(),
+        backbone=backbone.identity(),
         sampling={
             "fps": recipe.fps,
             "rule": "realtime.frames.clock.SamplingClock on the source clock; a window is "
@@ -168,7 +168,7 @@ def evaluate_step(
     console: Console,
 ) -> dict:
     info = read_model_info(model_dir)
-    check_compatible(info, backbone.describe(), model_dir)
+    check_compatible(info, backbone.identity(), model_dir)
     unknown = sorted({v.label for v in dataset.split("test")} - set(info.labels))
     if unknown:
         raise InputError(f"the model {model_dir} does not know the class(es) {', '.join(unknown)}")

@@ -22,19 +22,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from realtime.backbones.base import AUTO, Backbone, Backend, check_backend_name
+from realtime.backbones.base import AUTO, Backbone, BackboneIdentity, Backend, check_backend_name
 from realtime.backbones.conversion import load_inception
 from realtime.backbones.keras import INCEPTION_V3
 from realtime.backbones.litert import LiteRTBackbone
 from realtime.core.errors import InputError
 
 
-def backbone_spec_from_metadata(info: dict, model_dir: Path) -> str:
+def backbone_spec_from_metadata(identity: BackboneIdentity, model_dir: Path) -> str:
     """The --backbone value a model directory implies when the user gives none."""
-    name = info.get("name", "")
-    if name.startswith("tflite/"):
-        candidate = model_dir / info.get("file", "backbone.tflite")
-        return str(candidate)
+    if identity.name.startswith("tflite/"):
+        return str(model_dir / (identity.file or "backbone.tflite"))
     return INCEPTION_V3
 
 

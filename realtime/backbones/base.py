@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,34 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class BackboneIdentity:
+    """Which backbone a head's features come from, as metadata.json records it (`backbone`).
+    A head runs only on a backbone of the same identity, whichever backend runs it."""
+
+    name: str  # e.g. "inception_v3/imagenet", "tflite/<digest>"
+    feature_size: int
+    image_size: int | None = None  # model directories of format 1 may not say
+    file: str | None = None  # a .tflite backbone: its file name, beside the model
+    sha256: str | None = None  # and that file's digest
+
+    def as_dict(self) -> dict:
+        """For metadata.json and cache keys: the fields that are set, in this order."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BackboneIdentity:
+        """From metadata.json (checked by `realtime.head.metadata` first)."""
+        image_size = data.get("image_size")
+        return cls(
+            name=str(data["name"]),
+            feature_size=int(data["feature_size"]),
+            image_size=None if image_size is None else int(image_size),
+            file=data.get("file"),
+            sha256=data.get("sha256"),
+        )
+
+
 class Backbone(ABC):
     """Turns preprocessed frames into feature vectors."""
 
@@ -39,18 +68,14 @@ class Backbone(ABC):
     def extract(self, frames: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB frames -> (N, feature_size) float32 features."""
 
-    def describe(self) -> dict:
+    def identity(self) -> BackboneIdentity:
         """What a model's metadata records about the backbone it was trained with."""
-        return {
-            "name": self.name,
-            "feature_size": int(self.feature_size),
-            "image_size": int(self.image_size),
-        }
+        return BackboneIdentity(self.name, int(self.feature_size), int(self.image_size))
 
     def cache_identity(self) -> dict:
-        """What cached features depend on: `describe()`, plus anything that changes them more
+        """What cached features depend on: `identity()`, plus anything that changes them more
         than backends may differ (an int8 model's calibration)."""
-        return self.describe()
+        return self.identity().as_dict()
 
 
 class Backend(TextEnum):

@@ -59,6 +59,7 @@ from realtime.backbones.base import (
     INT8_TOLERANCE,
     TOLERANCE,
     Backbone,
+    BackboneIdentity,
     Backend,
     check_backend_name,
     default_cache_dir,
@@ -214,11 +215,9 @@ class InceptionBackends:
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.note = note or (lambda message: print(message, file=sys.stderr))
         weights_id, key = inception_weights_identity(weights)
-        self.identity = {
-            "name": f"{INCEPTION_V3}/{weights_id}",
-            "feature_size": INCEPTION_FEATURE_SIZE,
-            "image_size": INCEPTION_IMAGE_SIZE,
-        }
+        self.identity = BackboneIdentity(
+            f"{INCEPTION_V3}/{weights_id}", INCEPTION_FEATURE_SIZE, INCEPTION_IMAGE_SIZE
+        )
         self._temporary = None
         if key is None:  # random weights: nothing to key a cache on
             self._temporary = tempfile.TemporaryDirectory(prefix="realtime-backbone-")
@@ -332,7 +331,7 @@ class InceptionBackends:
             record = {
                 "format": fmt,
                 "export_version": EXPORT_VERSION,
-                "backbone": self.identity,
+                "backbone": self.identity.as_dict(),
                 **extra,
                 "seconds": round(time.perf_counter() - started, 1),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -403,7 +402,7 @@ class InceptionBackends:
                 self.export(backend, progress)
             result = self.check(backend, progress)
             progress.done(
-                f"{self.identity['name']} -> {backend} in {time.perf_counter() - started:.0f} s, "
+                f"{self.identity.name} -> {backend} in {time.perf_counter() - started:.0f} s, "
                 f"max error vs Keras {result['max_rel_error']:.2%}"
                 + (" on held-out calibration frames" if backend == INT8 else "")
                 + ("" if self._temporary else f"; cached in {self.folder(backend)}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from realtime.backbones.base import Backbone, Backend, file_digest
+from realtime.backbones.base import Backbone, BackboneIdentity, Backend, file_digest
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
 
@@ -26,9 +27,9 @@ class LiteRTBackbone(Backbone):
         self,
         path: str | os.PathLike,
         num_threads: int | None = None,
-        identity: dict | None = None,
+        identity: BackboneIdentity | None = None,
     ):
-        """`identity`: the describe() of the model this file was exported from, if any (a
+        """`identity`: the identity of the model this file was exported from, if any (a
         converted InceptionV3 keeps the Keras model's name so heads run on either)."""
         path = Path(path)
         if not path.is_file():
@@ -56,10 +57,10 @@ class LiteRTBackbone(Backbone):
         self.path = path
         self.image_size = shape[1]
         self.feature_size = int(np.prod(self._output["shape"][1:]))
-        self._identity = dict(identity) if identity else None
-        if self._identity:
+        self._identity = identity
+        if identity:
             self.sha256 = None
-            self.name = self._identity["name"]
+            self.name = identity.name
         else:
             self.sha256 = file_digest(path)
             self.name = f"tflite/{self.sha256[:12]}"
@@ -68,13 +69,11 @@ class LiteRTBackbone(Backbone):
         self._out_scale = float(scale) if scale else None
         self._out_zero = float(zero)
 
-    def describe(self) -> dict:
+    def identity(self) -> BackboneIdentity:
         if self._identity:
-            return dict(self._identity)
-        info = super().describe()
-        info["file"] = self.path.name
-        info["sha256"] = self.sha256
-        return info
+            return self._identity
+        own = super().identity()
+        return replace(own, file=self.path.name, sha256=self.sha256)
 
     def _scaled(self, frame: np.ndarray) -> np.ndarray:
         if self._in_dtype == np.uint8:

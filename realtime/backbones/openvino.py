@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.backbones.base import INT8, Backbone, Backend
+from realtime.backbones.base import INT8, Backbone, BackboneIdentity, Backend
 
 
 def cpu_capabilities(ov=None) -> tuple[str, ...]:
@@ -34,17 +34,17 @@ class OpenVINOBackbone(Backbone):
     def __init__(
         self,
         xml_path: str | os.PathLike,
-        identity: dict,
+        identity: BackboneIdentity,
         precision: str = "f32",
         num_threads: int | None = None,
         quantized: dict | None = None,
     ):
         ov = import_openvino()
 
-        self.name = identity["name"]
-        self.feature_size = int(identity["feature_size"])
-        self.image_size = int(identity["image_size"])
-        self._identity = dict(identity)
+        self.name = identity.name
+        self.feature_size = identity.feature_size
+        self.image_size = identity.image_size
+        self._identity = identity
         if quantized:
             self.backend = INT8
         else:
@@ -64,13 +64,13 @@ class OpenVINOBackbone(Backbone):
         model.reshape([batch, self.image_size, self.image_size, 3])
         return self._core.compile_model(model, "CPU", self._config).create_infer_request()
 
-    def describe(self) -> dict:
-        return dict(self._identity)
+    def identity(self) -> BackboneIdentity:
+        return self._identity
 
     def cache_identity(self) -> dict:
         if not self.quantized:
-            return self.describe()
-        return {**self.describe(), "int8_calibration": self.quantized["digest"]}
+            return self._identity.as_dict()
+        return {**self._identity.as_dict(), "int8_calibration": self.quantized["digest"]}
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         frames = np.ascontiguousarray(frames, dtype=np.uint8)

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.config import SEED_HEAD, HeadConfig
 from realtime.head.metadata import MetadataError, check_metadata
@@ -28,7 +29,7 @@ class ModelInfo:
     labels: list[str]
     window: int
     image_size: int
-    backbone: dict  # {"name", "feature_size", "image_size", ...} from Backbone.describe()
+    backbone: BackboneIdentity
     sampling: dict = field(default_factory=lambda: {"fps": 25.0})
     head: HeadConfig = SEED_HEAD
     evaluation: dict = field(default_factory=dict)
@@ -37,7 +38,7 @@ class ModelInfo:
 
     @property
     def feature_size(self) -> int:
-        return int(self.backbone["feature_size"])
+        return self.backbone.feature_size
 
     @property
     def sampling_fps(self) -> float | None:
@@ -46,6 +47,7 @@ class ModelInfo:
 
     def to_json(self) -> str:
         data = asdict(self)
+        data["backbone"] = self.backbone.as_dict()
         data["head"] = self.head.as_dict()
         return json.dumps(data, indent=2, sort_keys=False)
 
@@ -54,6 +56,7 @@ class ModelInfo:
         """From metadata.json; ValueError or TypeError for a head this version cannot build."""
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
+        values["backbone"] = BackboneIdentity.from_dict(values["backbone"])
         values["head"] = HeadConfig.from_dict(values.get("head"))
         return cls(**values)
 
@@ -104,23 +107,24 @@ def save_model_dir(
     return model_dir
 
 
-def check_compatible(info: ModelInfo, backbone_info: dict, model_dir: Path) -> None:
+def check_compatible(info: ModelInfo, given: BackboneIdentity, model_dir: Path) -> None:
     """Refuse to run a head on features from a backbone it was not trained with."""
     expected = info.backbone
-    if int(expected["feature_size"]) != int(backbone_info["feature_size"]):
+    if expected.feature_size != given.feature_size:
         raise InputError(
-            f"model {model_dir} expects {expected['feature_size']}-d features from "
-            f"{expected.get('name')}, but the backbone {backbone_info['name']} gives "
-            f"{backbone_info['feature_size']}-d; use the backbone the model was trained with"
+            f"model {model_dir} expects {expected.feature_size}-d features from "
+            f"{expected.name}, but the backbone {given.name} gives "
+            f"{given.feature_size}-d; use the backbone the model was trained with"
         )
-    wanted, given = info.image_size, backbone_info.get("image_size")
-    if given is not None and int(given) != int(wanted):
+    wanted = info.image_size
+    if given.image_size is not None and given.image_size != int(wanted):
         raise InputError(
             f"model {model_dir} crops frames to {wanted}x{wanted}, but the backbone "
-            f"{backbone_info['name']} takes {given}x{given}; its metadata.json is inconsistent"
+            f"{given.name} takes {given.image_size}x{given.image_size}; its metadata.json is "
+            "inconsistent"
         )
-    if expected.get("name") != backbone_info["name"]:
+    if expected.name != given.name:
         raise InputError(
-            f"model {model_dir} was trained on backbone {expected.get('name')}, not "
-            f"{backbone_info['name']}; pass the matching --backbone / --backbone-weights"
+            f"model {model_dir} was trained on backbone {expected.name}, not "
+            f"{given.name}; pass the matching --backbone / --backbone-weights"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,6 +58,16 @@ class RateMeter:
         return (len(self._times) - 1) / elapsed if elapsed > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The live figures at one moment (recent means), as the UIs and the status show them."""
+
+    fps: float  # classified frames per second, recently
+    stages_ms: dict[str, float]  # stage -> recent mean time
+    frame_age_ms: float  # capture -> prediction, recent mean
+    classified: int  # frames classified so far
+
+
 class PipelineMetrics:
     """All figures of one run; written by the inference loop, read by the UI (under a lock)."""
 
@@ -82,14 +93,14 @@ class PipelineMetrics:
             self.rate.tick()
             self.classified += 1
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> MetricsSnapshot:
         with self._lock:
-            return {
-                "fps": self.rate.rate(),
-                "stages_ms": {k: v.recent_mean() for k, v in self.stages.items()},
-                "frame_age_ms": self.frame_age.recent_mean(),
-                "classified": self.classified,
-            }
+            return MetricsSnapshot(
+                fps=self.rate.rate(),
+                stages_ms={k: v.recent_mean() for k, v in self.stages.items()},
+                frame_age_ms=self.frame_age.recent_mean(),
+                classified=self.classified,
+            )
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """(figure, mean, p95) rows for the exit summary."""
