@@ -103,7 +103,7 @@ def prepare(args) -> dict:
         )
         model.save_weights(str(weights))
     backends = InceptionBackends(weights, cache_dir=args.cache_dir)
-    model_dir = work / f"model-{backends.identity['name'].replace('/', '_')}-default-head"
+    model_dir = work / f"model-{backends.identity.name.replace('/', '_')}-default-head"
     if not (model_dir / "metadata.json").is_file():
         from realtime.head.keras import build_head, fit_head_input
         from realtime.head.modeldir import ModelInfo, save_model_dir
@@ -134,13 +134,13 @@ def prepare(args) -> dict:
         started = time.perf_counter()
         if backend == INT8:
             backends.calibration = CalibrationSet.from_videos(calibration)
-        checks[backend] = backends.prepare(backend)
+        checks[backend] = backends.prepare(backend).as_dict()
         conversion[backend] = round(time.perf_counter() - started, 1)
         if backend == INT8:
             checks[backend]["head_top1_agreement"] = _int8_head_agreement(backends, model_dir)
     return {
         "weights": str(weights),
-        "backbone": backends.identity["name"],
+        "backbone": backends.identity.name,
         "model": str(model_dir),
         "synthetic": str(synthetic),
         "checks": checks,

@@ -21,12 +21,11 @@ from realtime.core.errors import InputError
 from realtime.frames.preprocessing import preprocess_frame
 from realtime.frames.sources import open_source
 from tests.conftest import (
-    REPORT_IMPORTS,
     build_model_dir,
-    imported_modules,
     missing,
     need_backend,
     run_cli,
+    run_cli_modules,
 )
 
 FRAMES_PER_CLIP = 10
@@ -81,8 +80,8 @@ def head(tmp_path_factory, backends):
     class Identity:  # what build_model_dir needs from a backbone
         feature_size, image_size = 2048, 224
 
-        def describe(self):
-            return dict(backends.identity)
+        def identity(self):
+            return backends.identity
 
     path = build_model_dir(
         tmp_path_factory.mktemp("model") / "head", Identity(), labels="abcde", seed=3
@@ -104,12 +103,12 @@ def test_backend_matches_keras_on_real_frames(backend, backends, clip_sequences,
     need_backend(backend)
     if backend != "xla":
         result = backends.prepare(backend)
-        assert result["passed"], result
-        assert result["max_rel_error"] <= TOLERANCE
+        assert result.passed, result
+        assert result.max_rel_error <= TOLERANCE
     backbone = backends.open(backend)
     assert backbone.backend == backend
     # interchangeable: a head trained on one backend is accepted on any other
-    assert backbone.name == backends.identity["name"]
+    assert backbone.name == backends.identity.name
     assert backbone.identity() == backends.identity
     features = [backbone.extract(seq) for seq in clip_sequences]
     errors = np.concatenate(
@@ -130,7 +129,7 @@ def test_conversion_is_cached_and_reused_without_keras(backends, inception_weigh
     backends.prepare(backend)
     folder = backends.folder(backend)
     record = json.loads((folder / "export.json").read_text())
-    assert record["backbone"] == backends.identity
+    assert record["backbone"] == backends.identity.as_dict()
     # a second process-like loader on the same cache: nothing is converted, Keras not built
     again = InceptionBackends(
         inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
@@ -138,7 +137,7 @@ def test_conversion_is_cached_and_reused_without_keras(backends, inception_weigh
     assert again.folder(backend) == folder
     backbone = again.load(backend)
     assert again._reference is None
-    assert backbone.name == backends.identity["name"]
+    assert backbone.name == backends.identity.name
 
 
 def test_auto_picks_the_first_available_backend_that_passes(backends, inception_weights):
@@ -147,7 +146,7 @@ def test_auto_picks_the_first_available_backend_that_passes(backends, inception_
         inception_weights, cache_dir=backends.root.parent.parent, show_progress=False
     ).load("auto")
     assert backbone.backend == expected
-    assert backbone.name == backends.identity["name"]
+    assert backbone.name == backends.identity.name
 
 
 @pytest.mark.parametrize(
@@ -228,15 +227,14 @@ def test_cli_converts_once_with_a_message_then_reuses_the_cache(
         "--jsonl",
         "-",
     ]
-    first = run_cli(*args, timeout=300, env=REPORT_IMPORTS)
+    first, imported = run_cli_modules(*args, tmp_path=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "one-off" in first.stderr and "openvino" in first.stderr
-    assert "tensorflow" in imported_modules(first.stderr)  # the conversion needs it
+    assert "tensorflow" in imported  # the conversion needs it
     assert len(first.stdout.splitlines()) == 12
-    second = run_cli(*args, timeout=300, env=REPORT_IMPORTS)
+    second, imported = run_cli_modules(*args, tmp_path=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "one-off" not in second.stderr
-    imported = imported_modules(second.stderr)
     assert "openvino" in imported and not {"tensorflow", "keras"} & imported  # warm: no TF
     firsts = [json.loads(line)["probs"] for line in first.stdout.splitlines()]
     seconds = [json.loads(line)["probs"] for line in second.stdout.splitlines()]
@@ -280,9 +278,9 @@ def test_int8_reports_its_agreement_with_fp32_on_held_out_frames(
     check = int8_backends.check_result(INT8)
     expected = int8_backends.reference().extract(int8_calibration.held_out)
     errors = relative_errors(backbone.extract(int8_calibration.held_out), expected)
-    assert check["probes"] == len(int8_calibration.held_out) > 0
-    assert check["max_rel_error"] == pytest.approx(errors.max(), rel=1e-3)
-    assert check["mean_rel_error"] == pytest.approx(errors.mean(), rel=1e-3)
+    assert check.probes == len(int8_calibration.held_out) > 0
+    assert check.max_rel_error == pytest.approx(errors.max(), rel=1e-3)
+    assert check.mean_rel_error == pytest.approx(errors.mean(), rel=1e-3)
     assert len(notes) == 1 and f"{errors.mean():.1%}" in notes[0] and "held-out" in notes[0]
     # int8 is not fp32: it differs measurably, yet it is close on a clip it never saw
     punch = next(i for i, c in enumerate(shared_clips) if c.name.startswith("v_Punch"))

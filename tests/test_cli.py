@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import HEADLESS_REPLAY, REPORT_IMPORTS, ROOT, imported_modules, run_cli
+from tests.conftest import HEADLESS_REPLAY, ROOT, run_cli, run_cli_modules
 
 
 def classify(source, model_dir, *args, **kwargs):
@@ -28,9 +28,10 @@ def predictions(stdout: str) -> list[dict]:
 
 def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
     path = make_video(n=30, fps=25.0)
-    result = classify(path, tflite_model_dir, *HEADLESS_REPLAY, env=REPORT_IMPORTS)
+    result, imported = run_cli_modules(
+        "--source", path, "--model", tflite_model_dir, *HEADLESS_REPLAY, tmp_path=path.parent
+    )
     assert result.returncode == 0, result.stderr
-    imported = imported_modules(result.stderr)
     assert "ai_edge_litert" in imported and not {"tensorflow", "keras"} & imported
     records = predictions(result.stdout)
     labels = json.loads((tflite_model_dir / "metadata.json").read_text())["labels"]

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ from realtime.backbones.openvino import (
     cpu_capabilities,
     import_openvino,
 )
-from realtime.core.errors import InputError
+from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
 _FORMAT = {
@@ -109,6 +110,27 @@ def availability(backend: Backend) -> str | None:
     if backend == Backend.OPENVINO_BF16 and "BF16" not in cpu_capabilities(ov):
         return "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
     return None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A converted backend against the Keras reference (cached as `check-<backend>.json`)."""
+
+    backend: Backend
+    max_rel_error: float  # largest ||a - b|| / ||b|| over the probe frames
+    mean_rel_error: float
+    tolerance: float
+    passed: bool  # max_rel_error <= tolerance
+    probes: int  # how many frames were compared
+    probes_are: str | None = None  # int8: "frames held out from calibration"
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CheckResult:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "backend": Backend(known["backend"])})
 
 
 def probe_frames(n: int = 6, size: int = INCEPTION_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
@@ -256,11 +278,12 @@ class InceptionBackends:
     def is_exported(self, backend: Backend) -> bool:
         return (self.folder(backend) / "export.json").is_file()
 
-    def check_result(self, backend: Backend) -> dict | None:
+    def check_result(self, backend: Backend) -> CheckResult | None:
+        """The cached check of `backend`; None if there is none (or it cannot be read)."""
         path = self.folder(backend) / f"check-{backend}.json"
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            return CheckResult.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     # -- conversion
@@ -346,10 +369,11 @@ class InceptionBackends:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, InputError):
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"converting InceptionV3 to {fmt} failed: {first[:200]}") from None
+            raise InputError(
+                f"converting InceptionV3 to {fmt} failed: {first_line(exc, 200)}"
+            ) from None
 
-    def check(self, backend: Backend, progress: ConversionProgress) -> dict:
+    def check(self, backend: Backend, progress: ConversionProgress) -> CheckResult:
         """Compare `backend` with the Keras reference on the probe images; cache the result.
 
         int8 is compared on the frames held out from its calibration instead (real frames);
@@ -363,16 +387,16 @@ class InceptionBackends:
         expected = self.reference().extract(frames)
         features = self.open(backend).extract(frames)
         errors = relative_errors(features, expected)
-        result = {
-            "backend": backend,
-            "max_rel_error": float(errors.max()),
-            "mean_rel_error": float(errors.mean()),
-            "tolerance": tolerance,
-            "passed": bool(errors.max() <= tolerance),
-            "probes": len(frames),
-        }
+        result = CheckResult(
+            backend=backend,
+            max_rel_error=float(errors.max()),
+            mean_rel_error=float(errors.mean()),
+            tolerance=tolerance,
+            passed=bool(errors.max() <= tolerance),
+            probes=len(frames),
+            probes_are="frames held out from calibration" if backend == INT8 else None,
+        )
         if backend == INT8:
-            result["probes_are"] = "frames held out from calibration"
             np.savez(
                 self.folder(backend) / HELD_OUT_FILE,
                 int8=features,
@@ -381,12 +405,12 @@ class InceptionBackends:
             )
         path = self.folder(backend) / f"check-{backend}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
         tmp.replace(path)
         progress.advance()
         return result
 
-    def prepare(self, backend: Backend) -> dict:
+    def prepare(self, backend: Backend) -> CheckResult:
         """Make sure `backend` is converted and checked; return its check result."""
         result = self.check_result(backend)
         if self.is_exported(backend) and result is not None:
@@ -403,7 +427,7 @@ class InceptionBackends:
             result = self.check(backend, progress)
             progress.done(
                 f"{self.identity.name} -> {backend} in {time.perf_counter() - started:.0f} s, "
-                f"max error vs Keras {result['max_rel_error']:.2%}"
+                f"max error vs Keras {result.max_rel_error:.2%}"
                 + (" on held-out calibration frames" if backend == INT8 else "")
                 + ("" if self._temporary else f"; cached in {self.folder(backend)}")
             )
@@ -442,10 +466,10 @@ class InceptionBackends:
                 raise InputError(f"--backend {backend} cannot run here: {reason}")
             if backend in _FORMAT:
                 result = self.prepare(backend)
-                if not result["passed"]:
+                if not result.passed:
                     self.warn(
                         f"backend {backend} differs from Keras by up to "
-                        f"{result['max_rel_error']:.2%} (tolerance {result['tolerance']:.0%})"
+                        f"{result.max_rel_error:.2%} (tolerance {result.tolerance:.0%})"
                     )
             backbone = self.open(backend)
             if backend == INT8:
@@ -454,20 +478,20 @@ class InceptionBackends:
         for candidate in AUTO_PREFERENCE:
             if availability(candidate):
                 continue
-            if candidate in _FORMAT and not self.prepare(candidate)["passed"]:
+            if candidate in _FORMAT and not self.prepare(candidate).passed:
                 continue
             return self.open(candidate)
         return self.open(Backend.KERAS)  # pragma: no cover - keras is always available
 
 
-def int8_report(backbone: OpenVINOBackbone, check: dict) -> str:
+def int8_report(backbone: OpenVINOBackbone, check: CheckResult) -> str:
     """One line: what an int8 backbone was calibrated on and how closely it follows fp32."""
     calibration = backbone.quantized
     return (
         f"{INT8} (calibration {calibration['digest']}: {calibration['frames']} frames of "
         f"{len(calibration['videos'])} video(s)): features differ from fp32 Keras by "
-        f"{check['mean_rel_error']:.1%} on average, {check['max_rel_error']:.1%} at most, "
-        f"on {check['probes']} held-out frames"
+        f"{check.mean_rel_error:.1%} on average, {check.max_rel_error:.1%} at most, "
+        f"on {check.probes} held-out frames"
     )
 
 
