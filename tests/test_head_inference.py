@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from realtime.backbones.base import BackboneIdentity
+from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier, KerasHeadStream
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
-from realtime.head.keras import build_head, fit_head_input
-from realtime.head.modeldir import ModelInfo, save_model_dir
+from realtime.head.keras import build_head, fit_head_input, load_keras_head
+from realtime.head.modeldir import KERAS_FILE, ModelInfo, save_model_dir
 from realtime.head.numpyhead import HeadStream, NumpyHead, UnsupportedHead
 from realtime.head.window import FeatureWindow
 
@@ -179,3 +180,28 @@ print(round(float(p.sum()), 4), "tensorflow" in sys.modules, "keras" in sys.modu
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert done.stdout.split() == ["1.0", "False", "False"], done.stderr
+
+
+@pytest.mark.parametrize("head", [SEED_HEAD, CHANGE_HEAD], ids=["raw", "appearance+change"])
+def test_the_keras_file_beside_the_weights_loads_in_keras_and_classifies_alike(tmp_path, head):
+    classifier = _classifier(tmp_path / "m", head=head, seed=4)
+    keras_head = load_keras_head(tmp_path / "m")  # the head's own layers come back too
+    rng = np.random.default_rng(5)
+    features = rng.normal(0, 1, (3, 20, FEATURES)).astype(np.float32)
+    masks = np.arange(20)[None] < np.array([[20], [7], [1]])
+    expected = classifier.predict_batch(features, masks)
+    got = keras_head([features, masks], training=False).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_keras_file_that_would_run_code_is_refused(tmp_path):
+    import keras
+
+    (tmp_path / "m").mkdir()
+    inputs = keras.Input((4,))
+    trap = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    trap.save(str(tmp_path / "m" / KERAS_FILE))
+    with pytest.raises(InputError) as caught:
+        load_keras_head(tmp_path / "m")
+    assert str(caught.value).startswith(f"cannot load {tmp_path / 'm' / KERAS_FILE} safely (")
+    assert "Lambda" in str(caught.value) and "\n" not in str(caught.value)

@@ -18,6 +18,7 @@ from realtime.backbones.litert import LiteRTBackbone
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
 from realtime.head.modeldir import (
+    KERAS_FILE,
     METADATA_FILE,
     WEIGHTS_FILE,
     ModelInfo,
@@ -66,7 +67,7 @@ def export_model_dir(model_dir: Path, out: Path) -> Path:
     if out.resolve() == model_dir.resolve():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    names = [WEIGHTS_FILE, METADATA_FILE, REPORT_FILE, CONFUSION_PNG]
+    names = [WEIGHTS_FILE, KERAS_FILE, METADATA_FILE, REPORT_FILE, CONFUSION_PNG]
     spec = backbone_spec_from_metadata(info.backbone, model_dir)
     if spec.endswith(".tflite"):
         names.append(Path(spec).name)

@@ -58,7 +58,7 @@ class FeatureCache:
         entry = self._entry(video)
         try:
             stat = os.stat(video)
-            with np.load(entry) as data:
+            with np.load(entry, allow_pickle=False) as data:
                 if int(data["size"]) != stat.st_size or int(data["mtime_ns"]) != stat.st_mtime_ns:
                     return None
                 cached_limit = int(data["limit"])  # -1: the whole video

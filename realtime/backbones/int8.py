@@ -172,7 +172,7 @@ def head_agreement(classifier, features: np.ndarray, reference: np.ndarray, grou
 def held_out_head_agreement(folder: str | os.PathLike, classifier) -> tuple[float, int]:
     """(top-1 agreement, frames) of `classifier` on the int8 model in `folder`: its stored
     int8 and fp32 features of the frames held out from calibration."""
-    with np.load(Path(folder) / HELD_OUT_FILE) as held:
+    with np.load(Path(folder) / HELD_OUT_FILE, allow_pickle=False) as held:
         share = head_agreement(classifier, held["int8"], held["fp32"], held["video"])
         return share, len(held["video"])
 

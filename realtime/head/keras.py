@@ -4,8 +4,12 @@ architecture. TensorFlow is imported only when a head is built.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
+from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
 from realtime.head.config import (
     DENSE_LAYER,
@@ -18,6 +22,7 @@ from realtime.head.config import (
     gru_layer,
 )
 from realtime.head.fitting import fit_appearance_spread, fit_window_input
+from realtime.head.modeldir import KERAS_FILE
 
 
 def build_head(
@@ -87,3 +92,21 @@ def inactive_at_inference(layer) -> bool:  # pragma: no mutate block (TensorFlow
     import keras
 
     return layer.name == WINDOW_OFFSET_LAYER or isinstance(layer, keras.layers.GaussianNoise)
+
+
+def load_keras_head(model_dir: str | os.PathLike):  # pragma: no mutate block (TensorFlow)
+    """The head of a model directory as the Keras model training saved (`head.keras`), for
+    use in Keras. A model directory is untrusted input: Keras's safe mode refuses a file that
+    would run code when loaded (a Lambda layer, say); that is an `InputError`."""
+    import_tensorflow()
+    import keras
+
+    import realtime.head.layers  # noqa: F401 - registers the head's own layers
+
+    path = Path(model_dir) / KERAS_FILE
+    if not path.is_file():
+        raise InputError(f"{model_dir} has no {KERAS_FILE} (written by training since 2026-11-29)")
+    try:
+        return keras.saving.load_model(str(path), safe_mode=True)
+    except Exception as exc:
+        raise InputError(f"cannot load {path} safely ({first_line(exc, 160)})") from None

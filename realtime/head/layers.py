@@ -13,6 +13,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 
+@keras.saving.register_keras_serializable(package="realtime")
 class WindowInput(keras.layers.Layer):
     """(features, mask) -> what the GRU reads at each step of a window:
 
@@ -84,6 +85,7 @@ class WindowInput(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="realtime")
 class WindowOffset(keras.layers.Layer):
     """Training only: moves how a whole window looks as another video of its class might.
 

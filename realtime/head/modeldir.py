@@ -18,6 +18,9 @@ from realtime.head.metadata import MetadataError, check_metadata
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "weights" / "ucf101_top5"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "head.weights.h5"
+#: The whole head as a Keras model, for users who want it in Keras (`load_keras_head`); the
+#: runtime never reads it.
+KERAS_FILE = "head.keras"
 #: 2: the head may have an input transform (`head.input`); format 1 heads read raw features.
 FORMAT_VERSION = 2
 
@@ -97,10 +100,12 @@ def read_model_info(model_dir: str | os.PathLike) -> ModelInfo:
 def save_model_dir(
     model_dir: str | os.PathLike, head, info: ModelInfo
 ) -> Path:  # pragma: no mutate block (TensorFlow)
-    """Write head weights + metadata.json (the directory `realtime --model` reads)."""
+    """Write head weights + metadata.json (the directory `realtime --model` reads) and the
+    head as a `.keras` model."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     head.save_weights(str(model_dir / WEIGHTS_FILE))
+    head.save(str(model_dir / KERAS_FILE))
     tmp = model_dir / (METADATA_FILE + ".tmp")
     tmp.write_text(info.to_json() + "\n")
     tmp.replace(model_dir / METADATA_FILE)
