@@ -199,7 +199,7 @@ def _summary(pipeline, console: Console) -> None:
     console.print(table)
     console.print(
         f"frames read {status.frames_read}, sampled {status.frames_sampled}, "
-        f"classified {status.classified}, dropped {pipeline.dropped_total}, "
+        f"classified {status.classified}, dropped {status.dropped}, "
         f"skipped {status.frames_skipped}; {status.elapsed_s:.1f} s; source {status.state.value}; "
         f"backbone {status.model}"
     )

@@ -53,6 +53,19 @@ def test_dropped_never_counts_frames_still_unread():
     assert (ring.unread, ring.dropped) == (0, 3)
 
 
+def test_frames_unread_when_the_reader_stops_count_as_dropped():
+    ring = FrameRing(4)
+    for s in range(3):
+        ring.put(frame(s))
+    assert ring.take(0).sample == 2
+    ring.put(frame(3))
+    ring.put(frame(4))
+    assert ring.drop_unread() == 2
+    assert (ring.unread, ring.dropped, ring.taken, ring.written) == (0, 4, 1, 5)
+    assert ring.drop_unread() == 0  # once only
+    assert ring.take(0) is None  # nothing left to read
+
+
 def test_every_frame_ring_blocks_writer_and_keeps_order():
     ring = FrameRing(3, keep_every_frame=True)
     stop = threading.Event()

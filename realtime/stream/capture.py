@@ -142,6 +142,14 @@ class FrameRing:
         with self._cond:
             return self._written - self._read_upto
 
+    def drop_unread(self) -> int:
+        """Reader side, once the reader has stopped for good: the frames still unread will never
+        be classified, so they count as dropped from now on. Returns how many there were."""
+        with self._cond:
+            unread = self._written - self._read_upto
+            self._read_upto = self._written
+            return unread
+
 
 @dataclass
 class CaptureStats:

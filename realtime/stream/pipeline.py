@@ -184,6 +184,7 @@ class Pipeline:
                 thread.join(join_timeout)
         if self.capture.ident is None:  # the capture thread releases its source when it ends
             self.source.release()
+        self.ring.drop_unread()  # never to be classified: `dropped` is final from here on
         problems = self.problems
         for sink in self.sinks:
             sink.close()
@@ -195,8 +196,3 @@ class Pipeline:
         if capture and self.capture.stats.frames_read:
             problems.append(Failure(f"source stopped early: {capture}", capture.exception))
         return problems
-
-    @property
-    def dropped_total(self) -> int:
-        """After close: sampled frames that were never classified."""
-        return self.ring.written - self.ring.taken
