@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -253,6 +254,20 @@ def test_a_failed_open_reports_its_error():
     attempt.start()
     assert attempt.wait(threading.Event()) is None
     assert attempt.error == "connection refused"
+
+
+def test_a_failed_open_keeps_its_exception_and_logs_its_traceback(caplog):
+    refused = OSError("connection refused")
+
+    def refuse():
+        raise refused
+
+    caplog.set_level(logging.DEBUG, logger="realtime")
+    attempt = OpenAttempt.made(refuse, threading.Event())
+    assert attempt.result is None and attempt.exception is refused
+    (record,) = [r for r in caplog.records if r.name == "realtime"]
+    assert record.getMessage() == "open failed" and record.levelno == logging.DEBUG
+    assert record.exc_info[1] is refused  # with -v, the traceback is shown
 
 
 def test_state_records_carry_every_field_and_the_reason_of_each_change():
