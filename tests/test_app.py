@@ -13,7 +13,9 @@ import pytest
 import realtime.app
 from realtime.core.cliargs import configure_logging, run_reporting_errors
 from realtime.core.errors import InputError, log
-from tests.conftest import run_cli, run_inprocess
+from tests.conftest import ROOT, run_cli, run_inprocess
+from tests.fixtures.make_golden_replay import GOLDEN, model_dir_with_backbone, write_golden_video
+from tests.fixtures.make_golden_replay import run as replay
 
 
 class FakeSource:
@@ -138,12 +140,43 @@ def test_verbose_logging_is_configured_once_however_often_it_is_asked(restored_l
     assert not log.isEnabledFor(logging.DEBUG)
 
 
-def test_jsonl_keys_stay_in_their_order(make_video, tflite_model_dir):
-    result = run_cli("--source", make_video(n=3), "--model", tflite_model_dir, "--every-frame",
-                     "--ui", "none", "--quiet", "--jsonl", "-")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    keys = [list(json.loads(line)) for line in result.stdout.splitlines()]
-    assert keys == [[
-        "frame", "sample", "timestamp", "wall_time", "label", "score", "probs", "window",
-        "window_length", "frame_age_ms", "timings_ms", "dropped", "source_state",
-    ]] * 3  # fmt: skip
+#: JSONL fields that depend on the wall clock, and the decimals each is rounded to
+WALL_CLOCK = {"wall_time": 4, "frame_age_ms": 2, "timings_ms": 3}
+
+
+def key_order(value):
+    """The keys of every object in `value`, in order, nested."""
+    if isinstance(value, dict):
+        return [(k, key_order(v)) for k, v in value.items()]
+    return None
+
+
+def assert_like_the_golden(text: str, golden: str) -> None:
+    lines, expected_lines = text.splitlines(), golden.splitlines()
+    assert len(lines) == len(expected_lines)
+    for line, expected_line in zip(lines, expected_lines, strict=True):
+        record, expected = json.loads(line), json.loads(expected_line)
+        assert line == json.dumps(record)  # json.dumps's own separators, nothing else
+        assert key_order(record) == key_order(expected)
+        for key, value in record.items():
+            if key in WALL_CLOCK:
+                for number in value.values() if isinstance(value, dict) else [value]:
+                    assert number >= 0 and round(number, WALL_CLOCK[key]) == number, (key, line)
+            elif isinstance(value, dict):
+                assert value == pytest.approx(expected[key], abs=2e-6), (key, line)
+            else:
+                assert value == pytest.approx(expected[key], abs=2e-6), (key, line)
+                assert type(value) is type(expected[key]), (key, line)
+
+
+@pytest.mark.shared
+def test_jsonl_and_events_are_the_golden_replays(tmp_path, shared_dir):
+    """The run of tests/fixtures/make_golden_replay.py, written by the code before the
+    packages were layered (4114146): same lines, keys, order, formatting and values."""
+    video = write_golden_video(tmp_path / "golden.avi")
+    model = model_dir_with_backbone(shared_dir, tmp_path)
+    events = tmp_path / "events.jsonl"
+    done = replay(ROOT, video, model, events)
+    assert done.returncode == 0, done.stderr
+    assert_like_the_golden(done.stdout, (GOLDEN / "replay.jsonl").read_text())
+    assert_like_the_golden(events.read_text(), (GOLDEN / "events.jsonl").read_text())
