@@ -260,6 +260,7 @@ def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
         [
             "head.weights.h5",
+            "head.keras",  # the head for use in Keras (never read by the runtime)
             "metadata.json",
             "evaluation.json",
             "confusion_matrix.png",
