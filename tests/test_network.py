@@ -1,5 +1,5 @@
 """Network sources against real servers on 127.0.0.1: GStreamer's RTSP server, an HTTP MJPEG
-camera, ffmpeg's HTTP server, and a socket that never answers (see tests/servers.py).
+camera, ffmpeg's HTTP server, and a socket that never answers (see loopback/servers.py).
 
 Capture-level tests drive `open_source` + `CaptureThread` directly (fast, no TensorFlow);
 CLI tests run `python -m realtime` as a user would, with the shared LiteRT backbone.
