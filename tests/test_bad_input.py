@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from loopback.servers import SilentServer
+from loopback.servers import SilentServer, closed_port
+from realtime.frames.sources import parse_source
 from tests.conftest import run_cli
 
 
@@ -87,6 +88,33 @@ def test_url_that_never_answers(model):
     assert_clean_error(result, f"127.0.0.1:{server.port}", "within 1 s", elapsed=elapsed)
     assert accepted, "the client did connect"
     assert elapsed < 7, elapsed
+
+
+def test_credentials_in_a_url_are_never_shown(model):
+    """The one line names the stream, without its user, password or token."""
+    with closed_port() as port:
+        url = f"rtsp://admin:s3cret@127.0.0.1:{port}/cam?token=t0ken&fps=5"
+        result, elapsed = run_timed("--source", url, "--open-timeout", "2", *model)
+    shown = f"rtsp://***@127.0.0.1:{port}/cam?token=***&fps=5"
+    assert_clean_error(result, f"could not open stream {shown}:", elapsed=elapsed)
+    assert not [secret for secret in ("admin", "s3cret", "t0ken") if secret in result.stderr]
+
+
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        ("rtsp://user:pa:ss@cam.local:554/s1", "rtsp://***@cam.local:554/s1"),
+        ("rtsp://user@cam.local/s1", "rtsp://***@cam.local/s1"),
+        ("http://cam/v.mjpg?user=u&pwd=p&fps=5", "http://cam/v.mjpg?user=***&pwd=***&fps=5"),
+        ("http://cam/v.mjpg?Password=p#frag", "http://cam/v.mjpg?Password=***#frag"),
+        ("http://cam/v.mjpg?flag&passwords=x", "http://cam/v.mjpg?flag&passwords=x"),
+        ("rtsp://cam.local:554/s1", "rtsp://cam.local:554/s1"),
+    ],
+)
+def test_a_stream_is_shown_without_its_credentials(given, shown):
+    spec = parse_source(given)
+    assert str(spec) == shown
+    assert spec.target == given  # what is opened is what was given
 
 
 def test_unsupported_scheme(model):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -66,7 +68,33 @@ class SourceSpec:
         return self.kind is not SourceKind.FILE
 
     def __str__(self) -> str:
-        return f"camera {self.target}" if self.kind is SourceKind.CAMERA else str(self.target)
+        """How the source is shown anywhere (console, window, summary, errors, logs): a
+        stream's credentials are never among it (`redacted`)."""
+        if self.kind is SourceKind.CAMERA:
+            return f"camera {self.target}"
+        return redacted(str(self.target)) if self.kind is SourceKind.STREAM else str(self.target)
+
+
+#: Query parameters that carry secrets in camera URLs (`?user=admin&password=...`).
+SECRET_PARAMETERS = re.compile(
+    r"(?i)^(user|username|pass|password|passwd|pwd|token|auth|key|secret|signature)$"
+)
+
+
+def redacted(url: str) -> str:
+    """`url` with its user name and password (`rtsp://user:pass@host`) and the values of
+    secret query parameters replaced by `***`; the rest as given."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{key}=***" if SECRET_PARAMETERS.match(key) and sep else f"{key}{sep}{value}"
+        for key, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -298,14 +326,14 @@ def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
     if not capture.isOpened():
         capture.release()
         raise InputError(
-            f"could not open stream {spec.target}: refused, not found, or no answer within "
+            f"could not open stream {spec}: refused, not found, or no answer within "
             f"{options.open_timeout_s:g} s"
         )
     frame = _first_frame(capture)
     if frame is None:
         capture.release()
         raise InputError(
-            f"stream {spec.target} opened but sent no frame within {options.read_timeout_s:g} s"
+            f"stream {spec} opened but sent no frame within {options.read_timeout_s:g} s"
         )
     return VideoSource(spec, capture, frame)
 
