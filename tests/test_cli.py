@@ -50,6 +50,18 @@ def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
     assert "frames read 30" in result.stderr  # the exit summary
 
 
+def test_jsonl_says_how_much_source_time_each_window_spans(make_video, tflite_model_dir):
+    """A 10 fps file under a 25 fps model: every frame is admitted, so a full window holds 20
+    frames over 1.9 s instead of the 0.76 s the model was trained on; JSONL says so."""
+    result = classify(make_video(n=30, fps=10.0), tflite_model_dir, *HEADLESS_REPLAY)
+    assert result.returncode == 0, result.stderr
+    records = predictions(result.stdout)
+    assert records[0]["effective_fps"] is None and records[0]["window_span_s"] == 0.0
+    for i, record in enumerate(records[1:], start=1):
+        assert record["effective_fps"] == pytest.approx(10.0, abs=0.01), record
+        assert record["window_span_s"] == pytest.approx(min(i, 19) / 10, abs=1e-3), record
+
+
 def test_file_fps_above_model_rate_is_sampled_like_training(make_video, tflite_model_dir):
     """Every JSONL field a user reads for where a prediction sits in the source: a 50 fps file
     under a 25 fps model is classified every other frame (`frame` 0, 2, 4...; `sample` counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.stream.metrics import PipelineMetrics, RateMeter, StageStats
+from realtime.stream.metrics import PipelineMetrics, RateMeter, StageStats, WindowPace
 from tests.conftest import FakeClock
 
 
@@ -110,3 +110,31 @@ def test_rate_meter_spans_2_s_by_default():
     clock.advance(2.5)
     meter.tick()
     assert meter.rate() == 0.0  # the first tick is older than the 2 s span
+
+
+def test_window_pace_spans_the_window_and_is_slow_only_after_holding_below_the_rate():
+    pace = WindowPace(length=4, model_fps=10.0, ratio=0.9, hold_s=1.0)
+    assert (pace.span_s, pace.effective_fps, pace.slow) == (0.0, None, False)
+    for t in (0.0, 0.1, 0.2, 0.3, 0.4):  # 10 fps: the window keeps the last 4
+        pace.push(t)
+    assert pace.span_s == pytest.approx(0.3) and pace.effective_fps == pytest.approx(10.0)
+    for t in (0.6, 0.8, 1.0):  # 5 fps from here: the window's rate falls below 9
+        pace.push(t)
+    assert pace.effective_fps == pytest.approx(3 / 0.6) and not pace.slow
+    for t in (1.2, 1.4, 1.6):  # below the rate since 0.6 (when it first fell): 1.0 s at 1.6
+        pace.push(t)
+        assert pace.slow is (t >= 1.6)
+    pace.push(1.7)
+    pace.push(1.8)  # 10 fps again, but the window (1.4 .. 1.8) is at 7.5: still slow
+    assert pace.effective_fps == pytest.approx(7.5) and pace.slow
+    pace.push(1.9)  # the last 4 frames 0.1 s apart: back at 10 fps
+    assert pace.effective_fps == pytest.approx(10.0) and not pace.slow
+    pace.reset()
+    assert (pace.span_s, pace.effective_fps, pace.slow) == (0.0, None, False)
+
+
+def test_window_pace_without_a_model_rate_is_never_slow():
+    pace = WindowPace(length=3, model_fps=None, hold_s=0.0)
+    for t in (0.0, 5.0, 10.0):
+        pace.push(t)
+    assert pace.effective_fps == pytest.approx(0.2) and not pace.slow

@@ -16,14 +16,17 @@ from realtime.ui.display import ConsoleUI
 LABELS = ["alpha", "beta", "gamma"]
 
 
-def prediction(top="alpha", score=0.93, action=True, state=S.LIVE, dropped=0) -> Prediction:
+def prediction(
+    top="alpha", score=0.93, action=True, state=S.LIVE, dropped=0, slow=False
+) -> Prediction:
     rest = (1.0 - score) / 2
     probs = {label: (score if label == top else rest) for label in LABELS}
     return Prediction(
         frame=41, sample=40, timestamp=1.6, wall_time=0.0,
         label=top if action else NO_ACTION, score=score, probs=probs,
         window=20, window_length=20, frame_age_ms=12.0, timings_ms={}, dropped=dropped,
-        source_state=state, top_label=top,
+        source_state=state, top_label=top, effective_fps=12.5 if slow else 25.0,
+        window_span_s=1.52 if slow else 0.76, slow=slow,
     )  # fmt: skip
 
 
@@ -86,6 +89,12 @@ def test_console_figures_are_the_pipelines():
         assert shown in text, shown
 
 
+def test_console_says_when_windows_span_more_time_than_the_model_was_trained_on():
+    assert "slow window" not in console_text(FakePipeline(prediction()))
+    text = console_text(FakePipeline(prediction(slow=True)))
+    assert "slow window: 12.5 fps over 1.52 s (frames dropped or a slow source)" in text
+
+
 def test_console_before_any_prediction_waits():
     assert "waiting for the first prediction" in console_text(FakePipeline(None))
 
@@ -124,6 +133,10 @@ def test_overlay_shows_the_source_state_it_is_given():
     assert rows.size and rows.min() > 50 and rows.max() < 78  # only the status line
     shown_drops = draw_overlay(FRAME, prediction(dropped=7), 25.0)
     assert not np.array_equal(shown_drops, draw_overlay(FRAME, pred, 25.0))
+    shown_slow = draw_overlay(FRAME, prediction(slow=True), 25.0)
+    changed = np.any(shown_slow != draw_overlay(FRAME, pred, 25.0), axis=-1)
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert rows.size and rows.min() > 50 and rows.max() < 78  # said on the status line
 
 
 def test_overlay_keeps_the_frame_below_the_band_and_upscales_small_frames():

@@ -89,6 +89,8 @@ def draw_overlay(
         parts.append(state or prediction.source_state.value)
         if prediction.dropped:
             parts.append(f"dropped {prediction.dropped}")
+        if prediction.slow and prediction.effective_fps is not None:
+            parts.append(f"slow {prediction.effective_fps:.1f} fps")
         cv2.putText(
             image,
             "  |  ".join(parts),

@@ -17,7 +17,7 @@ from realtime.backbones.base import Backbone
 from realtime.core.errors import Failure, failed
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
-from realtime.stream.metrics import PipelineMetrics
+from realtime.stream.metrics import PipelineMetrics, WindowPace
 from realtime.stream.postprocess import ProbabilitySmoother, decide
 from realtime.stream.prediction import Prediction, probs_dict
 from realtime.stream.reconnect import SourceState
@@ -85,6 +85,7 @@ class InferenceEngine(threading.Thread):
         self.source_events = source_events
         self.clock = clock
         self.window = classifier.stream()  # the sliding window and the head over it
+        self.pace = WindowPace(self.window.length, classifier.info.sampling_fps)
         self.failure: Failure | None = None
         self.output_closed = False  # a reader went away: the run ended early, by design
         self.finished = threading.Event()
@@ -128,6 +129,7 @@ class InferenceEngine(threading.Thread):
         if frame.segment != self._segment:
             self._segment = frame.segment
             self.window.reset()
+            self.pace.reset()
             self.smoother.reset()
             for sink in self.sinks:
                 sink.on_gap()
@@ -136,6 +138,7 @@ class InferenceEngine(threading.Thread):
         t1 = self.clock()
         raw = self.window.push(feature)
         t2 = self.clock()
+        self.pace.push(frame.source_time)
         probs = self.smoother.update(raw)
         labels = self.classifier.labels
         label, top_label, score = decide(labels, probs, self.threshold)
@@ -161,6 +164,9 @@ class InferenceEngine(threading.Thread):
             timings_ms=timings,
             dropped=self.ring.dropped,
             source_state=self.source_state(),
+            effective_fps=self.pace.effective_fps,
+            window_span_s=self.pace.span_s,
+            slow=self.pace.slow,
         )
         self.metrics.record(timings, age_ms)
         for sink in self.sinks:

@@ -58,6 +58,52 @@ class RateMeter:
         return (len(self._times) - 1) / elapsed if elapsed > 0 else 0.0
 
 
+class WindowPace:
+    """How much source time the frames in the window span, against the model's sampling rate.
+
+    The model was trained on windows of `length` frames sampled at `model_fps`. When frames
+    are dropped (an overloaded machine) or the source is slower than that, a window spans more
+    time than in training, and its predictions may not mean what they did. `push(t)` takes
+    each classified frame's source time in seconds; `reset()` restarts at a gap. `slow` turns
+    True once the window's frame rate has stayed below `ratio` x `model_fps` for `hold_s`
+    seconds of source time, and False as soon as it is back above.
+    """
+
+    def __init__(self, length: int, model_fps: float | None, ratio: float = 0.9, hold_s=5.0):
+        self.model_fps = model_fps
+        self.ratio = ratio
+        self.hold_s = hold_s
+        self._times: deque[float] = deque(maxlen=length)
+        self._slow_since: float | None = None
+
+    def reset(self) -> None:
+        self._times.clear()
+        self._slow_since = None
+
+    def push(self, t: float) -> None:
+        self._times.append(t)
+        rate = self.effective_fps
+        if self.model_fps is None or rate is None or rate >= self.ratio * self.model_fps:
+            self._slow_since = None
+        elif self._slow_since is None:
+            self._slow_since = t
+
+    @property
+    def span_s(self) -> float:
+        """Source seconds from the window's first frame to its last (0 for one frame)."""
+        return self._times[-1] - self._times[0] if self._times else 0.0
+
+    @property
+    def effective_fps(self) -> float | None:
+        """Frames per source second inside the window; None below two frames."""
+        span = self.span_s
+        return (len(self._times) - 1) / span if len(self._times) > 1 and span > 0 else None
+
+    @property
+    def slow(self) -> bool:
+        return self._slow_since is not None and self._times[-1] - self._slow_since >= self.hold_s
+
+
 @dataclass(frozen=True)
 class MetricsSnapshot:
     """The live figures at one moment (recent means), as the UIs and the status show them."""

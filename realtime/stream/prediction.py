@@ -34,6 +34,19 @@ class Prediction:
     dropped: int  # sampled frames dropped so far
     source_state: SourceState
     top_label: str = ""  # the top class even when label is NO_ACTION
+    effective_fps: float | None = None  # frames per source second inside the window
+    window_span_s: float = 0.0  # source seconds the window spans
+    slow: bool = False  # effective_fps below 0.9x the model's rate for 5 s (not in JSONL)
+
+    @property
+    def pace_warning(self) -> str | None:
+        """What the UIs say while the window's frames are slower than the model's rate."""
+        if not self.slow or self.effective_fps is None:
+            return None
+        return (
+            f"slow window: {self.effective_fps:.1f} fps over {self.window_span_s:.2f} s "
+            "(frames dropped or a slow source)"
+        )
 
     @property
     def is_action(self) -> bool:
@@ -54,6 +67,8 @@ class Prediction:
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "dropped": self.dropped,
             "source_state": self.source_state.value,
+            "effective_fps": None if self.effective_fps is None else round(self.effective_fps, 2),
+            "window_span_s": round(self.window_span_s, 4),
         }
         return json.dumps(record)
 

@@ -138,6 +138,8 @@ class ConsoleUI:
         model_line = Text(
             f"backbone {status.model}", style="grey50", overflow="ellipsis", no_wrap=True
         )
+        warning = prediction.pace_warning if prediction else None
+        pace_line = Text(warning or "", style="yellow", overflow="ellipsis", no_wrap=True)
         return Panel(
             Group(
                 source_line,
@@ -148,6 +150,7 @@ class ConsoleUI:
                 bars,
                 Text(""),
                 state_line,
+                *([pace_line] if warning else []),
                 figures,
             ),
             title="[bold]realtime-action[/]",
