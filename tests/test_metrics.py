@@ -138,3 +138,21 @@ def test_window_pace_without_a_model_rate_is_never_slow():
     for t in (0.0, 5.0, 10.0):
         pace.push(t)
     assert pace.effective_fps == pytest.approx(0.2) and not pace.slow
+
+
+def test_window_pace_by_default_is_slow_below_nine_tenths_of_the_rate_held_for_5_s():
+    fast_enough = WindowPace(length=4, model_fps=10.0)
+    for i in range(200):  # 16 fps for 12.4 s: above 0.9 x 10
+        fast_enough.push(i * 0.0625)
+    assert not fast_enough.slow
+    slow = WindowPace(length=4, model_fps=10.0)
+    for i in range(50):  # 8 fps: below 9 from the second frame (t = 0.125) on
+        slow.push(i * 0.125)
+        assert slow.slow is (i * 0.125 - 0.125 >= 5.0), i
+
+
+def test_window_pace_at_exactly_the_threshold_is_not_slow():
+    pace = WindowPace(length=2, model_fps=16.0, ratio=0.5, hold_s=0.0)
+    for t in (0.0, 0.125, 0.25):  # 8 fps: exactly 0.5 x 16
+        pace.push(t)
+    assert pace.effective_fps == 8.0 and not pace.slow
