@@ -258,6 +258,21 @@ def _first_frame(capture: cv2.VideoCapture) -> np.ndarray | None:
     return frame if ok and frame is not None and frame.size else None
 
 
+def _with_first_frame(
+    spec: SourceSpec, capture: cv2.VideoCapture, not_opened: str, no_frame: str
+) -> VideoSource:
+    """The source around `capture` and its first frame; otherwise the capture is released
+    and the source refused with `not_opened` or `no_frame`."""
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(not_opened)
+    frame = _first_frame(capture)
+    if frame is None:
+        capture.release()
+        raise InputError(no_frame)
+    return VideoSource(spec, capture, frame)
+
+
 def _open_file(spec: SourceSpec) -> VideoSource:
     path = Path(spec.target)
     if not path.exists():
@@ -278,31 +293,24 @@ def _open_file(spec: SourceSpec) -> VideoSource:
         )
     if info.st_size == 0:
         raise InputError(f"{path} is empty (0 bytes), not a video")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        capture.release()
-        raise InputError(f"{path} is not a video OpenCV can read (unknown format or corrupt file)")
-    frame = _first_frame(capture)
-    if frame is None:
-        capture.release()
-        raise InputError(f"{path} has no decodable frames (truncated or corrupt video)")
-    return VideoSource(spec, capture, frame)
+    return _with_first_frame(
+        spec,
+        cv2.VideoCapture(str(path)),
+        f"{path} is not a video OpenCV can read (unknown format or corrupt file)",
+        f"{path} has no decodable frames (truncated or corrupt video)",
+    )
 
 
 def _open_camera(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
     capture = cv2.VideoCapture(int(spec.target))
-    if not capture.isOpened():
-        capture.release()
-        raise InputError(
-            f"camera {spec.target} could not be opened (no such device, or it is busy); "
-            "check the index, or pass a file or URL to --source"
-        )
-    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-    frame = _first_frame(capture)
-    if frame is None:
-        capture.release()
-        raise InputError(f"camera {spec.target} opened but delivered no frame")
-    return VideoSource(spec, capture, frame)
+    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a backlog
+    return _with_first_frame(
+        spec,
+        capture,
+        f"camera {spec.target} could not be opened (no such device, or it is busy); "
+        "check the index, or pass a file or URL to --source",
+        f"camera {spec.target} opened but delivered no frame",
+    )
 
 
 def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
@@ -323,19 +331,13 @@ def _open_stream(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
                 os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
             else:
                 os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = saved
-    if not capture.isOpened():
-        capture.release()
-        raise InputError(
-            f"could not open stream {spec}: refused, not found, or no answer within "
-            f"{options.open_timeout_s:g} s"
-        )
-    frame = _first_frame(capture)
-    if frame is None:
-        capture.release()
-        raise InputError(
-            f"stream {spec} opened but sent no frame within {options.read_timeout_s:g} s"
-        )
-    return VideoSource(spec, capture, frame)
+    return _with_first_frame(
+        spec,
+        capture,
+        f"could not open stream {spec}: refused, not found, or no answer within "
+        f"{options.open_timeout_s:g} s",
+        f"stream {spec} opened but sent no frame within {options.read_timeout_s:g} s",
+    )
 
 
 def reopen_source(spec: SourceSpec, options: CaptureOptions | None = None) -> VideoSource:

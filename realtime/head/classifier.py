@@ -12,7 +12,7 @@ from realtime.core.optional import import_tensorflow
 from realtime.head.keras import build_head
 from realtime.head.modeldir import WEIGHTS_FILE, ModelInfo, read_model_info
 from realtime.head.numpyhead import HeadStream, NumpyHead, UnsupportedHead
-from realtime.head.window import FeatureWindow
+from realtime.head.window import FeatureWindow, WindowStream
 
 
 class ActionClassifier:
@@ -97,22 +97,14 @@ class ActionClassifier:
         )
 
 
-class KerasHeadStream:  # pragma: no mutate block (TensorFlow)
+class KerasHeadStream(WindowStream):  # pragma: no mutate block (TensorFlow)
     """`HeadStream`'s interface through the Keras model (heads NumpyHead cannot run)."""
 
     def __init__(self, classifier: ActionClassifier):
+        super().__init__(FeatureWindow(classifier.info.window, classifier.info.feature_size))
         self.classifier = classifier
-        self.window = FeatureWindow(classifier.info.window, classifier.info.feature_size)
-        self.length = self.window.length
-
-    @property
-    def fill(self) -> int:
-        return self.window.fill
-
-    def reset(self) -> None:
-        self.window.reset()
 
     def push(self, feature: np.ndarray) -> np.ndarray:
-        self.window.push(feature)
-        features, mask = self.window.arrays()
+        self._window.push(feature)
+        features, mask = self._window.arrays()
         return self.classifier.keras_probabilities(features[None], mask[None])[0]

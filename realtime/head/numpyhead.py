@@ -21,7 +21,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
-from realtime.head.window import FeatureWindow
+from realtime.head.window import FeatureWindow, WindowStream
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -280,7 +280,7 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
     return shapes
 
 
-class HeadStream:
+class HeadStream(WindowStream):
     """Per-frame head inference over a sliding window of `length` frames.
 
     `push(feature)` adds the newest frame and returns the probabilities for the window of
@@ -291,19 +291,9 @@ class HeadStream:
     """
 
     def __init__(self, head: NumpyHead, length: int):
-        self.head = head
-        self.length = length
         # the window holds each frame's projection instead of its raw feature vector
-        self._window = FeatureWindow(length, head.projection_size)
-
-    @property
-    def fill(self) -> int:
-        """How many frames the window holds (0..length)."""
-        return self._window.fill
-
-    def reset(self) -> None:
-        """Forget every frame (after a gap in the source, say)."""
-        self._window.reset()
+        super().__init__(FeatureWindow(length, head.projection_size))
+        self.head = head
 
     def push(self, feature: np.ndarray) -> np.ndarray:
         self._window.push(self.head.project(feature))

@@ -53,3 +53,21 @@ class FeatureWindow:
         self._mask[:fill] = True
         self._mask[fill:] = False
         return self._features, self._mask
+
+
+class WindowStream:
+    """Per-frame inference over a sliding `FeatureWindow`: `push` a frame, get probabilities.
+    Subclasses say what the window holds and how a window becomes probabilities."""
+
+    def __init__(self, window: FeatureWindow):
+        self._window = window
+        self.length = window.length
+
+    @property
+    def fill(self) -> int:
+        """How many frames the window holds (0..length)."""
+        return self._window.fill
+
+    def reset(self) -> None:
+        """Forget every frame (after a gap in the source, say)."""
+        self._window.reset()
