@@ -189,14 +189,14 @@ def tflite_model_dir(tmp_path_factory, litert_backbone) -> Path:
 HEADLESS_REPLAY = ("--ui", "none", "--jsonl", "-", "--every-frame")
 
 
-def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, stdin=None):
-    """Run `python -m <module> args...` as a user would; returns the CompletedProcess."""
+def _run_python(argv: list[str], timeout: float, env=None, stdin=None):
+    """`python ARGV` from the checkout, as a user's shell would run it (no display)."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("DISPLAY", None)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
+        [sys.executable, *map(str, argv)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -204,6 +204,11 @@ def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, std
         cwd=ROOT,
         stdin=subprocess.DEVNULL if stdin is None else stdin,
     )
+
+
+def run_cli(*args, module: str = "realtime", timeout: float = 120, env=None, stdin=None):
+    """Run `python -m <module> args...` as a user would; returns the CompletedProcess."""
+    return _run_python(["-m", module, *args], timeout, env, stdin)
 
 
 #: `python -m realtime ARGS` that writes, as it exits, every module it imported to the file
@@ -225,14 +230,9 @@ runpy.run_module("realtime", run_name="__main__", alter_sys=True)
 def run_cli_modules(*args, tmp_path: Path, timeout: float = 120):
     """`run_cli` of `python -m realtime`, and the set of modules the run imported."""
     report = tmp_path / f"modules-{time.monotonic_ns()}.txt"
-    full_env = dict(os.environ, REALTIME_TEST_MODULES=str(report))
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env.pop("DISPLAY", None)
-    done = subprocess.run(
-        [sys.executable, "-c", _REPORTING_RUN, *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    done = _run_python(
+        ["-c", _REPORTING_RUN, *args], timeout, env={"REALTIME_TEST_MODULES": str(report)}
+    )
     modules = set(report.read_text().split()) if report.is_file() else set()
     return done, modules
 
