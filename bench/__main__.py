@@ -63,6 +63,12 @@ def parse_args(argv=None):
         help="instead: a paced, looped replay for S seconds on --soak-backend, memory sampled",
     )
     p.add_argument("--soak-backend", default="auto")
+    p.add_argument(
+        "--cameras",
+        action="store_true",
+        help="instead: several cameras in one process vs separate processes "
+        "(bench/cameras.py; its own options: python -m bench.cameras --help)",
+    )
     return p.parse_args(argv)
 
 
@@ -246,6 +252,10 @@ def print_table(rows: list[dict], console: Console) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.cameras:
+        from bench.cameras import main as cameras
+
+        return cameras(["--work", args.work] if args.work else [])
     console = Console(stderr=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

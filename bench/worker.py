@@ -266,10 +266,10 @@ def pipeline(args) -> dict:
     def run(path, every_frame: bool, max_frames: int | None):
         settings = RunSettings(every_frame=every_frame, max_frames=max_frames)
         sinks = [JsonlSink(os.devnull)]
-        pipe = Pipeline(open_source(path), backbone, classifier, settings, sinks)
+        pipe = Pipeline.single(open_source(path), backbone, classifier, settings, sinks)
         pipe.warm_up()
         with CpuWatch() as cpu:
-            pipe.capture.start()  # Pipeline.start() without its warm-up call
+            pipe.cameras[0].capture.start()  # Pipeline.start() without its warm-up call
             pipe.engine.start()
             pipe.wait()
         problems = pipe.close()
@@ -287,13 +287,13 @@ def pipeline(args) -> dict:
         for _ in range(args.chunks):
             bare = _median_ms(lambda pre=pre: backbone.extract(pre[:1]), args.bare_calls)
             pipe, cpu = run(path, True, chunk)
-            ms = 1000.0 * cpu.wall / pipe.metrics.classified
+            ms = 1000.0 * cpu.wall / pipe.cameras[0].metrics.classified
             bares.append(bare)
             costs.append(ms)
             ratios.append(ms / bare)
             cores.append(cpu.cores)
-            classified += pipe.metrics.classified
-            stages.append({k: v.mean for k, v in pipe.metrics.stages.items()})
+            classified += pipe.cameras[0].metrics.classified
+            stages.append({k: v.mean for k, v in pipe.cameras[0].metrics.stages.items()})
         result = _result(float(np.median(costs)), float(np.median(bares)), classified,
                          float(np.median(cores)))  # fmt: skip
         result["ratio_to_bare"] = round(float(np.median(ratios)), 3)
@@ -304,16 +304,17 @@ def pipeline(args) -> dict:
         result["backend"] = backbone.backend
         if args.paced_frames:
             paced, paced_cpu = run(path, False, args.paced_frames)
-            ages = paced.metrics.frame_age
+            camera = paced.cameras[0]
+            ages = camera.metrics.frame_age
             source = open_source(path)
             fps = source.fps
             source.release()
             result["paced"] = {
                 "age_p50_ms": round(ages.percentile(50), 1),
                 "age_p95_ms": round(ages.percentile(95), 1),
-                "classified": paced.metrics.classified,
-                "sampled": paced.capture.stats.frames_sampled,
-                "dropped": paced.ring.dropped,
+                "classified": camera.metrics.classified,
+                "sampled": camera.capture.stats.frames_sampled,
+                "dropped": camera.ring.dropped,
                 "cpu_cores": round(paced_cpu.cores, 2),
                 "seconds": round(paced_cpu.wall, 1),
                 "source_fps": round(fps, 2),
@@ -336,7 +337,7 @@ def soak(args) -> dict:
     backbone = _backbone(args)
     classifier = ActionClassifier(args.model)
     settings = RunSettings(loop=True)
-    pipe = Pipeline(
+    pipe = Pipeline.single(
         open_source(args.input[0]),
         backbone,
         classifier,
@@ -350,7 +351,7 @@ def soak(args) -> dict:
     stop = threading.Event()
     while not stop.wait(args.every):
         elapsed = time.monotonic() - started
-        snap = pipe.metrics.snapshot()
+        snap = pipe.cameras[0].metrics.snapshot()
         samples.append(
             {
                 "t_s": round(elapsed, 1),
@@ -364,13 +365,13 @@ def soak(args) -> dict:
             break
     pipe.request_stop()
     pipe.close()
-    ages = pipe.metrics.frame_age
+    ages = pipe.cameras[0].metrics.frame_age
     warm = [s["rss_mb"] for s in samples if s["t_s"] >= 60] or [s["rss_mb"] for s in samples]
     return {
         "backend": backbone.backend,
         "seconds": samples[-1]["t_s"] if samples else 0,
-        "classified": pipe.metrics.classified,
-        "dropped": pipe.ring.dropped,
+        "classified": pipe.cameras[0].metrics.classified,
+        "dropped": pipe.cameras[0].ring.dropped,
         "age_p50_ms": round(ages.percentile(50), 1),
         "age_p95_ms": round(ages.percentile(95), 1),
         "rss_after_1min_mb": warm[0],

@@ -1,7 +1,7 @@
 """One run of `python -m realtime`, assembled in three steps the CLI reads as its story:
 
     plan = plan_run(args)                       # every cheap check; nothing is opened yet
-    pipeline, ui = assemble(plan, args, console)  # source, backbone, head, outputs, pipeline
+    pipeline, ui = assemble(plan, args, console)  # cameras, backbone, head, outputs, pipeline
     problems = run_pipeline(pipeline, ui, plan)   # signals, warm-up, the UI; always closed
 
 Ownership is explicit. While `assemble` opens things, an `ExitStack` owns them: if a later step
@@ -14,10 +14,11 @@ releases the source and flushes and closes every output, in that order.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -25,24 +26,17 @@ from rich.console import Console
 from realtime.backbones import backbone_spec_from_metadata, load_backbone
 from realtime.backbones.base import default_cache_dir
 from realtime.backbones.int8 import int8_head_report
+from realtime.cameras import CameraConfig, camera_configs, output_path
 from realtime.core.cliargs import STOP_SIGNALS
 from realtime.core.errors import Failure, InputError, first_line
-from realtime.frames.sources import (
-    CaptureOptions,
-    SourceKind,
-    SourceSpec,
-    VideoSource,
-    open_source,
-    parse_source,
-    reopen_source,
-)
+from realtime.frames.sources import SourceKind, open_source, reopen_source
 from realtime.head.classifier import ActionClassifier
 from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info
 from realtime.outputs.paths import Output, Protected, check_outputs
 from realtime.outputs.recording import EXTENSIONS, VideoRecorder
 from realtime.outputs.text import EventSink, JsonlSink
 from realtime.stream.engine import Sink
-from realtime.stream.pipeline import Pipeline, RunSettings
+from realtime.stream.pipeline import CameraSetup, Pipeline, RunSettings
 from realtime.stream.reconnect import OpenAttempt, ReconnectPolicy
 from realtime.ui.display import UIMode, choose_ui
 
@@ -54,32 +48,38 @@ class RunPlan:
     model_dir: Path
     info: ModelInfo
     backbone_spec: str  # `--backbone`, or what the model directory implies
-    source: SourceSpec
-    options: CaptureOptions
+    cameras: tuple[CameraConfig, ...]
+
+    @property
+    def several(self) -> bool:
+        return len(self.cameras) > 1
 
 
 def plan_run(args) -> RunPlan:
     """Check everything that can be checked without opening anything, cheapest first: the
-    model's metadata, the source's form, the outputs against the inputs."""
+    cameras (their file), the model's metadata, the outputs against the inputs."""
+    cameras = tuple(camera_configs(args))
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
     backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
-    spec = parse_source(args.source)
-    check_run_outputs(args, spec, model_dir, backbone_spec)
-    if args.every_frame and spec.is_live:
-        raise InputError("--every-frame replays files; a live source cannot wait for the model")
-    if args.loop and spec.is_live:
-        raise InputError("--loop applies to video files only")
-    options = CaptureOptions(args.open_timeout, args.read_timeout, args.rtsp_transport)
-    return RunPlan(model_dir, info, backbone_spec, spec, options)
+    check_run_outputs(args, cameras, model_dir, backbone_spec)
+    if any(camera.source.is_live for camera in cameras):
+        if args.every_frame:
+            raise InputError("--every-frame replays files; a live source cannot wait for the model")
+        if args.loop:
+            raise InputError("--loop applies to video files only")
+    return RunPlan(model_dir, info, backbone_spec, cameras)
 
 
-def check_run_outputs(args, spec: SourceSpec, model_dir: Path, backbone_spec: str) -> None:
+def check_run_outputs(args, cameras, model_dir: Path, backbone_spec: str) -> None:
     """Refuse outputs that would overwrite an input of the run, or each other, or that cannot
     be written (`realtime.outputs.paths`); before anything is opened."""
     protected = [Protected("the model directory", model_dir, tree=True)]
-    if spec.kind is SourceKind.FILE:
-        protected.append(Protected("the source video", Path(spec.target)))
+    for camera in cameras:
+        if camera.source.kind is SourceKind.FILE:
+            protected.append(Protected("the source video", Path(camera.source.target)))
+    if args.cameras:
+        protected.append(Protected("the cameras file", Path(args.cameras)))
     if backbone_spec.endswith(".tflite"):
         protected.append(Protected("the backbone", Path(backbone_spec)))
     if args.backbone_weights:
@@ -88,43 +88,104 @@ def check_run_outputs(args, spec: SourceSpec, model_dir: Path, backbone_spec: st
         protected.append(Protected("a calibration input", Path(item), tree=True))
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     protected.append(Protected("the backbone cache", cache, tree=True))
-    named = (("--jsonl", args.jsonl), ("--events", args.events), ("--output", args.output))
+    named = [("--jsonl", args.jsonl), ("--events", args.events)]
+    if args.output is not None:
+        several = len(cameras) > 1
+        named += [("--output", output_path(args.output, c.name, several)) for c in cameras]
     outputs = [Output(flag, path) for flag, path in named if path is not None]
     check_outputs(outputs, protected, video_extensions=EXTENSIONS)
 
 
-def open_interruptibly(spec: SourceSpec, options: CaptureOptions) -> VideoSource:
-    """Open the source on a helper thread, so that a signal (Ctrl-C, SIGTERM, SIGHUP) during
-    a slow network open is handled at once by the main thread instead of after the open
-    timeout; the abandoned open is released when it returns."""
-    attempt = OpenAttempt.made(lambda: open_source(spec, options), threading.Event())
-    if attempt.result is None:
-        raise InputError(attempt.error or f"could not open {spec}")
-    return attempt.result
+def open_cameras(cameras, stop: threading.Event) -> list[OpenAttempt]:
+    """Open every camera at once, each on a helper thread (`OpenAttempt`): a slow or dead
+    network camera delays the start by its open timeout, not by the sum of them all, and a
+    signal (Ctrl-C, SIGTERM, SIGHUP) during the opens is handled at once by the main thread;
+    an abandoned open is released when it returns. One attempt per camera, in order."""
+    attempts = []
+    for camera in cameras:
+        attempt = OpenAttempt(lambda c=camera: open_source(c.source, c.options))
+        attempt.start()
+        attempts.append(attempt)
+    for attempt in attempts:
+        attempt.result = attempt.wait(stop)
+    return attempts
 
 
-def open_outputs(args, fps: float, size: tuple[int, int], opened: ExitStack) -> list[Sink]:
-    """The outputs the arguments ask for, each closed by `opened` if a later one fails."""
-    sinks: list[Sink] = []
+def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[CameraSetup]:
+    """One `CameraSetup` per camera. A camera that did not open is retried by its reconnect
+    policy (a file: never) after one warning; none opened at all is an InputError."""
+    if all(attempt.result is None for attempt in attempts):
+        camera, attempt = plan.cameras[0], attempts[0]
+        reason = attempt.error or f"could not open {camera.source}"
+        if plan.several:
+            reason = f"no camera could be opened (camera {camera.name}: {reason})"
+        raise InputError(reason)
+    setups = []
+    for camera, attempt in zip(plan.cameras, attempts, strict=True):
+        spec, options = camera.source, camera.options
+        live = spec.is_live
+        # live sources reopen without open_source's first-open extras (see reopen_source)
+        reopen = reopen_source if live else open_source
+        policy = camera.reconnect if live else ReconnectPolicy(attempts=0)
+        source = attempt.result
+        if source is None:
+            retry = "retrying as --reconnect allows" if live and policy.enabled else "left out"
+            warn(f"camera {camera.name}: {attempt.error or 'could not open'}; {retry}")
+        setups.append(
+            CameraSetup(
+                name=camera.name,
+                label=source.describe() if source is not None else str(spec),
+                live=live,
+                source=source,
+                reopen=lambda spec=spec, options=options, reopen=reopen: reopen(spec, options),
+                reconnect=policy if live else None,
+                open_error=attempt.error or "",
+            )
+        )
+    return setups
+
+
+def open_outputs(args, plan: RunPlan, setups, opened: ExitStack):
+    """The outputs the arguments ask for, each closed by `opened` if a later one fails: the
+    sinks every camera writes to (JSONL, events) and each camera's own (its recording)."""
+    shared: list[Sink] = []
     makers = (
         (args.jsonl, lambda: JsonlSink(args.jsonl)),
         (args.events, lambda: EventSink(args.events, args.hysteresis, args.min_duration)),
-        (args.output, lambda: VideoRecorder(args.output, fps, size)),
     )
     for wanted, make in makers:
         if wanted:
             sink = make()
             opened.callback(sink.close)
-            sinks.append(sink)
-    return sinks
+            shared.append(sink)
+    if not args.output:
+        return shared, setups
+    recorded = []
+    for setup in setups:
+        if setup.source is None:  # its frame size is unknown: nothing to record into
+            recorded.append(setup)
+            continue
+        source = setup.source
+        path = output_path(args.output, setup.name, plan.several)
+        recorder = VideoRecorder(path, plan.info.sampling_fps or source.fps, source.size)
+        opened.callback(recorder.close)
+        recorded.append(replace(setup, sinks=(*setup.sinks, recorder)))
+    return shared, recorded
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def assemble(plan: RunPlan, args, console: Console):
-    """Open the source, choose the UI, load the backbone and the head, open the outputs and
+    """Open the cameras, choose the UI, load the backbone and the head, open the outputs and
     hand them to a `Pipeline`: (pipeline, ui). A failing step closes what was opened."""
     with ExitStack() as opened:
-        source = open_interruptibly(plan.source, plan.options)
-        opened.callback(source.release)
+        attempts = open_cameras(plan.cameras, threading.Event())
+        for attempt in attempts:
+            if attempt.result is not None:
+                opened.callback(attempt.result.release)
+        setups = camera_setups(plan, attempts, warn)
         ui = choose_ui(UIMode(args.ui), console)
         backbone = load_backbone(
             plan.backbone_spec,
@@ -139,7 +200,7 @@ def assemble(plan: RunPlan, args, console: Console):
         report = int8_head_report(backbone, classifier)
         if report:
             console.print(report, highlight=False, markup=False, soft_wrap=True)
-        sinks = open_outputs(args, plan.info.sampling_fps or source.fps, source.size, opened)
+        sinks, setups = open_outputs(args, plan, setups, opened)
         settings = RunSettings(
             every_frame=args.every_frame,
             loop=args.loop,
@@ -147,15 +208,9 @@ def assemble(plan: RunPlan, args, console: Console):
             smooth=args.smooth,
             threshold=args.threshold,
             keep_display=ui.mode is UIMode.WINDOW or bool(args.output),
-            reconnect=ReconnectPolicy(attempts=args.reconnect),
         )
-        spec, options = plan.source, plan.options
-        # live sources reopen without open_source's first-open extras (see reopen_source)
-        reopen = reopen_source if spec.is_live else open_source
-        pipeline = Pipeline(
-            source, backbone, classifier, settings, sinks, reopen=lambda: reopen(spec, options)
-        )
-        opened.pop_all()  # the pipeline owns the source and the outputs now
+        pipeline = Pipeline(setups, backbone, classifier, settings, sinks)
+        opened.pop_all()  # the pipeline owns the sources and the outputs now
     return pipeline, ui
 
 

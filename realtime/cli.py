@@ -15,6 +15,7 @@ from rich.table import Table
 
 from realtime.app import assemble, plan_run, run_pipeline
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
+from realtime.cameras import ONE_WAY
 from realtime.core.cliargs import (
     VERBOSE_HELP,
     HelpFormatter,
@@ -49,8 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--source",
         "-s",
-        required=True,
-        help="camera index (0), video file (clip.avi, .mp4, .gif...), or rtsp:// / http(s):// URL",
+        action="append",
+        metavar="SOURCE",
+        help="camera index (0), video file (clip.avi, .mp4, .gif...), or rtsp:// / http(s):// "
+        "URL; repeat for several cameras (named cam1, cam2... in this order)",
+    )
+    src.add_argument(
+        "--cameras",
+        metavar="FILE.toml",
+        help="the cameras to watch, one [[camera]] table each (name, source, and optionally "
+        "rtsp_transport, open_timeout, read_timeout, reconnect); instead of --source "
+        "(docs/cameras.md)",
     )
     src.add_argument(
         "--every-frame",
@@ -189,12 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _summary(pipeline, console: Console) -> None:
-    status = pipeline.status()
+    if len(pipeline.cameras) > 1:
+        _cameras_summary(pipeline, console)
+        return
+    camera = pipeline.cameras[0]
+    status = camera.status()
     table = Table(title="realtime-action summary", title_justify="left", show_edge=False)
     table.add_column("figure")
     table.add_column("mean", justify="right")
     table.add_column("p95", justify="right")
-    for row in pipeline.metrics.summary_rows():
+    for row in camera.metrics.summary_rows():
         table.add_row(*row)
     console.print(table)
     console.print(
@@ -208,6 +222,47 @@ def _summary(pipeline, console: Console) -> None:
             f"reconnects {status.reconnects}; stale frames discarded unread "
             f"{status.frames_stale} (buffered before reading began)"
         )
+
+
+def _cameras_summary(pipeline, console: Console) -> None:
+    """Per camera and in total: what was read, classified, dropped; rates; frame age."""
+    statuses = [camera.status() for camera in pipeline.cameras]
+    reconnects = any(status.reconnects for status in statuses)
+    columns = ["camera", "state", "read", "classified", "dropped", "fps", "age p50", "age p95"]
+    table = Table(title="realtime-action summary", title_justify="left", show_edge=False)
+    for column in [*columns, *(["reconnects"] if reconnects else [])]:
+        table.add_column(column, justify="left" if column in ("camera", "state") else "right")
+    elapsed = max(camera.metrics.elapsed_s() for camera in pipeline.cameras)
+
+    def rate(count: int) -> str:
+        return f"{count / elapsed:.1f}" if elapsed > 0 else "-"
+
+    def dropped(count: int, classified: int) -> str:
+        return f"{count} {count / max(count + classified, 1):.1%}"
+
+    for camera, status in zip(pipeline.cameras, statuses, strict=True):
+        ages = camera.metrics.frame_age
+        table.add_row(
+            camera.name,
+            status.state.value,
+            str(status.frames_read),
+            str(status.classified),
+            dropped(status.dropped, status.classified),
+            rate(status.classified),
+            f"{ages.percentile(50):.0f} ms",
+            f"{ages.percentile(95):.0f} ms",
+            *([str(status.reconnects)] if reconnects else []),
+        )
+    read = sum(status.frames_read for status in statuses)
+    classified = sum(status.classified for status in statuses)
+    lost = sum(status.dropped for status in statuses)
+    table.add_row("total", "", str(read), str(classified), dropped(lost, classified),
+                  rate(classified), style="bold")  # fmt: skip
+    console.print(table)
+    console.print(
+        f"{len(statuses)} cameras, {elapsed:.1f} s; backbone {pipeline.model_label}, "
+        f"{pipeline.engine.in_flight} frame(s) in flight"
+    )
 
 
 def run(args, console: Console) -> int:
@@ -225,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     # Until the run installs its own handlers, a stop signal ends the command at once, exit 0
     # (nothing was produced yet); afterwards it stops the run, which flushes every output.
     stop_early_on_signals()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.source) == bool(args.cameras):
+        parser.error(ONE_WAY)
     configure_logging(args.verbose)
     to_stdout = "-" in (args.jsonl, args.events)
     console = Console(stderr=to_stdout)

@@ -33,7 +33,7 @@ class FakeSource:
 @pytest.fixture
 def opened_source(monkeypatch):
     source = FakeSource()
-    monkeypatch.setattr(realtime.app, "open_interruptibly", lambda spec, options: source)
+    monkeypatch.setattr(realtime.app, "open_source", lambda spec, options: source)
     return source
 
 

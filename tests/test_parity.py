@@ -55,7 +55,7 @@ def test_streaming_features_and_predictions_equal_batch(
     classifier = ActionClassifier(tflite_model_dir)
     recorder = RecordingBackbone(litert_backbone)
     collect = Collect()
-    pipeline = Pipeline(
+    pipeline = Pipeline.single(
         open_source(str(path)), recorder, classifier, RunSettings(every_frame=True), [collect]
     )
     pipeline.start()

@@ -81,7 +81,7 @@ def test_segment_record_has_every_field_rounded():
     from realtime.stream.postprocess import Segment
 
     segment = Segment("run", 1.23456, 2.56789, [0.51234, 0.912345, 0.7], 3, 7)
-    assert json.loads(segment.to_json()) == {
+    assert json.loads(segment.to_json(camera="door")) == {
         "label": "run",
         "start": 1.235,
         "end": 2.568,
@@ -92,6 +92,7 @@ def test_segment_record_has_every_field_rounded():
         "first_frame": 3,
         "last_frame": 7,
         "closed": True,
+        "camera": "door",
     }
     assert json.loads(segment.to_json(closed=False))["closed"] is False
 

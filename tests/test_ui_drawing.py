@@ -30,24 +30,35 @@ def prediction(
     )  # fmt: skip
 
 
-class FakePipeline:
-    """What ConsoleUI reads: labels, status(), latest()."""
+class FakeCamera:
+    """What ConsoleUI reads of a camera: status(), latest()."""
 
-    labels = LABELS
-
-    def __init__(self, latest: Prediction | None, state=S.LIVE, detail=""):
-        self._latest, self.state, self.detail = latest, state, detail
+    def __init__(self, latest: Prediction | None, state=S.LIVE, detail="", name="cam1"):
+        self._latest, self.state, self.detail, self.name = latest, state, detail, name
 
     def status(self) -> Status:
         return Status(
             source="clip.avi", model="mobilenet on litert", state=self.state,
             frames_read=50, frames_sampled=48, frames_skipped=2, classified=40, dropped=3,
             fps=24.5, stages_ms={"backbone": 7.25, "head": 0.31}, frame_age_ms=12.0,
-            elapsed_s=2.0, state_detail=self.detail,
+            elapsed_s=2.0, state_detail=self.detail, camera=self.name,
         )  # fmt: skip
 
     def latest(self):
         return None if self._latest is None else (self._latest, None)
+
+
+class FakePipeline:
+    """What ConsoleUI reads: labels, cameras, the backbone's label and requests in flight."""
+
+    labels = LABELS
+    model_label = "mobilenet on litert"
+
+    class engine:  # noqa: N801 - stands for the pipeline's InferenceEngine
+        in_flight = 1
+
+    def __init__(self, latest: Prediction | None, state=S.LIVE, detail=""):
+        self.cameras = [FakeCamera(latest, state, detail)]
 
 
 def console_text(pipeline) -> str:

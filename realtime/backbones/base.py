@@ -68,6 +68,17 @@ class Backbone(ABC):
     def extract(self, frames: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB frames -> (N, feature_size) float32 features."""
 
+    @property
+    def parallel_requests(self) -> int:
+        """How many frames `extract_parallel` computes at once to advantage: 1, unless the
+        backend keeps several requests in flight (OpenVINO's asynchronous requests)."""
+        return 1
+
+    def extract_parallel(self, frames: np.ndarray) -> np.ndarray:
+        """Like `extract`, for a few frames (of different cameras) computed at once where the
+        backend can; by default one after the other."""
+        return self.extract(frames)
+
     def identity(self) -> BackboneIdentity:
         """What a model's metadata records about the backbone it was trained with."""
         return BackboneIdentity(self.name, int(self.feature_size), int(self.image_size))

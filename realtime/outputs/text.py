@@ -120,42 +120,51 @@ def _closed_stdout():
 
 
 class JsonlSink(_TextSink):
-    """One JSON object per prediction, one per line, flushed as it is written."""
+    """One JSON object per prediction, one per line, flushed as it is written (every camera
+    of a run into one file; each line says which `camera`)."""
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
         self._line(prediction.to_json())
 
-    def on_source_state(self, change) -> None:
+    def on_source_state(self, camera: str, change) -> None:
         """A live source's state change, as a line of its own: `"type": "source_state"`."""
-        self._line(json.dumps(change.to_record()))
+        self._line(json.dumps({**change.to_record(), "camera": camera}))
 
 
 class EventSink(_TextSink):
-    """Finished action segments, one JSON line each; the open one is flushed at exit."""
+    """Finished action segments, one JSON line each, each camera's segments tracked apart;
+    the open ones are flushed at exit."""
 
     def __init__(self, path: str, hysteresis: int = 3, min_duration: float = 0.5):
         super().__init__(path)
-        self.tracker = SegmentTracker(hysteresis=hysteresis, min_duration=min_duration)
+        self.hysteresis = hysteresis
+        self.min_duration = min_duration
+        self.trackers: dict[str, SegmentTracker] = {}  # camera -> its segments
         self.count = 0
 
-    def _write(self, segment, closed: bool = True) -> None:
+    def _tracker(self, camera: str) -> SegmentTracker:
+        if camera not in self.trackers:
+            self.trackers[camera] = SegmentTracker(self.hysteresis, self.min_duration)
+        return self.trackers[camera]
+
+    def _write(self, segment, camera: str, closed: bool = True) -> None:
         if segment is not None:
-            self._line(segment.to_json(closed=closed))
+            self._line(segment.to_json(closed=closed, camera=camera))
             self.count += 1
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
+        p = prediction
         self._write(
-            self.tracker.update(
-                prediction.label, prediction.score, prediction.timestamp, prediction.frame
-            )
+            self._tracker(p.camera).update(p.label, p.score, p.timestamp, p.frame), p.camera
         )
 
-    def on_gap(self) -> None:
-        self._write(self.tracker.reset())
+    def on_gap(self, camera: str) -> None:
+        self._write(self._tracker(camera).reset(), camera)
 
     def close(self) -> None:
         try:
-            self._write(self.tracker.flush(), closed=False)
+            for camera, tracker in self.trackers.items():
+                self._write(tracker.flush(), camera, closed=False)
         except (OutputFailed, OutputClosed):
             pass
         super().close()

@@ -65,9 +65,18 @@ class FrameRing:
     `keep_every_frame=False` (live): `put` never blocks, the oldest slot is overwritten, and
     `take` returns the newest unread frame. `keep_every_frame=True` (replay): `put` waits while
     `capacity` frames are unread and `take` returns the oldest unread frame.
+
+    `doorbell`: an Event the writer sets after every `put` and at `close`, so that one reader
+    serving several rings (the multi-camera inference loop) can sleep until any of them has
+    something, then `take(timeout=0)` from each in turn.
     """
 
-    def __init__(self, capacity: int = 20, keep_every_frame: bool = False):
+    def __init__(
+        self,
+        capacity: int = 20,
+        keep_every_frame: bool = False,
+        doorbell: threading.Event | None = None,
+    ):
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
@@ -78,6 +87,7 @@ class FrameRing:
         self._read_upto = 0  # every sample number below this has been taken or dropped
         self._taken = 0
         self._closed = False
+        self._doorbell = doorbell
 
     # -- writer side -------------------------------------------------------------------
     def put(self, frame: Frame, stop: threading.Event | None = None) -> bool:
@@ -91,13 +101,19 @@ class FrameRing:
             self._slots[frame.sample % self.capacity] = frame
             self._written += 1
             self._cond.notify_all()
-            return True
+        self._ring_doorbell()
+        return True
 
     def close(self) -> None:
         """End of stream: the reader drains what is left (replay) or the newest (live)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._ring_doorbell()
+
+    def _ring_doorbell(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.set()
 
     # -- reader side -------------------------------------------------------------------
     def take(self, timeout: float | None = None):
@@ -172,11 +188,16 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
     fails or times out) is reopened with `reopen` as `reconnect` allows; every wait is an
     `Event` wait and every open runs as an abandonable `OpenAttempt`, so a stop request is
     honoured at once (a read already in progress still ends within the read timeout).
+
+    `source=None`: the source could not be opened at start (`open_error` says why); the thread
+    begins by retrying it as `reconnect` allows (a camera of a multi-camera run that is down
+    when the run starts), and fails at once when no retry is allowed. `live` then says what
+    kind of source it is.
     """
 
     def __init__(
         self,
-        source: VideoSource,
+        source: VideoSource | None,
         ring: FrameRing,
         *,
         image_size: int,
@@ -190,8 +211,14 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
         reconnect: ReconnectPolicy | None = None,
         monitor: ConnectionMonitor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        live: bool | None = None,
+        open_error: str = "",
+        name: str = "capture",
     ):
-        super().__init__(name="capture", daemon=True)
+        super().__init__(name=name, daemon=True)
+        self.live = source.is_live if live is None else live
+        self.open_error = open_error
+        self._was_open = source is not None
         self.source = source
         self.ring = ring
         self.image_size = image_size
@@ -206,7 +233,7 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
         self.stats = CaptureStats()
         self.monitor = monitor or ConnectionMonitor(
             reconnect or ReconnectPolicy(attempts=0),
-            watch=source.is_live,
+            watch=self.live,
             sampling_period_s=1.0 / sampling_fps if sampling_fps else 0.0,
             clock=clock,
         )
@@ -259,6 +286,9 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
         self.plays_like_file = True
 
     def _run(self) -> None:
+        if self.source is None:  # not opened at start: retried as the policy allows
+            if not self._reconnect(self.open_error or "could not open the source"):
+                return
         self._skip_backlog()
         if self.source is None:  # stopped while a stream that plays like a file restarted
             return
@@ -325,20 +355,23 @@ class CaptureThread(threading.Thread):  # pragma: no mutate block
         """The live source stopped delivering: reopen it with backoff. True once live again;
         False when stopped or when the policy gives up (state `failed`, `failure` set)."""
         self.monitor.lost(reason)
-        self.source.release()
-        self.source = None
+        if self.source is not None:
+            self.source.release()
+            self.source = None
         while not self.stop_event.is_set():
             delay = self.monitor.next_attempt() if self.reopen else None
             if delay is None:
                 if not self.reopen:
                     self.monitor.failed(reason)
-                self.failure = failed(f"the stream was lost: {self.monitor.reason}")
+                what = "the stream was lost" if self._was_open else "could not open the source"
+                self.failure = failed(f"{what}: {self.monitor.reason}")
                 return False
             if self.stop_event.wait(delay):
                 return False
             attempt = OpenAttempt.made(self.reopen, self.stop_event)
             if attempt.result is not None:
                 self.source = attempt.result
+                self._was_open = True
                 self._skip_backlog()
                 self.sampler.reset()
                 self.monitor.connected()

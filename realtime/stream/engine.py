@@ -1,10 +1,15 @@
-"""The inference loop: frames in, predictions out, one backbone call per frame.
+"""The inference loop: frames in, predictions out, one backbone computation per frame.
 
-    FrameRing.take() -> backbone (1 frame) -> HeadStream.push (the frame's GRU input projection
-    joins the window; masked GRU over it) -> smoothing / threshold -> Prediction
-    -> sinks (JSONL, events, recorder) + latest for the UI
+    FrameRing.take() (each camera's newest unread frame, cameras in turn)
+    -> backbone (one shared by every camera; several frames in flight where it allows)
+    -> per camera (`CameraStream`): HeadStream.push (the frame's GRU input projection joins
+       that camera's window; masked GRU over it) -> smoothing / threshold -> Prediction
+    -> that camera's sinks (JSONL, events, recorder) + its latest result for the UI
 
-It runs on its own thread; the UI reads `latest()` from the main thread.
+One thread (`InferenceEngine`) serves every camera; the UI reads `latest()` from the main
+thread. Fairness: the cameras are served round robin from the one after the last served, and
+each turn takes a camera's newest unread frame, so no camera starves and no frame is processed
+twice; what a camera had no time for is counted as dropped by its ring.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+
+import numpy as np
 
 from realtime.backbones.base import Backbone
 from realtime.core.errors import Failure, failed
@@ -43,52 +50,46 @@ class Sink:
     def handle(self, prediction: Prediction, frame: Frame) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def on_gap(self) -> None:
-        """The source had a gap; the window restarts."""
+    def on_gap(self, camera: str) -> None:
+        """`camera`'s source had a gap; its window restarts."""
 
-    def on_source_state(self, change) -> None:
-        """A live source changed state (a `realtime.stream.reconnect.StateChange`): stalled,
-        reconnecting, live again, failed. Called on the inference thread."""
+    def on_source_state(self, camera: str, change) -> None:
+        """`camera`'s live source changed state (a `realtime.stream.reconnect.StateChange`):
+        stalled, reconnecting, live again, failed. Called on the inference thread."""
 
     def close(self) -> None:
         """Flush and release; called once, after the inference loop ended."""
 
 
-class InferenceEngine(threading.Thread):
-    """Consumes a FrameRing until end of stream or stop; keeps the newest result for the UI."""
+class CameraStream:
+    """One camera's side of the inference loop: its ring, feature window and GRU state,
+    smoothing, pace, sinks, figures and newest result. Driven by `InferenceEngine` only."""
 
     def __init__(
         self,
+        name: str,
         ring: FrameRing,
-        backbone: Backbone,
         classifier: ActionClassifier,
         *,
-        stop: threading.Event,
         metrics: PipelineMetrics,
         sinks: list[Sink] = (),
         smoother: ProbabilitySmoother | None = None,
         threshold: float = 0.0,
         source_state: Callable[[], SourceState] = lambda: SourceState.LIVE,
         source_events: Callable[[], list] = list,
-        clock: Callable[[], float] = time.monotonic,
     ):
-        super().__init__(name="inference", daemon=True)
+        self.name = name
         self.ring = ring
-        self.backbone = backbone
         self.classifier = classifier
-        self.stop_event = stop
         self.metrics = metrics
         self.sinks = list(sinks)
         self.smoother = smoother or ProbabilitySmoother(1)
         self.threshold = threshold
         self.source_state = source_state
         self.source_events = source_events
-        self.clock = clock
         self.window = classifier.stream()  # the sliding window and the head over it
         self.pace = WindowPace(self.window.length, classifier.info.sampling_fps)
-        self.failure: Failure | None = None
-        self.output_closed = False  # a reader went away: the run ended early, by design
-        self.finished = threading.Event()
+        self.ended = False  # its ring said END_OF_STREAM
         self._latest: tuple[Prediction, Frame] | None = None
         self._lock = threading.Lock()
         self._segment = 0
@@ -97,47 +98,29 @@ class InferenceEngine(threading.Thread):
         with self._lock:
             return self._latest
 
-    def run(self) -> None:
-        try:
-            while not self.stop_event.is_set():
-                item = self.ring.take(timeout=0.2)
-                self.forward_source_events()  # before the frame: they happened before it
-                if item is None:
-                    continue
-                if item is END_OF_STREAM or self.stop_event.is_set():
-                    break
-                self.process(item)
-            self.forward_source_events()
-        except OutputFailed:  # the sink keeps its own `failure`
-            self.stop_event.set()
-        except OutputClosed:
-            self.output_closed = True
-            self.stop_event.set()
-        except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
-            self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
-            self.stop_event.set()
-        finally:
-            self.finished.set()
-
     def forward_source_events(self) -> None:
         """Hand the source's state changes (stalled, reconnecting...) to the sinks."""
         for change in self.source_events():
             for sink in self.sinks:
-                sink.on_source_state(change)
+                sink.on_source_state(self.name, change)
 
-    def process(self, frame: Frame) -> Prediction:
+    def begin(self, frame: Frame) -> None:
+        """Before `frame`'s features are used: a new segment restarts the window."""
         if frame.segment != self._segment:
             self._segment = frame.segment
             self.window.reset()
             self.pace.reset()
             self.smoother.reset()
             for sink in self.sinks:
-                sink.on_gap()
-        t0 = self.clock()
-        feature = self.backbone.extract(frame.image[None])[0]
-        t1 = self.clock()
+                sink.on_gap(self.name)
+
+    def finish(
+        self, frame: Frame, feature: np.ndarray, backbone_ms: float, clock: Callable[[], float]
+    ) -> Prediction:
+        """The frame's feature joins the window; the head, the decision, the sinks."""
+        t1 = clock()
         raw = self.window.push(feature)
-        t2 = self.clock()
+        t2 = clock()
         self.pace.push(frame.source_time)
         probs = self.smoother.update(raw)
         labels = self.classifier.labels
@@ -145,7 +128,7 @@ class InferenceEngine(threading.Thread):
         timings = {
             "decode": frame.decode_ms,
             "preprocess": frame.preprocess_ms,
-            "backbone": (t1 - t0) * 1000.0,
+            "backbone": backbone_ms,
             "head": (t2 - t1) * 1000.0,
         }
         age_ms = (t2 - frame.captured_at) * 1000.0
@@ -167,6 +150,7 @@ class InferenceEngine(threading.Thread):
             effective_fps=self.pace.effective_fps,
             window_span_s=self.pace.span_s,
             slow=self.pace.slow,
+            camera=self.name,
         )
         self.metrics.record(timings, age_ms)
         for sink in self.sinks:
@@ -174,3 +158,100 @@ class InferenceEngine(threading.Thread):
         with self._lock:
             self._latest = (prediction, frame)
         return prediction
+
+
+class InferenceEngine(threading.Thread):
+    """Serves every camera's FrameRing with one backbone until all have ended or stop.
+
+    Each turn takes the newest unread frame of up to `in_flight` cameras, round robin from the
+    one after the last served (`in_flight` = how many requests the backbone runs at once to
+    advantage, `Backbone.parallel_requests`), computes their features in one backbone call,
+    then finishes each camera's prediction. With nothing to take it sleeps on `doorbell`,
+    which every ring rings when it gets a frame or ends.
+    """
+
+    def __init__(
+        self,
+        streams: list[CameraStream],
+        backbone: Backbone,
+        *,
+        stop: threading.Event,
+        doorbell: threading.Event | None = None,
+        in_flight: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(name="inference", daemon=True)
+        if not streams:
+            raise ValueError("no camera to serve")
+        self.streams = list(streams)
+        self.backbone = backbone
+        self.stop_event = stop
+        self.doorbell = doorbell or threading.Event()
+        self.in_flight = max(1, in_flight)
+        self.clock = clock
+        self.failure: Failure | None = None
+        self.output_closed = False  # a reader went away: the run ended early, by design
+        self.finished = threading.Event()
+        self._next = 0  # the camera served first in the next turn
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self.doorbell.clear()  # before looking: a frame put after this rings again
+                batch = self.take_turn()
+                for stream in self.streams:  # before the frames: they happened before them
+                    stream.forward_source_events()
+                if self.stop_event.is_set() or all(s.ended for s in self.streams):
+                    break
+                if batch:
+                    self.process(batch)
+                else:
+                    self.doorbell.wait(0.2)
+            for stream in self.streams:
+                stream.forward_source_events()
+        except OutputFailed:  # the sink keeps its own `failure`
+            self.stop_event.set()
+        except OutputClosed:
+            self.output_closed = True
+            self.stop_event.set()
+        except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
+            self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
+            self.stop_event.set()
+        finally:
+            self.finished.set()
+
+    def take_turn(self) -> list[tuple[CameraStream, Frame]]:
+        """The newest unread frame of up to `in_flight` cameras, round robin, each camera once."""
+        batch = []
+        count = len(self.streams)
+        first = self._next
+        for k in range(count):
+            if len(batch) == self.in_flight:
+                break
+            i = (first + k) % count
+            stream = self.streams[i]
+            if stream.ended:
+                continue
+            item = stream.ring.take(timeout=0)
+            if item is END_OF_STREAM:
+                stream.ended = True
+            elif item is not None:
+                batch.append((stream, item))
+                self._next = (i + 1) % count
+        return batch
+
+    def process(self, batch: list[tuple[CameraStream, Frame]]) -> list[Prediction]:
+        for stream, frame in batch:
+            stream.begin(frame)
+        t0 = self.clock()
+        images = np.stack([frame.image for _, frame in batch])
+        if len(batch) == 1:
+            features = self.backbone.extract(images)
+        else:
+            features = self.backbone.extract_parallel(images)
+        # the time the frames shared the backbone, split evenly between them
+        backbone_ms = (self.clock() - t0) * 1000.0 / len(batch)
+        return [
+            stream.finish(frame, feature, backbone_ms, self.clock)
+            for (stream, frame), feature in zip(batch, features, strict=True)
+        ]

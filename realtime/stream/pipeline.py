@@ -1,15 +1,22 @@
-"""One run: owns the capture thread, the inference thread and the sinks, and stops them.
+"""One run: owns every camera's capture thread, the one inference thread and the sinks, and
+stops them.
 
-Threads: capture (source -> FrameRing), inference (FrameRing -> predictions), an optional
-recorder; the UI runs on the main thread and only reads `status()` and `latest()`.
-Stopping is explicit: one `threading.Event`, honoured by every loop; `close()` joins the
-threads, releases the source and flushes every output.
+Threads: per camera a capture thread (source -> its FrameRing); one inference thread serving
+every camera's ring with the one backbone (`realtime.stream.engine`); a recorder thread per
+recorded camera. The UI runs on the main thread and only reads `Camera.status()` and
+`Camera.latest()`. Stopping is explicit: one `threading.Event`, honoured by every loop;
+`close()` joins the threads, releases the sources and flushes every output.
+
+A camera changes nothing for the others: its source stalls, reconnects, ends or fails inside
+its own capture thread; the inference loop goes on serving the rest, and the run ends when
+every camera has ended (or on a stop).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,7 +25,7 @@ from realtime.core.errors import Failure
 from realtime.frames.sources import VideoSource
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import CaptureThread, FrameRing
-from realtime.stream.engine import InferenceEngine, Sink
+from realtime.stream.engine import CameraStream, InferenceEngine, Sink
 from realtime.stream.metrics import PipelineMetrics
 from realtime.stream.postprocess import ProbabilitySmoother
 from realtime.stream.reconnect import ReconnectPolicy, SourceState, StateChange
@@ -32,12 +39,29 @@ class RunSettings:
     smooth: int = 1
     threshold: float = 0.0
     keep_display: bool = False
+
+
+@dataclass(frozen=True)
+class CameraSetup:
+    """What the application hands the pipeline for one camera.
+
+    `source` is the opened source, or None when it could not be opened at start (`open_error`
+    says why): the camera's capture thread then retries it as `reconnect` allows.
+    """
+
+    name: str
+    label: str  # what to show for the source (credentials redacted)
+    live: bool
+    source: VideoSource | None
+    reopen: Callable[[], VideoSource] | None = None
     reconnect: ReconnectPolicy | None = None  # live sources; None = no reconnect
+    sinks: tuple[Sink, ...] = ()  # this camera's own outputs (its recording)
+    open_error: str = ""
 
 
 @dataclass
 class Status:
-    """A consistent snapshot for the UIs and the summary."""
+    """A consistent snapshot of one camera for the UIs and the summary."""
 
     source: str
     model: str  # which backbone runs, and how: "inception_v3/imagenet on openvino-bf16"
@@ -54,102 +78,31 @@ class Status:
     state_detail: str = ""  # e.g. "reconnecting 2/5 in 1.0 s"
     reconnects: int = 0  # a live source reopened after it was lost
     frames_stale: int = 0  # buffered before reading began, discarded unread
+    camera: str = ""
 
 
-class Pipeline:
-    def __init__(
-        self,
-        source: VideoSource,
-        backbone: Backbone,
-        classifier: ActionClassifier,
-        settings: RunSettings,
-        sinks: list[Sink],
-        reopen=None,
-    ):
-        self.source = source
-        self.classifier = classifier
-        self.settings = settings
-        self.sinks = sinks
-        self.stop_event = threading.Event()
-        self.metrics = PipelineMetrics()
-        info = classifier.info
-        self.ring = FrameRing(info.window, keep_every_frame=settings.every_frame)
-        self.capture = CaptureThread(
-            source,
-            self.ring,
-            image_size=info.image_size,
-            sampling_fps=info.sampling_fps,
-            stop=self.stop_event,
-            pace=not settings.every_frame and not source.is_live,
-            keep_display=settings.keep_display,
-            loop=settings.loop,
-            max_frames=settings.max_frames,
-            reopen=reopen,
-            reconnect=settings.reconnect,
-        )
-        self.engine = InferenceEngine(
-            self.ring,
-            backbone,
-            classifier,
-            stop=self.stop_event,
-            metrics=self.metrics,
-            sinks=sinks,
-            smoother=ProbabilitySmoother(settings.smooth),
-            threshold=settings.threshold,
-            source_state=lambda: self.capture.state,
-            source_events=self._source_events,
-        )
-        self.problems: list[Failure] | None = None  # set by close()
-        self.source_label = source.describe()
-        self.model_label = f"{backbone.name} on {backbone.backend}"
+@dataclass
+class Camera:
+    """One camera of a run: its source, ring, capture thread, inference state and outputs."""
 
-    def _source_events(self) -> list[StateChange]:
-        """A live source's state changes worth a JSONL line: not the first connect, nor the
-        normal end of the run (file runs thus write predictions only)."""
-        changes = self.capture.monitor.poll()
-        if not self.source.is_live:
-            return []
-        quiet = (SourceState.ENDED, SourceState.STOPPED)
-        return [c for c in changes if c.previous != SourceState.CONNECTING and c.state not in quiet]
-
-    @property
-    def labels(self) -> list[str]:
-        return self.classifier.labels
-
-    def warm_up(self) -> None:
-        """Run the backbone and the head once so the first frame does not pay for tracing."""
-        info = self.classifier.info
-        size = info.image_size
-        self.engine.backbone.extract(np.zeros((1, size, size, 3), np.uint8))
-        mask = np.zeros(info.window, bool)
-        mask[0] = True
-        self.classifier.predict(np.zeros((info.window, info.feature_size), np.float32), mask)
-
-    def start(self) -> None:
-        """Warm up, then start the capture and inference threads."""
-        self.warm_up()
-        self.capture.start()
-        self.engine.start()
-
-    def request_stop(self) -> None:
-        self.stop_event.set()
-
-    @property
-    def done(self) -> bool:
-        return self.engine.finished.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the inference loop has finished (end of stream, stop or error)."""
-        return self.engine.finished.wait(timeout)
+    name: str
+    label: str
+    live: bool
+    ring: FrameRing
+    capture: CaptureThread
+    stream: CameraStream
+    metrics: PipelineMetrics
+    sinks: list[Sink] = field(default_factory=list)  # its own (the shared ones: Pipeline)
+    model_label: str = ""
 
     def latest(self):
-        return self.engine.latest()
+        return self.stream.latest()
 
     def status(self) -> Status:
         snap = self.metrics.snapshot()
         stats = self.capture.stats
         return Status(
-            source=self.source_label,
+            source=self.label,
             model=self.model_label,
             state=self.capture.state,
             frames_read=stats.frames_read,
@@ -164,7 +117,144 @@ class Pipeline:
             state_detail=self.capture.monitor.describe(),
             reconnects=self.capture.monitor.reconnects,
             frames_stale=stats.frames_stale,
+            camera=self.name,
         )
+
+
+def source_events(capture: CaptureThread, live: bool) -> list[StateChange]:
+    """A live source's state changes worth a JSONL line: not the first connect, nor the normal
+    end of the run (file runs thus write predictions only)."""
+    changes = capture.monitor.poll()
+    if not live:
+        return []
+    quiet = (SourceState.ENDED, SourceState.STOPPED)
+    return [c for c in changes if c.previous != SourceState.CONNECTING and c.state not in quiet]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        cameras: list[CameraSetup],
+        backbone: Backbone,
+        classifier: ActionClassifier,
+        settings: RunSettings,
+        sinks: list[Sink],
+    ):
+        """`sinks` receive every camera's predictions (JSONL, events); each camera's own
+        outputs come with its `CameraSetup`."""
+        if not cameras:
+            raise ValueError("a run needs at least one camera")
+        self.classifier = classifier
+        self.backbone = backbone
+        self.settings = settings
+        self.sinks = list(sinks)
+        self.stop_event = threading.Event()
+        self.doorbell = threading.Event()
+        self.model_label = f"{backbone.name} on {backbone.backend}"
+        self.cameras = [self._camera(setup) for setup in cameras]
+        in_flight = backbone.parallel_requests if len(self.cameras) > 1 else 1
+        self.engine = InferenceEngine(
+            [camera.stream for camera in self.cameras],
+            backbone,
+            stop=self.stop_event,
+            doorbell=self.doorbell,
+            in_flight=min(in_flight, len(self.cameras)),
+        )
+        self.problems: list[Failure] | None = None  # set by close()
+
+    @classmethod
+    def single(
+        cls,
+        source: VideoSource,
+        backbone: Backbone,
+        classifier: ActionClassifier,
+        settings: RunSettings,
+        sinks: list[Sink],
+        reopen: Callable[[], VideoSource] | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        name: str = "cam1",
+    ) -> Pipeline:
+        """A run of one camera (the tests' and the benches' form)."""
+        setup = CameraSetup(name, source.describe(), source.is_live, source, reopen, reconnect)
+        return cls([setup], backbone, classifier, settings, sinks)
+
+    def _camera(self, setup: CameraSetup) -> Camera:
+        info = self.classifier.info
+        settings = self.settings
+        ring = FrameRing(info.window, settings.every_frame, doorbell=self.doorbell)
+        capture = CaptureThread(
+            setup.source,
+            ring,
+            image_size=info.image_size,
+            sampling_fps=info.sampling_fps,
+            stop=self.stop_event,
+            pace=not settings.every_frame and not setup.live,
+            keep_display=settings.keep_display,
+            loop=settings.loop,
+            max_frames=settings.max_frames,
+            reopen=setup.reopen,
+            reconnect=setup.reconnect,
+            live=setup.live,
+            open_error=setup.open_error,
+            name=f"capture-{setup.name}",
+        )
+        metrics = PipelineMetrics()
+        stream = CameraStream(
+            setup.name,
+            ring,
+            self.classifier,
+            metrics=metrics,
+            sinks=[*self.sinks, *setup.sinks],
+            smoother=ProbabilitySmoother(settings.smooth),
+            threshold=settings.threshold,
+            source_state=lambda: capture.state,
+            source_events=lambda: source_events(capture, setup.live),
+        )
+        return Camera(
+            name=setup.name,
+            label=setup.label,
+            live=setup.live,
+            ring=ring,
+            capture=capture,
+            stream=stream,
+            metrics=metrics,
+            sinks=list(setup.sinks),
+            model_label=self.model_label,
+        )
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    def warm_up(self) -> None:
+        """Run the backbone and the head once so the first frame does not pay for tracing."""
+        info = self.classifier.info
+        size = info.image_size
+        blank = np.zeros((1, size, size, 3), np.uint8)
+        self.backbone.extract(blank)
+        if self.engine.in_flight > 1:
+            self.backbone.extract_parallel(np.repeat(blank, self.engine.in_flight, axis=0))
+        mask = np.zeros(info.window, bool)
+        mask[0] = True
+        self.classifier.predict(np.zeros((info.window, info.feature_size), np.float32), mask)
+
+    def start(self) -> None:
+        """Warm up, then start the capture threads and the inference thread."""
+        self.warm_up()
+        for camera in self.cameras:
+            camera.capture.start()
+        self.engine.start()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    @property
+    def done(self) -> bool:
+        return self.engine.finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the inference loop has finished (every camera ended, stop or error)."""
+        return self.engine.finished.wait(timeout)
 
     def __enter__(self) -> Pipeline:
         return self
@@ -173,26 +263,40 @@ class Pipeline:
         self.close()
 
     def close(self, join_timeout: float = 2.0) -> list[Failure]:
-        """Stop everything, join the threads, release the source, flush and close the outputs.
+        """Stop everything, join the threads, release the sources, flush and close the outputs.
         Returns the problems worth one line each (`problems`, also after a second call)."""
         if self.problems is not None:
             return self.problems
         self.problems = []
         self.stop_event.set()
-        for thread in (self.engine, self.capture):
-            if thread.ident is not None:  # started (a failed warm-up starts neither)
+        threads = [self.engine, *(camera.capture for camera in self.cameras)]
+        for thread in threads:
+            if thread.ident is not None:  # started (a failed warm-up starts none)
                 thread.join(join_timeout)
-        if self.capture.ident is None:  # the capture thread releases its source when it ends
-            self.source.release()
-        self.ring.drop_unread()  # never to be classified: `dropped` is final from here on
         problems = self.problems
-        for sink in self.sinks:
+        several = len(self.cameras) > 1
+        for camera in self.cameras:
+            capture = camera.capture
+            if capture.ident is None and capture.source is not None:
+                capture.source.release()  # the capture thread releases its source when it ends
+            camera.ring.drop_unread()  # never to be classified: `dropped` is final from here
+        for sink in [*self.sinks, *(s for camera in self.cameras for s in camera.sinks)]:
             sink.close()
             if sink.failure:
                 problems.append(sink.failure)
         if self.engine.failure:
             problems.append(self.engine.failure)
-        capture = self.capture.failure
-        if capture and self.capture.stats.frames_read:
-            problems.append(Failure(f"source stopped early: {capture}", capture.exception))
+        for camera in self.cameras:
+            failure = camera.capture.failure
+            if failure is None:
+                continue
+            if camera.capture.stats.frames_read:
+                message = f"source stopped early: {failure}"
+            elif several:  # never delivered a frame: a camera that failed for good
+                message = str(failure)
+            else:
+                continue  # one camera that never read: the open error was already an error
+            if several:
+                message = f"camera {camera.name}: {message}"
+            problems.append(Failure(message, failure.exception))
         return problems

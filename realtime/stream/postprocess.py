@@ -54,7 +54,7 @@ class Segment:
     first_frame: int = 0
     last_frame: int = 0
 
-    def to_json(self, closed: bool = True) -> str:
+    def to_json(self, closed: bool = True, camera: str = "") -> str:
         return json.dumps(
             {
                 "label": self.label,
@@ -67,6 +67,7 @@ class Segment:
                 "first_frame": self.first_frame,
                 "last_frame": self.last_frame,
                 "closed": closed,
+                "camera": camera,
             }
         )
 

@@ -37,6 +37,7 @@ class Prediction:
     effective_fps: float | None = None  # frames per source second inside the window
     window_span_s: float = 0.0  # source seconds the window spans
     slow: bool = False  # effective_fps below 0.9x the model's rate for 5 s (not in JSONL)
+    camera: str = ""  # the camera's name (`realtime.cameras`)
 
     @property
     def pace_warning(self) -> str | None:
@@ -69,6 +70,7 @@ class Prediction:
             "source_state": self.source_state.value,
             "effective_fps": None if self.effective_fps is None else round(self.effective_fps, 2),
             "window_span_s": round(self.window_span_s, 4),
+            "camera": self.camera,
         }
         return json.dumps(record)
 

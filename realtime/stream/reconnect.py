@@ -1,9 +1,10 @@
 """Keeping a live source up: its connection states, the reconnect policy and its backoff.
 
     connecting --open--> live --silent for stall_after_s--> stalled --frame--> live
-                          |                                    |
-                          +------read failed / timed out-------+--> reconnecting --open--> live
-                                                       (attempt failed: wait, try again) |
+        |                 |                                    |
+        |                 +------read failed / timed out-------+--> reconnecting --open--> live
+        +---------------- not opened at start -------------------->   (attempt failed: wait,
+                                                                        try again) |
                                                                  attempts used up --> failed
     any state --stop--> stopped;  live/stalled --end of a file--> ended
 
@@ -53,7 +54,7 @@ S = SourceState
 TERMINAL = frozenset({S.ENDED, S.FAILED, S.STOPPED})
 #: Every transition the machine allows; anything else is a bug and raises.
 TRANSITIONS: dict[SourceState, frozenset[SourceState]] = {
-    S.CONNECTING: frozenset({S.LIVE, S.FAILED, S.STOPPED}),
+    S.CONNECTING: frozenset({S.LIVE, S.RECONNECTING, S.FAILED, S.STOPPED}),
     S.LIVE: frozenset({S.STALLED, S.ENDED, S.FAILED, S.STOPPED}),
     S.STALLED: frozenset({S.LIVE, S.RECONNECTING, S.ENDED, S.FAILED, S.STOPPED}),
     S.RECONNECTING: frozenset({S.LIVE, S.FAILED, S.STOPPED}),
@@ -230,8 +231,8 @@ class ConnectionMonitor:
     def connected(self) -> None:
         """The source opened and can deliver frames (first time or after a reconnect)."""
         with self._lock:
-            if self._state == S.RECONNECTING:
-                self.reconnects += 1
+            if self._state == S.RECONNECTING and self._last_frame_at is not None:
+                self.reconnects += 1  # not a source that opens late, after failing at start
                 self._segment += 1  # frames after the outage never join the window before it
             self._attempt = 0
             self._next_delay = self._attempt_due = None

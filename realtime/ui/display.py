@@ -25,7 +25,7 @@ from rich.text import Text
 
 from realtime.core.errors import InputError
 from realtime.core.textenum import TextEnum
-from realtime.outputs.overlay import draw_overlay
+from realtime.outputs.overlay import blank_tile, compose_grid, draw_overlay, grid_shape, tile
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.prediction import NO_ACTION
 from realtime.stream.reconnect import SourceState
@@ -66,8 +66,77 @@ class ConsoleUI:
         self.width = width
 
     def render(self, pipeline: Pipeline):
-        status = pipeline.status()
-        latest = pipeline.latest()
+        if len(pipeline.cameras) > 1:
+            return self.render_cameras(pipeline)
+        return self.render_camera(pipeline.cameras[0], pipeline.labels)
+
+    def render_cameras(self, pipeline: Pipeline):
+        """Several cameras: one row each (state, top action and score, fps, frame age,
+        dropped), the shared backbone's figures below."""
+        table = Table(box=None, padding=(0, 1), expand=False, header_style="bold")
+        table.add_column("camera", no_wrap=True, max_width=14, overflow="ellipsis")
+        table.add_column("state", no_wrap=True, max_width=22, overflow="ellipsis")
+        table.add_column("action", no_wrap=True, max_width=22, overflow="ellipsis")
+        table.add_column("score", justify="right", no_wrap=True)
+        table.add_column("fps", justify="right", no_wrap=True)
+        table.add_column("age ms", justify="right", no_wrap=True)
+        table.add_column("dropped", justify="right", no_wrap=True)
+        total_fps, backbone, warnings = 0.0, [], []
+        for camera in pipeline.cameras:
+            status = camera.status()
+            latest = camera.latest()
+            prediction = latest[0] if latest else None
+            state = Text(
+                status.state_detail or status.state.value,
+                style=STATE_STYLES.get(status.state, "yellow"),
+            )
+            if prediction is None:
+                action, score = Text("waiting...", style="dim"), ""
+            elif prediction.label == NO_ACTION:
+                action = Text(f"no action ({prediction.top_label})", style="grey62")
+                score = f"{prediction.score:.1%}"
+            else:
+                action = Text(prediction.label, style="bold green3")
+                score = f"{prediction.score:.1%}"
+            if prediction is not None and status.state in NOT_NOW:
+                action.stylize("dim")
+            sampled = max(status.classified + status.dropped, 1)
+            table.add_row(
+                camera.name,
+                state,
+                action,
+                score,
+                f"{status.fps:.1f}",
+                f"{status.frame_age_ms:.0f}" if status.classified else "-",
+                f"{status.dropped} ({status.dropped / sampled:.0%})",
+            )
+            total_fps += status.fps
+            if status.classified:
+                backbone.append(status.stages_ms.get("backbone", 0.0))
+            if prediction is not None and prediction.pace_warning:
+                warnings.append(Text(f"{camera.name}: {prediction.pace_warning}", style="yellow",
+                                     overflow="ellipsis", no_wrap=True))  # fmt: skip
+        backbone_ms = sum(backbone) / len(backbone) if backbone else 0.0
+        figures = Text.from_markup(
+            f"cameras [bold]{len(pipeline.cameras)}[/]   classified [bold]{total_fps:.1f}[/] "
+            f"fps in all   backbone {backbone_ms:.1f} ms per frame, "
+            f"{pipeline.engine.in_flight} in flight"
+        )
+        model_line = Text(
+            f"backbone {pipeline.model_label}", style="grey50", overflow="ellipsis", no_wrap=True
+        )
+        return Panel(
+            Group(model_line, Text(""), table, Text(""), *warnings, figures),
+            title="[bold]realtime-action[/]",
+            subtitle="[grey50]Ctrl-C to stop[/]",
+            border_style="blue",
+            width=max(self.width, 84),
+        )
+
+    def render_camera(self, camera, labels: list[str]):
+        """One camera: the top action, a bar per class, the live figures."""
+        status = camera.status()
+        latest = camera.latest()
         prediction = latest[0] if latest else None
         if prediction is None:
             headline = Text("waiting for the first prediction...", style="dim")
@@ -81,11 +150,7 @@ class ConsoleUI:
                 (f" {prediction.label} ", "bold black on green3"),
                 (f"  {prediction.score:.1%}", "bold green3"),
             )
-        if prediction is not None and status.state in (
-            SourceState.STALLED,
-            SourceState.RECONNECTING,
-            SourceState.FAILED,
-        ):
+        if prediction is not None and status.state in NOT_NOW:
             # the last result is not about what the camera shows now: say so, dimmed
             headline.stylize("dim")
             headline.append(f"   (last result; source {status.state.value})", style="yellow")
@@ -94,7 +159,7 @@ class ConsoleUI:
         bars.add_column(no_wrap=True)
         bars.add_column(justify="right", no_wrap=True)
         width = 30
-        for label in pipeline.labels:
+        for label in labels:
             p = prediction.probs.get(label, 0.0) if prediction else 0.0
             filled = int(round(p * width))
             top = prediction is not None and label == prediction.top_label
@@ -183,30 +248,21 @@ class WindowUI:
         self.refresh_ms = max(1, int(1000 / refresh_hz))
 
     def run(self, pipeline: Pipeline) -> None:
-        shown_state = None  # the source state last drawn (redraw when it changes)
         os.environ.update(qt_environment())  # read by Qt when the first window opens
         cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-        shown = None
+        view = CameraView(pipeline.cameras[0]) if len(pipeline.cameras) == 1 else GridView(pipeline)
+        shown = False
         try:
             while True:
-                latest = pipeline.latest()
-                status = pipeline.status()
-                state = status.state_detail or status.state.value
-                fresh = latest is not shown or state != shown_state  # new result, or state
-                if latest is not None and latest[1].display is not None and fresh:
-                    prediction, frame = latest
-                    cv2.imshow(
-                        self.title, draw_overlay(frame.display, prediction, status.fps, state)
-                    )
-                    shown, shown_state = latest, state
+                image = view.image()
+                if image is not None:
+                    cv2.imshow(self.title, image)
+                    shown = True
                 key = cv2.waitKey(self.refresh_ms) & 0xFF
                 if key in (ord("q"), 27):
                     pipeline.request_stop()
                     break
-                if (
-                    cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
-                    and shown is not None
-                ):
+                if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1 and shown:
                     pipeline.request_stop()  # the user closed the window
                     break
                 if pipeline.done:
@@ -214,6 +270,65 @@ class WindowUI:
         finally:
             cv2.destroyAllWindows()
             cv2.waitKey(1)
+
+
+class CameraView:
+    """One camera's newest frame with its overlay; a new image only when something changed
+    (a new result, or the source's state)."""
+
+    def __init__(self, camera, name: str | None = None):
+        self.camera = camera
+        self.name = name  # shown in the overlay (a grid's tiles)
+        self._shown = None
+        self._shown_state = None
+
+    def state(self) -> str:
+        status = self.camera.status()
+        return status.state_detail or status.state.value
+
+    def image(self):
+        latest = self.camera.latest()
+        state = self.state()
+        if latest is None or latest[1].display is None:
+            return None
+        if latest is self._shown and state == self._shown_state:
+            return None
+        prediction, frame = latest
+        self._shown, self._shown_state = latest, state
+        fps = self.camera.status().fps
+        return draw_overlay(frame.display, prediction, fps, state, camera=self.name)
+
+
+class GridView:
+    """Several cameras in a grid, each tile a `CameraView` (or its name and state while it has
+    no frame); redrawn when any tile changed."""
+
+    MAX_WIDTH = 1920
+
+    def __init__(self, pipeline: Pipeline):
+        self.views = [CameraView(camera, camera.name) for camera in pipeline.cameras]
+        _, columns = grid_shape(len(self.views))
+        width = min(640, self.MAX_WIDTH // columns)
+        self.tile_size = (width, width * 9 // 16)
+        self.tiles = [None] * len(self.views)
+        self._states = [None] * len(self.views)
+
+    def image(self):
+        changed = False
+        for k, view in enumerate(self.views):
+            image = view.image()
+            if image is not None:
+                self.tiles[k] = tile(image, self.tile_size)
+                changed = True
+            elif view.camera.latest() is None:
+                state = view.state()
+                if state != self._states[k]:
+                    self.tiles[k] = blank_tile(self.tile_size, view.camera.name, state)
+                    self._states[k] = state
+                    changed = True
+        if not changed:
+            return None
+        return compose_grid(self.tiles, self.tile_size)
 
 
 def qt_environment() -> dict[str, str]:
