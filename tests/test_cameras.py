@@ -398,4 +398,3 @@ open_timeout = 2
     summary = cli.stderr[cli.stderr.index("realtime-action summary") :]
     for name in ("steady", "flaky", "refused", "total"):
         assert name in summary
-
