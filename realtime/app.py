@@ -63,11 +63,10 @@ def plan_run(args) -> RunPlan:
     info = read_model_info(model_dir)
     backbone_spec = args.backbone or backbone_spec_from_metadata(info.backbone, model_dir)
     check_run_outputs(args, cameras, model_dir, backbone_spec)
-    if any(camera.source.is_live for camera in cameras):
-        if args.every_frame:
-            raise InputError("--every-frame replays files; a live source cannot wait for the model")
-        if args.loop:
-            raise InputError("--loop applies to video files only")
+    if args.every_frame and any(camera.source.is_live for camera in cameras):
+        raise InputError("--every-frame replays files; a live source cannot wait for the model")
+    if args.loop and all(camera.source.is_live for camera in cameras):
+        raise InputError("--loop applies to video files only")  # (the files among several)
     return RunPlan(model_dir, info, backbone_spec, cameras)
 
 

@@ -249,8 +249,8 @@ def _cameras_summary(pipeline, console: Console) -> None:
             str(status.classified),
             dropped(status.dropped, status.classified),
             rate(status.classified),
-            f"{ages.percentile(50):.0f} ms",
-            f"{ages.percentile(95):.0f} ms",
+            f"{ages.percentile(50):.0f} ms" if status.classified else "-",
+            f"{ages.percentile(95):.0f} ms" if status.classified else "-",
             *([str(status.reconnects)] if reconnects else []),
         )
     read = sum(status.frames_read for status in statuses)

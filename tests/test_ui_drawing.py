@@ -57,8 +57,8 @@ class FakePipeline:
     class engine:  # noqa: N801 - stands for the pipeline's InferenceEngine
         in_flight = 1
 
-    def __init__(self, latest: Prediction | None, state=S.LIVE, detail=""):
-        self.cameras = [FakeCamera(latest, state, detail)]
+    def __init__(self, latest: Prediction | None, state=S.LIVE, detail="", cameras=None):
+        self.cameras = cameras or [FakeCamera(latest, state, detail)]
 
 
 def console_text(pipeline) -> str:
@@ -108,6 +108,32 @@ def test_console_says_when_windows_span_more_time_than_the_model_was_trained_on(
 
 def test_console_before_any_prediction_waits():
     assert "waiting for the first prediction" in console_text(FakePipeline(None))
+
+
+def test_console_shows_a_row_per_camera_with_its_own_state_and_result():
+    cameras = [
+        FakeCamera(prediction("beta", 0.8), name="door"),
+        FakeCamera(prediction("gamma", 0.41, action=False), name="yard"),
+        FakeCamera(prediction("alpha", 0.9), S.RECONNECTING, "reconnecting 2/5 in 1.0 s", "gate"),
+        FakeCamera(None, S.CONNECTING, name="roof"),
+    ]
+    text = console_text(FakePipeline(None, cameras=cameras))
+    names = ("door", "yard", "gate", "roof")
+    rows = {line.split()[1]: " ".join(line.split()) for line in text.splitlines()
+            if len(line.split()) > 1 and line.split()[1] in names}  # fmt: skip
+    assert list(rows) == ["door", "yard", "gate", "roof"]  # in the order of the cameras
+    assert "door live beta 80.0% 24.5 12 3 (7%)" in rows["door"]  # 3 of 43 sampled dropped
+    assert "yard live no action (gamma) 41.0%" in rows["yard"]
+    assert "gate reconnecting 2/5" in rows["gate"] and "alpha 90.0%" in rows["gate"]
+    assert "roof connecting waiting..." in rows["roof"]
+    figures = " ".join(text.split())
+    assert "cameras 4 98.0 fps in all" in figures
+    assert "backbone 7.2 ms/frame, 1 in flight" in figures
+    # one camera whose window is slow is named; the panel stays a table of rows
+    cameras[1] = FakeCamera(prediction(slow=True), name="yard")
+    text = " ".join(console_text(FakePipeline(None, cameras=cameras)).split())
+    assert "yard: slow window: 12.5 fps over 1.52 s" in text
+    assert "window 20/20" not in text  # the single-camera panel is not drawn
 
 
 FRAME = np.full((240, 320, 3), 200, np.uint8)

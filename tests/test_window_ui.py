@@ -160,3 +160,40 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
         process.terminate()
         process.communicate(timeout=15)
     assert process.returncode == 0
+
+
+def test_four_cameras_share_one_window_as_a_grid(xdisplay, tflite_model_dir, tmp_path):
+    """Each camera in its own tile, in the order given, with its overlay: four videos of one
+    colour each show up as four tiles of those colours (2 x 2, tiles 640 x 360, 2 px apart)."""
+    from tests.conftest import write_video
+
+    colours = {"red": (40, 40, 210), "green": (40, 210, 40), "blue": (210, 40, 40),
+               "grey": (170, 170, 170)}  # fmt: skip
+    videos = []
+    for name, bgr in colours.items():
+        frames = [np.full((240, 320, 3), bgr, np.uint8) for _ in range(400)]
+        videos += ["--source", write_video(tmp_path / f"{name}.avi", frames, fps=25.0)]
+    process = start_cli(xdisplay, *videos, "--model", tflite_model_dir, "--ui", "window", "-q")
+    # tile bodies (below the overlay band), clipped to the 1024 x 768 screen
+    bodies = [(slice(150, 330), slice(200, 440)), (slice(150, 330), slice(842, 1000)),
+              (slice(512, 690), slice(200, 440)), (slice(512, 690), slice(842, 1000))]  # fmt: skip
+
+    def tiles_show_their_colours(shot):
+        return all(
+            np.abs(shot[rows, cols].reshape(-1, 3).mean(axis=0) - bgr).max() < 30
+            for (rows, cols), bgr in zip(bodies, colours.values(), strict=True)
+        )
+
+    try:
+        assert window_id(xdisplay), "no window appeared"
+        if not shutil.which("import"):
+            missing("no screenshot tool (imagemagick)")
+        shot = wait_for_screen(xdisplay, tmp_path / "grid.png", tiles_show_their_colours)
+        for rows, cols in bodies:  # each tile has its own overlay band with text above it
+            band = shot[rows.start - 140 : rows.start - 100, cols]
+            assert band.max() > 150 and band.mean() < shot[rows, cols].mean()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr

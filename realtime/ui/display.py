@@ -74,13 +74,14 @@ class ConsoleUI:
         """Several cameras: one row each (state, top action and score, fps, frame age,
         dropped), the shared backbone's figures below."""
         table = Table(box=None, padding=(0, 1), expand=False, header_style="bold")
-        table.add_column("camera", no_wrap=True, max_width=14, overflow="ellipsis")
-        table.add_column("state", no_wrap=True, max_width=22, overflow="ellipsis")
-        table.add_column("action", no_wrap=True, max_width=22, overflow="ellipsis")
-        table.add_column("score", justify="right", no_wrap=True)
-        table.add_column("fps", justify="right", no_wrap=True)
-        table.add_column("age ms", justify="right", no_wrap=True)
-        table.add_column("dropped", justify="right", no_wrap=True)
+        table.add_column("camera", no_wrap=True, max_width=12, overflow="ellipsis")
+        table.add_column("state", no_wrap=True, max_width=18, overflow="ellipsis")
+        table.add_column("action", no_wrap=True, max_width=22, min_width=6, overflow="ellipsis")
+        # the figures never shrink: on a narrow terminal the state and the action do
+        table.add_column("score", justify="right", no_wrap=True, min_width=6)
+        table.add_column("fps", justify="right", no_wrap=True, min_width=5)
+        table.add_column("age ms", justify="right", no_wrap=True, min_width=6)
+        table.add_column("dropped", justify="right", no_wrap=True, min_width=9)
         total_fps, backbone, warnings = 0.0, [], []
         for camera in pipeline.cameras:
             status = camera.status()
@@ -118,9 +119,8 @@ class ConsoleUI:
                                      overflow="ellipsis", no_wrap=True))  # fmt: skip
         backbone_ms = sum(backbone) / len(backbone) if backbone else 0.0
         figures = Text.from_markup(
-            f"cameras [bold]{len(pipeline.cameras)}[/]   classified [bold]{total_fps:.1f}[/] "
-            f"fps in all   backbone {backbone_ms:.1f} ms per frame, "
-            f"{pipeline.engine.in_flight} in flight"
+            f"cameras [bold]{len(pipeline.cameras)}[/]  [bold]{total_fps:.1f}[/] fps in all  "
+            f"backbone {backbone_ms:.1f} ms/frame, {pipeline.engine.in_flight} in flight"
         )
         model_line = Text(
             f"backbone {pipeline.model_label}", style="grey50", overflow="ellipsis", no_wrap=True
@@ -130,7 +130,7 @@ class ConsoleUI:
             title="[bold]realtime-action[/]",
             subtitle="[grey50]Ctrl-C to stop[/]",
             border_style="blue",
-            width=max(self.width, 84),
+            expand=False,
         )
 
     def render_camera(self, camera, labels: list[str]):
