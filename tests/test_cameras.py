@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ from realtime.cameras import camera_configs, output_path
 from realtime.core.errors import InputError
 from realtime.frames.sources import SourceKind
 from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
-from realtime.stream.engine import InferenceEngine
+from realtime.stream.engine import Doorbell, InferenceEngine
 from tests.conftest import HEADLESS_REPLAY, run_cli, run_inprocess
 
 
@@ -141,7 +142,7 @@ def test_recordings_of_several_cameras_need_a_camera_field(tmp_path, make_video,
     assert not (tmp_path / "r.mp4").exists()
 
 
-# -- the inference loop's turns -----------------------------------------------------------
+# -- the inference workers' turns -----------------------------------------------------------
 
 
 def frame(sample: int) -> Frame:
@@ -149,48 +150,78 @@ def frame(sample: int) -> Frame:
     return Frame(sample, sample, sample / 25, 0.0, image, None, 0.0, 0.0)
 
 
-def engine_over(rings: list[FrameRing], in_flight: int = 1) -> InferenceEngine:
-    streams = [SimpleNamespace(name=str(k), ring=ring, ended=False) for k, ring in enumerate(rings)]
-    return InferenceEngine(streams, backbone=None, stop=threading.Event(), in_flight=in_flight)
+def engine_over(rings: list[FrameRing], workers: int = 1) -> InferenceEngine:
+    streams = [SimpleNamespace(ring=ring, ended=False) for ring in rings]
+    return InferenceEngine(streams, [None] * workers, stop=threading.Event())
 
 
-def served(batch) -> list[tuple[int, int]]:
-    """(camera number, sample) of each frame of a turn."""
-    return [(int(stream.name), item.sample) for stream, item in batch]
+def take(engine) -> tuple[int, int] | None:
+    """(camera, sample) of the next frame a worker takes, or None."""
+    taken = engine.take()
+    return None if taken is None else (taken[0], taken[1].sample)
 
 
-def test_turns_go_round_the_cameras_newest_frame_each_none_twice():
+def test_takes_go_round_the_cameras_newest_frame_each_none_twice():
     rings = [FrameRing(20) for _ in range(3)]
     engine = engine_over(rings)
     for sample in range(5):
         rings[0].put(frame(sample))
     rings[2].put(frame(0))
     # camera 0's newest (its 4 older frames dropped), then camera 2; camera 1 has nothing
-    assert served(engine.take_turn()) == [(0, 4)]
-    assert served(engine.take_turn()) == [(2, 0)]
-    assert engine.take_turn() == []  # nothing is taken twice
+    assert take(engine) == (0, 4)
+    engine.release(0)
+    assert take(engine) == (2, 0)
+    engine.release(2)
+    assert take(engine) is None  # nothing is taken twice
     assert (rings[0].dropped, rings[2].dropped) == (4, 0)
     # a busy camera does not starve the others: after camera 0 comes camera 1, then 0 again
     for sample in range(5, 8):
         rings[0].put(frame(sample))
     rings[1].put(frame(0))
-    assert served(engine.take_turn()) == [(0, 7)]
+    assert take(engine) == (0, 7)
+    engine.release(0)
     rings[0].put(frame(8))
-    assert served(engine.take_turn()) == [(1, 0)]
-    assert served(engine.take_turn()) == [(0, 8)]
+    assert take(engine) == (1, 0)
+    engine.release(1)
+    assert take(engine) == (0, 8)
 
 
-def test_a_turn_takes_up_to_in_flight_cameras_and_marks_the_ended():
+def test_a_camera_with_a_frame_in_flight_waits_and_the_ended_are_marked():
+    """Workers at the same time take different cameras: a camera's next frame waits until its
+    frame in flight is released (its frames are finished in order, one at a time)."""
     rings = [FrameRing(20) for _ in range(3)]
-    engine = engine_over(rings, in_flight=2)
+    engine = engine_over(rings, workers=2)
     for ring in rings:
         ring.put(frame(0))
-    assert served(engine.take_turn()) == [(0, 0), (1, 0)]
-    rings[1].close()
+    assert take(engine) == (0, 0)  # worker 1
+    assert take(engine) == (1, 0)  # worker 2, while camera 0 is in flight
     rings[0].put(frame(1))
-    assert served(engine.take_turn()) == [(2, 0), (0, 1)]
-    assert engine.take_turn() == [] and engine.streams[1].ended
-    assert not engine.streams[0].ended
+    assert take(engine) == (2, 0)  # camera 0 is still in flight: passed over
+    assert take(engine) is None
+    rings[1].close()
+    engine.release(0)
+    engine.release(1)
+    assert take(engine) == (0, 1)
+    engine.release(0)
+    assert take(engine) is None and engine.streams[1].ended
+    assert not engine.streams[0].ended and rings[0].dropped == 0
+
+
+def test_the_doorbell_wakes_a_waiting_worker_and_is_never_missed():
+    bell = Doorbell()
+    seen = bell.rings
+    bell.set()  # rung between looking and waiting: the wait returns at once
+    started = time.monotonic()
+    bell.wait_after(seen, timeout=5)
+    assert time.monotonic() - started < 1
+    seen = bell.rings
+    waiter = threading.Thread(target=bell.wait_after, args=(seen, 5))
+    waiter.start()
+    time.sleep(0.05)
+    assert waiter.is_alive()  # nothing rang since: it waits
+    bell.set()
+    waiter.join(1)
+    assert not waiter.is_alive()
 
 
 def test_a_ring_rings_the_doorbell_when_it_gets_a_frame_or_ends():

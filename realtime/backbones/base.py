@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,16 +69,11 @@ class Backbone(ABC):
     def extract(self, frames: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB frames -> (N, feature_size) float32 features."""
 
-    @property
-    def parallel_requests(self) -> int:
-        """How many frames `extract_parallel` computes at once to advantage: 1, unless the
-        backend keeps several requests in flight (OpenVINO's asynchronous requests)."""
-        return 1
-
-    def extract_parallel(self, frames: np.ndarray) -> np.ndarray:
-        """Like `extract`, for a few frames (of different cameras) computed at once where the
-        backend can; by default one after the other."""
-        return self.extract(frames)
+    def parallel_extractors(self) -> list[Callable[[np.ndarray], np.ndarray]]:
+        """Ways to run `extract` that may run at the same time, each on its own thread (its own
+        interpreter or inference request): frames of several cameras computed at once. [] when
+        the backend has none (then one thread calls `extract`)."""
+        return []
 
     def identity(self) -> BackboneIdentity:
         """What a model's metadata records about the backbone it was trained with."""

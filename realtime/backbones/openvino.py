@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ class OpenVINOBackbone(Backbone):
     The model is compiled for batch 1 (the live path); batches of `BATCH` frames or more
     (training's feature extraction) go through a second compilation for that batch size,
     compiled on first use: measured 1.2x the frames per second of frame-by-frame calls.
-    Frames of several cameras (`extract_parallel`) go through a third, compiled on first use
-    with OpenVINO's THROUGHPUT hint and run as that many asynchronous requests at once: on a
+    Frames of several cameras (`parallel_extractors`) go through a third, compiled on first use
+    with OpenVINO's THROUGHPUT hint, one request per worker thread, running at once: on a
     2-core machine 1.1x (fp32) to 1.3x (bf16) the frames per second of one request after the
     other (docs/performance.md).
     """
@@ -62,7 +63,7 @@ class OpenVINOBackbone(Backbone):
             self._config["INFERENCE_NUM_THREADS"] = int(num_threads)
         self._request = self._compile(1).create_infer_request()
         self._batch_request = None
-        self._queue = None  # the asynchronous requests of `extract_parallel`
+        self._requests: list = []  # `parallel_extractors`' requests, made on first use
 
     def _compile(self, batch: int, hint: str = "LATENCY"):
         model = self._core.read_model(self._xml_path)
@@ -70,29 +71,21 @@ class OpenVINOBackbone(Backbone):
         config = {**self._config, "PERFORMANCE_HINT": hint}
         return self._core.compile_model(model, "CPU", config)
 
-    def _async_queue(self):
-        if self._queue is None:
+    def parallel_extractors(self) -> list:
+        """One inference request each of a compilation with OpenVINO's THROUGHPUT hint (as
+        many as it finds best on this CPU: its streams), made on first use."""
+        if not self._requests:
             compiled = self._compile(1, "THROUGHPUT")
-            requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-            self._queue = import_openvino().AsyncInferQueue(compiled, max(1, requests))
-        return self._queue
+            count = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._requests = [compiled.create_infer_request() for _ in range(count)]
+        return [partial(self._extract_with, request) for request in self._requests]
 
-    @property
-    def parallel_requests(self) -> int:
-        return len(self._async_queue())
-
-    def extract_parallel(self, frames: np.ndarray) -> np.ndarray:
+    def _extract_with(self, request, frames: np.ndarray) -> np.ndarray:
         frames = np.ascontiguousarray(frames, dtype=np.uint8)
         out = np.empty((len(frames), self.feature_size), np.float32)
-        queue = self._async_queue()
-
-        def done(request, row: int) -> None:  # on OpenVINO's threads; one row each
-            out[row] = request.get_output_tensor(0).data[0]
-
-        queue.set_callback(done)
-        for row in range(len(frames)):
-            queue.start_async({0: frames[row : row + 1]}, row, share_inputs=True)
-        queue.wait_all()
+        for i in range(len(frames)):
+            request.infer({0: frames[i : i + 1]}, share_inputs=True)  # lets go of the GIL
+            out[i] = request.get_output_tensor(0).data[0]
         return out
 
     def identity(self) -> BackboneIdentity:

@@ -66,16 +66,17 @@ class FrameRing:
     `take` returns the newest unread frame. `keep_every_frame=True` (replay): `put` waits while
     `capacity` frames are unread and `take` returns the oldest unread frame.
 
-    `doorbell`: an Event the writer sets after every `put` and at `close`, so that one reader
-    serving several rings (the multi-camera inference loop) can sleep until any of them has
-    something, then `take(timeout=0)` from each in turn.
+    `doorbell`: anything with `set()` (an Event, `realtime.stream.engine.Doorbell`), which the
+    writer calls after every `put` and at `close`, so that readers serving several rings (the
+    multi-camera inference workers) can sleep until any of them has something, then
+    `take(timeout=0)` from each in turn.
     """
 
     def __init__(
         self,
         capacity: int = 20,
         keep_every_frame: bool = False,
-        doorbell: threading.Event | None = None,
+        doorbell=None,
     ):
         if capacity < 1:
             raise ValueError("capacity must be at least 1")

@@ -6,10 +6,11 @@
        that camera's window; masked GRU over it) -> smoothing / threshold -> Prediction
     -> that camera's sinks (JSONL, events, recorder) + its latest result for the UI
 
-One thread (`InferenceEngine`) serves every camera; the UI reads `latest()` from the main
-thread. Fairness: the cameras are served round robin from the one after the last served, and
-each turn takes a camera's newest unread frame, so no camera starves and no frame is processed
-twice; what a camera had no time for is counted as dropped by its ring.
+`InferenceEngine` serves every camera, with one worker thread per request the backbone can
+have in flight; the UI reads `latest()` from the main thread. Fairness: the cameras are served
+round robin from the one after the last served, and each take is a camera's newest unread
+frame, so no camera starves and no frame is processed twice; what a camera had no time for is
+counted as dropped by its ring.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from realtime.backbones.base import Backbone
 from realtime.core.errors import Failure, failed
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
@@ -160,98 +160,164 @@ class CameraStream:
         return prediction
 
 
-class InferenceEngine(threading.Thread):
-    """Serves every camera's FrameRing with one backbone until all have ended or stop.
+class Doorbell:
+    """What an idle inference worker sleeps on: rung by every ring when it gets a frame or
+    ends, and by a worker when it frees a camera. It counts its rings, so that a worker that
+    looked and found nothing never misses one rung before it started waiting."""
 
-    Each turn takes the newest unread frame of up to `in_flight` cameras, round robin from the
-    one after the last served (`in_flight` = how many requests the backbone runs at once to
-    advantage, `Backbone.parallel_requests`), computes their features in one backbone call,
-    then finishes each camera's prediction. With nothing to take it sleeps on `doorbell`,
-    which every ring rings when it gets a frame or ends.
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._rings = 0
+
+    def set(self) -> None:
+        with self._cond:
+            self._rings += 1
+            self._cond.notify_all()
+
+    @property
+    def rings(self) -> int:
+        with self._cond:
+            return self._rings
+
+    def wait_after(self, seen: int, timeout: float) -> None:
+        """Return once it has rung since `rings` was `seen`, or after `timeout` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._rings != seen, timeout)
+
+
+Extract = Callable[[np.ndarray], np.ndarray]
+
+
+class InferenceEngine(threading.Thread):
+    """Serves every camera's FrameRing with one backbone until every camera has ended, or stop.
+
+    One worker thread per extractor (`extractors`: ways to run the backbone that may run at the
+    same time, each with its own interpreter or request: `Backbone.parallel_extractors`; one
+    camera, or a backend without them: `[backbone.extract]`). Each worker takes the newest
+    unread frame of the next camera round robin, from the one after the last served, that has
+    no frame in flight (so each camera's frames are finished in order, one at a time),
+    computes its features, and finishes its prediction under one lock (so the sinks see one
+    caller at a time). With nothing to take, a worker sleeps on `doorbell`. Several requests
+    are thus in flight without a barrier between them: a slow frame holds up only its camera.
     """
 
     def __init__(
         self,
         streams: list[CameraStream],
-        backbone: Backbone,
+        extractors: list[Extract],
         *,
         stop: threading.Event,
-        doorbell: threading.Event | None = None,
-        in_flight: int = 1,
+        doorbell: Doorbell | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(name="inference", daemon=True)
-        if not streams:
-            raise ValueError("no camera to serve")
+        if not streams or not extractors:
+            raise ValueError("no camera to serve, or nothing to serve it with")
         self.streams = list(streams)
-        self.backbone = backbone
+        self.extractors = list(extractors)
         self.stop_event = stop
-        self.doorbell = doorbell or threading.Event()
-        self.in_flight = max(1, in_flight)
+        self.doorbell = doorbell or Doorbell()
         self.clock = clock
         self.failure: Failure | None = None
         self.output_closed = False  # a reader went away: the run ended early, by design
         self.finished = threading.Event()
-        self._next = 0  # the camera served first in the next turn
+        self._schedule = threading.Lock()  # the turn order, the cameras in flight
+        self._finishing = threading.Lock()  # heads, decisions, sinks: one frame at a time
+        self._busy: set[int] = set()  # cameras (indices) with a frame in flight
+        self._next = 0  # the camera looked at first by the next take
+
+    @property
+    def in_flight(self) -> int:
+        """How many frames (of different cameras) may be computed at once."""
+        return len(self.extractors)
 
     def run(self) -> None:
+        helpers = [
+            threading.Thread(
+                target=self._work, args=(extract,), name=f"inference-{k}", daemon=True
+            )
+            for k, extract in enumerate(self.extractors[1:], start=2)
+        ]
         try:
-            while not self.stop_event.is_set():
-                self.doorbell.clear()  # before looking: a frame put after this rings again
-                batch = self.take_turn()
-                for stream in self.streams:  # before the frames: they happened before them
-                    stream.forward_source_events()
-                if self.stop_event.is_set() or all(s.ended for s in self.streams):
-                    break
-                if batch:
-                    self.process(batch)
-                else:
-                    self.doorbell.wait(0.2)
-            for stream in self.streams:
-                stream.forward_source_events()
-        except OutputFailed:  # the sink keeps its own `failure`
-            self.stop_event.set()
-        except OutputClosed:
-            self.output_closed = True
-            self.stop_event.set()
-        except Exception as exc:  # reported by the CLI as one line; outputs so far are kept
-            self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
-            self.stop_event.set()
+            for helper in helpers:
+                helper.start()
+            self._work(self.extractors[0])
+            for helper in helpers:
+                helper.join()
+            with self._finishing:
+                self.forward_source_events()
+        except Exception as exc:
+            self._failed(exc)
         finally:
             self.finished.set()
 
-    def take_turn(self) -> list[tuple[CameraStream, Frame]]:
-        """The newest unread frame of up to `in_flight` cameras, round robin, each camera once."""
-        batch = []
-        count = len(self.streams)
-        first = self._next
-        for k in range(count):
-            if len(batch) == self.in_flight:
-                break
-            i = (first + k) % count
-            stream = self.streams[i]
-            if stream.ended:
-                continue
-            item = stream.ring.take(timeout=0)
-            if item is END_OF_STREAM:
-                stream.ended = True
-            elif item is not None:
-                batch.append((stream, item))
-                self._next = (i + 1) % count
-        return batch
+    def _work(self, extract: Extract) -> None:
+        try:
+            while not self.stop_event.is_set():
+                seen = self.doorbell.rings
+                taken = self.take()
+                if taken is None:
+                    with self._finishing:
+                        self.forward_source_events()  # also runs each source's watchdog
+                    if all(stream.ended for stream in self.streams):
+                        return
+                    self.doorbell.wait_after(seen, 0.2)
+                    continue
+                index, frame = taken
+                try:
+                    self.process(self.streams[index], frame, extract)
+                finally:
+                    self.release(index)
+        except Exception as exc:
+            self._failed(exc)
 
-    def process(self, batch: list[tuple[CameraStream, Frame]]) -> list[Prediction]:
-        for stream, frame in batch:
-            stream.begin(frame)
+    def _failed(self, exc: Exception) -> None:
+        """Stop the run; an output's failure is its own (`Sink.failure`), a reader that went
+        away ends it quietly, anything else is the engine's one line."""
+        if isinstance(exc, OutputClosed):
+            self.output_closed = True
+        elif not isinstance(exc, OutputFailed) and self.failure is None:
+            self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
+        self.stop_event.set()
+
+    def take(self) -> tuple[int, Frame] | None:
+        """The next camera's newest unread frame, round robin, skipping the cameras with a
+        frame in flight; (camera index, frame), the camera then in flight until `release`."""
+        with self._schedule:
+            count = len(self.streams)
+            first = self._next
+            for k in range(count):
+                i = (first + k) % count
+                stream = self.streams[i]
+                if stream.ended or i in self._busy:
+                    continue
+                item = stream.ring.take(timeout=0)
+                if item is END_OF_STREAM:
+                    stream.ended = True
+                elif item is not None:
+                    self._busy.add(i)
+                    self._next = (i + 1) % count
+                    return i, item
+            return None
+
+    def release(self, index: int) -> None:
+        with self._schedule:
+            self._busy.discard(index)
+        self.doorbell.set()  # a frame of that camera may be waiting for it
+
+    def forward_source_events(self) -> None:
+        for stream in self.streams:
+            stream.forward_source_events()
+
+    def process(self, stream: CameraStream, frame: Frame, extract: Extract) -> Prediction | None:
+        """One frame: its features (`extract`, at the same time as other workers'), then its
+        prediction, after the state changes that came before it."""
         t0 = self.clock()
-        images = np.stack([frame.image for _, frame in batch])
-        if len(batch) == 1:
-            features = self.backbone.extract(images)
-        else:
-            features = self.backbone.extract_parallel(images)
-        # the time the frames shared the backbone, split evenly between them
-        backbone_ms = (self.clock() - t0) * 1000.0 / len(batch)
-        return [
-            stream.finish(frame, feature, backbone_ms, self.clock)
-            for (stream, frame), feature in zip(batch, features, strict=True)
-        ]
+        feature = extract(frame.image[None])[0]
+        backbone_ms = (self.clock() - t0) * 1000.0
+        with self._finishing:
+            if self.stop_event.is_set():
+                return None
+            self.forward_source_events()
+            stream.begin(frame)
+            return stream.finish(frame, feature, backbone_ms, self.clock)

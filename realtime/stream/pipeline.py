@@ -1,11 +1,12 @@
 """One run: owns every camera's capture thread, the one inference thread and the sinks, and
 stops them.
 
-Threads: per camera a capture thread (source -> its FrameRing); one inference thread serving
-every camera's ring with the one backbone (`realtime.stream.engine`); a recorder thread per
-recorded camera. The UI runs on the main thread and only reads `Camera.status()` and
-`Camera.latest()`. Stopping is explicit: one `threading.Event`, honoured by every loop;
-`close()` joins the threads, releases the sources and flushes every output.
+Threads: per camera a capture thread (source -> its FrameRing); the inference threads serving
+every camera's ring with the one backbone, one per request it has in flight
+(`realtime.stream.engine`); a recorder thread per recorded camera. The UI runs on the main
+thread and only reads `Camera.status()` and `Camera.latest()`. Stopping is explicit: one
+`threading.Event`, honoured by every loop; `close()` joins the threads, releases the sources
+and flushes every output.
 
 A camera changes nothing for the others: its source stalls, reconnects, ends or fails inside
 its own capture thread; the inference loop goes on serving the rest, and the run ends when
@@ -25,7 +26,7 @@ from realtime.core.errors import Failure
 from realtime.frames.sources import VideoSource
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import CaptureThread, FrameRing
-from realtime.stream.engine import CameraStream, InferenceEngine, Sink
+from realtime.stream.engine import CameraStream, Doorbell, InferenceEngine, Sink
 from realtime.stream.metrics import PipelineMetrics
 from realtime.stream.postprocess import ProbabilitySmoother
 from realtime.stream.reconnect import ReconnectPolicy, SourceState, StateChange
@@ -149,16 +150,17 @@ class Pipeline:
         self.settings = settings
         self.sinks = list(sinks)
         self.stop_event = threading.Event()
-        self.doorbell = threading.Event()
+        self.doorbell = Doorbell()
         self.model_label = f"{backbone.name} on {backbone.backend}"
         self.cameras = [self._camera(setup) for setup in cameras]
-        in_flight = backbone.parallel_requests if len(self.cameras) > 1 else 1
+        # several cameras: as many frames in flight as the backend runs at once to advantage
+        several = len(self.cameras) > 1
+        extractors = backbone.parallel_extractors()[: len(self.cameras)] if several else []
         self.engine = InferenceEngine(
             [camera.stream for camera in self.cameras],
-            backbone,
+            extractors or [backbone.extract],
             stop=self.stop_event,
             doorbell=self.doorbell,
-            in_flight=min(in_flight, len(self.cameras)),
         )
         self.problems: list[Failure] | None = None  # set by close()
 
@@ -231,9 +233,8 @@ class Pipeline:
         info = self.classifier.info
         size = info.image_size
         blank = np.zeros((1, size, size, 3), np.uint8)
-        self.backbone.extract(blank)
-        if self.engine.in_flight > 1:
-            self.backbone.extract_parallel(np.repeat(blank, self.engine.in_flight, axis=0))
+        for extract in self.engine.extractors:  # each interpreter or request the run uses
+            extract(blank)
         mask = np.zeros(info.window, bool)
         mask[0] = True
         self.classifier.predict(np.zeros((info.window, info.feature_size), np.float32), mask)
