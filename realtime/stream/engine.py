@@ -233,9 +233,7 @@ class InferenceEngine(threading.Thread):
 
     def run(self) -> None:
         helpers = [
-            threading.Thread(
-                target=self._work, args=(extract,), name=f"inference-{k}", daemon=True
-            )
+            threading.Thread(target=self._work, args=(extract,), name=f"inference-{k}", daemon=True)
             for k, extract in enumerate(self.extractors[1:], start=2)
         ]
         try:
