@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -228,8 +229,10 @@ def _cameras_summary(pipeline, console: Console) -> None:
     """Per camera and in total: what was read, classified, dropped; rates; frame age."""
     statuses = [camera.status() for camera in pipeline.cameras]
     reconnects = any(status.reconnects for status in statuses)
-    columns = ["camera", "state", "read", "classified", "dropped", "fps", "age p50", "age p95"]
-    table = Table(title="realtime-action summary", title_justify="left", show_edge=False)
+    columns = ["camera", "state", "read", "skipped", "classified", "dropped", "fps", "age p50",
+               "age p95"]  # fmt: skip
+    table = Table(title="realtime-action summary", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)  # fmt: skip
     for column in [*columns, *(["reconnects"] if reconnects else [])]:
         table.add_column(column, justify="left" if column in ("camera", "state") else "right")
     elapsed = max(camera.metrics.elapsed_s() for camera in pipeline.cameras)
@@ -246,6 +249,7 @@ def _cameras_summary(pipeline, console: Console) -> None:
             camera.name,
             status.state.value,
             str(status.frames_read),
+            str(status.frames_skipped),
             str(status.classified),
             dropped(status.dropped, status.classified),
             rate(status.classified),
@@ -256,8 +260,9 @@ def _cameras_summary(pipeline, console: Console) -> None:
     read = sum(status.frames_read for status in statuses)
     classified = sum(status.classified for status in statuses)
     lost = sum(status.dropped for status in statuses)
-    table.add_row("total", "", str(read), str(classified), dropped(lost, classified),
-                  rate(classified), style="bold")  # fmt: skip
+    skipped = sum(status.frames_skipped for status in statuses)
+    table.add_row("total", "", str(read), str(skipped), str(classified),
+                  dropped(lost, classified), rate(classified), style="bold")  # fmt: skip
     console.print(table)
     console.print(
         f"{len(statuses)} cameras, {elapsed:.1f} s; backbone {pipeline.model_label}, "
