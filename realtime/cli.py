@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -226,15 +225,12 @@ def _summary(pipeline, console: Console) -> None:
 
 
 def _cameras_summary(pipeline, console: Console) -> None:
-    """Per camera and in total: what was read, classified, dropped; rates; frame age."""
+    """Per camera and in total: what was read, skipped, classified, dropped; rates; frame age.
+    Plain aligned text: every name and figure whole, whatever the terminal's width."""
     statuses = [camera.status() for camera in pipeline.cameras]
     reconnects = any(status.reconnects for status in statuses)
-    columns = ["camera", "state", "read", "skipped", "classified", "dropped", "fps", "age p50",
-               "age p95"]  # fmt: skip
-    table = Table(title="realtime-action summary", title_justify="left", box=box.SIMPLE_HEAD,
-                  pad_edge=False, collapse_padding=True)  # fmt: skip
-    for column in [*columns, *(["reconnects"] if reconnects else [])]:
-        table.add_column(column, justify="left" if column in ("camera", "state") else "right")
+    header = ["camera", "state", "read", "skipped", "classified", "dropped", "fps", "age p50",
+              "age p95", *(["reconnects"] if reconnects else [])]  # fmt: skip
     elapsed = max(camera.metrics.elapsed_s() for camera in pipeline.cameras)
 
     def rate(count: int) -> str:
@@ -243,31 +239,37 @@ def _cameras_summary(pipeline, console: Console) -> None:
     def dropped(count: int, classified: int) -> str:
         return f"{count} {count / max(count + classified, 1):.1%}"
 
+    rows = []
     for camera, status in zip(pipeline.cameras, statuses, strict=True):
         ages = camera.metrics.frame_age
-        table.add_row(
-            camera.name,
-            status.state.value,
-            str(status.frames_read),
-            str(status.frames_skipped),
-            str(status.classified),
-            dropped(status.dropped, status.classified),
-            rate(status.classified),
-            f"{ages.percentile(50):.0f} ms" if status.classified else "-",
-            f"{ages.percentile(95):.0f} ms" if status.classified else "-",
+        seen = status.classified > 0
+        rows.append([
+            camera.name, status.state.value, str(status.frames_read), str(status.frames_skipped),
+            str(status.classified), dropped(status.dropped, status.classified),
+            rate(status.classified), f"{ages.percentile(50):.0f} ms" if seen else "-",
+            f"{ages.percentile(95):.0f} ms" if seen else "-",
             *([str(status.reconnects)] if reconnects else []),
-        )
-    read = sum(status.frames_read for status in statuses)
-    classified = sum(status.classified for status in statuses)
-    lost = sum(status.dropped for status in statuses)
-    skipped = sum(status.frames_skipped for status in statuses)
-    table.add_row("total", "", str(read), str(skipped), str(classified),
-                  dropped(lost, classified), rate(classified), style="bold")  # fmt: skip
-    console.print(table)
-    console.print(
+        ])  # fmt: skip
+    total = [sum(getattr(status, name) for status in statuses)
+             for name in ("frames_read", "frames_skipped", "classified", "dropped")]  # fmt: skip
+    read, skipped, classified, lost = total
+    rows.append(["total", "", str(read), str(skipped), str(classified), dropped(lost, classified),
+                 rate(classified), "", "", *([""] if reconnects else [])])  # fmt: skip
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return " ".join(
+            cell.ljust(width) if k < 2 else cell.rjust(width)
+            for k, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    text = ["realtime-action summary", line(header), "-" * len(line(header))]
+    text += [line(row) for row in rows]
+    text.append(
         f"{len(statuses)} cameras, {elapsed:.1f} s; backbone {pipeline.model_label}, "
         f"{pipeline.engine.in_flight} frame(s) in flight"
     )
+    console.print("\n".join(text), highlight=False, markup=False, soft_wrap=True)
 
 
 def run(args, console: Console) -> int:

@@ -174,13 +174,24 @@ def test_model_backbone_identity_mismatch(make_video, tflite_model_dir, tmp_path
         (["--ui", "tv"], "--ui"),
         (["--backbone", "resnet"], "unknown backbone"),
         (["--calibration", "clips/"], "--calibration applies to InceptionV3"),
-        (["--loop", "--source", "rtsp://127.0.0.1:9/x"], "--loop"),
     ],
 )
 def test_bad_flags(args, fragment, make_video, tflite_model_dir):
     base = ["--source", make_video(), "--model", tflite_model_dir]
     result = run_cli(*base, *args)
     assert_clean_error(result, fragment)
+
+
+def test_loop_needs_a_file_among_the_sources(make_video, tflite_model_dir):
+    """--loop replays files: refused when every source is live; with a file among live
+    cameras it applies to the file."""
+    live = ["--source", "rtsp://127.0.0.1:9/x", "--source", "http://127.0.0.1:9/y"]
+    result = run_cli("--loop", *live, "--model", tflite_model_dir)
+    assert_clean_error(result, "--loop applies to video files only")
+    # every-frame replay cannot wait for a live camera, even beside a file
+    result = run_cli("--every-frame", "--source", make_video(), *live[:2],
+                     "--model", tflite_model_dir)  # fmt: skip
+    assert_clean_error(result, "--every-frame")
 
 
 def test_window_ui_without_display(make_video, tflite_model_dir):

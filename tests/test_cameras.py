@@ -9,7 +9,6 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from realtime.cameras import camera_configs, output_path
 from realtime.core.errors import InputError
 from realtime.frames.sources import SourceKind
 from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
-from realtime.stream.engine import Doorbell, InferenceEngine
+from realtime.stream.turns import Doorbell, RoundRobin
 from tests.conftest import HEADLESS_REPLAY, run_cli, run_inprocess
 
 
@@ -150,61 +149,61 @@ def frame(sample: int) -> Frame:
     return Frame(sample, sample, sample / 25, 0.0, image, None, 0.0, 0.0)
 
 
-def engine_over(rings: list[FrameRing], workers: int = 1) -> InferenceEngine:
-    streams = [SimpleNamespace(ring=ring, ended=False) for ring in rings]
-    return InferenceEngine(streams, [None] * workers, stop=threading.Event())
-
-
-def take(engine) -> tuple[int, int] | None:
+def take(turns: RoundRobin) -> tuple[int, int] | None:
     """(camera, sample) of the next frame a worker takes, or None."""
-    taken = engine.take()
+    taken = turns.take()
     return None if taken is None else (taken[0], taken[1].sample)
 
 
 def test_takes_go_round_the_cameras_newest_frame_each_none_twice():
     rings = [FrameRing(20) for _ in range(3)]
-    engine = engine_over(rings)
+    turns = RoundRobin(rings)
     for sample in range(5):
         rings[0].put(frame(sample))
     rings[2].put(frame(0))
     # camera 0's newest (its 4 older frames dropped), then camera 2; camera 1 has nothing
-    assert take(engine) == (0, 4)
-    engine.release(0)
-    assert take(engine) == (2, 0)
-    engine.release(2)
-    assert take(engine) is None  # nothing is taken twice
+    assert take(turns) == (0, 4)
+    turns.release(0)
+    assert take(turns) == (2, 0)
+    turns.release(2)
+    assert take(turns) is None  # nothing is taken twice
     assert (rings[0].dropped, rings[2].dropped) == (4, 0)
     # a busy camera does not starve the others: after camera 0 comes camera 1, then 0 again
     for sample in range(5, 8):
         rings[0].put(frame(sample))
     rings[1].put(frame(0))
-    assert take(engine) == (0, 7)
-    engine.release(0)
+    assert take(turns) == (0, 7)
+    turns.release(0)
     rings[0].put(frame(8))
-    assert take(engine) == (1, 0)
-    engine.release(1)
-    assert take(engine) == (0, 8)
+    assert take(turns) == (1, 0)
+    turns.release(1)
+    assert take(turns) == (0, 8)
 
 
 def test_a_camera_with_a_frame_in_flight_waits_and_the_ended_are_marked():
     """Workers at the same time take different cameras: a camera's next frame waits until its
     frame in flight is released (its frames are finished in order, one at a time)."""
     rings = [FrameRing(20) for _ in range(3)]
-    engine = engine_over(rings, workers=2)
+    turns = RoundRobin(rings)
     for ring in rings:
         ring.put(frame(0))
-    assert take(engine) == (0, 0)  # worker 1
-    assert take(engine) == (1, 0)  # worker 2, while camera 0 is in flight
+    assert take(turns) == (0, 0)  # worker 1
+    assert take(turns) == (1, 0)  # worker 2, while camera 0 is in flight
     rings[0].put(frame(1))
-    assert take(engine) == (2, 0)  # camera 0 is still in flight: passed over
-    assert take(engine) is None
+    assert take(turns) == (2, 0)  # camera 0 is still in flight: passed over
+    assert take(turns) is None
     rings[1].close()
-    engine.release(0)
-    engine.release(1)
-    assert take(engine) == (0, 1)
-    engine.release(0)
-    assert take(engine) is None and engine.streams[1].ended
-    assert not engine.streams[0].ended and rings[0].dropped == 0
+    turns.release(0)
+    turns.release(1)
+    assert take(turns) == (0, 1)
+    turns.release(0)
+    assert take(turns) is None and turns.ended(1)
+    assert not turns.ended(0) and not turns.all_ended and rings[0].dropped == 0
+    rings[0].close()
+    rings[2].close()
+    assert take(turns) is None and not turns.all_ended  # camera 2 still has a frame
+    turns.release(2)
+    assert take(turns) is None and turns.all_ended
 
 
 def test_the_doorbell_wakes_a_waiting_worker_and_is_never_missed():
@@ -427,5 +426,7 @@ open_timeout = 2
     assert [p["window"] for p in after[:3]] == [1, 2, 3]  # its window restarted, alone
     # the summary: a row per camera
     summary = cli.stderr[cli.stderr.index("realtime-action summary") :]
-    for name in ("steady", "flaky", "refused", "total"):
-        assert name in summary
+    rows = {line.split()[0]: line.split()[1:] for line in summary.splitlines()[3:-1]}
+    assert list(rows) == ["steady", "flaky", "refused", "total"], summary
+    assert rows["refused"][:4] == ["stopped", "0", "0", "0"]  # read, skipped, classified
+    assert rows["flaky"][-1] == "1" and rows["steady"][-1] == "0"  # reconnects

@@ -23,11 +23,12 @@ import numpy as np
 
 from realtime.core.errors import Failure, failed
 from realtime.head.classifier import ActionClassifier
-from realtime.stream.capture import END_OF_STREAM, Frame, FrameRing
+from realtime.stream.capture import Frame, FrameRing
 from realtime.stream.metrics import PipelineMetrics, WindowPace
 from realtime.stream.postprocess import ProbabilitySmoother, decide
 from realtime.stream.prediction import Prediction, probs_dict
 from realtime.stream.reconnect import SourceState
+from realtime.stream.turns import Doorbell, RoundRobin
 
 
 class OutputFailed(Exception):
@@ -89,7 +90,6 @@ class CameraStream:
         self.source_events = source_events
         self.window = classifier.stream()  # the sliding window and the head over it
         self.pace = WindowPace(self.window.length, classifier.info.sampling_fps)
-        self.ended = False  # its ring said END_OF_STREAM
         self._latest: tuple[Prediction, Frame] | None = None
         self._lock = threading.Lock()
         self._segment = 0
@@ -160,31 +160,6 @@ class CameraStream:
         return prediction
 
 
-class Doorbell:
-    """What an idle inference worker sleeps on: rung by every ring when it gets a frame or
-    ends, and by a worker when it frees a camera. It counts its rings, so that a worker that
-    looked and found nothing never misses one rung before it started waiting."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._rings = 0
-
-    def set(self) -> None:
-        with self._cond:
-            self._rings += 1
-            self._cond.notify_all()
-
-    @property
-    def rings(self) -> int:
-        with self._cond:
-            return self._rings
-
-    def wait_after(self, seen: int, timeout: float) -> None:
-        """Return once it has rung since `rings` was `seen`, or after `timeout` seconds."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._rings != seen, timeout)
-
-
 Extract = Callable[[np.ndarray], np.ndarray]
 
 
@@ -221,10 +196,8 @@ class InferenceEngine(threading.Thread):
         self.failure: Failure | None = None
         self.output_closed = False  # a reader went away: the run ended early, by design
         self.finished = threading.Event()
-        self._schedule = threading.Lock()  # the turn order, the cameras in flight
         self._finishing = threading.Lock()  # heads, decisions, sinks: one frame at a time
-        self._busy: set[int] = set()  # cameras (indices) with a frame in flight
-        self._next = 0  # the camera looked at first by the next take
+        self.turns = RoundRobin([stream.ring for stream in self.streams], self.doorbell)
 
     @property
     def in_flight(self) -> int:
@@ -253,11 +226,11 @@ class InferenceEngine(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 seen = self.doorbell.rings
-                taken = self.take()
+                taken = self.turns.take()
                 if taken is None:
                     with self._finishing:
                         self.forward_source_events()  # also runs each source's watchdog
-                    if all(stream.ended for stream in self.streams):
+                    if self.turns.all_ended:
                         return
                     self.doorbell.wait_after(seen, 0.2)
                     continue
@@ -265,7 +238,7 @@ class InferenceEngine(threading.Thread):
                 try:
                     self.process(self.streams[index], frame, extract)
                 finally:
-                    self.release(index)
+                    self.turns.release(index)
         except Exception as exc:
             self._failed(exc)
 
@@ -277,31 +250,6 @@ class InferenceEngine(threading.Thread):
         elif not isinstance(exc, OutputFailed) and self.failure is None:
             self.failure = failed(f"inference failed: {type(exc).__name__}: {exc}", exc)
         self.stop_event.set()
-
-    def take(self) -> tuple[int, Frame] | None:
-        """The next camera's newest unread frame, round robin, skipping the cameras with a
-        frame in flight; (camera index, frame), the camera then in flight until `release`."""
-        with self._schedule:
-            count = len(self.streams)
-            first = self._next
-            for k in range(count):
-                i = (first + k) % count
-                stream = self.streams[i]
-                if stream.ended or i in self._busy:
-                    continue
-                item = stream.ring.take(timeout=0)
-                if item is END_OF_STREAM:
-                    stream.ended = True
-                elif item is not None:
-                    self._busy.add(i)
-                    self._next = (i + 1) % count
-                    return i, item
-            return None
-
-    def release(self, index: int) -> None:
-        with self._schedule:
-            self._busy.discard(index)
-        self.doorbell.set()  # a frame of that camera may be waiting for it
 
     def forward_source_events(self) -> None:
         for stream in self.streams:

@@ -26,10 +26,11 @@ from realtime.core.errors import Failure
 from realtime.frames.sources import VideoSource
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import CaptureThread, FrameRing
-from realtime.stream.engine import CameraStream, Doorbell, InferenceEngine, Sink
+from realtime.stream.engine import CameraStream, InferenceEngine, Sink
 from realtime.stream.metrics import PipelineMetrics
 from realtime.stream.postprocess import ProbabilitySmoother
 from realtime.stream.reconnect import ReconnectPolicy, SourceState, StateChange
+from realtime.stream.turns import Doorbell
 
 
 @dataclass
