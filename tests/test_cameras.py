@@ -48,6 +48,7 @@ name = "door"
 source = "rtsp://admin:secret@127.0.0.1:8554/door"
 rtsp_transport = "tcp"
 read_timeout = 2.5
+open_timeout = 4
 reconnect = 3
 
 [[camera]]
@@ -59,31 +60,43 @@ name = "desk"
 source = 0
 """,
     )
-    door, yard, desk = camera_configs(args(cameras=str(cameras), open_timeout=7.0, reconnect=5))
+    given = args(cameras=str(cameras), open_timeout=7.0, reconnect=5, rtsp_transport="udp")
+    door, yard, desk = camera_configs(given)
     assert [c.name for c in (door, yard, desk)] == ["door", "yard.2", "desk"]
     assert door.source.kind is SourceKind.STREAM
     assert "secret" not in str(door.source) and "admin" not in str(door.source)
+    # the camera's own settings over the command line's
     assert (door.options.rtsp_transport, door.options.read_timeout_s) == ("tcp", 2.5)
-    assert door.options.open_timeout_s == 7.0  # from the command line
-    assert door.reconnect.attempts == 3 and yard.reconnect.attempts == 5
+    assert door.options.open_timeout_s == 4.0 and door.reconnect.attempts == 3
+    # the command line's (given or default) for what a camera does not say
+    assert (yard.options.rtsp_transport, yard.options.open_timeout_s) == ("udp", 7.0)
+    assert yard.options.read_timeout_s == 5.0 and yard.reconnect.attempts == 5
+    assert yard.source.kind is SourceKind.FILE
     assert yard.source.target == str(tmp_path / "clips" / "yard.mp4")  # beside the file
-    assert yard.options.read_timeout_s == 5.0  # the command line's default
     assert (desk.source.kind, desk.source.target) == (SourceKind.CAMERA, 0)
 
 
 def test_repeated_sources_are_cam1_cam2_in_order():
-    configs = camera_configs(args(source=["a.avi", "rtsp://127.0.0.1/x", "0"], reconnect=None))
+    given = args(source=["a.avi", "rtsp://127.0.0.1/x", "0"], reconnect=None,
+                 rtsp_transport="tcp", open_timeout=3.0, read_timeout=2.0)  # fmt: skip
+    configs = camera_configs(given)
     assert [(c.name, c.source.kind) for c in configs] == [
         ("cam1", SourceKind.FILE),
         ("cam2", SourceKind.STREAM),
         ("cam3", SourceKind.CAMERA),
     ]
     assert all(c.reconnect.attempts is None for c in configs)  # forever
+    assert {(c.options.rtsp_transport, c.options.open_timeout_s, c.options.read_timeout_s)
+            for c in configs} == {("tcp", 3.0, 2.0)}  # fmt: skip
 
 
 BAD_FILES = {
     "syntax": ('[[camera]]\nname = "a"\nsource = "x.avi\n', "not valid TOML"),
-    "unknown key": ('[[camera]]\nname = "a"\nsource = "x.avi"\nfps = 5\n', "unknown key 'fps'"),
+    "unknown key": (
+        '[[camera]]\nname = "a"\nsource = "x.avi"\nfps = 5\n',
+        "camera 'a': unknown key 'fps' (known: name, source, rtsp_transport, open_timeout, "
+        "read_timeout, reconnect)",
+    ),
     "unknown table": ('[[cameras]]\nname = "a"\nsource = "x.avi"\n', "unknown key 'cameras'"),
     "duplicate": (
         '[[camera]]\nname = "a"\nsource = "x.avi"\n[[camera]]\nname = "a"\nsource = "y.avi"\n',
@@ -91,7 +104,26 @@ BAD_FILES = {
     ),
     "no source": ('[[camera]]\nname = "a"\n', "camera 'a': no 'source'"),
     "no name": ('[[camera]]\nsource = "x.avi"\n', "camera 1: 'name' must be"),
-    "unsafe name": ('[[camera]]\nname = "../a"\nsource = "x.avi"\n', "'name' must be"),
+    "unsafe name": (
+        '[[camera]]\nname = "../a"\nsource = "x.avi"\n',
+        "camera '../a': 'name' must be 1 to 40 letters, digits, '.', '_' or '-' "
+        "(starting with a letter or digit)",
+    ),
+    "a number as name": ('[[camera]]\nname = 5\nsource = "x.avi"\n', "camera 1: 'name' must"),
+    "not a table": ("camera = [1, 2]\n", "camera 1 is not a table"),
+    "one table, not a list": ('[camera]\nname = "a"\nsource = "x.avi"\n', "no camera"),
+    "source of another type": (
+        '[[camera]]\nname = "a"\nsource = true\n',
+        "camera 'a': 'source' must be a camera index, a file or a URL",
+    ),
+    "reconnect of another type": (
+        '[[camera]]\nname = "a"\nsource = "x.avi"\nreconnect = true\n',
+        "camera 'a': 'reconnect' must be a number of attempts or 'forever'",
+    ),
+    "timeout of another type": (
+        '[[camera]]\nname = "a"\nsource = "x.avi"\nread_timeout = "5"\n',
+        "camera 'a': 'read_timeout' must be a number of seconds",
+    ),
     "bad transport": (
         '[[camera]]\nname = "a"\nsource = "x.avi"\nrtsp_transport = "http"\n',
         "camera 'a': 'rtsp_transport' must be one of tcp, udp",
@@ -119,6 +151,16 @@ def test_a_bad_cameras_file_is_one_error_line_before_anything_opens(case, tmp_pa
     assert expected in lines[0] and str(cameras) in lines[0]
 
 
+def test_a_cameras_file_that_cannot_be_read_is_one_error_line(tmp_path):
+    code, err = run_inprocess("--cameras", tmp_path / "none.toml")
+    assert (code, err) == (2, f"error: cameras file not found: {tmp_path / 'none.toml'}\n")
+    folder = tmp_path / "a-folder.toml"
+    folder.mkdir()
+    code, err = run_inprocess("--cameras", folder)
+    assert code == 2 and err.startswith(f"error: cannot read the cameras file {folder}: ")
+    assert len(err.splitlines()) == 1
+
+
 def test_source_and_cameras_are_one_or_the_other(tmp_path):
     cameras = write(tmp_path / "c.toml", '[[camera]]\nname = "a"\nsource = "x.avi"\n')
     for argv in (["--source", "x.avi", "--cameras", cameras], []):
@@ -126,12 +168,20 @@ def test_source_and_cameras_are_one_or_the_other(tmp_path):
         assert code == 2 and err.startswith("error: give the cameras with --source"), err
 
 
+def test_recording_names_come_from_a_pattern_with_the_camera():
+    assert output_path("rec-{camera}.mp4", "door", several=True) == "rec-door.mp4"
+    assert output_path("out/{camera}/{camera}.mkv", "yard", several=True) == "out/yard/yard.mkv"
+    assert output_path("rec.mp4", "cam1", several=False) == "rec.mp4"
+    assert output_path("rec-{camera}.mp4", "cam1", several=False) == "rec-cam1.mp4"
+    with pytest.raises(InputError) as refused:
+        output_path("rec.mp4", "cam1", several=True)
+    assert str(refused.value) == (
+        "--output records one file per camera: put {camera} in its name (e.g. rec-{camera}.mp4)"
+    )
+
+
 @pytest.mark.shared
 def test_recordings_of_several_cameras_need_a_camera_field(tmp_path, make_video, tflite_model_dir):
-    assert output_path("rec-{camera}.mp4", "door", several=True) == "rec-door.mp4"
-    assert output_path("rec.mp4", "cam1", several=False) == "rec.mp4"
-    with pytest.raises(InputError, match=r"put \{camera\} in its name"):
-        output_path("rec.mp4", "cam1", several=True)
     video = make_video(n=5)
     code, err = run_inprocess(
         "--source", video, "--source", video, "--model", tflite_model_dir,
@@ -178,6 +228,11 @@ def test_takes_go_round_the_cameras_newest_frame_each_none_twice():
     assert take(turns) == (1, 0)
     turns.release(1)
     assert take(turns) == (0, 8)
+    turns.release(0)
+    # from the one after the last served, onwards: camera 1 has nothing, so 2 comes before 0
+    rings[0].put(frame(9))
+    rings[2].put(frame(1))
+    assert take(turns) == (2, 1)
 
 
 def test_a_camera_with_a_frame_in_flight_waits_and_the_ended_are_marked():
@@ -221,6 +276,9 @@ def test_the_doorbell_wakes_a_waiting_worker_and_is_never_missed():
     bell.set()
     waiter.join(1)
     assert not waiter.is_alive()
+    started = time.monotonic()  # and nothing rings: it returns after its timeout
+    bell.wait_after(bell.rings, timeout=0.1)
+    assert 0.09 < time.monotonic() - started < 2
 
 
 def test_a_ring_rings_the_doorbell_when_it_gets_a_frame_or_ends():

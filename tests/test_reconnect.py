@@ -171,6 +171,29 @@ def test_illegal_transitions_raise_and_terminal_states_are_final():
     assert all(not TRANSITIONS[s] for s in (S.ENDED, S.FAILED, S.STOPPED))
 
 
+def test_a_source_that_opens_late_after_failing_at_start_is_not_a_reconnect():
+    """connecting -> reconnecting (a camera down when the run starts, retried) -> live: its
+    first connection, not a reconnect, and its frames start segment 0."""
+    clock = FakeClock()
+    monitor = ConnectionMonitor(
+        ReconnectPolicy(attempts=3, jitter=0.0), clock=clock, rand=lambda: 0.5
+    )
+    assert monitor.next_attempt() == 0.5
+    assert monitor.state == S.RECONNECTING
+    monitor.attempt_failed("refused")
+    assert monitor.next_attempt() == 1.0
+    monitor.connected()
+    assert (monitor.state, monitor.reconnects, monitor.segment) == (S.LIVE, 0, 0)
+    names = [(c.previous, c.state) for c in monitor.history]
+    assert names == [(S.CONNECTING, S.RECONNECTING), (S.RECONNECTING, S.RECONNECTING),
+                     (S.RECONNECTING, S.LIVE)]  # fmt: skip
+    # once it has been live, the next outage's reconnect counts
+    monitor.lost("read failed")
+    monitor.next_attempt()
+    monitor.connected()
+    assert (monitor.reconnects, monitor.segment) == (1, 1)
+
+
 def test_files_have_no_watchdog():
     clock = FakeClock()
     monitor = live_monitor(clock, watch=False)
