@@ -128,7 +128,8 @@ def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[Came
         policy = camera.reconnect if live else ReconnectPolicy(attempts=0)
         source = attempt.result
         if source is None:
-            retry = "retrying as --reconnect allows" if live and policy.enabled else "left out"
+            retries = live and policy.enabled
+            retry = "retrying as its reconnect policy allows" if retries else "left out"
             warn(f"camera {camera.name}: {attempt.error or 'could not open'}; {retry}")
         setups.append(
             CameraSetup(
