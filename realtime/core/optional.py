@@ -32,6 +32,7 @@ OPTIONAL_MODULES = {
     "nncf": "quantizing a backbone to int8 (--backend openvino-int8)",
     "ai_edge_litert": "the LiteRT backends (a .tflite backbone)",
     "av": "recording (--output)",
+    "matplotlib": "python -m realtime.plot (drawing a run's timeline)",
 }
 
 
