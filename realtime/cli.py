@@ -20,12 +20,12 @@ from realtime.core.cliargs import (
     VERBOSE_HELP,
     HelpFormatter,
     OneLineErrorParser,
+    add_segment_arguments,
     configure_logging,
     int_up_to,
     probability,
     run_reporting_errors,
     seconds,
-    seconds_or_zero,
     stop_early_on_signals,
 )
 from realtime.head.modeldir import DEFAULT_MODEL_DIR
@@ -179,20 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="report 'no action' when the top probability is below P",
     )
-    out.add_argument(
-        "--hysteresis",
-        type=int_up_to(10_000),
-        default=3,
-        metavar="N",
-        help="--events: a segment opens/closes after N agreeing predictions",
-    )
-    out.add_argument(
-        "--min-duration",
-        type=seconds_or_zero,
-        default=0.5,
-        metavar="S",
-        help="--events: drop segments shorter than S seconds",
-    )
+    add_segment_arguments(out, "--events")
     out.add_argument("--quiet", "-q", action="store_true", help="no summary at exit")
     out.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
     return p

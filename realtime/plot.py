@@ -26,10 +26,9 @@ from pathlib import Path
 from realtime.core.cliargs import (
     HelpFormatter,
     OneLineErrorParser,
+    add_segment_arguments,
     configure_logging,
-    int_up_to,
     run_reporting_errors,
-    seconds_or_zero,
 )
 from realtime.core.errors import InputError, first_line
 from realtime.outputs.paths import Output, Protected, check_outputs
@@ -225,20 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the segments `--events` recorded (default: found from the predictions)",
     )
-    p.add_argument(
-        "--hysteresis",
-        type=int_up_to(10_000),
-        default=3,
-        metavar="N",
-        help="finding segments: a segment opens/closes after N agreeing predictions",
-    )
-    p.add_argument(
-        "--min-duration",
-        type=seconds_or_zero,
-        default=0.5,
-        metavar="S",
-        help="finding segments: drop segments shorter than S seconds",
-    )
+    add_segment_arguments(p, "finding segments")
     p.add_argument("--title", help="a title over the figure")
     p.add_argument("--verbose", "-v", action="store_true", help="tracebacks of failures")
     return p

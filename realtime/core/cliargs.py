@@ -167,3 +167,23 @@ def configure_logging(verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
+
+
+def add_segment_arguments(parser, purpose: str) -> None:
+    """`--hysteresis` and `--min-duration`: how per-frame decisions become action segments
+    (`realtime.stream.postprocess.SegmentTracker`), in the run (`--events`) and in the plot
+    (finding segments); `purpose` starts their help."""
+    parser.add_argument(
+        "--hysteresis",
+        type=int_up_to(10_000),
+        default=3,
+        metavar="N",
+        help=f"{purpose}: a segment opens/closes after N agreeing predictions",
+    )
+    parser.add_argument(
+        "--min-duration",
+        type=seconds_or_zero,
+        default=0.5,
+        metavar="S",
+        help=f"{purpose}: drop segments shorter than S seconds",
+    )
