@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from realtime.outputs.overlay import ACTION_COLOUR, NO_ACTION_COLOUR, draw_overlay
+from realtime.outputs.overlay import (
+    ACTION_COLOUR,
+    NO_ACTION_COLOUR,
+    PALETTE,
+    draw_history_panel,
+    draw_overlay,
+)
 from realtime.stream.pipeline import Status
 from realtime.stream.prediction import NO_ACTION, Prediction
 from realtime.stream.reconnect import SourceState as S
@@ -182,3 +188,26 @@ def test_overlay_keeps_the_frame_below_the_band_and_upscales_small_frames():
     assert np.all(image[100:] == 200)  # the frame itself is not drawn on
     assert image[:70].mean() < 200 * 0.6  # the band is darkened
     assert np.all(FRAME == 200)  # the caller's frame is untouched
+
+
+def test_the_window_panel_shows_the_top_three_and_the_timeline():
+    """Under the frame: bars of the newest prediction's top 3 (length in proportion), and
+    each class's probability over the last 10 s at its height, in its colour."""
+    labels = ["alpha", "beta", "gamma", "delta"]
+    probs = {"alpha": 0.6, "beta": 0.3, "gamma": 0.08, "delta": 0.02}
+    history = [(t / 10, probs) for t in range(50)]  # 5 s at 10 fps
+    panel = draw_history_panel(640, labels, history)
+    assert panel.shape == (150, 640, 3)
+    bars, timeline = panel[:, :230], panel[:, 230:]
+    alpha, beta, gamma, delta = (coloured(bars, PALETTE[k]).sum() for k in range(4))
+    assert delta == 0  # only the top 3 have bars
+    assert alpha / beta == pytest.approx(2.0, rel=0.05) and alpha / gamma > 5
+    # alpha's line at 0.6 of the plot's height from its bottom (rows 10..138); drawn
+    # anti-aliased, so its pixels are near its colour rather than equal to it
+    near = np.abs(timeline.astype(int) - np.array(PALETTE[0])).max(axis=-1) < 60
+    rows = near.sum(axis=1)
+    assert abs(int(np.argmax(rows)) - round(138 - 128 * 0.6)) <= 2
+    assert rows.max() > 150  # a line over half the span (5 s of 10)
+    # nothing yet: an empty panel
+    empty = draw_history_panel(640, labels, [])
+    assert empty.shape == (150, 640, 3) and len(np.unique(empty)) == 1

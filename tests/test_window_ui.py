@@ -152,10 +152,13 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
             band, body = band_and_body(shot)
             return body.mean() > 150 and band.max() > 150
 
-        band, body = band_and_body(
-            wait_for_screen(xdisplay, tmp_path / "screen.png", shows_overlay)
-        )
+        shot = wait_for_screen(xdisplay, tmp_path / "screen.png", shows_overlay)
+        band, body = band_and_body(shot)
         assert band.mean() < body.mean() * 0.6  # the darkened overlay band
+        # under the frame (640 x 480 once upscaled): the panel, dark, with coloured bars
+        panel = shot[490:620, 0:640].astype(int)
+        assert panel.mean() < 80
+        assert ((panel.max(axis=-1) - panel.min(axis=-1)) > 80).sum() > 300  # colour
     finally:
         process.terminate()
         process.communicate(timeout=15)

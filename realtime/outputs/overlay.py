@@ -149,3 +149,100 @@ def blank_tile(size: tuple[int, int], camera: str, state: str) -> np.ndarray:
     width, height = size
     image = np.full((height, width, 3), 24, np.uint8)
     return draw_overlay(image, None, state=state, camera=camera)
+
+
+#: Class colours (BGR) of the window's panel: matplotlib's tab10 colours, in class order.
+PALETTE = (
+    (180, 119, 31),
+    (14, 127, 255),
+    (44, 160, 44),
+    (40, 39, 214),
+    (189, 103, 148),
+    (75, 86, 140),
+    (194, 119, 227),
+    (127, 127, 127),
+    (34, 189, 188),
+    (207, 190, 23),
+)
+PANEL_HEIGHT = 150  # at 640 pixels wide
+
+
+def draw_history_panel(
+    width: int,
+    labels: list[str],
+    history: list[tuple[float, dict[str, float]]],
+    span_s: float = 10.0,
+) -> np.ndarray:
+    """What the window shows under the frame: the newest prediction's top 3 classes as bars,
+    and every class's probability over the last `span_s` seconds of the source, each class
+    in its colour (its place in `labels`). `history`: (source time, probabilities), oldest
+    first."""
+    unit = width / 640.0
+    height = int(PANEL_HEIGHT * unit)
+    panel = np.full((height, width, 3), 28, np.uint8)
+    colours = {label: PALETTE[k % len(PALETTE)] for k, label in enumerate(labels)}
+    if not history:
+        return panel
+    now, probs = history[-1]
+    x0, row = int(12 * unit), int(40 * unit)
+    bar_w = int(150 * unit)
+    top = sorted(probs.items(), key=lambda item: -item[1])[:3]
+    for k, (label, p) in enumerate(top):
+        y = int(14 * unit) + k * row
+        colour = colours.get(label, TEXT_COLOUR)
+        cv2.putText(
+            panel,
+            label[:18],
+            (x0, y + int(11 * unit)),
+            FONT,
+            0.45 * unit,
+            TEXT_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
+        bar_y = y + int(16 * unit)
+        cv2.rectangle(panel, (x0, bar_y), (x0 + bar_w, bar_y + int(8 * unit)), (70, 70, 70), -1)
+        cv2.rectangle(panel, (x0, bar_y), (x0 + int(bar_w * p), bar_y + int(8 * unit)), colour, -1)
+        cv2.putText(
+            panel,
+            f"{p:.0%}",
+            (x0 + bar_w + int(6 * unit), bar_y + int(8 * unit)),
+            FONT,
+            0.4 * unit,
+            TEXT_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
+    # the timeline: [now - span_s, now] left to right, probability 0 at the bottom
+    left, right = int(230 * unit), width - int(10 * unit)
+    top_y, bottom_y = int(10 * unit), height - int(12 * unit)
+    cv2.rectangle(panel, (left, top_y), (right, bottom_y), (60, 60, 60), 1)
+    recent = [(t, ps) for t, ps in history if now - t <= span_s]
+    for label in labels:
+        points = [
+            (
+                left + round((right - left) * (1 - (now - t) / span_s)),
+                bottom_y - round((bottom_y - top_y) * ps.get(label, 0.0)),
+            )
+            for t, ps in recent
+        ]
+        if len(points) > 1:
+            cv2.polylines(
+                panel,
+                [np.array(points, np.int32)],
+                False,
+                colours[label],
+                max(1, int(1.5 * unit)),
+                cv2.LINE_AA,
+            )
+    cv2.putText(
+        panel,
+        f"last {span_s:g} s",
+        (left + 4, bottom_y + int(10 * unit)),
+        FONT,
+        0.35 * unit,
+        (150, 150, 150),
+        1,
+        cv2.LINE_AA,
+    )
+    return panel

@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import deque
 
 import cv2
+import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -25,7 +27,14 @@ from rich.text import Text
 
 from realtime.core.errors import InputError
 from realtime.core.textenum import TextEnum
-from realtime.outputs.overlay import blank_tile, compose_grid, draw_overlay, grid_shape, tile
+from realtime.outputs.overlay import (
+    blank_tile,
+    compose_grid,
+    draw_history_panel,
+    draw_overlay,
+    grid_shape,
+    tile,
+)
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.prediction import NO_ACTION
 from realtime.stream.reconnect import SourceState
@@ -250,7 +259,10 @@ class WindowUI:
     def run(self, pipeline: Pipeline) -> None:
         os.environ.update(qt_environment())  # read by Qt when the first window opens
         cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-        view = CameraView(pipeline.cameras[0]) if len(pipeline.cameras) == 1 else GridView(pipeline)
+        if len(pipeline.cameras) == 1:
+            view = CameraView(pipeline.cameras[0], labels=pipeline.labels)
+        else:
+            view = GridView(pipeline)
         shown = False
         try:
             while True:
@@ -274,11 +286,16 @@ class WindowUI:
 
 class CameraView:
     """One camera's newest frame with its overlay; a new image only when something changed
-    (a new result, or the source's state)."""
+    (a new result, or the source's state). With `labels`, a panel under the frame: the top 3
+    classes and each class's probability over the last `span_s` seconds, from the results
+    this view has seen (it looks `refresh_hz` times a second)."""
 
-    def __init__(self, camera, name: str | None = None):
+    def __init__(self, camera, name: str | None = None, labels=None, span_s: float = 10.0):
         self.camera = camera
         self.name = name  # shown in the overlay (a grid's tiles)
+        self.labels = list(labels) if labels else None
+        self.span_s = span_s
+        self.history: deque[tuple[float, dict]] = deque(maxlen=2000)
         self._shown = None
         self._shown_state = None
 
@@ -296,7 +313,14 @@ class CameraView:
         prediction, frame = latest
         self._shown, self._shown_state = latest, state
         fps = self.camera.status().fps
-        return draw_overlay(frame.display, prediction, fps, state, camera=self.name)
+        image = draw_overlay(frame.display, prediction, fps, state, camera=self.name)
+        if self.labels is None:
+            return image
+        if self.history and prediction.timestamp < self.history[-1][0]:
+            self.history.clear()  # the source started over (a looped file, a new stream)
+        self.history.append((prediction.timestamp, prediction.probs))
+        panel = draw_history_panel(image.shape[1], self.labels, list(self.history), self.span_s)
+        return np.vstack([image, panel])
 
 
 class GridView:
