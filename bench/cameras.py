@@ -103,16 +103,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def read_records(paths: list[Path]) -> list[dict]:
-    records = []
-    for path in paths:
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                if line.startswith("{") and line.endswith("}"):
-                    record = json.loads(line)
-                    if "label" in record:
-                        records.append(record)
-    return records
+def read_records(path: Path) -> list[dict]:
+    """The prediction lines of a run's JSONL so far (a line still being written is left out)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+    return [record for record in records if "label" in record]
 
 
 def measure(
@@ -130,7 +127,7 @@ def measure(
         deadline = time.monotonic() + 180
         while True:
             started = {
-                (i, r["camera"]) for i, path in enumerate(jsonls) for r in read_records([path])
+                (i, r["camera"]) for i, path in enumerate(jsonls) for r in read_records(path)
             }
             if len(started) >= cameras:
                 break
@@ -157,7 +154,7 @@ def measure(
             proc.stderr.close()
     per_camera: dict[str, list[dict]] = {}
     for i, path in enumerate(jsonls):
-        for record in read_records([path]):
+        for record in read_records(path):
             per_camera.setdefault(f"{i}:{record['camera']}", []).append(record)
     span = t1 - t0
     rates, classified, dropped, ages = [], 0, 0, []
@@ -211,7 +208,7 @@ def max_single(model: Path, video: Path, env: dict, extra: list[str], frames: in
             model, video, 1, jsonl, [*extra, "--every-frame", "--max-frames", str(frames)]
         )
         subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
-        times = [r["wall_time"] for r in read_records([jsonl])][20:]  # after the warm-up
+        times = [r["wall_time"] for r in read_records(jsonl)][20:]  # after the warm-up
     return round((len(times) - 1) / (times[-1] - times[0]), 1)
 
 

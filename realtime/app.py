@@ -37,7 +37,7 @@ from realtime.outputs.recording import EXTENSIONS, VideoRecorder
 from realtime.outputs.text import EventSink, JsonlSink
 from realtime.stream.engine import Sink
 from realtime.stream.pipeline import CameraSetup, Pipeline, RunSettings
-from realtime.stream.reconnect import OpenAttempt, ReconnectPolicy
+from realtime.stream.reconnect import OpenAttempt
 from realtime.ui.display import UIMode, choose_ui
 
 
@@ -125,10 +125,9 @@ def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[Came
         live = spec.is_live
         # live sources reopen without open_source's first-open extras (see reopen_source)
         reopen = reopen_source if live else open_source
-        policy = camera.reconnect if live else ReconnectPolicy(attempts=0)
         source = attempt.result
         if source is None:
-            retries = live and policy.enabled
+            retries = live and camera.reconnect.enabled
             retry = "retrying as its reconnect policy allows" if retries else "left out"
             warn(f"camera {camera.name}: {attempt.error or 'could not open'}; {retry}")
         setups.append(
@@ -138,7 +137,7 @@ def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[Came
                 live=live,
                 source=source,
                 reopen=lambda spec=spec, options=options, reopen=reopen: reopen(spec, options),
-                reconnect=policy if live else None,
+                reconnect=camera.reconnect if live else None,  # a file is never retried
                 open_error=attempt.error or "",
             )
         )

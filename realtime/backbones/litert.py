@@ -93,21 +93,22 @@ class LiteRTBackbone(Backbone):
         return frame.astype(np.float32) / 127.5 - 1.0
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
+        return self._extract_with(self._interpreter, frames)
+
+    def _extract_with(self, interpreter, frames: np.ndarray) -> np.ndarray:
+        """`extract` on `interpreter` (this backbone's own, or one of `parallel_extractors`')."""
         frames = np.asarray(frames, dtype=np.uint8)
         out = np.empty((len(frames), self.feature_size), np.float32)
-        self._run(self._interpreter, frames, out, range(len(frames)))
-        return out
-
-    def _run(self, interpreter, frames: np.ndarray, out: np.ndarray, rows) -> None:
         in_index, out_index = self._input["index"], self._output["index"]
-        for i in rows:
-            interpreter.set_tensor(in_index, self._scaled(frames[i])[None])
+        for i, frame in enumerate(frames):
+            interpreter.set_tensor(in_index, self._scaled(frame)[None])
             interpreter.invoke()  # LiteRT lets go of the GIL while it computes
             raw = interpreter.get_tensor(out_index).reshape(-1)
             if self._out_scale is not None:
                 out[i] = (raw.astype(np.float32) - self._out_zero) * self._out_scale
             else:
                 out[i] = raw
+        return out
 
     def parallel_extractors(self) -> list:
         """One interpreter of one thread per CPU thread (at most 4), each for its own worker:
@@ -119,9 +120,3 @@ class LiteRTBackbone(Backbone):
         if not self._workers:
             self._workers = [self._new_interpreter(self.path, 1) for _ in range(count)]
         return [partial(self._extract_with, worker) for worker in self._workers]
-
-    def _extract_with(self, interpreter, frames: np.ndarray) -> np.ndarray:
-        frames = np.asarray(frames, dtype=np.uint8)
-        out = np.empty((len(frames), self.feature_size), np.float32)
-        self._run(interpreter, frames, out, range(len(frames)))
-        return out

@@ -81,6 +81,7 @@ class OpenVINOBackbone(Backbone):
         return [partial(self._extract_with, request) for request in self._requests]
 
     def _extract_with(self, request, frames: np.ndarray) -> np.ndarray:
+        """Frame by frame on `request` (the batch-1 one, or one of `parallel_extractors`')."""
         frames = np.ascontiguousarray(frames, dtype=np.uint8)
         out = np.empty((len(frames), self.feature_size), np.float32)
         for i in range(len(frames)):
@@ -108,10 +109,8 @@ class OpenVINOBackbone(Backbone):
                 request.infer({0: frames[start : start + self.BATCH]}, share_inputs=True)
                 out[start : start + self.BATCH] = request.get_output_tensor(0).data
             start += self.BATCH
-        request = self._request
-        for i in range(start, len(frames)):
-            request.infer({0: frames[i : i + 1]}, share_inputs=True)
-            out[i] = request.get_output_tensor(0).data[0]
+        if start < len(frames):  # what is left, one frame at a time
+            out[start:] = self._extract_with(self._request, frames[start:])
         return out
 
 

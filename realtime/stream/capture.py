@@ -66,7 +66,7 @@ class FrameRing:
     `take` returns the newest unread frame. `keep_every_frame=True` (replay): `put` waits while
     `capacity` frames are unread and `take` returns the oldest unread frame.
 
-    `doorbell`: anything with `set()` (an Event, `realtime.stream.engine.Doorbell`), which the
+    `doorbell`: anything with `set()` (an Event, `realtime.stream.turns.Doorbell`), which the
     writer calls after every `put` and at `close`, so that readers serving several rings (the
     multi-camera inference workers) can sleep until any of them has something, then
     `take(timeout=0)` from each in turn.

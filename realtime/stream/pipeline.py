@@ -89,7 +89,6 @@ class Camera:
 
     name: str
     label: str
-    live: bool
     ring: FrameRing
     capture: CaptureThread
     stream: CameraStream
@@ -216,7 +215,6 @@ class Pipeline:
         return Camera(
             name=setup.name,
             label=setup.label,
-            live=setup.live,
             ring=ring,
             capture=capture,
             stream=stream,

@@ -56,6 +56,11 @@ STATE_STYLES = {SourceState.LIVE: "green", SourceState.ENDED: "blue", SourceStat
 NOT_NOW = frozenset({SourceState.STALLED, SourceState.RECONNECTING, SourceState.FAILED})
 
 
+def _state_text(status) -> str:
+    """A camera's state as the UIs show it: with its detail ("reconnecting 2/5 in 1.0 s")."""
+    return status.state_detail or status.state.value
+
+
 class HeadlessUI:
     mode = UIMode.NONE
 
@@ -96,10 +101,7 @@ class ConsoleUI:
             status = camera.status()
             latest = camera.latest()
             prediction = latest[0] if latest else None
-            state = Text(
-                status.state_detail or status.state.value,
-                style=STATE_STYLES.get(status.state, "yellow"),
-            )
+            state = Text(_state_text(status), style=STATE_STYLES.get(status.state, "yellow"))
             if prediction is None:
                 action, score = Text("waiting...", style="dim"), ""
             elif prediction.label == NO_ACTION:
@@ -205,7 +207,7 @@ class ConsoleUI:
         source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
         # a line of its own: a long state ("reconnecting 2/5 in 1.0 s") squeezed the figures
         state_line = Text.from_markup(
-            f"source [{state_style}]{status.state_detail or status.state.value}[/]",
+            f"source [{state_style}]{_state_text(status)}[/]",
             overflow="ellipsis",
         )
         state_line.no_wrap = True
@@ -300,25 +302,26 @@ class CameraView:
         self._shown_state = None
 
     def state(self) -> str:
-        status = self.camera.status()
-        return status.state_detail or status.state.value
+        return _state_text(self.camera.status())
 
     def image(self):
         latest = self.camera.latest()
-        state = self.state()
+        status = self.camera.status()
+        state = _state_text(status)
         if latest is None or latest[1].display is None:
             return None
-        if latest is self._shown and state == self._shown_state:
+        new_result = latest is not self._shown
+        if not new_result and state == self._shown_state:
             return None
         prediction, frame = latest
         self._shown, self._shown_state = latest, state
-        fps = self.camera.status().fps
-        image = draw_overlay(frame.display, prediction, fps, state, camera=self.name)
+        image = draw_overlay(frame.display, prediction, status.fps, state, camera=self.name)
         if self.labels is None:
             return image
-        if self.history and prediction.timestamp < self.history[-1][0]:
-            self.history.clear()  # the source started over (a looped file, a new stream)
-        self.history.append((prediction.timestamp, prediction.probs))
+        if new_result:  # (a state change alone redraws, without a point of its own)
+            if self.history and prediction.timestamp < self.history[-1][0]:
+                self.history.clear()  # the source started over (a looped file, a new stream)
+            self.history.append((prediction.timestamp, prediction.probs))
         panel = draw_history_panel(image.shape[1], self.labels, list(self.history), self.span_s)
         return np.vstack([image, panel])
 
