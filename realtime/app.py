@@ -1,14 +1,16 @@
 """One run of `python -m realtime`, assembled in three steps the CLI reads as its story:
 
-    plan = plan_run(args)                       # every cheap check; nothing is opened yet
-    pipeline, ui = assemble(plan, args, console)  # cameras, backbone, head, outputs, pipeline
-    problems = run_pipeline(pipeline, ui, plan)   # signals, warm-up, the UI; always closed
+    plan = plan_run(args)                     # every cheap check; nothing is opened yet
+    with assemble(plan, args, console) as run:  # cameras, backbone, head, outputs, pipeline
+        problems = run_pipeline(run, plan)      # signals, warm-up, the UI; always closed
 
 Ownership is explicit. While `assemble` opens things, an `ExitStack` owns them: if a later step
 fails (a backbone that will not load, an output that cannot be opened), everything opened so
 far is closed in reverse order. Once the `Pipeline` is built it owns the source and the outputs,
 and `Pipeline.close()` (run by `run_pipeline` however the run ends) stops and joins its threads,
-releases the source and flushes and closes every output, in that order.
+releases the source and flushes and closes every output, in that order. With `--serve`, the web
+server is bound first (a port in use is found before anything slow) and closed last, by the
+`Run` (`realtime.web` is imported only then).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -39,6 +42,10 @@ from realtime.stream.engine import Sink
 from realtime.stream.pipeline import CameraSetup, Pipeline, RunSettings
 from realtime.stream.reconnect import OpenAttempt
 from realtime.ui.display import UIMode, choose_ui
+from realtime.web.address import serve_token
+
+if TYPE_CHECKING:  # imported only when --serve is given
+    from realtime.web.server import WebServer
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class RunPlan:
     info: ModelInfo
     backbone_spec: str  # `--backbone`, or what the model directory implies
     cameras: tuple[CameraConfig, ...]
+    serve_token: str | None = None  # --serve's token (None: open, on loopback)
 
     @property
     def several(self) -> bool:
@@ -67,7 +75,12 @@ def plan_run(args) -> RunPlan:
         raise InputError("--every-frame replays files; a live source cannot wait for the model")
     if args.loop and all(camera.source.is_live for camera in cameras):
         raise InputError("--loop applies to video files only")  # (the files among several)
-    return RunPlan(model_dir, info, backbone_spec, cameras)
+    token = None
+    if args.serve is not None:
+        token = serve_token(args.serve_token, args.serve)
+    elif args.serve_token is not None:
+        raise InputError("--serve-token applies with --serve only")
+    return RunPlan(model_dir, info, backbone_spec, cameras, token)
 
 
 def check_run_outputs(args, cameras, model_dir: Path, backbone_spec: str) -> None:
@@ -176,10 +189,45 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def assemble(plan: RunPlan, args, console: Console):
-    """Open the cameras, choose the UI, load the backbone and the head, open the outputs and
-    hand them to a `Pipeline`: (pipeline, ui). A failing step closes what was opened."""
+@dataclass
+class Run:
+    """What `assemble` opened: the pipeline, the UI that shows it, and the web server with
+    `--serve` (closed on leaving the `with`, after everything else)."""
+
+    pipeline: Pipeline
+    ui: object
+    server: WebServer | None = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pipeline.close()
+        if self.server is not None:
+            self.server.close()
+
+
+def open_server(args, plan: RunPlan, opened: ExitStack):
+    """With `--serve`: the web server, bound now (not serving yet), closed by `opened`; its
+    feed keeps each camera's last minute for the page."""
+    if args.serve is None:
+        return None
+    from realtime.web.server import WebFeed, WebServer
+
+    names = [camera.name for camera in plan.cameras]
+    feed = WebFeed(names, plan.info.labels, hysteresis=args.hysteresis,
+                   min_duration=args.min_duration)  # fmt: skip
+    server = WebServer(args.serve, plan.serve_token, feed)
+    opened.callback(server.close)
+    return server
+
+
+def assemble(plan: RunPlan, args, console: Console) -> Run:
+    """Bind the web server (`--serve`), open the cameras, choose the UI, load the backbone and
+    the head, open the outputs and hand them to a `Pipeline`. A failing step closes what was
+    opened."""
     with ExitStack() as opened:
+        server = open_server(args, plan, opened)
         attempts = open_cameras(plan.cameras, threading.Event())
         for attempt in attempts:
             if attempt.result is not None:
@@ -206,19 +254,29 @@ def assemble(plan: RunPlan, args, console: Console):
             max_frames=args.max_frames,
             smooth=args.smooth,
             threshold=args.threshold,
-            keep_display=ui.mode is UIMode.WINDOW or bool(args.output),
+            keep_display=ui.mode is UIMode.WINDOW or bool(args.output) or server is not None,
         )
+        if server is not None:
+            sinks.append(server.feed)
         pipeline = Pipeline(setups, backbone, classifier, settings, sinks)
+        if server is not None:
+            server.start(pipeline)
+            print(f"serving {server.url}{_access(plan)}", file=sys.stderr, flush=True)
         opened.pop_all()  # the pipeline owns the sources and the outputs now
-    return pipeline, ui
+    return Run(pipeline, ui, server)
+
+
+def _access(plan: RunPlan) -> str:
+    return " (token required; /healthz open)" if plan.serve_token else ""
 
 
 @contextmanager
-def signals_stop(pipeline: Pipeline) -> Iterator[None]:
-    """While inside: Ctrl-C, SIGTERM and SIGHUP stop the run (every output is flushed)."""
+def signals_call(stop) -> Iterator[None]:
+    """While inside: Ctrl-C, SIGTERM and SIGHUP call `stop()` (e.g. the pipeline's
+    `request_stop`: the run stops and every output is flushed)."""
 
     def on_signal(signum, _frame):
-        pipeline.request_stop()
+        stop()
 
     previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
@@ -228,10 +286,11 @@ def signals_stop(pipeline: Pipeline) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run_pipeline(pipeline: Pipeline, ui, plan: RunPlan) -> list[Failure]:
+def run_pipeline(run: Run, plan: RunPlan) -> list[Failure]:
     """Warm up, start, show the UI until the end, a stop or a failure; the pipeline is closed
     however this ends. Returns what went wrong, one `Failure` each."""
-    with signals_stop(pipeline), pipeline:
+    pipeline, ui = run.pipeline, run.ui
+    with signals_call(pipeline.request_stop), pipeline:
         try:
             pipeline.start()
         except Exception as exc:  # the warm-up ran the backbone and head on a blank frame
@@ -240,4 +299,24 @@ def run_pipeline(pipeline: Pipeline, ui, plan: RunPlan) -> list[Failure]:
                 f"({type(exc).__name__}: {first_line(exc, 120)})"
             ) from None
         ui.run(pipeline)
-    return pipeline.problems
+    problems = pipeline.problems
+    if run.server is not None:
+        problems = [*problems, *run.server.failures()]
+    return problems
+
+
+def serve_until_stopped(run: Run) -> None:
+    """`--serve` after a run that ended by itself (its files ended, --max-frames): the page,
+    the API and the metrics stay up with the final figures until Ctrl-C (or SIGTERM, SIGHUP).
+    A run stopped by the user ends at once."""
+    if run.server is None or run.pipeline.stop_requested:
+        return
+    print(
+        f"every camera has ended; still serving {run.server.url} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    stopped = threading.Event()
+    with signals_call(stopped.set):
+        while not stopped.wait(0.5):
+            pass

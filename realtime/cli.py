@@ -13,7 +13,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from realtime.app import assemble, plan_run, run_pipeline
+from realtime.app import assemble, plan_run, run_pipeline, serve_until_stopped
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 from realtime.cameras import ONE_WAY
 from realtime.core.cliargs import (
@@ -31,11 +31,19 @@ from realtime.core.cliargs import (
 from realtime.head.modeldir import DEFAULT_MODEL_DIR
 from realtime.stream.reconnect import parse_reconnect
 from realtime.ui.display import UIMode
+from realtime.web.address import TOKEN_ENV, parse_serve_address
 
 
 def _reconnect_attempts(text: str) -> int | None:
     try:
         return parse_reconnect(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _serve_address(text: str):
+    try:
+        return parse_serve_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -180,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="report 'no action' when the top probability is below P",
     )
     add_segment_arguments(out, "--events")
+    web = p.add_argument_group("web (docs/web.md)")
+    web.add_argument(
+        "--serve",
+        type=_serve_address,
+        metavar="[HOST:]PORT",
+        help="serve a live page of every camera, /api/latest, /api/events, /metrics "
+        "(Prometheus) and /healthz; bound to 127.0.0.1 unless HOST is given (0: any free "
+        "port); after the sources end it keeps serving until Ctrl-C",
+    )
+    web.add_argument(
+        "--serve-token",
+        metavar="TOKEN",
+        help=f"ask for this token (Bearer header or ?token=) everywhere but /healthz; "
+        f"needed beyond loopback (default: ${TOKEN_ENV}, which ps does not show)",
+    )
     out.add_argument("--quiet", "-q", action="store_true", help="no summary at exit")
     out.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
     return p
@@ -261,12 +284,13 @@ def _cameras_summary(pipeline, console: Console) -> None:
 
 def run(args, console: Console) -> int:
     plan = plan_run(args)
-    pipeline, ui = assemble(plan, args, console)
-    problems = run_pipeline(pipeline, ui, plan)
-    if not args.quiet:
-        _summary(pipeline, Console(stderr=True))
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+    with assemble(plan, args, console) as run:
+        problems = run_pipeline(run, plan)
+        if not args.quiet:
+            _summary(run.pipeline, Console(stderr=True))
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        serve_until_stopped(run)
     return 1 if problems else 0
 
 

@@ -33,6 +33,8 @@ def test_every_frame_replay_of_a_synthetic_video(make_video, tflite_model_dir):
     )
     assert result.returncode == 0, result.stderr
     assert "ai_edge_litert" in imported and not {"tensorflow", "keras"} & imported
+    # the web server and the plot are imported only by --serve and the plot command
+    assert not {"realtime.web.server", "http.server", "matplotlib"} & imported
     records = predictions(result.stdout)
     labels = json.loads((tflite_model_dir / "metadata.json").read_text())["labels"]
     assert len(records) == 30

@@ -3,7 +3,7 @@ imports inside functions are kept for the optional heavy dependencies.
 
     python tests/test_layers.py      # print the import graph between the layers' modules
 
-Layers, lowest first: core <- frames <- backbones <- head <- stream <- outputs <- ui <- the
+Layers, lowest first: core <- frames <- backbones <- head <- stream <- outputs <- ui <- web <- the
 application (`realtime.cli`, `realtime.app`, `realtime.cameras`, `realtime.plot`,
 `python -m realtime`).
 `training/` may use core, frames, backbones and head, never the stream, outputs, UI or CLI.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.core.optional import OPTIONAL_MODULES  # noqa: E402
 
-LAYERS = ("core", "frames", "backbones", "head", "stream", "outputs", "ui", "app")
+LAYERS = ("core", "frames", "backbones", "head", "stream", "outputs", "ui", "web", "app")
 #: The highest layer `training/` may import.
 TRAINING_REACH = LAYERS.index("head")
 

@@ -33,6 +33,7 @@ OPTIONAL_MODULES = {
     "ai_edge_litert": "the LiteRT backends (a .tflite backbone)",
     "av": "recording (--output)",
     "matplotlib": "python -m realtime.plot (drawing a run's timeline)",
+    "realtime.web.server": "--serve (the web server, its pages and metrics)",
 }
 
 

@@ -114,6 +114,17 @@ class MetricsSnapshot:
     classified: int  # frames classified so far
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """One figure over the run, as monitoring reads it: every value's count and sum, and
+    quantiles of the recent ones (StageStats' bounded sample); milliseconds."""
+
+    count: int
+    total_ms: float
+    p50_ms: float
+    p95_ms: float
+
+
 class PipelineMetrics:
     """All figures of one run; written by the inference loop, read by the UI (under a lock)."""
 
@@ -147,6 +158,15 @@ class PipelineMetrics:
                 frame_age_ms=self.frame_age.recent_mean(),
                 classified=self.classified,
             )
+
+    def distributions(self) -> dict[str, Distribution]:
+        """Every stage's and the frame age's (key "frame_age") `Distribution`, at one moment."""
+        with self._lock:
+            figures = {**self.stages, "frame_age": self.frame_age}
+            return {
+                name: Distribution(s.count, s.total, s.percentile(50), s.percentile(95))
+                for name, s in figures.items()
+            }
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """(figure, mean, p95) rows for the exit summary."""

@@ -150,6 +150,7 @@ class Pipeline:
         self.settings = settings
         self.sinks = list(sinks)
         self.stop_event = threading.Event()
+        self.stop_requested = False  # True once someone asked the run to stop
         self.doorbell = Doorbell()
         self.model_label = f"{backbone.name} on {backbone.backend}"
         self.cameras = [self._camera(setup) for setup in cameras]
@@ -246,6 +247,8 @@ class Pipeline:
         self.engine.start()
 
     def request_stop(self) -> None:
+        """Stop the run (Ctrl-C, a stop signal, the window's q); `stop_requested` says so."""
+        self.stop_requested = True
         self.stop_event.set()
 
     @property
