@@ -69,6 +69,12 @@ def parse_args(argv=None):
         help="instead: several cameras in one process vs separate processes "
         "(bench/cameras.py; its own options: python -m bench.cameras --help)",
     )
+    p.add_argument(
+        "--viewers",
+        action="store_true",
+        help="instead: a run without --serve, with it, and with 20 viewers, side by side "
+        "(bench/viewers.py; its own options: python -m bench.viewers --help)",
+    )
     return p.parse_args(argv)
 
 
@@ -256,6 +262,10 @@ def main(argv=None) -> int:
         from bench.cameras import main as cameras
 
         return cameras(["--work", args.work] if args.work else [])
+    if args.viewers:
+        from bench.viewers import main as viewers
+
+        return viewers(["--work", args.work] if args.work else [])
     console = Console(stderr=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

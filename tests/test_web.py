@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -363,7 +364,7 @@ def test_the_page_and_its_state(serve):
     status, headers, body = get(server, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in headers["Content-Security-Policy"]
-    assert b"/api/state" in body and b"/api/frame/" in body
+    assert b"/api/state" in body and b".mjpg" in body and b".jpg" in body
     state = json.loads(get(server, "/api/state")[2])
     assert state["labels"] == LABELS and len(state["colours"]) == 3
     (cam,) = state["cameras"]
@@ -393,6 +394,31 @@ def test_with_a_token_everything_but_healthz_asks_for_it(serve, path):
     assert get(server, path, {"Authorization": f"bearer {TOKEN}"})[0] == 200
     assert get(server, f"{path}?token={TOKEN}")[0] == 200
     assert get(server, "/healthz")[0] == 200
+
+
+@pytest.mark.parametrize(
+    "host, allowed",
+    [
+        ("127.0.0.1:8080", True),
+        ("localhost:8080", True),
+        ("LOCALHOST", True),
+        ("127.1.2.3", True),
+        ("[::1]:8080", True),
+        ("attacker.example:8080", False),
+        ("127.0.0.1.attacker.example", False),
+        ("10.0.0.5:8080", False),
+        ("", False),
+    ],
+)
+def test_without_a_token_only_loopback_host_names_are_answered(serve, host, allowed):
+    """DNS rebinding: a page of attacker.example, its name re-resolved to 127.0.0.1, would
+    reach an open loopback server from the user's browser; its Host header gives it away."""
+    server = serve()
+    status, _, _ = get(server, "/api/latest", {"Host": host})
+    assert status == (200 if allowed else 403)
+    assert get(server, "/healthz", {"Host": host})[0] == 200  # nothing to hide there
+    with_token = serve(token=TOKEN)
+    assert get(with_token, f"/api/latest?token={TOKEN}", {"Host": host})[0] == 200
 
 
 def test_the_token_is_compared_in_constant_time(serve, monkeypatch):
@@ -524,3 +550,152 @@ def test_concurrent_viewers_share_one_picture_encode(serve, monkeypatch):
     for t in threads:
         t.join()
     assert len(made) == 1  # the newest result has not changed: one encode for twenty viewers
+
+
+# -- the video stream ------------------------------------------------------------------------
+def read_parts(sock: socket.socket, seconds: float) -> tuple[bytes, list[bytes]]:
+    """(response head, JPEG parts) read from an MJPEG response for `seconds`."""
+    data = b""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(1 << 20)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    parts = []
+    for piece in body.split(b"--frame\r\n")[1:]:
+        headers, _, rest = piece.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", headers).group(1))
+        if len(rest) >= length:
+            parts.append(rest[:length])
+    return head, parts
+
+
+def test_a_video_stream_sends_each_new_result_s_picture_at_most_ten_a_second(serve):
+    import cv2
+
+    camera = FakeCamera("cam1", display=np.zeros((360, 640, 3), np.uint8))
+    server = serve([camera])
+    stop = threading.Event()
+
+    def results():  # 50 results a second, as two busy cameras would give
+        k = 0
+        while not stop.wait(0.02):
+            p = prediction(frame=k, wall=time.time())
+            camera.predict(p)
+            server.feed.handle(p, None)
+            k += 1
+
+    with socket.create_connection((server.address.host, server.address.port)) as s:
+        s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, parts = read_parts(s, 0.5)  # nothing new: the current picture, once
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"multipart/x-mixed-replace; boundary=frame" in head
+        assert len(parts) == 1
+        producer = threading.Thread(target=results)
+        producer.start()
+        try:
+            _, parts = read_parts(s, 2.0)
+        finally:
+            stop.set()
+            producer.join()
+    assert 8 <= len(parts) <= 21  # new results come 50 a second; pictures at most 10
+    for jpeg in parts:
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+    assert get(server, "/api/video/cam9.mjpg")[0] == 404
+
+
+def test_a_video_stream_ends_when_the_server_stops():
+    feed = WebFeed(["cam1"], LABELS)
+    server = WebServer(ServeAddress("127.0.0.1", 0), None, feed)
+    server.start(FakePipeline([FakeCamera("cam1")]))
+    with socket.create_connection((server.address.host, server.address.port)) as s:
+        s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        read_parts(s, 0.3)
+        t0 = time.monotonic()
+        server.close()
+        s.settimeout(5)
+        while s.recv(65536):
+            pass
+        assert time.monotonic() - t0 < 3  # (the stream noticed the stop; generous bound)
+
+
+def test_a_stream_viewer_that_never_reads_is_dropped_and_delays_nobody(serve):
+    noise = np.random.default_rng(0).integers(0, 255, (540, 960, 3), np.uint8)
+    camera = FakeCamera("cam1", display=noise)  # ~500 KB a picture: buffers fill at once
+    server = serve([camera], timeout_s=1.0)
+    stop = threading.Event()
+
+    def results():
+        k = 0
+        while not stop.wait(0.05):
+            p = prediction(frame=k)
+            camera.predict(p)
+            server.feed.handle(p, None)
+            k += 1
+
+    producer = threading.Thread(target=results)
+    producer.start()
+    stuck = socket.create_connection((server.address.host, server.address.port))
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        stuck.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert wait_for(lambda: server.server.connections == 1, 3)
+        for _ in range(10):
+            assert get(server, "/api/latest", timeout=5)[0] == 200  # others are answered
+        # its writes block; after the timeout its connection is dropped
+        assert wait_for(lambda: server.server.connections == 0, 10)
+    finally:
+        stop.set()
+        producer.join()
+        stuck.close()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_twenty_viewers_of_a_camera_are_served_by_one_thread_that_ends_with_the_last(serve):
+    camera = FakeCamera("cam1", display=np.zeros((360, 640, 3), np.uint8))
+    server = serve([camera])
+    stop = threading.Event()
+
+    def results():
+        k = 0
+        while not stop.wait(0.04):
+            p = prediction(frame=k)
+            camera.predict(p)
+            server.feed.handle(p, None)
+            k += 1
+
+    producer = threading.Thread(target=results)
+    producer.start()
+    viewers = [socket.create_connection((server.address.host, server.address.port))
+               for _ in range(20)]  # fmt: skip
+    try:
+        for s in viewers:
+            s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        broadcaster = server.app.views.broadcasters["cam1"]
+        assert wait_for(lambda: broadcaster.viewers == 20, 5)
+        video_threads = [t for t in threading.enumerate() if t.name == "web-video"]
+        assert len(video_threads) == 1
+        time.sleep(1.5)  # then what each socket holds: ~10 pictures a second, each
+        received = [len(read_parts(s, 0.05)[1]) for s in viewers]
+        assert min(received) >= 5
+    finally:
+        for s in viewers:
+            s.close()
+        stop.set()
+        producer.join()
+    assert wait_for(lambda: broadcaster.viewers == 0, 5)  # each dropped as it went away
+    assert wait_for(lambda: not [t for t in threading.enumerate() if t.name == "web-video"], 5)

@@ -196,12 +196,16 @@ def test_a_run_stopped_by_the_user_does_not_keep_serving(magenta_video, tflite_m
         NO_PROXY.open(cli.url + "healthz", timeout=2)  # the port is closed
 
 
-def test_healthz_follows_a_killed_and_restarted_rtsp_camera(tflite_model_dir):
+def test_healthz_follows_a_killed_and_restarted_rtsp_camera_never_showing_its_password(
+    tflite_model_dir,
+):
     reason = rtsp_available()
     if reason:
         missing(reason)
     with RtspCamera() as camera:
-        cli = ServingCli("--source", camera.url, "--model", tflite_model_dir, "--read-timeout", "2")
+        # with credentials in the URL (the test server asks for none): never shown
+        url = camera.url.replace("rtsp://", "rtsp://admin:s3cret@")
+        cli = ServingCli("--source", url, "--model", tflite_model_dir, "--read-timeout", "2")
         try:
 
             def health(expected):
@@ -218,6 +222,10 @@ def test_healthz_follows_a_killed_and_restarted_rtsp_camera(tflite_model_dir):
             assert wait_until(lambda: health(200), 30), cli.stderr
             metrics = cli.metrics()
             assert counter(metrics, "realtime_reconnects_total", "cam1") >= 1
+            for path in ("", "api/state", "api/latest", "api/events", "metrics", "healthz"):
+                assert b"s3cret" not in get(cli.url + path)[1], path
+            state = json.loads(get(cli.url + "api/state")[1])
+            assert state["cameras"][0]["source"].startswith("rtsp://***@127.0.0.1:")
             code = cli.stop()
         finally:
             cli.stop()

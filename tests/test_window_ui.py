@@ -83,9 +83,11 @@ def screenshot(display, path: Path):
     return cv2.imread(str(path))
 
 
-def wait_for_screen(display, path: Path, shows, timeout=30.0):
+def wait_for_screen(display, path: Path, shows, timeout=30.0, describe=None):
     """Screenshots until `shows(shot)` holds: the window starts black, and a loaded machine
-    may take seconds to draw its first frame. Returns the shot, or None without a tool."""
+    may take seconds to draw its first frame. Returns the shot, or None without a tool. On
+    failure the message says what the last shot showed (`describe(shot)`), and the shot stays
+    at `path` (pytest keeps the last runs' temporary folders)."""
     if not shutil.which("import"):
         return None
     deadline = time.monotonic() + timeout
@@ -93,7 +95,9 @@ def wait_for_screen(display, path: Path, shows, timeout=30.0):
         shot = screenshot(display, path)
         if shot is not None and shows(shot):
             return shot
-        assert time.monotonic() < deadline, f"the screen did not show it within {timeout:.0f} s"
+        if time.monotonic() >= deadline:
+            seen = describe(shot) if describe and shot is not None else ""
+            pytest.fail(f"the screen did not show it within {timeout:.0f} s; {seen} ({path})")
         time.sleep(0.2)
 
 
@@ -176,7 +180,11 @@ def test_four_cameras_share_one_window_as_a_grid(xdisplay, tflite_model_dir, tmp
     for name, bgr in colours.items():
         frames = [np.full((240, 320, 3), bgr, np.uint8) for _ in range(400)]
         videos += ["--source", write_video(tmp_path / f"{name}.avi", frames, fps=25.0)]
-    process = start_cli(xdisplay, *videos, "--model", tflite_model_dir, "--ui", "window", "-q")
+    # looped: a loaded machine that takes long to draw never sees the videos end (and the
+    # window close) first
+    process = start_cli(
+        xdisplay, *videos, "--model", tflite_model_dir, "--ui", "window", "-q", "--loop"
+    )
     # tile bodies (below the overlay band), clipped to the 1024 x 768 screen
     bodies = [(slice(150, 330), slice(200, 440)), (slice(150, 330), slice(842, 1000)),
               (slice(512, 690), slice(200, 440)), (slice(512, 690), slice(842, 1000))]  # fmt: skip
@@ -191,7 +199,15 @@ def test_four_cameras_share_one_window_as_a_grid(xdisplay, tflite_model_dir, tmp
         assert window_id(xdisplay), "no window appeared"
         if not shutil.which("import"):
             missing("no screenshot tool (imagemagick)")
-        shot = wait_for_screen(xdisplay, tmp_path / "grid.png", tiles_show_their_colours)
+
+        def tile_means(shot):  # what each tile body showed, BGR, and the window's state
+            means = [shot[rows, cols].reshape(-1, 3).mean(axis=0).round().tolist()
+                     for rows, cols in bodies]  # fmt: skip
+            return f"tile means {means}, run exited: {process.poll()}"
+
+        shot = wait_for_screen(
+            xdisplay, tmp_path / "grid.png", tiles_show_their_colours, describe=tile_means
+        )
         for rows, cols in bodies:  # each tile has its own overlay band with text above it
             band = shot[rows.start - 140 : rows.start - 100, cols]
             assert band.max() > 150 and band.mean() < shot[rows, cols].mean()

@@ -51,6 +51,8 @@ class WebFeed(Sink):
         self._trackers = {name: SegmentTracker(hysteresis, min_duration) for name in cameras}
         self._events = {name: deque(maxlen=keep_events) for name in cameras}
         self._lock = threading.Lock()
+        self._counts = dict.fromkeys(cameras, 0)  # predictions so far, per camera
+        self._new = {name: threading.Condition(self._lock) for name in cameras}
 
     # -- the inference thread's side --------------------------------------------------------
     def handle(self, prediction: Prediction, frame: Frame) -> None:
@@ -63,6 +65,8 @@ class WebFeed(Sink):
                 timeline.append(TimelinePoint(p.wall_time, probs))
             finished = self._trackers[p.camera].update(p.label, p.score, p.timestamp, p.frame)
             self._keep(p.camera, finished)
+            self._counts[p.camera] += 1
+            self._new[p.camera].notify_all()
 
     def on_gap(self, camera: str) -> None:
         with self._lock:
@@ -76,6 +80,18 @@ class WebFeed(Sink):
             self._events[camera].append(json.loads(segment.to_json(camera=camera)))
 
     # -- the server's side ------------------------------------------------------------------
+    def count(self, camera: str) -> int:
+        """`camera`'s number of predictions so far."""
+        with self._lock:
+            return self._counts[camera]
+
+    def wait_newer(self, camera: str, seen: int, timeout: float) -> int:
+        """Wait until `camera` has had more than `seen` predictions, or `timeout` seconds;
+        returns its count (a camera's video thread waits here, not polling)."""
+        with self._new[camera]:
+            self._new[camera].wait_for(lambda: self._counts[camera] != seen, timeout)
+            return self._counts[camera]
+
     def timeline(self, camera: str, now: float) -> list[TimelinePoint]:
         """`camera`'s points of the last `span_s` seconds before `now` (Unix time)."""
         with self._lock:

@@ -11,12 +11,15 @@ lacks for a server that faces a network is added here and tested:
 - a request line over 8 KiB is refused (414), a request with a body (413) or another method
   than GET/HEAD (405); paths are matched exactly, never mapped to files;
 - with a token, everything but `/healthz` asks for it (`Authorization: Bearer TOKEN` or
-  `?token=TOKEN`), compared in constant time; nothing is logged (URLs can carry the token).
+  `?token=TOKEN`), compared in constant time; nothing is logged (URLs can carry the token);
+- without one (loopback only), a request whose Host header is not a loopback name is refused
+  (403): a web page cannot reach the server through DNS rebinding.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import socket
 import socketserver
 import threading
@@ -30,7 +33,7 @@ from realtime.core.errors import InputError, failed, log
 from realtime.web import prometheus
 from realtime.web.address import ServeAddress
 from realtime.web.feed import WebFeed
-from realtime.web.views import Answer, Views
+from realtime.web.views import Answer, Stream, Views
 
 MAX_REQUEST_LINE = 8192
 PAGE = "page.html"
@@ -91,7 +94,25 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in a view: this request fails, the run goes on
             self.server.app.record_failure(exc)
             answer, headers = Answer(500, "text/plain", b"internal error\n"), {}
-        self._send(answer, headers, head)
+        if isinstance(answer, Stream):
+            self._stream(answer, head)
+        else:
+            self._send(answer, headers, head)
+
+    def _stream(self, stream: Stream, head: bool) -> None:
+        """A multipart stream: the headers here, then the camera's `Broadcaster` writes the
+        pictures to this connection until the viewer leaves or stalls, or the server stops;
+        this thread only waits for that."""
+        self.close_connection = True
+        self.server.app.count(stream.status)
+        self.send_response(stream.status)
+        self.send_header("Content-Type", stream.content_type)
+        self.send_header("Connection", "close")
+        for key, value in SECURITY_HEADERS.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if not head:
+            stream.broadcaster.join(self.connection).wait()
 
     def _send(self, answer: Answer, headers: dict | None = None, head: bool = False) -> None:
         self.server.app.count(answer.status)
@@ -171,7 +192,7 @@ class WebApp:
     """Routes a request to its `Views` answer, after the token check."""
 
     def __init__(self, views: Views, token: str | None, started_at: float):
-        self.views = views
+        self.views = views  # (its video streams end when `views`' stop event is set)
         self.token = token.encode() if token else None
         self.started_at = started_at
         self.page = resources.files("realtime.web").joinpath(PAGE).read_bytes()
@@ -198,11 +219,15 @@ class WebApp:
             offered = auth[7:].strip()
         return hmac.compare_digest(offered.encode("utf-8", "replace"), self.token)
 
-    def answer(self, target: str, headers) -> tuple[Answer, dict]:
+    def answer(self, target: str, headers) -> tuple[Answer | Stream, dict]:
         parts = urlsplit(target)
         path = parts.path
         if path == "/healthz":
             return self.views.health(), {}
+        if self.token is None and not loopback_host(headers.get("Host", "")):
+            # open on loopback, so a web page elsewhere must not reach it through a name that
+            # resolves to 127.0.0.1 (DNS rebinding): only loopback names and addresses
+            return Answer(403, "text/plain", b"this server answers loopback names only\n"), {}
         if not self.authorized(parse_qs(parts.query), headers):
             message = b"a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN\n"
             return Answer(401, "text/plain", message), {"WWW-Authenticate": "Bearer"}
@@ -222,11 +247,33 @@ class WebApp:
             connections = self.server.connections if self.server else 0
             text = prometheus.render(self.views.pipeline, self.started_at, connections, counts)
             return Answer(200, prometheus.CONTENT_TYPE, text.encode()), {}
+        if path.startswith("/api/video/") and path.endswith(".mjpg"):
+            video = self.views.video(path[len("/api/video/") : -len(".mjpg")])
+            if video is not None:
+                return video, {}
         if path.startswith("/api/frame/") and path.endswith(".jpg"):
             picture = self.views.picture(path[len("/api/frame/") : -len(".jpg")])
             if picture is not None:
                 return picture, {}
         return Answer(404, "text/plain", b"not found\n"), {}
+
+
+def loopback_host(host_header: str) -> bool:
+    """Whether a request's Host header names this machine's loopback: `localhost`, an address
+    in 127.0.0.0/8 or `[::1]`, with or without a port. Without a token the server answers no
+    other (a name of the attacker's that resolves to 127.0.0.1 is how DNS rebinding reaches
+    a loopback server from a browser)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.split(":")[0]
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -247,11 +294,13 @@ class WebServer:
         address: ServeAddress,
         token: str | None,
         feed: WebFeed,
-        max_connections: int = 64,
+        max_connections: int = 128,
         timeout_s: float = 15.0,
     ):
         self.token = token
         self.feed = feed
+        self.timeout_s = timeout_s
+        self.stopping = threading.Event()  # ends the video streams
         self.app: WebApp | None = None
         self._thread: threading.Thread | None = None
         try:
@@ -273,7 +322,8 @@ class WebServer:
 
     def start(self, pipeline) -> None:
         """Serve `pipeline` (a `Pipeline` whose sinks include `feed`)."""
-        self.app = WebApp(Views(pipeline, self.feed), self.token, time.time())
+        views = Views(pipeline, self.feed, self.stopping, timeout_s=self.timeout_s)
+        self.app = WebApp(views, self.token, time.time())
         self.app.server = self.server
         self.server.app = self.app
         self._thread = threading.Thread(
@@ -287,6 +337,7 @@ class WebServer:
         return list(self.app.failures) if self.app else []
 
     def close(self) -> None:
+        self.stopping.set()
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join(5)

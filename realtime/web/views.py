@@ -19,10 +19,20 @@ import cv2
 from realtime.outputs.overlay import PALETTE, blank_tile, draw_overlay
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.reconnect import SourceState
+from realtime.web.broadcast import BOUNDARY, Broadcaster
 from realtime.web.feed import WebFeed
 
 JPEG_QUALITY = 80
 MAX_PICTURE_WIDTH = 960  # a 4K camera is shown at this width: the encode stays cheap
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A response that goes on: the camera's MJPEG stream, written by its `Broadcaster`."""
+
+    broadcaster: Broadcaster
+    status: int = 200
+    content_type: str = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,9 @@ class Views:
         self,
         pipeline: Pipeline,
         feed: WebFeed,
+        stop: threading.Event,
         min_interval_s: float = 0.1,
+        timeout_s: float = 15.0,
         clock: Callable[[], float] = time.time,
     ):
         self.pipeline = pipeline
@@ -100,6 +112,17 @@ class Views:
             for name, camera in self.cameras.items()
         }
         self.state = Shared(self._state, lambda: self.clock(), min_interval_s * 2)
+        self.broadcasters = {
+            name: Broadcaster(
+                shared.get,
+                lambda name=name: feed.count(name),
+                lambda seen, timeout, name=name: feed.wait_newer(name, seen, timeout),
+                stop,
+                timeout_s=timeout_s,
+                min_interval_s=min_interval_s,
+            )
+            for name, shared in self.pictures.items()
+        }
 
     # -- JSON ------------------------------------------------------------------------------
     def latest(self) -> Answer:
@@ -172,6 +195,12 @@ class Views:
         such camera)."""
         shared = self.pictures.get(name)
         return None if shared is None else Answer(200, "image/jpeg", shared.get())
+
+    def video(self, name: str) -> Stream | None:
+        """`/api/video/<camera>.mjpg`: the camera's pictures as they change, at most one per
+        `min_interval_s` (None: no such camera)."""
+        broadcaster = self.broadcasters.get(name)
+        return None if broadcaster is None else Stream(broadcaster)
 
     def _picture(self, camera) -> bytes:
         status = camera.status()
