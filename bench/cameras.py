@@ -395,15 +395,19 @@ def main(argv=None) -> int:
         help="write OUT.md and OUT.json",
     )
     args = p.parse_args(argv)
-    result = run(args)
-    command = "python -m bench.cameras " + " ".join(argv if argv is not None else sys.argv[1:])
+    report("bench.cameras", argv, run(args), markdown, Path(args.out))
+    return 0
+
+
+def report(module: str, argv, result: dict, markdown, out: Path) -> None:
+    """Print a bench's Markdown table (`markdown(result, command)`) and write OUT.md and
+    OUT.json."""
+    command = f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(result, command.strip())
     print(text)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

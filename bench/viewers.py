@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import signal
 import socket
@@ -39,6 +38,7 @@ from bench.cameras import (  # noqa: E402
     cpu_seconds,
     read_records,
     realtime_command,
+    report,
     write_camera_video,
 )
 from bench.startup import cpu_name, prepare  # noqa: E402
@@ -270,14 +270,7 @@ def main(argv=None) -> int:
         "--out", default=str(ROOT / "bench" / "results" / "viewers"), help="OUT.md and OUT.json"
     )
     args = p.parse_args(argv)
-    result = run(args)
-    command = "python -m bench.viewers " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(result, command.strip())
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    report("bench.viewers", argv, run(args), markdown, Path(args.out))
     return 0
 
 

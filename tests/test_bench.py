@@ -81,3 +81,21 @@ def test_mirror_probe_mirrors_left_and_right_only(tmp_path):
     assert np.allclose(mirrored, [-right[0], right[1]], atol=1)  # the mirror goes left
     down, mirrored = video_changes(_Centroid(), _moving_square(tmp_path / "d.avi", 0, 1))
     assert down[1] > 10 and np.allclose(mirrored, down, atol=1)  # up and down stay
+
+
+def test_viewer_rows_are_means_over_repeats_with_the_p95_against_no_serve():
+    from bench.viewers import VARIANTS, summary
+
+    def row(variant, p95, dropped=0.0):
+        return {"backbone": "b", "variant": variant, "fps_total": 50.0, "dropped_pct": dropped,
+                "age_p50_ms": 10.0, "age_p95_ms": p95, "cores": 0.5, "answers_per_s": 0.0,
+                "viewer_failures": 0}  # fmt: skip
+
+    rows = [row(VARIANTS[0], 18.0), row(VARIANTS[2], 21.0, 0.5), row(VARIANTS[2], 23.0, 1.5),
+            row(VARIANTS[0], 22.0), row(VARIANTS[1], 20.0)]  # fmt: skip
+    out = {r["variant"]: r for r in summary({"rows": rows})}
+    assert [r["variant"] for r in summary({"rows": rows})] == list(VARIANTS)
+    assert out[VARIANTS[0]]["age_p95_ms"] == 20.0 and out[VARIANTS[0]]["p95_ratio"] == 1.0
+    assert out[VARIANTS[1]]["p95_ratio"] == 1.0
+    assert out[VARIANTS[2]]["runs"] == 2 and out[VARIANTS[2]]["dropped_pct"] == 1.0
+    assert out[VARIANTS[2]]["p95_ratio"] == 1.1  # (21 + 23) / 2 against (18 + 22) / 2

@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -552,6 +553,28 @@ def test_concurrent_viewers_share_one_picture_encode(serve, monkeypatch):
     assert len(made) == 1  # the newest result has not changed: one encode for twenty viewers
 
 
+@contextmanager
+def results_coming(server, camera, period: float):
+    """A camera's results arriving every `period` seconds (on a thread) while inside."""
+    stop = threading.Event()
+
+    def results():
+        k = 0
+        while not stop.wait(period):
+            p = prediction(frame=k, wall=time.time())
+            camera.predict(p)
+            server.feed.handle(p, None)
+            k += 1
+
+    producer = threading.Thread(target=results)
+    producer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        producer.join()
+
+
 # -- the video stream ------------------------------------------------------------------------
 def read_parts(sock: socket.socket, seconds: float) -> tuple[bytes, list[bytes]]:
     """(response head, JPEG parts) read from an MJPEG response for `seconds`."""
@@ -581,29 +604,14 @@ def test_a_video_stream_sends_each_new_result_s_picture_at_most_ten_a_second(ser
 
     camera = FakeCamera("cam1", display=np.zeros((360, 640, 3), np.uint8))
     server = serve([camera])
-    stop = threading.Event()
-
-    def results():  # 50 results a second, as two busy cameras would give
-        k = 0
-        while not stop.wait(0.02):
-            p = prediction(frame=k, wall=time.time())
-            camera.predict(p)
-            server.feed.handle(p, None)
-            k += 1
-
     with socket.create_connection((server.address.host, server.address.port)) as s:
         s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         head, parts = read_parts(s, 0.5)  # nothing new: the current picture, once
         assert head.startswith(b"HTTP/1.1 200")
         assert b"multipart/x-mixed-replace; boundary=frame" in head
         assert len(parts) == 1
-        producer = threading.Thread(target=results)
-        producer.start()
-        try:
+        with results_coming(server, camera, 0.02):  # 50 a second, as two busy cameras give
             _, parts = read_parts(s, 2.0)
-        finally:
-            stop.set()
-            producer.join()
     assert 8 <= len(parts) <= 21  # new results come 50 a second; pictures at most 10
     for jpeg in parts:
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
@@ -629,31 +637,15 @@ def test_a_stream_viewer_that_never_reads_is_dropped_and_delays_nobody(serve):
     noise = np.random.default_rng(0).integers(0, 255, (540, 960, 3), np.uint8)
     camera = FakeCamera("cam1", display=noise)  # ~500 KB a picture: buffers fill at once
     server = serve([camera], timeout_s=1.0)
-    stop = threading.Event()
-
-    def results():
-        k = 0
-        while not stop.wait(0.05):
-            p = prediction(frame=k)
-            camera.predict(p)
-            server.feed.handle(p, None)
-            k += 1
-
-    producer = threading.Thread(target=results)
-    producer.start()
     stuck = socket.create_connection((server.address.host, server.address.port))
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    try:
+    with stuck, results_coming(server, camera, 0.05):
         stuck.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert wait_for(lambda: server.server.connections == 1, 3)
         for _ in range(10):
             assert get(server, "/api/latest", timeout=5)[0] == 200  # others are answered
         # its writes block; after the timeout its connection is dropped
         assert wait_for(lambda: server.server.connections == 0, 10)
-    finally:
-        stop.set()
-        producer.join()
-        stuck.close()
 
 
 def wait_for(predicate, timeout: float) -> bool:
@@ -668,21 +660,9 @@ def wait_for(predicate, timeout: float) -> bool:
 def test_twenty_viewers_of_a_camera_are_served_by_one_thread_that_ends_with_the_last(serve):
     camera = FakeCamera("cam1", display=np.zeros((360, 640, 3), np.uint8))
     server = serve([camera])
-    stop = threading.Event()
-
-    def results():
-        k = 0
-        while not stop.wait(0.04):
-            p = prediction(frame=k)
-            camera.predict(p)
-            server.feed.handle(p, None)
-            k += 1
-
-    producer = threading.Thread(target=results)
-    producer.start()
     viewers = [socket.create_connection((server.address.host, server.address.port))
                for _ in range(20)]  # fmt: skip
-    try:
+    with results_coming(server, camera, 0.04):
         for s in viewers:
             s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         broadcaster = server.app.views.broadcasters["cam1"]
@@ -692,10 +672,7 @@ def test_twenty_viewers_of_a_camera_are_served_by_one_thread_that_ends_with_the_
         time.sleep(1.5)  # then what each socket holds: ~10 pictures a second, each
         received = [len(read_parts(s, 0.05)[1]) for s in viewers]
         assert min(received) >= 5
-    finally:
         for s in viewers:
             s.close()
-        stop.set()
-        producer.join()
     assert wait_for(lambda: broadcaster.viewers == 0, 5)  # each dropped as it went away
     assert wait_for(lambda: not [t for t in threading.enumerate() if t.name == "web-video"], 5)
