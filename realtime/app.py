@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -270,10 +271,21 @@ def _access(plan: RunPlan) -> str:
     return " (token required; /healthz open)" if plan.serve_token else ""
 
 
+class StopFlag:
+    """Raised by a signal handler without taking a lock (a plain attribute: see
+    `Pipeline.request_stop_from_signal`), polled by the main thread."""
+
+    def __init__(self):
+        self.raised = False
+
+    def raise_(self) -> None:
+        self.raised = True
+
+
 @contextmanager
 def signals_call(stop) -> Iterator[None]:
-    """While inside: Ctrl-C, SIGTERM and SIGHUP call `stop()` (e.g. the pipeline's
-    `request_stop`: the run stops and every output is flushed)."""
+    """While inside: Ctrl-C, SIGTERM and SIGHUP call `stop()`, which must take no lock (the
+    pipeline's `request_stop_from_signal`: the run stops and every output is flushed)."""
 
     def on_signal(signum, _frame):
         stop()
@@ -290,7 +302,7 @@ def run_pipeline(run: Run, plan: RunPlan) -> list[Failure]:
     """Warm up, start, show the UI until the end, a stop or a failure; the pipeline is closed
     however this ends. Returns what went wrong, one `Failure` each."""
     pipeline, ui = run.pipeline, run.ui
-    with signals_call(pipeline.request_stop), pipeline:
+    with signals_call(pipeline.request_stop_from_signal), pipeline:
         try:
             pipeline.start()
         except Exception as exc:  # the warm-up ran the backbone and head on a blank frame
@@ -316,7 +328,7 @@ def serve_until_stopped(run: Run) -> None:
         file=sys.stderr,
         flush=True,
     )
-    stopped = threading.Event()
-    with signals_call(stopped.set):
-        while not stopped.wait(0.5):
-            pass
+    stopped = StopFlag()
+    with signals_call(stopped.raise_):
+        while not stopped.raised:
+            time.sleep(0.2)

@@ -247,16 +247,30 @@ class Pipeline:
         self.engine.start()
 
     def request_stop(self) -> None:
-        """Stop the run (Ctrl-C, a stop signal, the window's q); `stop_requested` says so."""
+        """Stop the run (the window's q, any thread); `stop_requested` says so."""
         self.stop_requested = True
         self.stop_event.set()
 
+    def request_stop_from_signal(self) -> None:
+        """Stop the run, from a signal handler: only marks the request, taking no lock. A
+        handler runs between two bytecodes of the main thread, which may be inside the very
+        lock `Event.set` takes (setting the event while a second Ctrl-C arrives): that hung
+        the run for good. The main thread's next `wait()` or `done` sets the stop event."""
+        self.stop_requested = True
+
+    def _honour_stop_request(self) -> None:
+        if self.stop_requested and not self.stop_event.is_set():
+            self.stop_event.set()
+
     @property
     def done(self) -> bool:
+        self._honour_stop_request()
         return self.engine.finished.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the inference loop has finished (every camera ended, stop or error)."""
+        """Wait until the inference loop has finished (every camera ended, stop or error);
+        the UIs call this (or `done`) on the main thread at least 4 times a second."""
+        self._honour_stop_request()
         return self.engine.finished.wait(timeout)
 
     def __enter__(self) -> Pipeline:
