@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from realtime.web.address import (
     parse_serve_address,
     serve_token,
 )
-from realtime.web.feed import WebFeed
+from realtime.web.feed import TimelinePoint, WebFeed
 from realtime.web.prometheus import escape, render
 from realtime.web.server import WebServer
 
@@ -676,3 +677,126 @@ def test_twenty_viewers_of_a_camera_are_served_by_one_thread_that_ends_with_the_
             s.close()
     assert wait_for(lambda: broadcaster.viewers == 0, 5)  # each dropped as it went away
     assert wait_for(lambda: not [t for t in threading.enumerate() if t.name == "web-video"], 5)
+
+
+# -- what the page reads, what monitoring reads ------------------------------------------------
+PAGE = Path(__file__).resolve().parent.parent / "realtime" / "web" / "page.html"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "web.md"
+
+
+def test_the_state_carries_every_field_the_page_reads_with_the_camera_s_figures(serve):
+    camera = FakeCamera("cam1")
+    camera.predict(prediction())
+    server = serve([camera])
+    status, headers, body = get(server, "/api/state")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    state = json.loads(body)
+    script = PAGE.read_text()
+    assert set(re.findall(r"\bstate\.([a-z_]+)", script)) <= set(state)
+    (cam,) = state["cameras"]
+    assert set(re.findall(r"\bcamera\.([a-z_]+)", script)) <= set(cam)
+    assert set(re.findall(r"\bp\.([a-z_]+)", script)) - {"to"} <= set(cam["latest"])
+    assert {key: cam[key] for key in ("name", "source", "state", "state_detail", "fps",
+            "frame_age_ms", "frames_read", "classified", "dropped", "skipped", "reconnects")} == {
+        "name": "cam1", "source": "rtsp://cam.local/live", "state": "live",
+        "state_detail": "live", "fps": 24.5, "frame_age_ms": 12.0, "frames_read": 50,
+        "classified": 40, "dropped": 3, "skipped": 2, "reconnects": 1}  # fmt: skip
+    assert state["model"] == "mobilenet on litert" and state["span_s"] == 60.0
+
+
+def test_timeline_points_are_rounded_for_the_page():
+    feed = WebFeed(["cam1"], LABELS)
+    p = prediction(wall=1000.123456, score=0.123456)
+    from realtime.web.views import _point
+
+    (point,) = feed.timeline("cam1", now=1001.0) or [None]
+    assert point is None
+    feed.handle(p, None)
+    (point,) = feed.timeline("cam1", now=1001.0)
+    assert _point(point) == [1000.12, [0.438, 0.123, 0.438]]
+
+
+def test_the_feed_keeps_a_point_exactly_one_step_on_and_one_exactly_a_span_old():
+    feed = WebFeed(["cam1"], LABELS, span_s=10.0, step_s=0.5)
+    for wall in (1000.0, 1000.25, 1000.5):
+        feed.handle(prediction(wall=wall), None)
+    assert [p.wall_time for p in feed.timeline("cam1", now=1010.0)] == [1000.0, 1000.5]
+    missing_class = prediction(wall=1001.0)
+    missing_class.probs.pop("gamma")
+    feed.handle(missing_class, None)
+    assert feed.timeline("cam1", now=1001.0)[-1].probs[2] == 0.0  # a class it did not give
+    assert feed.count("cam1") == 4 and feed.wait_newer("cam1", 3, 0.01) == 4
+    feed.on_gap("cam1")
+    assert feed.timeline("cam1", now=1001.0)[-1] == TimelinePoint(1001.0, None)
+
+
+def test_events_carry_the_frames_of_their_segment():
+    feed = WebFeed(["cam1"], LABELS, hysteresis=1, min_duration=0.0)
+    for k in range(5):
+        feed.handle(prediction(t=k * 0.1, frame=10 + k), None)
+    feed.handle(prediction(top="gamma", t=0.5, frame=15), None)
+    (finished, current) = feed.events()
+    assert (finished["first_frame"], finished["last_frame"], finished["camera"]) == (10, 14, "cam1")
+    assert (current["label"], current["first_frame"], current["closed"]) == ("gamma", 15, False)
+
+
+def test_every_metric_is_the_one_docs_web_md_names_typed_and_documented():
+    documented = dict(re.findall(r"^\| `(realtime_[a-z_]+)[^`]*` \| (counter|gauge|summary) \|",
+                                 DOCS.read_text(), re.M))  # fmt: skip
+    assert len(documented) == 10
+    cameras = [FakeCamera("cam1"), FakeCamera("cam2")]
+    found = families(render(FakePipeline(cameras), 1.7e9, connections=0, requests={200: 1}))
+    for name, kind in documented.items():
+        assert found[name.removesuffix("_total")].type == kind, name
+    for family in found.values():
+        assert family.type in ("counter", "gauge", "summary"), family.name
+        doc = family.documentation
+        assert doc[0].isupper() and doc.endswith(".") and not doc.isupper(), family.name
+        for s in family.samples:
+            assert s.name.startswith(family.name), (family.name, s.name)
+            if family.name not in PROCESS_FAMILIES:
+                assert s.labels["camera"] in ("cam1", "cam2"), s
+            if "quantile" in s.labels:
+                assert s.labels["quantile"] in ("0.5", "0.95")
+    quantiles = {s.labels["quantile"] for s in found["realtime_frame_age_seconds"].samples
+                 if "quantile" in s.labels}  # fmt: skip
+    assert quantiles == {"0.5", "0.95"}
+    from importlib import metadata
+
+    (build,) = found["realtime_build_info"].samples
+    assert build.labels == {"version": metadata.version("realtime-action")}
+    (start,) = found["realtime_start_time_seconds"].samples
+    assert start.value == 1.7e9
+    assert sample(found, "realtime_fps", camera="cam2") == 24.5
+
+
+PROCESS_FAMILIES = {
+    "realtime_backbone_info", "realtime_build_info", "realtime_start_time_seconds",
+    "realtime_http_connections", "realtime_http_responses",
+}  # fmt: skip
+
+
+def test_numbers_are_written_as_the_text_format_reads_them():
+    from realtime.web.prometheus import _number
+
+    assert (_number(3), _number(2.5), _number(1.0)) == ("3", "2.5", "1.0")
+
+
+def test_healthz_says_ok_when_every_camera_is_live(serve):
+    status, _, body = get(serve([FakeCamera("cam1")]), "/healthz")
+    assert (status, json.loads(body)["status"]) == (200, "ok")
+
+
+def test_a_token_of_exactly_the_minimum_length_is_taken_and_the_refusal_is_one_whole_line():
+    outside = ServeAddress("0.0.0.0", 8080)
+    assert serve_token("12345678", outside, environ={}) == "12345678"
+    with pytest.raises(InputError) as refused:
+        serve_token(None, outside, environ={})
+    assert str(refused.value) == (
+        "--serve 0.0.0.0:8080 is reachable beyond this machine: give a token with "
+        "--serve-token or REALTIME_SERVE_TOKEN, or bind to loopback (--serve 8080, then e.g. "
+        "an SSH tunnel)"
+    )
+    assert str(ServeAddress("::1", 80)) == "[::1]:80" and str(ServeAddress("a", 1)) == "a:1"
+    with pytest.raises(ValueError):
+        parse_serve_address("[::1:80")  # an opening bracket alone
