@@ -800,3 +800,63 @@ def test_a_token_of_exactly_the_minimum_length_is_taken_and_the_refusal_is_one_w
     assert str(ServeAddress("::1", 80)) == "[::1]:80" and str(ServeAddress("a", 1)) == "a:1"
     with pytest.raises(ValueError):
         parse_serve_address("[::1:80")  # an opening bracket alone
+
+
+def test_the_state_says_when_a_camera_s_window_is_slow(serve):
+    camera = FakeCamera("cam1")
+    slow = prediction()
+    slow.slow, slow.effective_fps, slow.window_span_s = True, 12.5, 1.52
+    camera.predict(slow)
+    (cam,) = json.loads(get(serve([camera]), "/api/state")[2])["cameras"]
+    assert cam["pace_warning"] == slow.pace_warning and "12.5 fps" in cam["pace_warning"]
+
+
+def test_a_refused_method_closes_its_connection_and_head_sends_no_body(serve):
+    server = serve()
+    answer = raw(
+        server, b"POST /api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 405") and answer.endswith(b"only GET and HEAD\n")
+    with socket.create_connection((server.address.host, server.address.port), 5) as s:
+        s.sendall(b"HEAD /api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: " in head
+    assert rest.startswith(b"HTTP/1.1 200")  # the next response at once: HEAD had no body
+
+
+def test_responses_are_counted_by_status_code_in_the_metrics(serve):
+    server = serve()
+    for path in ("/healthz", "/healthz", "/nothing-here"):
+        get(server, path)
+    found = families(get(server, "/metrics")[2].decode())
+    codes = {s.labels["code"]: s.value for s in found["realtime_http_responses"].samples}
+    assert codes == {"200": 2, "404": 1}  # (the scrape itself is counted once answered)
+
+
+def test_a_failing_view_s_failures_are_kept_with_their_exception_at_most_ten(serve, monkeypatch):
+    server = serve()
+    error = ValueError("a bug in a view")
+
+    def broken():
+        raise error
+
+    monkeypatch.setattr(server.app.views, "events", broken)
+    for _ in range(12):
+        assert get(server, "/api/events")[0] == 500
+    failures = server.failures()
+    assert len(failures) == 10 and all(f.exception is error for f in failures)
+
+
+def test_closing_the_server_ends_its_thread_and_a_stream_says_close(serve):
+    server = serve([FakeCamera("cam1", display=np.zeros((36, 64, 3), np.uint8))])
+    with socket.create_connection((server.address.host, server.address.port)) as s:
+        s.sendall(b"GET /api/video/cam1.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _ = read_parts(s, 0.3)
+    assert b"\r\nConnection: close" in head and b"\r\nX-Content-Type-Options: nosniff" in head
+    thread = server._thread
+    server.close()
+    assert not thread.is_alive()
