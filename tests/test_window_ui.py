@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -21,8 +22,8 @@ def _x_tools():
     need_tools("Xvfb", "xdotool")  # Debian packages xvfb, xdotool
 
 
-@pytest.fixture(scope="module")
-def xdisplay():
+@contextmanager
+def xvfb():
     """A private X server; Xvfb picks a free display number and tells us through a pipe."""
     read_fd, write_fd = os.pipe()
     server = subprocess.Popen(
@@ -37,9 +38,17 @@ def xdisplay():
     if not number:
         server.kill()
         missing("Xvfb did not start")
-    yield f":{number}"
-    server.terminate()
-    server.wait(5)
+    try:
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+@pytest.fixture(scope="module")
+def xdisplay():
+    with xvfb() as display:
+        yield display
 
 
 def start_cli(display, *args):
@@ -214,5 +223,6 @@ def test_four_cameras_share_one_window_as_a_grid(xdisplay, tflite_model_dir, tmp
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=15)
+        print(f"the run's stderr:\n{stderr}")  # shown by pytest when the test fails
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
