@@ -1,11 +1,14 @@
 import os
 import sys
 
-from realtime.core.cliargs import stop_early_on_signals
+from realtime.core.cliargs import StoppedBeforeRun, stop_early_on_signals
 
 stop_early_on_signals()  # before the heavy imports: a signal from now on ends the command, exit 0
 
-from realtime.cli import main  # noqa: E402
+try:
+    from realtime.cli import main
+except StoppedBeforeRun:  # the signal landed inside the imports (a slow, loaded machine)
+    os._exit(0)
 
 code = main()
 # Every thread is joined and every output flushed by now; skip TensorFlow's slow interpreter
