@@ -1,14 +1,16 @@
 import os
+import signal
 import sys
 
-from realtime.core.cliargs import StoppedBeforeRun, stop_early_on_signals
+from realtime.core.cliargs import STOP_SIGNALS
 
-stop_early_on_signals()  # before the heavy imports: a signal from now on ends the command, exit 0
+# Before the heavy imports: a stop signal from now on ends the command, exit 0 (nothing has
+# been produced). An exception raised inside an import would escape with a traceback, so
+# until main() installs its own handlers this one leaves at once.
+for stop_signal in STOP_SIGNALS:
+    signal.signal(stop_signal, lambda *_: os._exit(0))
 
-try:
-    from realtime.cli import main
-except StoppedBeforeRun:  # the signal landed inside the imports (a slow, loaded machine)
-    os._exit(0)
+from realtime.cli import main  # noqa: E402
 
 code = main()
 # Every thread is joined and every output flushed by now; skip TensorFlow's slow interpreter
