@@ -82,6 +82,11 @@ class Status:
     frames_stale: int = 0  # buffered before reading began, discarded unread
     camera: str = ""
 
+    @property
+    def state_text(self) -> str:
+        """The state as the UIs and the page show it: with its detail, if any."""
+        return self.state_detail or self.state.value
+
 
 @dataclass
 class Camera:

@@ -55,21 +55,23 @@ class Segment:
     last_frame: int = 0
 
     def to_json(self, closed: bool = True, camera: str = "") -> str:
-        return json.dumps(
-            {
-                "label": self.label,
-                "start": round(self.start, 3),
-                "end": round(self.end, 3),
-                "duration": round(self.end - self.start, 3),
-                "peak_score": round(max(self.scores), 4),
-                "mean_score": round(float(np.mean(self.scores)), 4),
-                "frames": len(self.scores),
-                "first_frame": self.first_frame,
-                "last_frame": self.last_frame,
-                "closed": closed,
-                "camera": camera,
-            }
-        )
+        return json.dumps(self.to_record(closed, camera))
+
+    def to_record(self, closed: bool = True, camera: str = "") -> dict:
+        """The `--events` line's fields, in its order."""
+        return {
+            "label": self.label,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "duration": round(self.end - self.start, 3),
+            "peak_score": round(max(self.scores), 4),
+            "mean_score": round(float(np.mean(self.scores)), 4),
+            "frames": len(self.scores),
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "closed": closed,
+            "camera": camera,
+        }
 
 
 class SegmentTracker:

@@ -54,7 +54,11 @@ class Prediction:
         return self.label != NO_ACTION
 
     def to_json(self) -> str:
-        record = {
+        return json.dumps(self.to_record())
+
+    def to_record(self) -> dict:
+        """The JSONL line's fields, in its order (docs/jsonl.md)."""
+        return {
             "frame": self.frame,
             "sample": self.sample,
             "timestamp": round(self.timestamp, 4),
@@ -72,7 +76,6 @@ class Prediction:
             "window_span_s": round(self.window_span_s, 4),
             "camera": self.camera,
         }
-        return json.dumps(record)
 
 
 def probs_dict(labels: list[str], probs: np.ndarray) -> dict[str, float]:

@@ -56,11 +56,6 @@ STATE_STYLES = {SourceState.LIVE: "green", SourceState.ENDED: "blue", SourceStat
 NOT_NOW = frozenset({SourceState.STALLED, SourceState.RECONNECTING, SourceState.FAILED})
 
 
-def _state_text(status) -> str:
-    """A camera's state as the UIs show it: with its detail ("reconnecting 2/5 in 1.0 s")."""
-    return status.state_detail or status.state.value
-
-
 class HeadlessUI:
     mode = UIMode.NONE
 
@@ -101,7 +96,7 @@ class ConsoleUI:
             status = camera.status()
             latest = camera.latest()
             prediction = latest[0] if latest else None
-            state = Text(_state_text(status), style=STATE_STYLES.get(status.state, "yellow"))
+            state = Text(status.state_text, style=STATE_STYLES.get(status.state, "yellow"))
             if prediction is None:
                 action, score = Text("waiting...", style="dim"), ""
             elif prediction.label == NO_ACTION:
@@ -207,7 +202,7 @@ class ConsoleUI:
         source_line = Text(status.source, style="grey62", overflow="ellipsis", no_wrap=True)
         # a line of its own: a long state ("reconnecting 2/5 in 1.0 s") squeezed the figures
         state_line = Text.from_markup(
-            f"source [{state_style}]{_state_text(status)}[/]",
+            f"source [{state_style}]{status.state_text}[/]",
             overflow="ellipsis",
         )
         state_line.no_wrap = True
@@ -302,12 +297,12 @@ class CameraView:
         self._shown_state = None
 
     def state(self) -> str:
-        return _state_text(self.camera.status())
+        return self.camera.status().state_text
 
     def image(self):
         latest = self.camera.latest()
         status = self.camera.status()
-        state = _state_text(status)
+        state = status.state_text
         if latest is None or latest[1].display is None:
             return None
         new_result = latest is not self._shown

@@ -9,7 +9,6 @@ longer than one append.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ class WebFeed(Sink):
 
     def _keep(self, camera: str, segment) -> None:
         if segment is not None:
-            self._events[camera].append(json.loads(segment.to_json(camera=camera)))
+            self._events[camera].append(segment.to_record(camera=camera))
 
     # -- the server's side ------------------------------------------------------------------
     def count(self, camera: str) -> int:
@@ -107,5 +106,5 @@ class WebFeed(Sink):
                 events.extend(finished)
                 current = self._trackers[camera].current
                 if current is not None:
-                    events.append(json.loads(current.to_json(closed=False, camera=camera)))
+                    events.append(current.to_record(closed=False, camera=camera))
             return events

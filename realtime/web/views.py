@@ -64,11 +64,11 @@ class Shared:
     def get(self) -> bytes:
         with self._lock:
             now = time.monotonic()
-            fresh = now - self._made_at < self.min_interval_s
-            if self._value is None or (not fresh and self.key() != self._key):
-                self._key = self.key()
-                self._value = self.make()
-                self._made_at = now
+            if self._value is not None and now - self._made_at < self.min_interval_s:
+                return self._value
+            key = self.key()
+            if self._value is None or key != self._key:
+                self._key, self._value, self._made_at = key, self.make(), now
             return self._value
 
 
@@ -131,7 +131,7 @@ class Views:
         answer = {}
         for name, camera in self.cameras.items():
             latest = camera.latest()
-            answer[name] = json.loads(latest[0].to_json()) if latest else None
+            answer[name] = latest[0].to_record() if latest else None
         return Answer.json(answer)
 
     def events(self) -> Answer:
@@ -166,7 +166,7 @@ class Views:
                     "name": name,
                     "source": status.source,
                     "state": status.state.value,
-                    "state_detail": status.state_detail or status.state.value,
+                    "state_detail": status.state_text,
                     "fps": round(status.fps, 2),
                     "frame_age_ms": round(status.frame_age_ms, 1),
                     "frames_read": status.frames_read,
@@ -174,7 +174,7 @@ class Views:
                     "dropped": status.dropped,
                     "skipped": status.frames_skipped,
                     "reconnects": status.reconnects,
-                    "latest": json.loads(latest[0].to_json()) if latest else None,
+                    "latest": latest[0].to_record() if latest else None,
                     "pace_warning": latest[0].pace_warning if latest else None,
                     "timeline": [_point(point) for point in timeline],
                 }
@@ -204,7 +204,7 @@ class Views:
 
     def _picture(self, camera) -> bytes:
         status = camera.status()
-        state = status.state_detail or status.state.value
+        state = status.state_text
         latest = camera.latest()
         if latest is None or latest[1].display is None:
             image = blank_tile((640, 360), camera.name, state)
