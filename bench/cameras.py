@@ -212,8 +212,11 @@ def max_single(model: Path, video: Path, env: dict, extra: list[str], frames: in
     return round((len(times) - 1) / (times[-1] - times[0]), 1)
 
 
-def run(args) -> dict:
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-cameras-"))
+def setup(work: str | None, prefix: str):
+    """What the camera benches run with, made once in `work` (default: a temporary folder):
+    (work, prepare()'s figures, the camera video, the runs' environment, and the backbones:
+    name -> (model directory, extra flags))."""
+    work = Path(work) if work else Path(tempfile.mkdtemp(prefix=prefix))
     cache = work / "cache"
     prep = prepare(work, cache)
     video = write_camera_video(work / "camera_640x360_25fps_h264.mp4")
@@ -223,6 +226,11 @@ def run(args) -> dict:
         "litert (.tflite)": (Path(prep["tflite_model"]), []),
         "InceptionV3, auto": (Path(prep["model"]), ["--backbone-weights", prep["weights"]]),
     }
+    return work, prep, video, env, backbones
+
+
+def run(args) -> dict:
+    work, prep, video, env, backbones = setup(args.work, "bench-cameras-")
     if args.int8:
         backbones["InceptionV3, openvino-int8"] = (
             Path(prep["model"]),

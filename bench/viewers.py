@@ -39,9 +39,9 @@ from bench.cameras import (  # noqa: E402
     read_records,
     realtime_command,
     report,
-    write_camera_video,
+    setup,
 )
-from bench.startup import cpu_name, prepare  # noqa: E402
+from bench.startup import cpu_name  # noqa: E402
 
 VARIANTS = ("no --serve", "--serve, no viewer", "--serve, 20 viewers")
 WARMUP_S = 3.0
@@ -188,16 +188,9 @@ def measure(command: list[str], env: dict, jsonl: Path, viewers: int, seconds: f
 
 
 def run(args) -> dict:
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-viewers-"))
-    cache = work / "cache"
-    prep = prepare(work, cache)
-    video = write_camera_video(work / "camera_640x360_25fps_h264.mp4")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "REALTIME_ACTION_CACHE": str(cache)}
-    env.pop("DISPLAY", None)
-    backbones = {
-        "InceptionV3, auto": (Path(prep["model"]), ["--backbone-weights", prep["weights"]]),
-        "litert (.tflite)": (Path(prep["tflite_model"]), []),
-    }
+    _, _, video, env, backbones = setup(args.work, "bench-viewers-")
+    order = ("InceptionV3, auto", "litert (.tflite)")  # the table's rows
+    backbones = {name: backbones[name] for name in order}
     if args.backbones:
         backbones = {k: v for k, v in backbones.items() if k in args.backbones}
     extras = {VARIANTS[0]: ([], 0), VARIANTS[1]: (["--serve", "0"], 0),
