@@ -82,11 +82,30 @@ def test_a_bad_serve_address_says_what_is_wrong(text, says):
         ("0.0.0.0", False),
         ("::", False),
         ("10.1.2.3", False),
-        ("no-such-host.invalid", False),
     ],
 )
 def test_loopback_is_every_address_a_host_names_being_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "addresses, loopback",
+    [
+        (["127.0.0.1", "::1"], True),
+        (["127.0.0.1", "192.0.2.7"], False),  # one address beyond: not loopback
+        (OSError("no such host"), False),  # a name that does not resolve
+    ],
+)
+def test_a_name_is_loopback_when_all_it_resolves_to_is(monkeypatch, addresses, loopback):
+    """Names go through the resolver, faked here: a test asks no DNS server anything."""
+
+    def getaddrinfo(host, port, proto=0):
+        if isinstance(addresses, Exception):
+            raise addresses
+        return [(None, None, proto, "", (a, 0)) for a in addresses]
+
+    monkeypatch.setattr("realtime.web.address.socket.getaddrinfo", getaddrinfo)
+    assert is_loopback("camera-box.example") is loopback
 
 
 def test_beyond_loopback_a_token_is_required_from_the_flag_or_the_environment():
