@@ -184,10 +184,15 @@ class InferenceEngine(threading.Thread):
         stop: threading.Event,
         doorbell: Doorbell | None = None,
         clock: Callable[[], float] = time.monotonic,
+        open_ended: bool = False,
     ):
+        """`open_ended`: cameras join (`add`) and leave (`retire`) while it runs, and it runs
+        until `stop` even with no camera (a cluster worker's engine); otherwise it serves
+        `streams` until they have all ended."""
         super().__init__(name="inference", daemon=True)
-        if not streams or not extractors:
+        if not extractors or not (streams or open_ended):
             raise ValueError("no camera to serve, or nothing to serve it with")
+        self.open_ended = open_ended
         self.streams = list(streams)
         self.extractors = list(extractors)
         self.stop_event = stop
@@ -198,6 +203,19 @@ class InferenceEngine(threading.Thread):
         self.finished = threading.Event()
         self._finishing = threading.Lock()  # heads, decisions, sinks: one frame at a time
         self.turns = RoundRobin([stream.ring for stream in self.streams], self.doorbell)
+
+    def add(self, stream: CameraStream) -> None:
+        """A camera joins a running open-ended engine (from any thread)."""
+        if not self.open_ended:
+            raise RuntimeError("cameras join an open-ended engine only")
+        with self._finishing:  # the stream is in `streams` before its first frame is taken
+            self.streams.append(stream)
+            self.turns.add(stream.ring)
+
+    def retire(self, stream: CameraStream) -> None:
+        """A camera leaves: its frames are no longer taken (one in flight still finishes)."""
+        with self._finishing:
+            self.turns.retire(self.streams.index(stream))
 
     @property
     def in_flight(self) -> int:
@@ -230,7 +248,7 @@ class InferenceEngine(threading.Thread):
                 if taken is None:
                     with self._finishing:
                         self.forward_source_events()  # also runs each source's watchdog
-                    if self.turns.all_ended:
+                    if self.turns.all_ended and not self.open_ended:
                         return
                     self.doorbell.wait_after(seen, 0.2)
                     continue
@@ -252,7 +270,7 @@ class InferenceEngine(threading.Thread):
         self.stop_event.set()
 
     def forward_source_events(self) -> None:
-        for stream in self.streams:
+        for stream in list(self.streams):
             stream.forward_source_events()
 
     def process(self, stream: CameraStream, frame: Frame, extract: Extract) -> Prediction | None:

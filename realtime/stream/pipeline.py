@@ -100,6 +100,10 @@ class Camera:
     metrics: PipelineMetrics
     sinks: list[Sink] = field(default_factory=list)  # its own (the shared ones: Pipeline)
     model_label: str = ""
+    #: what its capture thread honours: the run's stop, or (open-ended runs) its own, set
+    #: when the camera leaves or the run stops
+    stop: threading.Event = field(default_factory=threading.Event)
+    left: bool = False  # it left an open-ended run (`Pipeline.remove_camera`)
 
     def latest(self):
         return self.stream.latest()
@@ -145,11 +149,16 @@ class Pipeline:
         classifier: ActionClassifier,
         settings: RunSettings,
         sinks: list[Sink],
+        *,
+        open_ended: bool = False,
     ):
         """`sinks` receive every camera's predictions (JSONL, events); each camera's own
-        outputs come with its `CameraSetup`."""
-        if not cameras:
+        outputs come with its `CameraSetup`. `open_ended`: cameras join (`add_camera`) and
+        leave (`remove_camera`) while it runs, and it runs until stopped, with no camera at
+        times (a cluster worker: `realtime.cluster`); otherwise it ends with its cameras."""
+        if not cameras and not open_ended:
             raise ValueError("a run needs at least one camera")
+        self.open_ended = open_ended
         self.classifier = classifier
         self.backbone = backbone
         self.settings = settings
@@ -160,14 +169,19 @@ class Pipeline:
         self.model_label = f"{backbone.name} on {backbone.backend}"
         self.cameras = [self._camera(setup) for setup in cameras]
         # several cameras: as many frames in flight as the backend runs at once to advantage
-        several = len(self.cameras) > 1
-        extractors = backbone.parallel_extractors()[: len(self.cameras)] if several else []
+        several = len(self.cameras) > 1 or open_ended
+        extractors = backbone.parallel_extractors() if several else []
+        if not open_ended:
+            extractors = extractors[: len(self.cameras)]
         self.engine = InferenceEngine(
             [camera.stream for camera in self.cameras],
             extractors or [backbone.extract],
             stop=self.stop_event,
             doorbell=self.doorbell,
+            open_ended=open_ended,
         )
+        self._joining = threading.Lock()  # add_camera / remove_camera / close, one at a time
+        self._started = False
         self.problems: list[Failure] | None = None  # set by close()
 
     @classmethod
@@ -190,12 +204,13 @@ class Pipeline:
         info = self.classifier.info
         settings = self.settings
         ring = FrameRing(info.window, settings.every_frame, doorbell=self.doorbell)
+        stop = threading.Event() if self.open_ended else self.stop_event
         capture = CaptureThread(
             setup.source,
             ring,
             image_size=info.image_size,
             sampling_fps=info.sampling_fps,
-            stop=self.stop_event,
+            stop=stop,
             pace=not settings.every_frame and not setup.live,
             keep_display=settings.keep_display,
             loop=settings.loop,
@@ -227,7 +242,56 @@ class Pipeline:
             metrics=metrics,
             sinks=list(setup.sinks),
             model_label=self.model_label,
+            stop=stop,
         )
+
+    def add_camera(self, setup: CameraSetup) -> Camera:
+        """An open-ended run: a camera joins (its capture starts at once if the run has
+        started; its window starts empty). Names are unique among the cameras present."""
+        with self._joining:
+            if not self.open_ended:
+                raise RuntimeError("cameras join an open-ended run only")
+            if self.problems is not None:
+                raise RuntimeError("the run is closed")
+            if any(c.name == setup.name and not c.left for c in self.cameras):
+                raise ValueError(f"camera {setup.name!r} is already in the run")
+            camera = self._camera(setup)
+            self.cameras.append(camera)
+            self.engine.add(camera.stream)
+            if self._started:
+                camera.capture.start()
+            return camera
+
+    def remove_camera(self, name: str, join_timeout: float = 2.0) -> list[Failure]:
+        """An open-ended run: camera `name` leaves. Its capture stops and releases the
+        source, its unread frames are counted as dropped, its own outputs are closed; what
+        went wrong with it is returned (its outputs' failures)."""
+        with self._joining:
+            camera = next((c for c in self.cameras if c.name == name and not c.left), None)
+            if camera is None:
+                raise KeyError(name)
+            camera.left = True
+            camera.stop.set()
+            self.engine.retire(camera.stream)
+            return self._release(camera, join_timeout)
+
+    def _release(self, camera: Camera, join_timeout: float) -> list[Failure]:
+        capture = camera.capture
+        if capture.ident is not None:
+            capture.join(join_timeout)
+        elif capture.source is not None:
+            capture.source.release()  # the capture thread releases its source when it ends
+        camera.ring.drop_unread()
+        problems = []
+        for sink in camera.sinks:
+            sink.close()
+            if sink.failure:
+                problems.append(sink.failure)
+        return problems
+
+    def present(self) -> list[Camera]:
+        """The cameras in the run now (an open-ended run's cameras come and go)."""
+        return [camera for camera in list(self.cameras) if not camera.left]
 
     @property
     def labels(self) -> list[str]:
@@ -247,8 +311,10 @@ class Pipeline:
     def start(self) -> None:
         """Warm up, then start the capture threads and the inference thread."""
         self.warm_up()
-        for camera in self.cameras:
-            camera.capture.start()
+        with self._joining:
+            for camera in self.cameras:
+                camera.capture.start()
+            self._started = True
         self.engine.start()
 
     def request_stop(self) -> None:
@@ -289,26 +355,33 @@ class Pipeline:
         Returns the problems worth one line each (`problems`, also after a second call)."""
         if self.problems is not None:
             return self.problems
+        with self._joining:
+            return self._close(join_timeout)
+
+    def _close(self, join_timeout: float) -> list[Failure]:
         self.problems = []
         self.stop_event.set()
-        threads = [self.engine, *(camera.capture for camera in self.cameras)]
+        for camera in self.cameras:
+            camera.stop.set()
+        threads = [self.engine, *(c.capture for c in self.cameras if not c.left)]
         for thread in threads:
             if thread.ident is not None:  # started (a failed warm-up starts none)
                 thread.join(join_timeout)
         problems = self.problems
-        several = len(self.cameras) > 1
-        for camera in self.cameras:
+        several = len(self.cameras) > 1 or self.open_ended
+        present = [camera for camera in self.cameras if not camera.left]
+        for camera in present:
             capture = camera.capture
             if capture.ident is None and capture.source is not None:
                 capture.source.release()  # the capture thread releases its source when it ends
             camera.ring.drop_unread()  # never to be classified: `dropped` is final from here
-        for sink in [*self.sinks, *(s for camera in self.cameras for s in camera.sinks)]:
+        for sink in [*self.sinks, *(s for camera in present for s in camera.sinks)]:
             sink.close()
             if sink.failure:
                 problems.append(sink.failure)
         if self.engine.failure:
             problems.append(self.engine.failure)
-        for camera in self.cameras:
+        for camera in present:
             failure = camera.capture.failure
             if failure is None:
                 continue

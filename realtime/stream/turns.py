@@ -69,6 +69,20 @@ class RoundRobin:
                     return i, item
             return None
 
+    def add(self, ring: FrameRing) -> int:
+        """A camera joining while the workers run; returns its index (indices never change:
+        a camera that leaves is `retire`d, not removed)."""
+        with self._lock:
+            self.rings.append(ring)
+            self._ended.append(False)
+            return len(self.rings) - 1
+
+    def retire(self, index: int) -> None:
+        """Camera `index` has left: never taken again (a frame in flight still finishes)."""
+        with self._lock:
+            self._ended[index] = True
+        self.doorbell.set()
+
     def release(self, index: int) -> None:
         """Camera `index`'s frame is finished: its next frame may be taken."""
         with self._lock:
