@@ -23,7 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.core.optional import OPTIONAL_MODULES  # noqa: E402
 
-LAYERS = ("core", "frames", "backbones", "head", "stream", "outputs", "ui", "web", "app")
+LAYERS = (
+    "core", "frames", "backbones", "head", "stream", "outputs", "ui", "web", "app", "cluster"
+)  # fmt: skip
 #: The highest layer `training/` may import.
 TRAINING_REACH = LAYERS.index("head")
 

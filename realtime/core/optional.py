@@ -34,6 +34,8 @@ OPTIONAL_MODULES = {
     "av": "recording (--output)",
     "matplotlib": "python -m realtime.plot (drawing a run's timeline)",
     "realtime.web.server": "--serve (the web server, its pages and metrics)",
+    "ray": "python -m realtime.cluster (the cluster's commands; the `cluster` extra)",
+    "realtime.cluster.commands": "python -m realtime.cluster's commands (import Ray)",
 }
 
 

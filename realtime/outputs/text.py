@@ -126,6 +126,10 @@ class JsonlSink(_TextSink):
     def handle(self, prediction: Prediction, frame: Frame) -> None:
         self._line(prediction.to_json())
 
+    def write_record(self, record: dict) -> None:
+        """A line made elsewhere (a cluster worker's prediction, `realtime.cluster`)."""
+        self._line(json.dumps(record))
+
     def on_source_state(self, camera: str, change) -> None:
         """A live source's state change, as a line of its own: `"type": "source_state"`."""
         self._line(json.dumps({**change.to_record(), "camera": camera}))
@@ -154,9 +158,11 @@ class EventSink(_TextSink):
 
     def handle(self, prediction: Prediction, frame: Frame) -> None:
         p = prediction
-        self._write(
-            self._tracker(p.camera).update(p.label, p.score, p.timestamp, p.frame), p.camera
-        )
+        self.add(p.camera, p.label, p.score, p.timestamp, p.frame)
+
+    def add(self, camera: str, label: str, score: float, timestamp: float, frame: int) -> None:
+        """One prediction's decision (also from a JSONL record: `realtime.cluster`)."""
+        self._write(self._tracker(camera).update(label, score, timestamp, frame), camera)
 
     def on_gap(self, camera: str) -> None:
         self._write(self._tracker(camera).reset(), camera)
