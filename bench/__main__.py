@@ -75,6 +75,12 @@ def parse_args(argv=None):
         help="instead: a run without --serve, with it, and with 20 viewers, side by side "
         "(bench/viewers.py; its own options: python -m bench.viewers --help)",
     )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="instead: the cluster on one machine, kills and overhead, in a network namespace "
+        "(bench/cluster.py, as root; its own options: python -m bench.cluster --help)",
+    )
     return p.parse_args(argv)
 
 
@@ -262,6 +268,10 @@ def main(argv=None) -> int:
         from bench.cameras import main as cameras
 
         return cameras(["--work", args.work] if args.work else [])
+    if args.cluster:
+        from bench.cluster import main as cluster
+
+        return cluster(["--work", args.work] if args.work else [])
     if args.viewers:
         from bench.viewers import main as viewers
 

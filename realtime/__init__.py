@@ -15,7 +15,9 @@ this; `python tests/test_layers.py` prints the import graph):
 - `stream`: source states and reconnects, capture, inference, the pipeline, metrics;
 - `outputs`: JSONL and event files, recordings, the overlay, the output-path checks;
 - `ui`: the console and window views;
-- `cli` (and `app`): the command line, assembling one run.
+- `web`: `--serve`'s page, API and metrics;
+- `cli` (and `app`): the command line, assembling one run;
+- `cluster`: cameras over several machines with Ray (`python -m realtime.cluster`).
 
 `training/` uses core, frames, backbones and head only.
 """

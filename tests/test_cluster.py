@@ -355,3 +355,25 @@ def test_a_cluster_spreads_cameras_and_moves_a_dead_workers_cameras(
     assert set(result["exit_codes"].values()) <= {0, -9}, result["exit_codes"]
     assert result["left_processes"] == [], result["left_processes"]
     assert "cam1.jsonl" in result["files"] and "cam1.events.jsonl" in result["files"]
+
+
+def test_capacity_is_what_every_parallel_extractor_sustains_times_the_headroom():
+    from realtime.cluster.commands import HEADROOM, measure_capacity
+
+    calls = []
+
+    class Backbone:
+        """Two ways to run at once, each taking 10 ms a frame: 200 frames/s at most."""
+
+        def parallel_extractors(self):
+            def extract(frames):
+                calls.append(frames.shape)
+                time.sleep(0.01)
+
+            return [extract, extract]
+
+    capacity = measure_capacity(Backbone(), 32, seconds=0.5)
+    assert calls and all(shape == (1, 32, 32, 3) for shape in calls)
+    # sleeping can only take longer than asked: at most 200 x HEADROOM, and far above one way
+    assert 20 <= capacity.fps <= 200 * HEADROOM, capacity
+    assert capacity.how.startswith("measured: ") and f"x {HEADROOM}" in capacity.how

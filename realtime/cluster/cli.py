@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=capacity,
         default="auto",
         metavar="auto|FPS",
-        help="frames per second this machine offers (auto: measured from its "
-        "backbone at start, times 0.8)",
+        help="frames per second this machine offers (auto: its backbone's rate measured "
+        "at start, times 0.4: docs/cluster.md)",
     )
     w.add_argument(
         "--backbone",

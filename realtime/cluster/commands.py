@@ -49,8 +49,12 @@ from realtime.stream.reconnect import ReconnectPolicy
 STEP_S = 0.25  # how often a worker syncs with the controller and the head drains it
 #: a worker whose controller does not answer for this long has lost the head
 LOST_HEAD_S = 15.0
-#: share of the measured backbone rate a worker offers (decoding, the head and the rest)
-HEADROOM = 0.8
+#: The share of its backbone's rate on a blank frame that a worker offers: decoding, cropping,
+#: the head, the capture threads and Ray share the same cores. Measured on a 2-core Xeon
+#: (docs/cluster.md): with 640x360 H.264 cameras, one process classified at most 0.49x
+#: (InceptionV3, openvino-bf16) and 0.68x (MobileNet, LiteRT) of that rate, frames already
+#: dropping there; 0.4 keeps a margin. `--capacity FPS` when you have measured better.
+HEADROOM = 0.4
 
 
 def say(message: str) -> None:
