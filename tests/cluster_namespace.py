@@ -240,6 +240,39 @@ def scenario(opts, env: dict, cameras: list[MjpegCamera], started: list[Command]
             time.sleep(0.25)
         placed = {n: v for n, v in placed.items()}
 
+    if opts.leave:  # Ctrl-C on the worker with the cameras (SIGINT to its process group)
+        leaving_host = next(h for h in WORKERS if h in {v[0] for v in placed.values()})
+        other = next(h for h in WORKERS if h != leaving_host)
+        if workers[other].process.poll() is not None:  # killed above: back, for the cameras
+            workers[other] = start_worker(other)
+            assert workers[other].wait_for("joined", 90), workers[other].output()
+        before = {n: placement for n, (_, placement, _) in placed.items()}
+        leaving = workers[leaving_host]
+        t0 = time.monotonic()
+        os.killpg(leaving.process.pid, signal.SIGINT)
+        try:
+            code = leaving.process.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
+        exited_s = round(time.monotonic() - t0, 2)
+        moved = {n for n, (node, _, _) in placed.items() if node == leaving_host}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(first_prediction_after(out, n, before[n]) for n in moved):
+                break
+            time.sleep(0.1)
+        result["leave"] = {
+            "host": leaving_host,
+            "code": code,
+            "exited_s": exited_s,
+            "output": leaving.output(),
+            "resumed_on": {
+                n: (first_prediction_after(out, n, before[n]) or {}).get("node") for n in moved
+            },
+            "to": other,
+        }
+        log(f"left: {leaving_host} exit {code} in {exited_s} s")
+
     if opts.overflow:  # one camera more than the survivor has room for: unplaced, said so
         toml = f'[[camera]]\nname = "extra"\nsource = "{cameras[0].url}"\n'
         (work / "extra.toml").write_text(toml)
@@ -291,6 +324,7 @@ def main() -> int:
     parser.add_argument("--rate-seconds", type=float, default=0.0)
     parser.add_argument("--other-backbone", help="a .tflite the model was not made with")
     parser.add_argument("--overflow", action="store_true", help="up a camera with no room")
+    parser.add_argument("--leave", action="store_true", help="Ctrl-C a worker with cameras")
     opts = parser.parse_args()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     env = {

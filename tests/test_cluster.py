@@ -321,7 +321,7 @@ def test_a_cluster_spreads_cameras_and_moves_a_dead_workers_cameras(
     work.mkdir()
     done = subprocess.run(
         ["unshare", "-n", sys.executable, str(NAMESPACE_SCRIPT), "--model", str(slow_model_dir),
-         "--work", str(work), "--kills", "1", "--deadline", "30", "--overflow",
+         "--work", str(work), "--kills", "1", "--deadline", "30", "--overflow", "--leave",
          "--other-backbone", str(other_backbone)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -341,7 +341,13 @@ def test_a_cluster_spreads_cameras_and_moves_a_dead_workers_cameras(
     assert refused["code"] == 2, refused
     lines = refused["output"].strip().splitlines()
     assert len(lines) == 1 and "this worker cannot run the cluster's model" in lines[0], lines
-    # one camera more than the survivor has room for: named, exit 2; the others go on
+    # Ctrl-C on a worker (its process group, as a terminal sends it): it leaves in order,
+    # exit 0, and its cameras go on from the other worker
+    leave = result["leave"]
+    assert leave["code"] == 0 and "left the cluster" in leave["output"], leave
+    assert "error" not in leave["output"], leave
+    assert set(leave["resumed_on"].values()) == {leave["to"]}, leave
+    # one camera more than the workers have room for: named, exit 2; the others go on
     overflow = result["overflow"]
     assert overflow["code"] == 2, overflow
     error = [line for line in overflow["output"].splitlines() if line.startswith("error:")]

@@ -37,7 +37,7 @@ from realtime.cluster.nodes import (
 )
 from realtime.cluster.slot import CameraSlot
 from realtime.cluster.worker import Forward, WorkerLoop
-from realtime.core.errors import Failure, InputError, first_line
+from realtime.core.errors import Failure, InputError, first_line, log
 from realtime.core.optional import native_stderr_silenced
 from realtime.frames.sources import CaptureOptions
 from realtime.head.classifier import ActionClassifier
@@ -90,6 +90,20 @@ def connect(address: HeadAddress, node_ip: str | None = None) -> None:
             f"cannot reach the cluster's head at {address} ({first_line(exc, 160)}); "
             "up, status and down run on the head's machine"
         ) from None
+    _ray_messages_to_our_log()
+
+
+def _ray_messages_to_our_log() -> None:
+    """Ray's driver prints every cluster-wide error it hears of (a node declared dead, a raylet
+    stopped, with 20 lines of its log) on stdout, in the middle of `status`'s table and of our
+    own lines, which already say what happened ("worker ... is gone"). They go to our log
+    instead (`-v` shows them). Ray offers no switch for it: its module function is replaced."""
+
+    def to_log(data, ignore_prefix=False):
+        for line in data.get("lines", ()):
+            log.debug("ray (%s): %s", data.get("pid", "?"), line)
+
+    ray._private.worker.print_to_stdstream = to_log
 
 
 def controller_handle():
@@ -295,9 +309,12 @@ def worker(args) -> int:
             with signals_call(stopped.raise_):
                 return _serve_worker(address, host, backbone, classifier, capacity, node, stopped)
         finally:
+            log.debug("leaving: ray.shutdown")
             if ray.is_initialized():
                 ray.shutdown()
+            log.debug("leaving: stopping the node")
             node.stop()
+            log.debug("left")
 
 
 def _serve_worker(address, host, backbone, classifier, capacity, node, stopped) -> int:
@@ -326,8 +343,9 @@ def _serve_worker(address, host, backbone, classifier, capacity, node, stopped) 
                 problem = pipeline.engine.failure.message
                 break
             time.sleep(STEP_S)
-        if problem is None and not node.alive:
+        if problem is None and not node.alive and not stopped.raised:
             problem = f"this worker's Ray node ended: {node.reason()}"
+    log.debug("the pipeline is closed")
     if problem is None:
         try:
             ray.get(controller.leave.remote(node_id), timeout=5)
