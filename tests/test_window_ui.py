@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,10 +52,19 @@ def xdisplay():
         yield display
 
 
+#: `python -m realtime ARGS`, whose every thread's stack goes to stderr on SIGUSR1 (`diagnose`)
+RUN_DUMPING_STACKS = (
+    "import faulthandler, runpy, signal, sys; "
+    "faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "sys.argv = ['realtime', *sys.argv[1:]]; "
+    "runpy.run_module('realtime', run_name='__main__', alter_sys=True)"
+)
+
+
 def start_cli(display, *args):
     env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "realtime", *map(str, args)],
+        [sys.executable, "-c", RUN_DUMPING_STACKS, *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -92,11 +102,32 @@ def screenshot(display, path: Path):
     return cv2.imread(str(path))
 
 
-def wait_for_screen(display, path: Path, shows, timeout=30.0, describe=None):
+def diagnose(display, process) -> str:
+    """What the X server knows of every window (map state, geometry) and, in the run's stderr,
+    every thread's stack (SIGUSR1: `RUN_DUMPING_STACKS`): for a screen that stays black."""
+    env = dict(os.environ, DISPLAY=display)
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True,
+                          env=env, timeout=10).stdout  # fmt: skip
+    states = []
+    for line in tree.splitlines():
+        if "realtime-action" in line:
+            wid = line.split()[0]
+            info = subprocess.run(["xwininfo", "-id", wid], capture_output=True, text=True,
+                                  env=env, timeout=10).stdout  # fmt: skip
+            states += [x.strip() for x in info.splitlines() if "Map State" in x or "Absolute" in x
+                       or "Width" in x or "Height" in x]  # fmt: skip
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+    return f"windows:\n{tree}\nthe run's window: {states}"
+
+
+def wait_for_screen(display, path: Path, shows, timeout=30.0, describe=None, process=None):
     """Screenshots until `shows(shot)` holds: the window starts black, and a loaded machine
     may take seconds to draw its first frame. Returns the shot, or None without a tool. On
-    failure the message says what the last shot showed (`describe(shot)`), and the shot stays
-    at `path` (pytest keeps the last runs' temporary folders)."""
+    failure the message says what the last shot showed (`describe(shot)`) and what the X
+    server knows of the windows (`diagnose`: the run's stacks go to its stderr), and the shot
+    stays at `path` (pytest keeps the last runs' temporary folders)."""
     if not shutil.which("import"):
         return None
     deadline = time.monotonic() + timeout
@@ -106,7 +137,10 @@ def wait_for_screen(display, path: Path, shows, timeout=30.0, describe=None):
             return shot
         if time.monotonic() >= deadline:
             seen = describe(shot) if describe and shot is not None else ""
-            pytest.fail(f"the screen did not show it within {timeout:.0f} s; {seen} ({path})")
+            found = diagnose(display, process) if shutil.which("xwininfo") else ""
+            pytest.fail(
+                f"the screen did not show it within {timeout:.0f} s; {seen} ({path})\n{found}"
+            )
         time.sleep(0.2)
 
 
@@ -128,7 +162,10 @@ def test_auto_opens_a_window_and_q_quits(xdisplay, make_video, tflite_model_dir,
         assert wid, "no window appeared"
         # the frame (upscaled to 640 wide) and its overlay reach the screen, not a black root
         wait_for_screen(
-            xdisplay, tmp_path / "screen.png", lambda s: (s[:480, :640] > 30).mean() > 0.2
+            xdisplay,
+            tmp_path / "screen.png",
+            lambda s: (s[:480, :640] > 30).mean() > 0.2,
+            process=process,
         )
         env = dict(os.environ, DISPLAY=xdisplay)
         subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, timeout=10)
@@ -137,6 +174,7 @@ def test_auto_opens_a_window_and_q_quits(xdisplay, make_video, tflite_model_dir,
     finally:
         if process.poll() is None:
             process.kill()
+            print(f"the run's stderr:\n{process.communicate(timeout=15)[1]}")
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "QFontDatabase" not in stderr
@@ -165,7 +203,7 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
             band, body = band_and_body(shot)
             return body.mean() > 150 and band.max() > 150
 
-        shot = wait_for_screen(xdisplay, tmp_path / "screen.png", shows_overlay)
+        shot = wait_for_screen(xdisplay, tmp_path / "screen.png", shows_overlay, process=process)
         band, body = band_and_body(shot)
         assert band.mean() < body.mean() * 0.6  # the darkened overlay band
         # under the frame (640 x 480 once upscaled): the panel, dark, with coloured bars
@@ -174,7 +212,8 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
         assert ((panel.max(axis=-1) - panel.min(axis=-1)) > 80).sum() > 300  # colour
     finally:
         process.terminate()
-        process.communicate(timeout=15)
+        _, stderr = process.communicate(timeout=15)
+        print(f"the run's stderr:\n{stderr}")  # shown by pytest when the test fails
     assert process.returncode == 0
 
 
@@ -215,7 +254,11 @@ def test_four_cameras_share_one_window_as_a_grid(xdisplay, tflite_model_dir, tmp
             return f"tile means {means}, run exited: {process.poll()}"
 
         shot = wait_for_screen(
-            xdisplay, tmp_path / "grid.png", tiles_show_their_colours, describe=tile_means
+            xdisplay,
+            tmp_path / "grid.png",
+            tiles_show_their_colours,
+            describe=tile_means,
+            process=process,
         )
         for rows, cols in bodies:  # each tile has its own overlay band with text above it
             band = shot[rows.start - 140 : rows.start - 100, cols]
