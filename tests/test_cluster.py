@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from loopback.servers import closed_port
 from realtime.cameras import CameraConfig
 from realtime.cluster.collect import ResultFiles, check_out_dir
 from realtime.cluster.controller import MAX_PENDING_ITEMS, CameraFigures, Controller
@@ -283,12 +284,17 @@ def test_bad_input_is_one_error_line(args, message, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 
-def test_a_worker_whose_head_cannot_be_reached_says_so_in_one_line():
-    # a port nothing listens on, on loopback: refused at once
-    done = cluster_cli("worker", "--address", "127.0.0.1:9", "--host", "127.0.0.1", timeout=60)
+@pytest.mark.parametrize("command", ["worker", "status", "up", "down"])
+def test_a_head_that_cannot_be_reached_is_one_line_at_once(command, tmp_path):
+    cameras = tmp_path / "cameras.toml"
+    cameras.write_text('[[camera]]\nname = "a"\nsource = "rtsp://127.0.0.1:1/x"\n')
+    extra = {"worker": ["--host", "127.0.0.1"], "up": ["--cameras", str(cameras)]}
+    with closed_port() as port:  # bound, never listening: connections are refused
+        done = cluster_cli(command, "--address", f"127.0.0.1:{port}", *extra.get(command, []))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot reach the cluster's head at 127.0.0.1:9" in lines[0], lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: cannot reach the cluster's head at 127.0.0.1:{port}")
 
 
 # a whole cluster -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ that child SIGTERM, on which Ray stops the node's processes, then SIGKILL after 
 Node failure detection (how soon a dead machine's cameras move) is set on the head
 (`HEALTH_CHECK`): the head asks each node every 0.5 s, a node missing 3 answers in a row
 (0.5 s each) is dead: about 2 s after a machine dies Ray restarts its cameras elsewhere (Ray's
-defaults take about 15 s).
+defaults check less often).
 """
 
 from __future__ import annotations

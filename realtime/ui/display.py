@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import deque
 
 import cv2
@@ -38,6 +39,7 @@ from realtime.outputs.overlay import (
 from realtime.stream.pipeline import Pipeline
 from realtime.stream.prediction import NO_ACTION
 from realtime.stream.reconnect import SourceState
+from realtime.ui.xmap import remap_own_windows
 
 WINDOW_TITLE = "realtime-action"
 
@@ -244,6 +246,10 @@ class ConsoleUI:
             live.update(self.render(pipeline), refresh=True)
 
 
+#: after the first image, how long Qt has to settle before the window is mapped again
+REMAP_AFTER_S = 0.3
+
+
 class WindowUI:
     """OpenCV window with the overlay. Must be created and driven from the main thread."""
 
@@ -261,13 +267,19 @@ class WindowUI:
         else:
             view = GridView(pipeline)
         shown = False
+        remap_at = None  # once, shortly after the first image: see realtime.ui.xmap
         try:
             while True:
                 image = view.image()
                 if image is not None:
                     cv2.imshow(self.title, image)
+                    if not shown:
+                        remap_at = time.monotonic() + REMAP_AFTER_S
                     shown = True
                 key = cv2.waitKey(self.refresh_ms) & 0xFF
+                if remap_at is not None and time.monotonic() >= remap_at:
+                    remap_at = None
+                    remap_own_windows(self.title)
                 if key in (ord("q"), 27):
                     pipeline.request_stop()
                     break
