@@ -114,14 +114,36 @@ def open_cameras(cameras, stop: threading.Event) -> list[OpenAttempt]:
     network camera delays the start by its open timeout, not by the sum of them all, and a
     signal (Ctrl-C, SIGTERM, SIGHUP) during the opens is handled at once by the main thread;
     an abandoned open is released when it returns. One attempt per camera, in order."""
-    attempts = []
-    for camera in cameras:
-        attempt = OpenAttempt(lambda c=camera: open_source(c.source, c.options))
-        attempt.start()
-        attempts.append(attempt)
+    attempts = [start_opening(camera) for camera in cameras]
     for attempt in attempts:
         attempt.result = attempt.wait(stop)
     return attempts
+
+
+def start_opening(camera: CameraConfig) -> OpenAttempt:
+    """`camera`'s source opening on a helper thread (`OpenAttempt`), started."""
+    attempt = OpenAttempt(lambda: open_source(camera.source, camera.options))
+    attempt.start()
+    return attempt
+
+
+def camera_setup(camera: CameraConfig, attempt: OpenAttempt) -> CameraSetup:
+    """The `CameraSetup` of a camera whose open `attempt` has finished: one that did not open
+    is retried by its reconnect policy (a file: never; it is left out)."""
+    spec, options = camera.source, camera.options
+    live = spec.is_live
+    # live sources reopen without open_source's first-open extras (see reopen_source)
+    reopen = reopen_source if live else open_source
+    source = attempt.result
+    return CameraSetup(
+        name=camera.name,
+        label=source.describe() if source is not None else str(spec),
+        live=live,
+        source=source,
+        reopen=lambda: reopen(spec, options),
+        reconnect=camera.reconnect if live else None,  # a file is never retried
+        open_error=attempt.error or "",
+    )
 
 
 def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[CameraSetup]:
@@ -135,26 +157,11 @@ def camera_setups(plan: RunPlan, attempts: list[OpenAttempt], warn) -> list[Came
         raise InputError(reason)
     setups = []
     for camera, attempt in zip(plan.cameras, attempts, strict=True):
-        spec, options = camera.source, camera.options
-        live = spec.is_live
-        # live sources reopen without open_source's first-open extras (see reopen_source)
-        reopen = reopen_source if live else open_source
-        source = attempt.result
-        if source is None:
-            retries = live and camera.reconnect.enabled
+        if attempt.result is None:
+            retries = camera.source.is_live and camera.reconnect.enabled
             retry = "retrying as its reconnect policy allows" if retries else "left out"
             warn(f"camera {camera.name}: {attempt.error or 'could not open'}; {retry}")
-        setups.append(
-            CameraSetup(
-                name=camera.name,
-                label=source.describe() if source is not None else str(spec),
-                live=live,
-                source=source,
-                reopen=lambda spec=spec, options=options, reopen=reopen: reopen(spec, options),
-                reconnect=camera.reconnect if live else None,  # a file is never retried
-                open_error=attempt.error or "",
-            )
-        )
+        setups.append(camera_setup(camera, attempt))
     return setups
 
 

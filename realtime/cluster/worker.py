@@ -18,11 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from realtime.app import camera_setup, start_opening
 from realtime.cluster.controller import Assignment, CameraFigures
-from realtime.frames.sources import open_source, reopen_source
 from realtime.stream.engine import Sink
 from realtime.stream.pipeline import Camera, CameraSetup, Pipeline
-from realtime.stream.reconnect import OpenAttempt
 
 #: items a worker keeps while the head cannot take them; beyond, the oldest go (counted)
 MAX_BUFFERED_ITEMS = 50_000
@@ -111,35 +110,23 @@ def figures_of(camera: Camera) -> CameraFigures:
 
 
 class Opening:
-    """A placed camera's source being opened on a helper thread (`OpenAttempt`), so that a slow
-    or dead camera never holds up the worker's loop; `setup()` once `done`."""
+    """A placed camera's source being opened on a helper thread, as `python -m realtime` opens
+    its cameras (`realtime.app.start_opening`), so that a slow or dead camera never holds up
+    the worker's loop; `setup()` once `done`."""
 
     def __init__(self, assignment: Assignment):
         self.assignment = assignment
-        config = assignment.config
-        self.attempt = OpenAttempt(lambda: open_source(config.source, config.options))
-        self.attempt.start()
+        self.attempt = start_opening(assignment.config)
 
     @property
     def done(self) -> bool:
         return self.attempt.done.is_set()
 
     def setup(self) -> CameraSetup:
-        """As `python -m realtime` sets up a camera: one that did not open is retried by its
-        reconnect policy on its capture thread (a file: left out)."""
-        config = self.assignment.config
-        spec, options = config.source, config.options
-        source = self.attempt.wait(threading.Event())
-        reopen = reopen_source if spec.is_live else open_source
-        return CameraSetup(
-            name=config.name,
-            label=source.describe() if source is not None else str(spec),
-            live=spec.is_live,
-            source=source,
-            reopen=lambda: reopen(spec, options),
-            reconnect=config.reconnect if spec.is_live else None,
-            open_error=self.attempt.error or "",
-        )
+        """As `python -m realtime` sets up a camera (`realtime.app.camera_setup`): one that did
+        not open is retried by its reconnect policy on its capture thread (a file: left out)."""
+        self.attempt.join()
+        return camera_setup(self.assignment.config, self.attempt)
 
     def abandon(self) -> None:
         """Not wanted any more: what it opens is released (now, or when the open returns)."""
