@@ -276,12 +276,14 @@ class Pipeline:
             return self._release(camera, join_timeout)
 
     def _release(self, camera: Camera, join_timeout: float) -> list[Failure]:
+        """A stopped camera (its `stop` set): its capture joined or its source released, its
+        unread frames dropped, its own outputs closed; their failures."""
         capture = camera.capture
-        if capture.ident is not None:
+        if capture.ident is not None:  # started (a failed warm-up starts none)
             capture.join(join_timeout)
         elif capture.source is not None:
             capture.source.release()  # the capture thread releases its source when it ends
-        camera.ring.drop_unread()
+        camera.ring.drop_unread()  # never to be classified: `dropped` is final from here
         problems = []
         for sink in camera.sinks:
             sink.close()
@@ -363,22 +365,17 @@ class Pipeline:
         self.stop_event.set()
         for camera in self.cameras:
             camera.stop.set()
-        threads = [self.engine, *(c.capture for c in self.cameras if not c.left)]
-        for thread in threads:
-            if thread.ident is not None:  # started (a failed warm-up starts none)
-                thread.join(join_timeout)
+        if self.engine.ident is not None:  # started (a failed warm-up starts none)
+            self.engine.join(join_timeout)
+        present = self.present()  # (those that left were released then)
+        own = [problem for camera in present for problem in self._release(camera, join_timeout)]
         problems = self.problems
-        several = len(self.cameras) > 1 or self.open_ended
-        present = [camera for camera in self.cameras if not camera.left]
-        for camera in present:
-            capture = camera.capture
-            if capture.ident is None and capture.source is not None:
-                capture.source.release()  # the capture thread releases its source when it ends
-            camera.ring.drop_unread()  # never to be classified: `dropped` is final from here
-        for sink in [*self.sinks, *(s for camera in present for s in camera.sinks)]:
+        for sink in self.sinks:
             sink.close()
             if sink.failure:
                 problems.append(sink.failure)
+        problems += own
+        several = len(self.cameras) > 1 or self.open_ended
         if self.engine.failure:
             problems.append(self.engine.failure)
         for camera in present:
