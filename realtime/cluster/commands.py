@@ -121,21 +121,21 @@ def head(args) -> int:
     info = read_model_info(model_dir)
     check_out_dir(out, model_dir)
     blob = pack_model(model_dir)
-    node = RayNode.head(args.host, args.port)
+    address = HeadAddress(args.host, args.port)
+    node = RayNode.head(address)
     node.start()
     try:
-        connect(HeadAddress(args.host, args.port))  # (Ray's own signal handlers, then ours)
+        connect(address)  # (Ray's own signal handlers, then ours)
         stopped = StopFlag()
         with signals_call(stopped.raise_):
-            return _serve_head(args, model_dir, info, blob, out, node, stopped)
+            return _serve_head(args, address, model_dir, info, blob, out, node, stopped)
     finally:
         if ray.is_initialized():
             ray.shutdown()
         node.stop()
 
 
-def _serve_head(args, model_dir, info, blob, out, node, stopped) -> int:
-    address = HeadAddress(args.host, args.port)
+def _serve_head(args, address, model_dir, info, blob, out, node, stopped) -> int:
     _internal_kv_put(MODEL_KEY, blob, namespace=NAMESPACE)
     model = {
         "dir": str(model_dir.resolve()),
@@ -190,8 +190,13 @@ def _serve_head(args, model_dir, info, blob, out, node, stopped) -> int:
     return 1 if problems else 0
 
 
+def hosts_of(status: dict) -> dict[str, str]:
+    """Each worker's node id -> its address."""
+    return {w.node_id: w.host for w in status["workers"]}
+
+
 def _report_placements(status: dict, seen: dict) -> None:
-    hosts = {w.node_id: w.host for w in status["workers"]}
+    hosts = hosts_of(status)
     for camera in status["cameras"]:
         where = (camera.node_id, camera.placement)
         if camera.node_id is not None and seen.get(camera.name) != where:
@@ -219,13 +224,19 @@ def slot_name(camera: str) -> str:
 # worker --------------------------------------------------------------------------------------
 
 
+def stored_model(address: HeadAddress, timeout: float) -> bytes | None:
+    """The model the head put in Ray's key-value store, read without joining the cluster
+    (None: not there yet); raises what Ray raises when the head does not answer."""
+    with native_stderr_silenced():  # Ray's own warnings while it tries
+        client = ray._raylet.GcsClient(address=str(address))
+        return client.internal_kv_get(MODEL_KEY, NAMESPACE.encode(), timeout=timeout)
+
+
 def fetch_model(address: HeadAddress, timeout: float = 10.0) -> bytes:
-    """The model the head shipped, read from Ray's key-value store before joining."""
+    """The model the head shipped, read before joining."""
     check_reachable(address)
     try:
-        with native_stderr_silenced():  # Ray's own warnings while it tries
-            client = ray._raylet.GcsClient(address=str(address))
-            blob = client.internal_kv_get(MODEL_KEY, NAMESPACE.encode(), timeout=timeout)
+        blob = stored_model(address, timeout)
     except Exception as exc:
         raise InputError(
             f"cannot reach the cluster's head at {address} ({first_line(exc, 160)})"
@@ -383,15 +394,15 @@ def up(args) -> int:
             scheduling_strategy="SPREAD",
         ).remote(camera.name)
     names = {camera.name for camera in cameras}
-    deadline = time.monotonic() + args.wait
+    started = time.monotonic()
     while True:
         status = ray.get(controller.status.remote())
         mine = [c for c in status["cameras"] if c.name in names]
         waiting = [c for c in mine if c.node_id is None]
         no_room = all(free < demand for free in status["free_fps"].values())
-        if not waiting or (no_room and time.monotonic() > deadline - args.wait + 3):
-            break
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        # those still waiting after 3 s with no room anywhere will not be placed now
+        if not waiting or (no_room and waited > 3) or waited > args.wait:
             break
         time.sleep(0.2)
     show(status, Console(stderr=True))
@@ -422,10 +433,7 @@ def down(args) -> int:
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:  # until the head has stopped its node
         try:
-            with native_stderr_silenced():
-                ray._raylet.GcsClient(address=str(address)).internal_kv_get(
-                    MODEL_KEY, NAMESPACE.encode(), timeout=1
-                )
+            stored_model(address, timeout=1)
         except Exception:
             say(f"the cluster at {address} has stopped")
             return 0
@@ -436,7 +444,7 @@ def down(args) -> int:
 
 
 def show(status: dict, console: Console) -> None:
-    hosts = {w.node_id: w.host for w in status["workers"]}
+    hosts = hosts_of(status)
     workers = Table(title="workers", title_justify="left")
     for column in ("machine", "capacity fps", "free fps", "backbone"):
         workers.add_column(column)

@@ -88,7 +88,8 @@ class RayNode:
         self._started = threading.Event()
 
     @classmethod
-    def head(cls, host: str, port: int) -> RayNode:
+    def head(cls, address: HeadAddress) -> RayNode:
+        host, port = address.host, address.port
         return cls(
             ray_command(
                 "start",
@@ -102,7 +103,7 @@ class RayNode:
                 "--disable-usage-stats",
                 f"--system-config={json.dumps(HEALTH_CHECK)}",
             ),
-            f"the head node on {host}:{port}",
+            f"the head node on {address}",
         )
 
     @classmethod
