@@ -20,6 +20,7 @@ from realtime.core.cliargs import (
     VERBOSE_HELP,
     HelpFormatter,
     OneLineErrorParser,
+    add_backbone_arguments,
     add_segment_arguments,
     configure_logging,
     int_up_to,
@@ -116,43 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="model directory (head weights + metadata.json)",
     )
-    mdl.add_argument(
-        "--backbone",
-        metavar="NAME|FILE.tflite",
-        help="feature extractor: inception_v3 or a .tflite file "
-        "(default: the one the model was trained with)",
-    )
-    mdl.add_argument(
-        "--backbone-weights",
-        metavar="FILE",
-        help="InceptionV3 ImageNet weights file, for machines without internet",
-    )
-    mdl.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKEND_CHOICES,
-        help="how InceptionV3 runs; exported runtimes are converted from the Keras model once "
-        "and cached (auto: the fastest available that matches Keras within 1%%; "
-        "see docs/performance.md)",
-    )
+    add_backbone_arguments(mdl, BACKEND_CHOICES)
     mdl.add_argument(
         "--calibration",
         action="append",
         metavar="VIDEO|DIR",
         help="with --backend openvino-int8: videos (or folders of videos) like the ones it will "
         "see, to calibrate int8 on; quantized once and cached (repeatable)",
-    )
-    mdl.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="where converted backbones are cached "
-        "(default: $REALTIME_ACTION_CACHE or ~/.cache/realtime-action)",
-    )
-    mdl.add_argument(
-        "--threads",
-        type=int_up_to(1024),
-        metavar="N",
-        help="CPU threads for the backbone (default: all cores)",
     )
 
     out = p.add_argument_group("output")

@@ -12,6 +12,7 @@ from realtime.cluster.nodes import ADDRESS_ENV, DEFAULT_PORT
 from realtime.core.cliargs import (
     HelpFormatter,
     OneLineErrorParser,
+    add_backbone_arguments,
     add_segment_arguments,
     configure_logging,
     int_up_to,
@@ -101,15 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames per second this machine offers (auto: its backbone's rate measured "
         "at start, times 0.4: docs/cluster.md)",
     )
-    w.add_argument(
-        "--backbone",
-        metavar="NAME|FILE.tflite",
-        help="feature extractor (default: what the cluster's model implies)",
-    )
-    w.add_argument("--backbone-weights", metavar="FILE", help="InceptionV3 ImageNet weights file")
-    w.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="how it runs")
-    w.add_argument("--cache-dir", metavar="DIR", help="where converted backbones are cached")
-    w.add_argument("--threads", type=int_up_to(1024), metavar="N", help="backbone CPU threads")
+    add_backbone_arguments(w, BACKEND_CHOICES)
 
     u = commands.add_parser(
         "up", help="place the cameras of a cameras file", formatter_class=HelpFormatter

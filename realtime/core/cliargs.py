@@ -169,6 +169,43 @@ def configure_logging(verbose: bool) -> None:
     log.setLevel(logging.DEBUG)
 
 
+def add_backbone_arguments(parser, backend_choices) -> None:
+    """`--backbone`, `--backbone-weights`, `--backend`, `--cache-dir`, `--threads`: which
+    feature extractor runs and how (`realtime.backbones.load_backbone`), in a run and on a
+    cluster worker; `backend_choices`: `realtime.backbones.base.CHOICES`."""
+    parser.add_argument(
+        "--backbone",
+        metavar="NAME|FILE.tflite",
+        help="feature extractor: inception_v3 or a .tflite file "
+        "(default: the one the model was trained with)",
+    )
+    parser.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="InceptionV3 ImageNet weights file, for machines without internet",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=backend_choices,
+        help="how InceptionV3 runs; exported runtimes are converted from the Keras model once "
+        "and cached (auto: the fastest available that matches Keras within 1%%; "
+        "see docs/performance.md)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where converted backbones are cached "
+        "(default: $REALTIME_ACTION_CACHE or ~/.cache/realtime-action)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int_up_to(1024),
+        metavar="N",
+        help="CPU threads for the backbone (default: all cores)",
+    )
+
+
 def add_segment_arguments(parser, purpose: str) -> None:
     """`--hysteresis` and `--min-duration`: how per-frame decisions become action segments
     (`realtime.stream.postprocess.SegmentTracker`), in the run (`--events`) and in the plot
