@@ -50,8 +50,8 @@ class Clock:
 def test_the_controller_places_moves_and_reports_cameras():
     clock = Clock()
     c = Controller({"labels": ["a"]}, clock=clock)
-    c.join("n1", "10.0.0.1", 20, "mobilenet")
-    c.join("n2", "10.0.0.2", 12, "mobilenet")
+    c.join("n1", "127.0.0.2", 20, "mobilenet")
+    c.join("n2", "127.0.0.3", 12, "mobilenet")
     assert c.add_cameras([config("door"), config("yard")], 5) == []
     assert c.add_cameras([config("gate"), config("door")], 5) == ["door"]  # nothing added
     assert sorted(c.cameras) == ["door", "yard"]
@@ -74,7 +74,7 @@ def test_the_controller_places_moves_and_reports_cameras():
     assert c.assigned("n1") == [] and len(c.assigned("n2")) == 2
     assert c.free_fps() == {"n1": 20, "n2": 2}
     assert c.drain() == [("prediction", "door", {"frame": 1})] and c.drain() == []
-    assert c.prune({"n2"}) == ["10.0.0.1"] and list(c.workers) == ["n2"]
+    assert c.prune({"n2"}) == ["127.0.0.2"] and list(c.workers) == ["n2"]
     c.request_down()
     assert c.sync("n2", [], {})[1] is True
     assert c.status()["down"] is True
@@ -90,7 +90,7 @@ def test_the_controller_keeps_a_bounded_backlog_and_counts_what_it_drops():
 # the head's files ----------------------------------------------------------------------------
 
 
-def prediction_record(camera, frame, label, t, placement=1, node="10.0.0.1"):
+def prediction_record(camera, frame, label, t, placement=1, node="127.0.0.2"):
     return {"frame": frame, "timestamp": t, "label": label, "score": 0.9, "camera": camera,
             "window": 1, "node": node, "placement": placement}  # fmt: skip
 
@@ -185,10 +185,10 @@ def test_a_worker_runs_what_the_head_assigns_and_sends_what_it_produced(
 ):
     path = make_video(n=12, fps=25.0)
     controller = Controller({})
-    controller.join("n1", "10.0.0.1", 50, "x")
+    controller.join("n1", "127.0.0.2", 50, "x")
     controller.add_cameras([config("door", str(path)), config("yard", str(path))], 5)
     controller.placed("door", "n1")
-    forward = Forward("10.0.0.1")
+    forward = Forward("127.0.0.2")
     classifier = ActionClassifier(tflite_model_dir)
     pipeline = Pipeline([], litert_backbone, classifier, RunSettings(every_frame=True), [forward],
                         open_ended=True)  # fmt: skip
@@ -219,10 +219,10 @@ def test_a_worker_runs_what_the_head_assigns_and_sends_what_it_produced(
         assert [c.name for c in pipeline.present()] == ["yard"]
     items = controller.drain()
     assert items[0] == ("placement", "door", items[0][2])
-    assert items[0][2]["node"] == "10.0.0.1" and items[0][2]["placement"] == 1
+    assert items[0][2]["node"] == "127.0.0.2" and items[0][2]["placement"] == 1
     door = [r for kind, camera, r in items if kind == "prediction" and camera == "door"]
     assert [r["frame"] for r in door] == list(range(12))
-    assert all(r["node"] == "10.0.0.1" and r["placement"] == 1 for r in door)
+    assert all(r["node"] == "127.0.0.2" and r["placement"] == 1 for r in door)
     assert controller.cameras["door"].figures == CameraFigures()  # n1 no longer has it
 
 
@@ -255,10 +255,10 @@ def test_a_failed_sync_keeps_the_items_for_the_next():
 
 
 def test_addresses():
-    assert str(parse_address("10.0.0.5:7000")) == "10.0.0.5:7000"
+    assert str(parse_address("127.0.0.5:7000")) == "127.0.0.5:7000"
     assert str(parse_address("head.lan")) == f"head.lan:{DEFAULT_PORT}"
     assert str(parse_address(None)) == f"127.0.0.1:{DEFAULT_PORT}"
-    for bad in ("10.0.0.5:x", ":80", "h:0", "h:70000"):
+    for bad in ("127.0.0.5:x", ":80", "h:0", "h:70000"):
         with pytest.raises(InputError, match="HOST:PORT"):
             parse_address(bad)
 
