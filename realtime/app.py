@@ -249,6 +249,7 @@ def assemble(plan: RunPlan, args, console: Console) -> Run:
             backend=args.backend,
             cache_dir=args.cache_dir,
             calibration=args.calibration,
+            pooling=plan.info.backbone.pooling,
         )
         check_compatible(plan.info, backbone.identity(), plan.model_dir)
         classifier = ActionClassifier(plan.model_dir, plan.info)

@@ -379,3 +379,48 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
     assert read_model_info(tmp_path / "m32").training["features"] == {"backend": "openvino"}
     folders = sorted(p.name for p in (data / ".features").iterdir())
     assert len(folders) == 2, folders  # int8 features never served as fp32 ones
+
+
+REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "test": 1}
+
+
+def test_regions_pooling_trains_records_and_streams_as_offline(embedder_path, tmp_path_factory):
+    """`training all --pooling regions`: the model records the pooling with its backbone
+    (5 x 1024 features), the .tflite beside it is the original file, and
+    `python -m realtime --every-frame` (which reads the pooling from the model) gives the
+    offline probabilities at every step, to 1e-4."""
+    from realtime.backbones.litert import LiteRTBackbone
+    from realtime.backbones.regions import Pooling
+    from realtime.head.classifier import ActionClassifier
+    from realtime.head.modeldir import read_model_info
+    from training.features import extract_features
+
+    data = _generate(tmp_path_factory.mktemp("regions") / "data", REGIONS_SET)
+    out = tmp_path_factory.mktemp("model") / "regions_model"
+    result = run_cli(
+        "all", "--data", data, "--out", out, "--backbone", embedder_path,
+        "--pooling", "regions", "--epochs", "3", module="training", timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    info = read_model_info(out)
+    assert info.backbone.pooling is Pooling.REGIONS and info.backbone.feature_size == 5120
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["backbone"]["pooling"] == "regions"
+    assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
+    videos = sorted((data / "test").iterdir())[:2]
+    backbone = LiteRTBackbone(embedder_path, pooling=Pooling.REGIONS)
+    offline = extract_features(videos, backbone, 25.0, None, None)
+    classifier = ActionClassifier(out)
+    for video, lines in _runtime_lines(out, videos).items():
+        frames = offline.features[video]
+        assert frames.shape[1] == 5120
+        assert [line["sample"] for line in lines] == list(range(len(frames)))
+        features = np.zeros((len(lines), WINDOW, frames.shape[1]), np.float32)
+        masks = np.zeros((len(lines), WINDOW), bool)
+        for i, line in enumerate(lines):
+            fill, end = line["window"], line["sample"] + 1
+            features[i, :fill] = frames[end - fill : end]
+            masks[i, :fill] = True
+        expected = classifier.predict_batch(features, masks)
+        got = np.array([[line["probs"][label] for label in classifier.labels] for line in lines])
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)

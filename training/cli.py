@@ -13,6 +13,7 @@ from rich.console import Console
 
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 from realtime.backbones.base import INT8
+from realtime.backbones.regions import Pooling
 from realtime.core.cliargs import (
     VERBOSE_HELP,
     HelpFormatter,
@@ -34,7 +35,7 @@ from training.workflow import BackboneChoice
 DEFAULT_DATA_DEST = Path("data")
 
 
-def _add_backbone(p: argparse.ArgumentParser) -> None:
+def _add_backbone(p: argparse.ArgumentParser, pooling: bool = True) -> None:
     g = p.add_argument_group("backbone (as in `python -m realtime`)")
     g.add_argument(
         "--backbone",
@@ -60,6 +61,14 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
         help="with --backend openvino-int8: videos to calibrate int8 on "
         "(default: the data set's training videos)",
     )
+    if pooling:
+        g.add_argument(
+            "--pooling",
+            choices=[p.value for p in Pooling],
+            help="the backbone's last feature map averaged over the whole image (global) or "
+            "over the whole image and its four quadrants (regions: keeps where things are, "
+            "5x the features; docs/training.md) (default: the recipe's)",
+        )
     g.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for LiteRT")
 
 
@@ -201,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--data", required=True, metavar="DIR", help="data set folder")
     e.add_argument("--model", required=True, metavar="DIR", help="model directory")
-    _add_backbone(e)
+    _add_backbone(e, pooling=False)  # the model's metadata says how it pools
     _add_cache(e)
 
     x = sub.add_parser(
@@ -242,13 +251,16 @@ def _recipe(args):
     )
 
 
-def _choice(args, dataset=None):
-    """The backbone options; int8 without --calibration calibrates on `dataset`'s train split."""
+def _choice(args, dataset=None, recipe=None):
+    """The backbone options; int8 without --calibration calibrates on `dataset`'s train split;
+    the pooling is --pooling's, else `recipe`'s."""
     calibration = args.calibration
     if not calibration and args.backend == INT8 and dataset is not None:
         calibration = [str(video.path) for video in dataset.split("train")]
+    pooling = getattr(args, "pooling", None)
+    pooling = Pooling(pooling) if pooling else (recipe.pooling if recipe else Pooling.GLOBAL)
     return BackboneChoice(
-        args.backbone, args.backbone_weights, args.threads, args.backend, calibration
+        args.backbone, args.backbone_weights, args.threads, args.backend, calibration, pooling
     )
 
 
@@ -271,14 +283,14 @@ def run(args, console: Console) -> int:
     if args.command == "features":
         dataset = workflow.load(args.data)
         recipe = _recipe(args)
-        backbone = _choice(args, dataset).load()
+        backbone = _choice(args, dataset, recipe).load()
         workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
         return 0
     if args.command == "train":
         out = check_output_dir(args.out)
         dataset = workflow.load(args.data)
         recipe = _recipe(args)
-        backbone = _choice(args, dataset).load()
+        backbone = _choice(args, dataset, recipe).load()
         workflow.train_step(dataset, backbone, recipe, out, args.cache, console)
         return 0
     if args.command == "evaluate":
@@ -310,7 +322,7 @@ def _all(args, console: Console, workflow) -> int:
     else:
         console.rule("download")
         dataset = workflow.load(prepare(Path(args.dest), console, from_file=_from(args)))
-    backbone = _choice(args, dataset).load()
+    backbone = _choice(args, dataset, recipe).load()
     console.rule("features")
     workflow.features_for_recipe(dataset, backbone, recipe, args.cache, console)
     console.rule("train")

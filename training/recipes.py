@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from realtime.backbones.regions import Pooling
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
 
 
@@ -58,6 +59,9 @@ class Recipe:
     input_dropout: float = 0.0  # training-only dropout on the input features (not in the head)
     refit: bool = False  # after choosing the epoch count on validation, retrain on all videos
     head: HeadConfig = SEED_HEAD
+    #: How the backbone pools its feature map (`--pooling` overrides); recorded with the
+    #: backbone in metadata.json, where the runtime reads it.
+    pooling: Pooling = Pooling.GLOBAL
     seed: int = 0
 
     @property
@@ -68,6 +72,7 @@ class Recipe:
     def as_dict(self) -> dict:
         data = asdict(self)
         data["head"] = self.head.as_dict()
+        data["pooling"] = self.pooling.value
         return data
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from realtime.backbones import backbone_spec_from_metadata, load_backbone
 from realtime.backbones.base import Backbone
+from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
 from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info, save_model_dir
@@ -40,6 +41,7 @@ class BackboneChoice:
     threads: int | None = None
     backend: str = "auto"
     calibration: list[str] | None = None
+    pooling: Pooling = Pooling.GLOBAL  # --pooling, else the recipe's
 
     def load(self) -> Backbone:
         return load_backbone(
@@ -48,6 +50,7 @@ class BackboneChoice:
             self.threads,
             backend=self.backend,
             calibration=self.calibration,
+            pooling=self.pooling,
         )
 
 
@@ -239,6 +242,7 @@ def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
         choice.threads,
         backend=choice.backend,
         calibration=choice.calibration,
+        pooling=info.backbone.pooling,
     )
 
 

@@ -8,6 +8,8 @@ applies its own input scaling, so that preprocessing exists once for training an
   download and cache, or from a local file (`--backbone-weights`) on offline machines.
 - `LiteRTBackbone`: any `.tflite` image model; its output is dequantised and flattened into
   the feature vector, its input size and type are read from the model.
+- `Pooling` (`realtime.backbones.regions`): either backbone's last feature map averaged over
+  the whole image (the usual output) or over the whole image and its four quadrants.
 
 How InceptionV3 is *executed* (TensorFlow, XLA, LiteRT, OpenVINO fp32/bf16) is a backend, chosen
 with `load_backbone(..., backend=...)`; see `realtime.backbones.conversion`. Every backend of
@@ -26,6 +28,7 @@ from realtime.backbones.base import AUTO, Backbone, BackboneIdentity, Backend, c
 from realtime.backbones.conversion import load_inception
 from realtime.backbones.keras import INCEPTION_V3
 from realtime.backbones.litert import LiteRTBackbone
+from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 
 
@@ -43,11 +46,15 @@ def load_backbone(
     backend: Backend | str = AUTO,
     cache_dir: str | os.PathLike | None = None,
     calibration=None,
+    pooling: Pooling | str = Pooling.GLOBAL,
 ) -> Backbone:
     """Build the backbone that `--backbone SPEC [--backbone-weights FILE] [--backend B]` names.
 
     `calibration` (`--calibration`): videos or folders that an `openvino-int8` backbone is
     quantized on (`realtime.backbones.int8`).
+
+    `pooling` (`--pooling`, `realtime.backbones.regions`): how the backbone's last feature map
+    becomes the feature vector; a model directory records it with its backbone.
 
     `backend` (see `realtime.backbones.base.BACKENDS`) chooses how InceptionV3 runs; exported
     runtimes are converted from the Keras model once and cached in `cache_dir` (default
@@ -64,7 +71,7 @@ def load_backbone(
             raise InputError(
                 f"--backend {backend} applies to InceptionV3; a .tflite backbone runs on LiteRT"
             )
-        return LiteRTBackbone(spec, num_threads=num_threads)
+        return LiteRTBackbone(spec, num_threads=num_threads, pooling=pooling)
     if spec.lower() in (INCEPTION_V3, "inceptionv3"):
         return load_inception(
             weights if weights else "imagenet",
@@ -72,5 +79,6 @@ def load_backbone(
             num_threads=num_threads,
             cache_dir=cache_dir,
             calibration=calibration,
+            pooling=pooling,
         )
     raise InputError(f"unknown backbone {spec!r}: use 'inception_v3' or a path to a .tflite file")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 from realtime.core.textenum import TextEnum
 
@@ -36,10 +37,18 @@ class BackboneIdentity:
     image_size: int | None = None  # model directories of format 1 may not say
     file: str | None = None  # a .tflite backbone: its file name, beside the model
     sha256: str | None = None  # and that file's digest
+    #: How the last feature map is pooled (`realtime.backbones.regions`); written only when
+    #: not GLOBAL, so identities (and caches) from before the option read and key as before.
+    pooling: Pooling = Pooling.GLOBAL
 
     def as_dict(self) -> dict:
         """For metadata.json and cache keys: the fields that are set, in this order."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.pooling is Pooling.GLOBAL:
+            del data["pooling"]
+        else:
+            data["pooling"] = self.pooling.value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> BackboneIdentity:
@@ -51,6 +60,7 @@ class BackboneIdentity:
             image_size=None if image_size is None else int(image_size),
             file=data.get("file"),
             sha256=data.get("sha256"),
+            pooling=Pooling(data.get("pooling", Pooling.GLOBAL.value)),
         )
 
 
@@ -64,6 +74,8 @@ class Backbone(ABC):
     backend: str = "native"
     feature_size: int
     image_size: int
+    #: How its feature map becomes the feature vector (part of the identity).
+    pooling: Pooling = Pooling.GLOBAL
 
     @abstractmethod
     def extract(self, frames: np.ndarray) -> np.ndarray:
@@ -77,7 +89,9 @@ class Backbone(ABC):
 
     def identity(self) -> BackboneIdentity:
         """What a model's metadata records about the backbone it was trained with."""
-        return BackboneIdentity(self.name, int(self.feature_size), int(self.image_size))
+        return BackboneIdentity(
+            self.name, int(self.feature_size), int(self.image_size), pooling=self.pooling
+        )
 
     def cache_identity(self) -> dict:
         """What cached features depend on: `identity()`, plus anything that changes them more

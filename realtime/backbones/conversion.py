@@ -80,6 +80,7 @@ from realtime.backbones.openvino import (
     cpu_capabilities,
     import_openvino,
 )
+from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
@@ -227,18 +228,26 @@ class InceptionBackends:
         warn: Callable[[str], None] | None = None,
         calibration=None,
         note: Callable[[str], None] | None = None,
+        pooling: Pooling = Pooling.GLOBAL,
     ):
         """`calibration`: a `realtime.backbones.int8.CalibrationSet` (needed to make an int8 model).
-        `warn` / `note`: where warnings and int8's agreement report go (default: stderr)."""
+        `warn` / `note`: where warnings and int8's agreement report go (default: stderr).
+        `pooling`: `Pooling.REGIONS` converts the graph that pools over regions (its own cache
+        folder)."""
         self.weights = weights
+        self.pooling = Pooling(pooling)
         self.calibration = calibration
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.note = note or (lambda message: print(message, file=sys.stderr))
         weights_id, key = inception_weights_identity(weights)
+        regions = self.pooling is Pooling.REGIONS
         self.identity = BackboneIdentity(
-            f"{INCEPTION_V3}/{weights_id}", INCEPTION_FEATURE_SIZE, INCEPTION_IMAGE_SIZE
+            f"{INCEPTION_V3}/{weights_id}",
+            INCEPTION_FEATURE_SIZE * (5 if regions else 1),
+            INCEPTION_IMAGE_SIZE,
+            pooling=self.pooling,
         )
         self._temporary = None
         if key is None:  # random weights: nothing to key a cache on
@@ -246,13 +255,15 @@ class InceptionBackends:
             self.root = Path(self._temporary.name)
         else:
             base = Path(cache_dir) if cache_dir else default_cache_dir()
-            self.root = base / "backbones" / key
+            self.root = base / "backbones" / (f"{key}-{self.pooling}" if regions else key)
         self._reference: KerasInceptionV3 | None = None
 
     # -- the Keras reference, built only when something must be converted or checked
     def reference(self) -> KerasInceptionV3:
         if self._reference is None:
-            self._reference = KerasInceptionV3(self.weights, num_threads=self.num_threads)
+            self._reference = KerasInceptionV3(
+                self.weights, num_threads=self.num_threads, pooling=self.pooling
+            )
         return self._reference
 
     def folder(self, backend: Backend) -> Path:
@@ -438,7 +449,9 @@ class InceptionBackends:
         if backend == Backend.KERAS:
             return self.reference()
         if backend == Backend.XLA:
-            return KerasInceptionV3(self.weights, jit_compile=True, num_threads=self.num_threads)
+            return KerasInceptionV3(
+                self.weights, jit_compile=True, num_threads=self.num_threads, pooling=self.pooling
+            )
         folder = self.folder(backend)
         with native_stderr_silenced():
             if backend == Backend.LITERT:
@@ -510,8 +523,10 @@ def load_inception(
     num_threads: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     calibration=None,
+    pooling: Pooling = Pooling.GLOBAL,
 ) -> Backbone:
-    """InceptionV3 with `weights` ("imagenet", a weights file, None) on `backend`.
+    """InceptionV3 with `weights` ("imagenet", a weights file, None) on `backend`, its feature
+    map pooled as `pooling`.
 
     `calibration`: videos or folders to calibrate `openvino-int8` on (only that backend).
     """
@@ -522,5 +537,9 @@ def load_inception(
 
         calibration_set = CalibrationSet.from_videos(calibration, INCEPTION_IMAGE_SIZE)
     return InceptionBackends(
-        weights, cache_dir=cache_dir, num_threads=num_threads, calibration=calibration_set
+        weights,
+        cache_dir=cache_dir,
+        num_threads=num_threads,
+        calibration=calibration_set,
+        pooling=pooling,
     ).load(backend)

@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 
 from realtime.backbones.base import Backbone, Backend, file_digest
+from realtime.backbones.regions import Pooling, keras_regions
 from realtime.core.download import fetch
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
@@ -88,7 +89,9 @@ def _set_tensorflow_threads(tf, num_threads: int | None) -> None:
 
 
 class KerasInceptionV3(Backbone):
-    """InceptionV3, include_top=False, average pooled: the example's 2048-d extractor.
+    """InceptionV3, include_top=False, average pooled: the example's 2048-d extractor
+    (`pooling=Pooling.REGIONS`: its 5 x 5 x 2048 map pooled over regions inside the graph,
+    10240-d; `realtime.backbones.regions`).
 
     `weights` is "imagenet" (Keras downloads and caches the file), a path to a Keras weights
     file (the ImageNet notop file, for offline machines), or None (random weights; only for
@@ -107,8 +110,11 @@ class KerasInceptionV3(Backbone):
         batch_size: int = 16,
         jit_compile: bool = False,
         num_threads: int | None = None,
+        pooling: Pooling = Pooling.GLOBAL,
     ):
         tf = import_tensorflow()
+        self.pooling = Pooling(pooling)
+        self.feature_size = INCEPTION_FEATURE_SIZE * (5 if self.pooling is Pooling.REGIONS else 1)
         _set_tensorflow_threads(tf, num_threads)
         if weights is not None and str(weights) == "imagenet":
             weights = imagenet_weights_file()
@@ -142,17 +148,21 @@ class KerasInceptionV3(Backbone):
         import keras
 
         source = None if weights is None else str(weights)
+        regions = self.pooling is Pooling.REGIONS
         try:
-            return keras.applications.InceptionV3(
+            model = keras.applications.InceptionV3(
                 include_top=False,
                 weights=source,
-                pooling="avg",
+                pooling=None if regions else "avg",
                 input_shape=(self.image_size, self.image_size, 3),
             )
         except Exception as exc:  # corrupt or foreign weights files: one clear line
             raise InputError(
                 f"cannot load InceptionV3 weights from {source}: {first_line(exc, 200)}"
             ) from None
+        if not regions:
+            return model
+        return keras.Model(model.input, keras_regions(model.output), name="inception_v3_regions")
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.uint8)

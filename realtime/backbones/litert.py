@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.backbones.base import Backbone, BackboneIdentity, Backend, file_digest
+from realtime.backbones.regions import Pooling, expose_feature_map, pool_regions
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
 
@@ -20,6 +21,10 @@ class LiteRTBackbone(Backbone):
     Input scaling follows the TFLite conventions for image models: a uint8 input takes the raw
     RGB pixels, an int8 input takes pixels - 128, a float input takes pixels / 127.5 - 1. The
     output (any shape) is dequantised with its scale and zero point and flattened.
+
+    `pooling=Pooling.REGIONS`: the model is rewritten in memory so that its output is its last
+    feature map, pooled here over the whole image and its quadrants
+    (`realtime.backbones.regions`); the file on disk is never changed.
     """
 
     backend = Backend.LITERT
@@ -29,6 +34,7 @@ class LiteRTBackbone(Backbone):
         path: str | os.PathLike,
         num_threads: int | None = None,
         identity: BackboneIdentity | None = None,
+        pooling: Pooling = Pooling.GLOBAL,
     ):
         """`identity`: the identity of the model this file was exported from, if any (a
         converted InceptionV3 keeps the Keras model's name so heads run on either)."""
@@ -36,13 +42,23 @@ class LiteRTBackbone(Backbone):
         if not path.is_file():
             raise InputError(f"backbone file not found: {path}")
         try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
             import ai_edge_litert.interpreter  # noqa: F401
         except ImportError:  # pragma: no cover - depends on the install
             raise InputError("LiteRT is not installed: pip install ai-edge-litert") from None
         threads = num_threads or os.cpu_count() or 1
         self._threads = threads
+        regions = Pooling(pooling) is Pooling.REGIONS
+        if regions:
+            content, _ = expose_feature_map(content, str(path))
+        # a converted InceptionV3 pools in its own graph: its identity says how
+        self.pooling = identity.pooling if identity else Pooling(pooling)
+        self._content = content
         try:
-            self._interpreter = self._new_interpreter(path, threads)
+            self._interpreter = self._new_interpreter(content, threads)
         except Exception as exc:
             raise InputError(f"{path} is not a usable .tflite model: {str(exc)[:160]}") from None
         self._workers: list = []  # `parallel_extractors`' one-thread interpreters, made on use
@@ -57,7 +73,9 @@ class LiteRTBackbone(Backbone):
         self._output = outputs[0]
         self.path = path
         self.image_size = shape[1]
-        self.feature_size = int(np.prod(self._output["shape"][1:]))
+        out_shape = [int(v) for v in self._output["shape"]]
+        self._map_shape = tuple(out_shape) if regions else None
+        self.feature_size = 5 * out_shape[-1] if self._map_shape else int(np.prod(out_shape[1:]))
         self._identity = identity
         if identity:
             self.sha256 = None
@@ -71,11 +89,11 @@ class LiteRTBackbone(Backbone):
         self._out_zero = float(zero)
 
     @staticmethod
-    def _new_interpreter(path: Path, threads: int):
+    def _new_interpreter(content: bytes, threads: int):
         from ai_edge_litert.interpreter import Interpreter
 
         with native_stderr_silenced():
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            interpreter = Interpreter(model_content=content, num_threads=threads)
             interpreter.allocate_tensors()
         return interpreter
 
@@ -103,11 +121,10 @@ class LiteRTBackbone(Backbone):
         for i, frame in enumerate(frames):
             interpreter.set_tensor(in_index, self._scaled(frame)[None])
             interpreter.invoke()  # LiteRT lets go of the GIL while it computes
-            raw = interpreter.get_tensor(out_index).reshape(-1)
+            raw = interpreter.get_tensor(out_index)
             if self._out_scale is not None:
-                out[i] = (raw.astype(np.float32) - self._out_zero) * self._out_scale
-            else:
-                out[i] = raw
+                raw = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+            out[i] = pool_regions(raw)[0] if self._map_shape else raw.reshape(-1)
         return out
 
     def parallel_extractors(self) -> list:
@@ -118,5 +135,5 @@ class LiteRTBackbone(Backbone):
         if count < 2:
             return []
         if not self._workers:
-            self._workers = [self._new_interpreter(self.path, 1) for _ in range(count)]
+            self._workers = [self._new_interpreter(self._content, 1) for _ in range(count)]
         return [partial(self._extract_with, worker) for worker in self._workers]

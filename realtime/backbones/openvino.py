@@ -49,6 +49,7 @@ class OpenVINOBackbone(Backbone):
         self.name = identity.name
         self.feature_size = identity.feature_size
         self.image_size = identity.image_size
+        self.pooling = identity.pooling  # pooled inside the converted graph
         self._identity = identity
         if quantized:
             self.backend = INT8

@@ -302,6 +302,7 @@ def worker(args) -> int:
             args.threads,
             backend=args.backend,
             cache_dir=args.cache_dir,
+            pooling=info.backbone.pooling,
         )
         try:
             check_compatible(info, backbone.identity(), model_dir)

@@ -31,6 +31,7 @@ OPTIONAL_MODULES = {
     "openvino": "the OpenVINO backends",
     "nncf": "quantizing a backbone to int8 (--backend openvino-int8)",
     "ai_edge_litert": "the LiteRT backends (a .tflite backbone)",
+    "flatbuffers": "rewriting a .tflite backbone for --pooling regions (comes with LiteRT)",
     "av": "recording (--output)",
     "matplotlib": "python -m realtime.plot (drawing a run's timeline)",
     "realtime.web.server": "--serve (the web server, its pages and metrics)",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import unicodedata
 
+from realtime.backbones.regions import Pooling
+
 MAX_LABELS = 10_000
 MAX_WINDOW = 1_000
 MAX_FEATURES = 100_000
@@ -110,6 +112,11 @@ def _backbone(data: dict) -> None:
             raise MetadataError(
                 f"backbone.file must name a file inside the model directory, not {_show(file)}"
             )
+    if "pooling" in backbone and backbone["pooling"] not in [p.value for p in Pooling]:
+        choices = ", ".join(p.value for p in Pooling)
+        raise MetadataError(
+            f"backbone.pooling must be one of {choices}, not {_show(backbone['pooling'])}"
+        )
 
 
 def _sampling(data: dict) -> None:

@@ -133,3 +133,8 @@ def check_compatible(info: ModelInfo, given: BackboneIdentity, model_dir: Path) 
             f"model {model_dir} was trained on backbone {expected.name}, not "
             f"{given.name}; pass the matching --backbone / --backbone-weights"
         )
+    if expected.pooling is not given.pooling:
+        raise InputError(
+            f"model {model_dir} was trained on features pooled as {expected.pooling}, but the "
+            f"backbone pools them as {given.pooling}"
+        )

@@ -1,0 +1,107 @@
+"""Features that keep where things are: a backbone's last feature map pooled over the whole
+image and over its four quadrants (`Pooling.REGIONS`), instead of over the whole image alone.
+
+A backbone's usual output is its last feature map (e.g. 7 x 7 x 1024 for MobileNet v1, 5 x 5 x
+2048 for InceptionV3 at 224 x 224) averaged over every position: where an object is in the
+image, and which way it moves across it, is mostly gone (docs/training.md, the mirror probe).
+`REGIONS` keeps five averages of that map: the whole image (the usual output, first), then the
+top-left, top-right, bottom-left and bottom-right quadrants. A quadrant is half the map's
+rows and half its columns, rounded up: the middle row and column of an odd-sized map belong to
+both halves, so every quadrant of a 5 x 5 map is 3 x 3 and of a 7 x 7 map 4 x 4.
+
+One backbone call per frame, as before; the feature vector is 5 times as long. Defined once
+here: NumPy (`pool_regions`, for `.tflite` models, whose map is exposed as their output by
+`expose_feature_map`) and Keras (`keras_regions`, inside InceptionV3's graph, so that every
+backend converted from it pools the same way) use the same `region_slices`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.core.errors import InputError
+from realtime.core.textenum import TextEnum
+
+
+class Pooling(TextEnum):
+    """How a backbone turns its last feature map into one feature vector (`--pooling`)."""
+
+    GLOBAL = "global"  # the backbone's own output: one average over the whole image
+    REGIONS = "regions"  # the whole image and its four quadrants, 5 x the channels
+
+
+#: Regions `REGIONS` pools over, in the order of the feature vector.
+REGION_NAMES = ("whole", "top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def region_slices(height: int, width: int) -> list[tuple[slice, slice]]:
+    """(rows, columns) of each region of a height x width map, in `REGION_NAMES`' order."""
+    if height < 1 or width < 1:
+        raise ValueError(f"a feature map of {height} x {width} has no regions")
+    top, bottom = slice(0, -(-height // 2)), slice(height // 2, height)
+    left, right = slice(0, -(-width // 2)), slice(width // 2, width)
+    whole = (slice(0, height), slice(0, width))
+    return [whole, (top, left), (top, right), (bottom, left), (bottom, right)]
+
+
+def pool_regions(maps: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) feature maps -> (N, 5 C) float32: each region's mean, regions in order."""
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim != 4:
+        raise ValueError(f"expected (N, H, W, C) feature maps, got shape {maps.shape}")
+    regions = region_slices(maps.shape[1], maps.shape[2])
+    parts = [maps[:, rows, cols].mean(axis=(1, 2)) for rows, cols in regions]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def keras_regions(feature_map):
+    """The same pooling as a Keras tensor op on (N, H, W, C), for a Keras model's graph."""
+    import keras
+
+    height, width = int(feature_map.shape[1]), int(feature_map.shape[2])
+    parts = [
+        keras.ops.mean(feature_map[:, rows, cols, :], axis=(1, 2))
+        for rows, cols in region_slices(height, width)
+    ]
+    return keras.ops.concatenate(parts, axis=-1)
+
+
+#: TFLite ops that average a feature map over its positions (a backbone's global pool).
+_POOLS = ("AVERAGE_POOL_2D", "MEAN")
+
+
+def expose_feature_map(content: bytes, source: str) -> tuple[bytes, tuple[int, ...]]:
+    """A `.tflite` model rewritten so that its one output is its last feature map: the input
+    of the last average pool (or mean) over a map larger than 1 x 1, in execution order.
+
+    Returns the new model's bytes and the map's shape (1, H, W, C); nothing else in the model
+    changes (the ops after the pool still run, their results unused). InputError when the model
+    has no such pool (`source` names the file in the message)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    except Exception:
+        raise InputError(f"{source} is not a readable .tflite model") from None
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    graph = model.subgraphs[0]
+    found = None
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+        if name not in _POOLS or op.inputs is None or len(op.inputs) == 0:
+            continue
+        shape = tuple(int(v) for v in graph.tensors[op.inputs[0]].shape)
+        if len(shape) == 4 and shape[1] * shape[2] > 1:
+            found = (int(op.inputs[0]), shape)
+    if found is None:
+        raise InputError(
+            f"{source} has no average-pooled feature map: --pooling regions needs a backbone "
+            "that ends in a global average pool"
+        )
+    graph.outputs = np.array([found[0]], np.int32)
+    import flatbuffers
+
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), found[1]
