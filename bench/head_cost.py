@@ -8,7 +8,12 @@ features (the values do not change the work), so a drifting machine load hits bo
 the figure is the median over chunks of the mean time per push, and the ratio is taken per
 chunk. Parameter counts come from the Keras models.
 
+With `--regions`, the default head on 5 x the features (`--pooling regions`: the whole image
+and its four quadrants) takes its turns too: its "x seed" is against the seed head on the
+globally pooled features, in the same chunks.
+
     PYTHONPATH=. python bench/head_cost.py [--features 2048 1024] [--chunks 30] [--pushes 200]
+        [--regions]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def main() -> int:
     p.add_argument("--features", type=int, nargs="+", default=[2048, 1024])
     p.add_argument("--chunks", type=int, default=30)
     p.add_argument("--pushes", type=int, default=200)
+    p.add_argument("--regions", action="store_true", help="add the default head on 5 x D")
     args = p.parse_args()
     rng = np.random.default_rng(0)
     print("| features | head | trainable | fitted | ms per frame | x seed |")
@@ -61,18 +67,23 @@ def main() -> int:
             ),
             "default (change from the mean)": DEFAULT_HEAD,
         }
-        built = {name: stream(config, size, rng) for name, config in heads.items()}
-        inputs = rng.random((args.pushes, size), dtype=np.float32)
-        for head_stream, _ in built.values():  # warm up and fill the window
-            for feature in inputs[:WINDOW]:
+        sizes = dict.fromkeys(heads, size)
+        if args.regions:
+            regions = f"default, --pooling regions ({5 * size}-d)"
+            heads[regions], sizes[regions] = DEFAULT_HEAD, 5 * size
+        built = {name: stream(config, sizes[name], rng) for name, config in heads.items()}
+        inputs = {d: rng.random((args.pushes, d), dtype=np.float32) for d in set(sizes.values())}
+        for name, (head_stream, _) in built.items():  # warm up and fill the window
+            for feature in inputs[sizes[name]][:WINDOW]:
                 head_stream.push(feature)
         per_chunk = {name: [] for name in heads}
         for chunk in range(args.chunks):
             order = list(heads) if chunk % 2 == 0 else list(heads)[::-1]
             for name in order:
                 head_stream = built[name][0]
+                features = inputs[sizes[name]]
                 start = time.perf_counter()
-                for feature in inputs:
+                for feature in features:
                     head_stream.push(feature)
                 per_chunk[name].append(1000 * (time.perf_counter() - start) / args.pushes)
         seed_ms = np.array(per_chunk["seed"])

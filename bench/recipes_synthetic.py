@@ -23,6 +23,10 @@ recipe was fixed; studied later with data seed 3000, docs/training.md), `crossin
 after that), the clips and every set made with data seed 2000 were never looked at while
 tuning.
 
+A recipe's `pooling` (e.g. `--recipes 'default;default:pooling=regions'`) chooses the
+embedder's pooling (`--pooling`: whole image, or whole image + quadrants, 5120-d); each set is
+featurised once per pooling the recipes ask for.
+
     PYTHONPATH=. python bench/recipes_synthetic.py [--sets all] [--recipes 'seed;previous;default']
         [--seeds 3] [--data-seed 2000] [--work DIR] [--out bench/results/recipes_synthetic]
 
@@ -244,18 +248,25 @@ def main() -> int:
         return 2
     recipes = [parse_recipe(text) for text in args.recipes.split(";")]
     console, quiet = Console(stderr=True), Console(quiet=True)
-    backbone = LiteRTBackbone(EMBEDDER)
+    backbones = {}  # per pooling, made when a recipe first asks for it
     raw = {}
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in sets:
-            if name == "clips":
-                data = clips_set(backbone, console, DEFAULT.window, args.data_seed)
-            else:
-                data = synthetic_set(work, name, args, backbone, console)
+            featurised = {}  # this set's features per pooling
             for recipe in recipes:
+                if recipe.pooling not in featurised:
+                    if recipe.pooling not in backbones:
+                        backbones[recipe.pooling] = LiteRTBackbone(EMBEDDER, pooling=recipe.pooling)
+                    backbone = backbones[recipe.pooling]
+                    featurised[recipe.pooling] = (
+                        clips_set(backbone, console, DEFAULT.window, args.data_seed)
+                        if name == "clips"
+                        else synthetic_set(work, name, args, backbone, console)
+                    )
+                data = featurised[recipe.pooling]
                 start = time.perf_counter()
                 runs = [run_one(data, replace(recipe, seed=s), quiet) for s in range(args.seeds)]
                 raw[f"{recipe.name}/{name}"] = runs
