@@ -563,3 +563,31 @@ def test_a_batch_with_more_windows_than_masks_is_refused(fixture):
     classifier, expected = fixture
     with pytest.raises(ValueError):
         classifier.predict_batch(expected["features"], expected["masks"][:-1])
+
+
+def test_many_features_fit_the_same_transform_without_the_covariance(monkeypatch):
+    """Above EXACT_PCA_MAX_FEATURES (InceptionV3 with --pooling regions: 10240) the principal
+    components come from subspace iteration over the frames in chunks: the same mean, the
+    same directions (up to sign) and scales as the exact eigendecomposition, and the same
+    training-only spread."""
+    from realtime.head import fitting
+
+    rng = np.random.default_rng(8)
+    latent = rng.standard_normal((40, 10, 12)) * np.linspace(6, 1, 12)  # distinct variances
+    features = latent @ rng.standard_normal((12, 60)) + rng.normal(3, 0.05, (40, 10, 60))
+    masks = np.ones((40, 10), bool)
+    masks[::3, 7:] = False
+    videos, targets = np.arange(40) // 4, (np.arange(40) // 4) % 2
+    for reference in ChangeReference:
+        exact = fit_window_input(features, masks, (5, 4), reference)
+        monkeypatch.setattr(fitting, "EXACT_PCA_MAX_FEATURES", 50)
+        monkeypatch.setattr(fitting, "CHUNK", 64)  # several chunks
+        large = fit_window_input(features, masks, (5, 4), reference)
+        spread = fit_appearance_spread(features, masks, videos, targets, large)
+        monkeypatch.undo()
+        np.testing.assert_allclose(large[0], exact[0], rtol=1e-5, atol=1e-6)
+        for got, expected in zip(large[1:], exact[1:], strict=True):
+            signs = np.sign((got * expected).sum(axis=0))
+            np.testing.assert_allclose(got * signs, expected, rtol=1e-3, atol=1e-5)
+        expected_spread = fit_appearance_spread(features, masks, videos, targets, exact)
+        np.testing.assert_allclose(np.abs(spread), np.abs(expected_spread), rtol=1e-3, atol=1e-5)

@@ -18,6 +18,16 @@ def window_references(
     return np.einsum("nt,ntd->nd", weights, features)
 
 
+#: Above this many features, principal components come from subspace iteration over the
+#: frames in chunks (`_leading_components`) rather than the eigendecomposition of their D x D
+#: covariance: at 10240 (InceptionV3 with `--pooling regions`) that matrix alone is 800 MB
+#: and its eigendecomposition takes minutes; globally pooled backbones (<= 2048) keep the
+#: exact path they were fitted with.
+EXACT_PCA_MAX_FEATURES = 4096
+#: Frames per chunk on the large path (N x D float64 copies are never made there).
+CHUNK = 4096
+
+
 def fit_window_input(
     features: np.ndarray,
     masks: np.ndarray,
@@ -33,6 +43,8 @@ def fit_window_input(
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
     with their valid frames. Columns beyond the number of features or frames are zero.
     """
+    if np.shape(features)[2] > EXACT_PCA_MAX_FEATURES:
+        return _fit_window_input_large(features, masks, dims, reference)
     features = np.asarray(features, np.float64)
     masks = np.asarray(masks, bool)
     frames = features[masks]
@@ -52,6 +64,54 @@ def fit_window_input(
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
 
+def _chunks(frames: np.ndarray):
+    for start in range(0, len(frames), CHUNK):
+        yield np.asarray(frames[start : start + CHUNK], np.float64)
+
+
+def _leading_components(frames: np.ndarray, mean: np.ndarray, count: int) -> np.ndarray:
+    """(D, count) leading principal directions of `frames` (N, D) about `mean`, by subspace
+    iteration with count + 8 vectors (seeded, so fits repeat), reading the frames in chunks:
+    each pass costs N x D x (count + 8) and memory D x (count + 8)."""
+    size = frames.shape[1]
+    width = min(count + 8, size, len(frames))
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, width)))[0]
+    for _ in range(12):
+        image = np.zeros((size, width))
+        for chunk in _chunks(frames):
+            centred = chunk - mean
+            image += centred.T @ (centred @ basis)
+        basis = np.linalg.qr(image)[0]
+    small = np.zeros((width, width))  # the covariance within the subspace
+    for chunk in _chunks(frames):
+        projected = (chunk - mean) @ basis
+        small += projected.T @ projected
+    values, vectors = np.linalg.eigh(small)
+    return basis @ vectors[:, np.argsort(values)[::-1][:count]]
+
+
+def _fit_window_input_large(features, masks, dims, reference) -> list[np.ndarray]:
+    """`fit_window_input` for many features: the same quantities, computed by projecting
+    first (every statistic after the mean lives in the span of the components)."""
+    masks = np.asarray(masks, bool)
+    frames = np.asarray(features, np.float32)[masks]  # float32, as the features are
+    mean = sum(chunk.sum(axis=0) for chunk in _chunks(frames)) / len(frames)
+    wanted = max(dims)
+    kept = min(wanted, frames.shape[1], len(frames))
+    basis = np.zeros((frames.shape[1], wanted))
+    basis[:, :kept] = _leading_components(frames, mean, kept)
+    # projections of every window frame; a window's reference projects to the reference of
+    # its projections (both are linear in the frames)
+    projected = np.stack([np.asarray(w, np.float64) @ basis for w in features])  # (N, T, k)
+    references = window_references(projected, masks, reference)
+    looks = projected[masks] - mean @ basis
+    changes = (projected - references[:, None, :])[masks]
+    appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
+    appearance = appearance / max(float(looks[:, : dims[0]].std()), 1e-12)
+    change = change / max(float(changes[:, : dims[1]].std()), 1e-12)
+    return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
 def fit_appearance_spread(
     features: np.ndarray,
     masks: np.ndarray,
@@ -66,7 +126,11 @@ def fit_appearance_spread(
     with a small ridge. Where a class has a single video, it contributes nothing.
     """
     mean, appearance, _ = (np.asarray(w, np.float64) for w in window_input)
-    looks = (np.asarray(features, np.float64) - mean) @ appearance  # (N, window, dims)
+    if np.shape(features)[2] > EXACT_PCA_MAX_FEATURES:  # window by window, no N x D copy
+        looks = np.stack([np.asarray(w, np.float64) @ appearance for w in features])
+        looks -= mean @ appearance
+    else:
+        looks = (np.asarray(features, np.float64) - mean) @ appearance  # (N, window, dims)
     masks = np.asarray(masks, bool)
     videos, targets = np.asarray(videos), np.asarray(targets)
     per_video, classes = [], []
