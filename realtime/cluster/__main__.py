@@ -1,7 +1,11 @@
 """`python -m realtime.cluster`: see `realtime.cluster.cli`."""
 
+import os
 import sys
 
-from realtime.cluster.cli import main
+# One BLAS thread for the worker's heads, as `python -m realtime` (see realtime/__main__.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from realtime.cluster.cli import main  # noqa: E402
 
 sys.exit(main())
