@@ -80,7 +80,7 @@ from realtime.backbones.openvino import (
     cpu_capabilities,
     import_openvino,
 )
-from realtime.backbones.regions import Pooling
+from realtime.backbones.regions import Pooling, features_per_channel
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
@@ -242,10 +242,9 @@ class InceptionBackends:
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.note = note or (lambda message: print(message, file=sys.stderr))
         weights_id, key = inception_weights_identity(weights)
-        regions = self.pooling is Pooling.REGIONS
         self.identity = BackboneIdentity(
             f"{INCEPTION_V3}/{weights_id}",
-            INCEPTION_FEATURE_SIZE * (5 if regions else 1),
+            INCEPTION_FEATURE_SIZE * features_per_channel(self.pooling),
             INCEPTION_IMAGE_SIZE,
             pooling=self.pooling,
         )
@@ -255,6 +254,7 @@ class InceptionBackends:
             self.root = Path(self._temporary.name)
         else:
             base = Path(cache_dir) if cache_dir else default_cache_dir()
+            regions = self.pooling is Pooling.REGIONS
             self.root = base / "backbones" / (f"{key}-{self.pooling}" if regions else key)
         self._reference: KerasInceptionV3 | None = None
 

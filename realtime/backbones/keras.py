@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 
 from realtime.backbones.base import Backbone, Backend, file_digest
-from realtime.backbones.regions import Pooling, keras_regions
+from realtime.backbones.regions import Pooling, features_per_channel, keras_regions
 from realtime.core.download import fetch
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
@@ -114,7 +114,7 @@ class KerasInceptionV3(Backbone):
     ):
         tf = import_tensorflow()
         self.pooling = Pooling(pooling)
-        self.feature_size = INCEPTION_FEATURE_SIZE * (5 if self.pooling is Pooling.REGIONS else 1)
+        self.feature_size = INCEPTION_FEATURE_SIZE * features_per_channel(self.pooling)
         _set_tensorflow_threads(tf, num_threads)
         if weights is not None and str(weights) == "imagenet":
             weights = imagenet_weights_file()

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from realtime.backbones.base import Backbone, BackboneIdentity, Backend, file_digest
-from realtime.backbones.regions import Pooling, expose_feature_map, pool_regions
+from realtime.backbones.regions import (
+    Pooling,
+    expose_feature_map,
+    features_per_channel,
+    pool_regions,
+)
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
 
@@ -51,9 +56,9 @@ class LiteRTBackbone(Backbone):
             raise InputError("LiteRT is not installed: pip install ai-edge-litert") from None
         threads = num_threads or os.cpu_count() or 1
         self._threads = threads
-        regions = Pooling(pooling) is Pooling.REGIONS
-        if regions:
-            content, _ = expose_feature_map(content, str(path))
+        self._pools_here = Pooling(pooling) is Pooling.REGIONS  # output: the feature map
+        if self._pools_here:
+            content = expose_feature_map(content, str(path))
         # a converted InceptionV3 pools in its own graph: its identity says how
         self.pooling = identity.pooling if identity else Pooling(pooling)
         self._content = content
@@ -74,8 +79,11 @@ class LiteRTBackbone(Backbone):
         self.path = path
         self.image_size = shape[1]
         out_shape = [int(v) for v in self._output["shape"]]
-        self._map_shape = tuple(out_shape) if regions else None
-        self.feature_size = 5 * out_shape[-1] if self._map_shape else int(np.prod(out_shape[1:]))
+        self.feature_size = (
+            features_per_channel(pooling) * out_shape[-1]
+            if self._pools_here
+            else int(np.prod(out_shape[1:]))
+        )
         self._identity = identity
         if identity:
             self.sha256 = None
@@ -124,7 +132,7 @@ class LiteRTBackbone(Backbone):
             raw = interpreter.get_tensor(out_index)
             if self._out_scale is not None:
                 raw = (raw.astype(np.float32) - self._out_zero) * self._out_scale
-            out[i] = pool_regions(raw)[0] if self._map_shape else raw.reshape(-1)
+            out[i] = pool_regions(raw)[0] if self._pools_here else raw.reshape(-1)
         return out
 
     def parallel_extractors(self) -> list:

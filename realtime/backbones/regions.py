@@ -34,6 +34,11 @@ class Pooling(TextEnum):
 REGION_NAMES = ("whole", "top-left", "top-right", "bottom-left", "bottom-right")
 
 
+def features_per_channel(pooling: Pooling) -> int:
+    """How many numbers a pooling gives per channel of the feature map (1 or 5)."""
+    return len(REGION_NAMES) if Pooling(pooling) is Pooling.REGIONS else 1
+
+
 def region_slices(height: int, width: int) -> list[tuple[slice, slice]]:
     """(rows, columns) of each region of a height x width map, in `REGION_NAMES`' order."""
     if height < 1 or width < 1:
@@ -70,13 +75,13 @@ def keras_regions(feature_map):
 _POOLS = ("AVERAGE_POOL_2D", "MEAN")
 
 
-def expose_feature_map(content: bytes, source: str) -> tuple[bytes, tuple[int, ...]]:
+def expose_feature_map(content: bytes, source: str) -> bytes:
     """A `.tflite` model rewritten so that its one output is its last feature map: the input
     of the last average pool (or mean) over a map larger than 1 x 1, in execution order.
 
-    Returns the new model's bytes and the map's shape (1, H, W, C); nothing else in the model
-    changes (the ops after the pool still run, their results unused). InputError when the model
-    has no such pool (`source` names the file in the message)."""
+    Returns the new model's bytes; nothing else in the model changes (the ops after the pool
+    still run, their results unused). InputError when the model has no such pool (`source`
+    names the file in the message)."""
     from ai_edge_litert import schema_py_generated as schema
 
     try:
@@ -93,15 +98,15 @@ def expose_feature_map(content: bytes, source: str) -> tuple[bytes, tuple[int, .
             continue
         shape = tuple(int(v) for v in graph.tensors[op.inputs[0]].shape)
         if len(shape) == 4 and shape[1] * shape[2] > 1:
-            found = (int(op.inputs[0]), shape)
+            found = int(op.inputs[0])
     if found is None:
         raise InputError(
             f"{source} has no average-pooled feature map: --pooling regions needs a backbone "
             "that ends in a global average pool"
         )
-    graph.outputs = np.array([found[0]], np.int32)
+    graph.outputs = np.array([found], np.int32)
     import flatbuffers
 
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), found[1]
+    return bytes(builder.Output())
