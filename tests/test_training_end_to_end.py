@@ -406,6 +406,7 @@ def test_regions_pooling_trains_records_and_streams_as_offline(embedder_path, tm
     assert info.backbone.pooling is Pooling.REGIONS and info.backbone.feature_size == 5120
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["backbone"]["pooling"] == "regions"
+    assert metadata["training"]["recipe"]["pooling"] == "regions"  # --pooling is the recipe's
     assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     videos = sorted((data / "test").iterdir())[:2]
     backbone = LiteRTBackbone(embedder_path, pooling=Pooling.REGIONS)

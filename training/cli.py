@@ -241,8 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _recipe(args):
+    pooling = getattr(args, "pooling", None)  # recorded with the recipe, used by the backbone
     return get_recipe(
         args.recipe,
+        pooling=Pooling(pooling) if pooling else None,
         fps=getattr(args, "fps", None),
         epochs=getattr(args, "epochs", None),
         windows_per_video=getattr(args, "windows_per_video", None),
@@ -253,12 +255,11 @@ def _recipe(args):
 
 def _choice(args, dataset=None, recipe=None):
     """The backbone options; int8 without --calibration calibrates on `dataset`'s train split;
-    the pooling is --pooling's, else `recipe`'s."""
+    the pooling is `recipe`'s (`--pooling` is part of it)."""
     calibration = args.calibration
     if not calibration and args.backend == INT8 and dataset is not None:
         calibration = [str(video.path) for video in dataset.split("train")]
-    pooling = getattr(args, "pooling", None)
-    pooling = Pooling(pooling) if pooling else (recipe.pooling if recipe else Pooling.GLOBAL)
+    pooling = recipe.pooling if recipe else Pooling.GLOBAL
     return BackboneChoice(
         args.backbone, args.backbone_weights, args.threads, args.backend, calibration, pooling
     )
