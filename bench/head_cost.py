@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from realtime.backbones.regions import Pooling, features_per_channel  # noqa: E402
 from realtime.core.optional import import_tensorflow  # noqa: E402
 from realtime.head.config import SEED_HEAD, ChangeReference  # noqa: E402
 from realtime.head.keras import build_head, count_parameters, fit_head_input  # noqa: E402
@@ -69,8 +70,9 @@ def main() -> int:
         }
         sizes = dict.fromkeys(heads, size)
         if args.regions:
-            regions = f"default, --pooling regions ({5 * size}-d)"
-            heads[regions], sizes[regions] = DEFAULT_HEAD, 5 * size
+            wide = features_per_channel(Pooling.REGIONS) * size
+            regions = f"default, --pooling regions ({wide}-d)"
+            heads[regions], sizes[regions] = DEFAULT_HEAD, wide
         built = {name: stream(config, sizes[name], rng) for name, config in heads.items()}
         inputs = {d: rng.random((args.pushes, d), dtype=np.float32) for d in set(sizes.values())}
         for name, (head_stream, _) in built.items():  # warm up and fill the window
