@@ -2,7 +2,7 @@
 
 Data sets (features from the shared, ImageNet-trained LiteRT MobileNet v1 embedder, 1024-d):
 
-- every synthetic generator (`shapes`, `textures`, `sprites`, `blinds`, `crossing`) x every
+- every synthetic generator (`shapes`, `textures`, `sprites`, `blinds`, `crossing`, `rooms`) x every
   kind of set (`order`: classes told apart only by the order of the frames; `appearance`:
   only by how they look; `mixed`: both needed), written with `--data-seed` (12 training and
   12 test videos per class unless told otherwise);

@@ -1,4 +1,4 @@
-"""Synthetic action data sets: five generators x three kinds of set (`python -m training synth`).
+"""Synthetic action data sets: six generators x three kinds of set (`python -m training synth`).
 
 The generators differ in how their videos are made (see each module):
 
@@ -15,6 +15,11 @@ The generators differ in how their videos are made (see each module):
 - `crossing`: a person, car, ball or dog crosses a street (go_right/go_left) or climbs
   (climb/descend); shaky hand-held camera, motion blur, noise; VP8 .mkv, portrait 180x240,
   12/30 fps. Written after that second look, for reporting only.
+- `rooms`: a person in a kitchen, office, bedroom or hallway stands up or sits down
+  (stand_up/sit_down), or a door opens or closes onto a space lit otherwise (open/close),
+  quick in the middle after a hold; tripod camera, exposure and white-balance drift, lamp
+  flicker, noise, JPEG blocks; MPEG-2 .mov, square 200x200, 10/48 fps. Written after
+  `crossing`, for reporting only.
 
 and each makes three kinds of set (`training.synthetic.base`): `order` (classes told apart only
 by the order of the frames), `appearance` (only by how frames look) and `mixed` (both needed).
@@ -38,12 +43,13 @@ import numpy as np
 from training.synthetic.base import KINDS, Generator, write_video
 from training.synthetic.blinds import BLINDS
 from training.synthetic.crossing import CROSSING
+from training.synthetic.rooms import ROOMS
 from training.synthetic.shapes import SHAPES
 from training.synthetic.sprites import SPRITES
 from training.synthetic.textures import TEXTURES
 
 GENERATORS: dict[str, Generator] = {
-    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING)
+    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING, ROOMS)
 }
 LAYOUTS = ("csv", "folders")
 INFO_FILE = "synthetic.json"
