@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from realtime.frames.sources import open_source
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.capture import Frame, FrameRing
-from realtime.stream.engine import Sink
+from realtime.stream.engine import CameraStream, InferenceEngine, Sink
+from realtime.stream.metrics import PipelineMetrics
 from realtime.stream.pipeline import CameraSetup, Pipeline, RunSettings
 from realtime.stream.turns import RoundRobin
 
@@ -152,6 +154,44 @@ def test_a_live_camera_that_leaves_stops_reading_and_releases_its_source(
         assert collect.count("looped") == count  # nothing more from a camera that left
         assert not pipeline.done
     assert pipeline.problems == []
+
+
+def test_a_frame_in_flight_when_its_camera_leaves_gives_no_prediction(tflite_model_dir):
+    """The backbone is still computing camera "gone"'s frame when the camera leaves: that
+    frame is thrown away (its own outputs may already be closed); the other camera goes on.
+    A gated backbone makes the order certain on any machine."""
+    classifier = ActionClassifier(tflite_model_dir)
+    collect = Collect()
+    rings = {name: FrameRing(4, True) for name in ("gone", "stays")}
+    streams = {
+        name: CameraStream(name, ring, classifier, metrics=PipelineMetrics(), sinks=[collect])
+        for name, ring in rings.items()
+    }
+    computing, go_on = threading.Event(), threading.Event()
+
+    def extract(images):
+        computing.set()
+        go_on.wait(30)
+        return np.zeros((len(images), classifier.info.feature_size), np.float32)
+
+    stop = threading.Event()
+    engine = InferenceEngine(list(streams.values()), [extract], stop=stop, open_ended=True)
+    image = np.zeros((8, 8, 3), np.uint8)
+    engine.start()
+    try:
+        rings["gone"].put(Frame(0, 0, 0.0, 0.0, image, None, 0.0, 0.0))
+        assert computing.wait(30)  # the one worker is inside the backbone with "gone"'s frame
+        engine.retire(streams["gone"])
+        rings["stays"].put(Frame(0, 0, 0.0, 0.0, image, None, 0.0, 0.0))
+        go_on.set()
+        # one worker: "stays"'s frame is taken only after "gone"'s was done with
+        assert wait_until(lambda: collect.count("stays") == 1, 30)
+        assert collect.count("gone") == 0
+    finally:
+        go_on.set()
+        stop.set()
+        engine.join(30)
+    assert engine.failure is None
 
 
 def test_cameras_join_an_open_ended_run_only(make_video, tflite_model_dir, litert_backbone):

@@ -203,6 +203,7 @@ class InferenceEngine(threading.Thread):
         self.finished = threading.Event()
         self._finishing = threading.Lock()  # heads, decisions, sinks: one frame at a time
         self.turns = RoundRobin([stream.ring for stream in self.streams], self.doorbell)
+        self._retired: set[int] = set()  # indices of cameras that left (under `_finishing`)
 
     def add(self, stream: CameraStream) -> None:
         """A camera joins a running open-ended engine (from any thread)."""
@@ -213,9 +214,13 @@ class InferenceEngine(threading.Thread):
             self.turns.add(stream.ring)
 
     def retire(self, stream: CameraStream) -> None:
-        """A camera leaves: its frames are no longer taken (one in flight still finishes)."""
+        """A camera leaves: its frames are no longer taken, and a frame of it in flight is not
+        finished (its features are thrown away): once this returns, nothing more comes from
+        it, and its own sinks may be closed."""
         with self._finishing:
-            self.turns.retire(self.streams.index(stream))
+            index = self.streams.index(stream)
+            self._retired.add(index)
+            self.turns.retire(index)
 
     @property
     def in_flight(self) -> int:
@@ -254,7 +259,7 @@ class InferenceEngine(threading.Thread):
                     continue
                 index, frame = taken
                 try:
-                    self.process(self.streams[index], frame, extract)
+                    self.process(index, frame, extract)
                 finally:
                     self.turns.release(index)
         except Exception as exc:
@@ -273,14 +278,16 @@ class InferenceEngine(threading.Thread):
         for stream in list(self.streams):
             stream.forward_source_events()
 
-    def process(self, stream: CameraStream, frame: Frame, extract: Extract) -> Prediction | None:
-        """One frame: its features (`extract`, at the same time as other workers'), then its
-        prediction, after the state changes that came before it."""
+    def process(self, index: int, frame: Frame, extract: Extract) -> Prediction | None:
+        """One frame of camera `index`: its features (`extract`, at the same time as other
+        workers'), then its prediction, after the state changes that came before it; None if
+        the run stopped or the camera left meanwhile."""
         t0 = self.clock()
         feature = extract(frame.image[None])[0]
         backbone_ms = (self.clock() - t0) * 1000.0
+        stream = self.streams[index]
         with self._finishing:
-            if self.stop_event.is_set():
+            if self.stop_event.is_set() or index in self._retired:
                 return None
             self.forward_source_events()
             stream.begin(frame)
