@@ -455,9 +455,14 @@ open_timeout = 2
                 15,
             )
             cut = len(cli.predictions)
-            # while flaky is down, steady goes on
+            # while flaky is down, steady goes on; from flaky, at most the frames it had read
+            # before it stalled and that still waited for the backbone (a slow machine) come
+            # out: its old connection's window, full, never a new one's
             assert cli.wait_for(lambda: count("steady", cut) >= 15, 30)
-            assert count("flaky", cut) == 0
+            stale = [p for p in cli.predictions[cut:] if p["camera"] == "flaky"]
+            assert len(stale) <= 2, stale
+            assert all(p["window"] == p["window_length"] for p in stale), stale
+            cut = len(cli.predictions)
             flaky.start()
             assert cli.wait_for(lambda: count("flaky", cut) >= 15, 30)
             cli.interrupt()
