@@ -208,8 +208,10 @@ def test_window_shows_the_overlay(xdisplay, make_video, tflite_model_dir, tmp_pa
     from tests.conftest import write_video
 
     video = write_video(tmp_path / "grey.avi", frames, fps=25.0)
+    # looped, as in the grid test: on a slow machine the 16 s video could end (and its window
+    # close) before a screenshot shows the band
     process = start_cli(
-        xdisplay, "--source", video, "--model", tflite_model_dir, "--ui", "window", "-q"
+        xdisplay, "--source", video, "--model", tflite_model_dir, "--ui", "window", "-q", "--loop"
     )
     try:
         assert window_id(xdisplay), "no window appeared"
