@@ -155,6 +155,11 @@ class Generator(ABC):
         anything else that moves with time. Per-frame noise comes from `rng`."""
 
 
+def pt(p) -> tuple[int, int]:
+    """A point (x, y) rounded to the pixel, as OpenCV's drawing functions take it."""
+    return int(round(p[0])), int(round(p[1]))
+
+
 def centre_square(width: int, height: int) -> tuple[int, int, int]:
     """(cx, cy, side) of the centre square the model sees after its centre crop."""
     return width // 2, height // 2, min(width, height)

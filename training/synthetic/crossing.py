@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic.base import STILL, Encoding, Generator
+from training.synthetic.base import STILL, Encoding, Generator, pt
 
 MARGIN = 0.18  # share of the width kept free at each side of the crossing
 
@@ -69,60 +69,60 @@ def _person(image, x, y, s, facing, index, body, detail):
     for sign in (1, -1):  # legs and arms swing in opposite phase
         foot = (x + sign * swing * 0.35 * s, y)
         hand = (x - sign * swing * 0.3 * s + facing * 0.05 * s, y - 0.5 * s)
-        cv2.line(image, _pt(hip), _pt(foot), detail, max(2, int(s * 0.07)))
-        cv2.line(image, _pt(neck), _pt(hand), detail, max(2, int(s * 0.05)))
-    cv2.line(image, _pt(hip), _pt(neck), body, max(3, int(s * 0.14)))
-    cv2.circle(image, _pt((x + facing * 0.02 * s, y - 0.9 * s)), max(3, int(s * 0.1)), body, -1)
+        cv2.line(image, pt(hip), pt(foot), detail, max(2, int(s * 0.07)))
+        cv2.line(image, pt(neck), pt(hand), detail, max(2, int(s * 0.05)))
+    cv2.line(image, pt(hip), pt(neck), body, max(3, int(s * 0.14)))
+    cv2.circle(image, pt((x + facing * 0.02 * s, y - 0.9 * s)), max(3, int(s * 0.1)), body, -1)
 
 
 def _car(image, x, y, s, facing, index, body, detail):
     length, height = 1.6 * s, 0.45 * s
     x0, x1 = x - length / 2, x + length / 2
-    cv2.rectangle(image, _pt((x0, y - height - 0.12 * s)), _pt((x1, y - 0.12 * s)), body, -1)
+    cv2.rectangle(image, pt((x0, y - height - 0.12 * s)), pt((x1, y - 0.12 * s)), body, -1)
     cabin_x = x + facing * 0.1 * s  # the cabin sits towards the back
     cv2.rectangle(
         image,
-        _pt((cabin_x - 0.45 * s, y - height - 0.45 * s)),
-        _pt((cabin_x + 0.35 * s, y - height - 0.1 * s)),
+        pt((cabin_x - 0.45 * s, y - height - 0.45 * s)),
+        pt((cabin_x + 0.35 * s, y - height - 0.1 * s)),
         detail,
         -1,
     )
     for wheel in (x0 + 0.3 * s, x1 - 0.3 * s):
         r = 0.18 * s
-        cv2.circle(image, _pt((wheel, y - r)), max(2, int(r)), (25, 25, 25), -1)
+        cv2.circle(image, pt((wheel, y - r)), max(2, int(r)), (25, 25, 25), -1)
         a = index * 0.5
         spoke = (wheel + r * 0.8 * np.cos(a), y - r + r * 0.8 * np.sin(a))
-        cv2.line(image, _pt((wheel, y - r)), _pt(spoke), (200, 200, 200), 1)
+        cv2.line(image, pt((wheel, y - r)), pt(spoke), (200, 200, 200), 1)
 
 
 def _ball(image, x, y, s, facing, index, body, detail):
     r = 0.35 * s
     centre = (x, y - r)
-    cv2.circle(image, _pt(centre), max(3, int(r)), body, -1)
+    cv2.circle(image, pt(centre), max(3, int(r)), body, -1)
     a = index * 0.35 * facing
     for k in range(2):  # a stripe that turns as it rolls
         b = a + k * np.pi
         cv2.line(
             image,
-            _pt(centre),
-            _pt((x + r * np.cos(b), y - r + r * np.sin(b))),
+            pt(centre),
+            pt((x + r * np.cos(b), y - r + r * np.sin(b))),
             detail,
             max(2, int(r * 0.2)),
         )
 
 
 def _dog(image, x, y, s, facing, index, body, detail):
-    cv2.ellipse(image, _pt((x, y - 0.45 * s)), (int(0.5 * s), int(0.18 * s)), 0, 0, 360, body, -1)
-    cv2.circle(image, _pt((x + facing * 0.55 * s, y - 0.62 * s)), max(3, int(0.15 * s)), body, -1)
+    cv2.ellipse(image, pt((x, y - 0.45 * s)), (int(0.5 * s), int(0.18 * s)), 0, 0, 360, body, -1)
+    cv2.circle(image, pt((x + facing * 0.55 * s, y - 0.62 * s)), max(3, int(0.15 * s)), body, -1)
     cv2.line(
-        image, _pt((x - facing * 0.5 * s, y - 0.5 * s)), _pt((x - facing * 0.75 * s, y - 0.75 * s)),
+        image, pt((x - facing * 0.5 * s, y - 0.5 * s)), pt((x - facing * 0.75 * s, y - 0.75 * s)),
         detail, max(2, int(s * 0.05)),
     )  # fmt: skip
     swing = 0.15 * s * np.sin(index * 0.7)
     for k, leg in enumerate((-0.35, -0.2, 0.2, 0.35)):
         sway = swing if k % 2 else -swing
         cv2.line(
-            image, _pt((x + leg * s, y - 0.35 * s)), _pt((x + leg * s + sway, y)),
+            image, pt((x + leg * s, y - 0.35 * s)), pt((x + leg * s + sway, y)),
             detail, max(2, int(s * 0.06)),
         )  # fmt: skip
 
@@ -134,10 +134,6 @@ def _shake(rng: np.random.Generator, frames: int, amplitude: float) -> np.ndarra
     walk = np.stack([np.convolve(walk[:, k], np.ones(5) / 5, "valid") for k in range(2)], 1)
     walk -= walk.mean(axis=0)
     return np.clip(np.round(walk), -SHAKE_ROOM, SHAKE_ROOM).astype(int)[:frames]
-
-
-def _pt(p) -> tuple[int, int]:
-    return int(round(p[0])), int(round(p[1]))
 
 
 FIGURES = {"person": _person, "car": _car, "ball": _ball, "dog": _dog}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic.base import STILL, Encoding, Generator, centre_square
+from training.synthetic.base import STILL, Encoding, Generator, centre_square, pt
 
 HOLD = 0.25  # share of the video at each end where a moving variable holds still
 #: what each room has behind its door, and the door itself
@@ -62,16 +62,12 @@ def _travel(v: float) -> float:
     return float(np.clip((v - 0.1) / 0.85, 0.0, 1.0))
 
 
-def _pt(p) -> tuple[int, int]:
-    return int(round(p[0])), int(round(p[1]))
-
-
 def _bgr(colour) -> tuple[float, float, float]:
     return tuple(float(c) for c in colour)
 
 
 def _box(img, x0, y0, x1, y1, colour, thickness=-1):
-    cv2.rectangle(img, _pt((x0, y0)), _pt((x1, y1)), _bgr(colour), thickness)
+    cv2.rectangle(img, pt((x0, y0)), pt((x1, y1)), _bgr(colour), thickness)
 
 
 def _hue(rng, low=30, high=230, grey=0.0) -> np.ndarray:
@@ -129,10 +125,10 @@ def _window(img, x0, y0, x1, y1, rng, dressing):
     if rng.random() < 0.6:  # a tree or the building across
         _box(img, x0, y0 + (y1 - y0) * rng.uniform(0.4, 0.8), x1, y1, _hue(rng, 40, 160))
     mid = (x0 + x1) / 2
-    cv2.line(img, _pt((mid, y0)), _pt((mid, y1)), (235, 235, 235), 2)
+    cv2.line(img, pt((mid, y0)), pt((mid, y1)), (235, 235, 235), 2)
     if dressing == "blinds":
         for k in np.arange(y0, y0 + (y1 - y0) * rng.uniform(0.2, 0.9), 3):
-            cv2.line(img, _pt((x0, k)), _pt((x1, k)), (210, 215, 220), 1)
+            cv2.line(img, pt((x0, k)), pt((x1, k)), (210, 215, 220), 1)
     elif dressing == "curtains":
         cloth = _hue(rng)
         width = (x1 - x0) * rng.uniform(0.2, 0.35)
@@ -146,7 +142,7 @@ def _picture(img, x0, y0, x1, y1, rng):
     for _ in range(3):
         cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
         r = rng.uniform(0.1, 0.3) * (x1 - x0)
-        cv2.circle(img, _pt((cx, cy)), int(r), _bgr(_hue(rng)), -1)
+        cv2.circle(img, pt((cx, cy)), int(r), _bgr(_hue(rng)), -1)
     _box(img, x0 - 2, y0 - 2, x1 + 2, y1 + 2, _hue(rng, 10, 120), 2)
 
 
@@ -212,7 +208,7 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
         if rng.random() < 0.5:
             for y in np.arange(stripe, height, 2 * stripe):
                 for x in np.arange(stripe / 2, width, 2 * stripe):
-                    cv2.circle(img, _pt((x, y)), 1, _bgr(paint * 0.6), -1)
+                    cv2.circle(img, pt((x, y)), 1, _bgr(paint * 0.6), -1)
         bx = a + w * rng.uniform(0.0, 0.2)
         bed = bx + w * rng.uniform(0.6, 0.8)
         _box(img, bx, wall_y - height * 0.24, bx + 6, wall_y, _hue(rng, 30, 150))  # headboard
@@ -234,8 +230,8 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
         cv2.fillConvexPoly(img, shade, (120, 210, 250))
         cv2.line(
             img,
-            _pt((table + w * 0.06, wall_y - 0.16 * height)),
-            _pt((table + w * 0.06, wall_y - 0.1 * height)),
+            pt((table + w * 0.06, wall_y - 0.16 * height)),
+            pt((table + w * 0.06, wall_y - 0.1 * height)),
             (60, 60, 60),
             2,
         )
@@ -283,7 +279,7 @@ def _beyond(kind, rng, w, h) -> np.ndarray:
         for _ in range(6):
             cv2.circle(
                 img,
-                _pt((rng.uniform(0, w), horizon - rng.uniform(0, 10))),
+                pt((rng.uniform(0, w), horizon - rng.uniform(0, 10))),
                 int(rng.uniform(6, 14)),
                 (40, rng.uniform(90, 160), 50),
                 -1,
@@ -306,7 +302,7 @@ def _beyond(kind, rng, w, h) -> np.ndarray:
         img[:] = _hue(rng, 30, 110, 0.5)
         _box(img, 0, h * 0.1, w, h * 0.12, (200, 200, 200))
         rail = h * 0.2
-        cv2.line(img, _pt((0, rail)), _pt((w, rail)), (180, 180, 180), 2)
+        cv2.line(img, pt((0, rail)), pt((w, rail)), (180, 180, 180), 2)
         x = 2.0
         while x < w - 4:
             wide = rng.uniform(5, 10)
@@ -343,8 +339,8 @@ def _leaf(kind, rng, w, h) -> np.ndarray:
     elif kind == "wardrobe":  # a mirror door
         _box(img, w * 0.12, h * 0.06, w * 0.88, h * 0.94, (205, 200, 195))
         for k in range(int(h * 0.06), int(h * 0.94), 9):
-            cv2.line(img, _pt((w * 0.12, k)), _pt((w * 0.88, k + 12)), (225, 225, 225), 1)
-        cv2.circle(img, _pt((w * 0.93, handle[1])), 2, (60, 60, 60), -1)
+            cv2.line(img, pt((w * 0.12, k)), pt((w * 0.88, k + 12)), (225, 225, 225), 1)
+        cv2.circle(img, pt((w * 0.93, handle[1])), 2, (60, 60, 60), -1)
     else:  # panelled doors, the front door with a pane of glass
         rows = [(0.06, 0.3), (0.36, 0.94)] if kind == "outside" else [(0.06, 0.45), (0.52, 0.94)]
         for y0, y1 in rows:
@@ -352,7 +348,7 @@ def _leaf(kind, rng, w, h) -> np.ndarray:
         if kind == "outside":
             _box(img, w * 0.2, h * 0.08, w * 0.8, h * 0.28, (235, 225, 215))
             _box(img, w * 0.3, h * 0.6, w * 0.7, h * 0.63, (50, 50, 50))  # letterbox
-        cv2.circle(img, _pt(handle), max(2, int(w * 0.05)), (60, 170, 210), -1)
+        cv2.circle(img, pt(handle), max(2, int(w * 0.05)), (60, 170, 210), -1)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -395,53 +391,53 @@ def _chair(img, person: dict, style: str, colour):
     front, back = seated["knee"][0] - f * 0.07 * s, seated["hip"][0] - f * 0.1 * s
     x0, x1 = min(front, back), max(front, back)
     colour = _bgr(colour)
-    cv2.rectangle(img, _pt((x0, seat)), _pt((x1, seat + 0.04 * s)), colour, -1, cv2.LINE_AA)
+    cv2.rectangle(img, pt((x0, seat)), pt((x1, seat + 0.04 * s)), colour, -1, cv2.LINE_AA)
     thick = max(2, int(0.035 * s))
     if style == "office":  # one post on wheels, a padded back
         mid = (x0 + x1) / 2
-        cv2.line(img, _pt((mid, seat)), _pt((mid, person["feet"] - 0.05 * s)), (60, 60, 60), thick)
+        cv2.line(img, pt((mid, seat)), pt((mid, person["feet"] - 0.05 * s)), (60, 60, 60), thick)
         cv2.line(
             img,
-            _pt((x0, person["feet"] - 0.05 * s)),
-            _pt((x1, person["feet"] - 0.05 * s)),
+            pt((x0, person["feet"] - 0.05 * s)),
+            pt((x1, person["feet"] - 0.05 * s)),
             (60, 60, 60),
             thick,
         )
         for x in (x0, x1):
             cv2.circle(
                 img,
-                _pt((x, person["feet"] - 0.025 * s)),
+                pt((x, person["feet"] - 0.025 * s)),
                 max(2, int(0.025 * s)),
                 (30, 30, 30),
                 -1,
                 cv2.LINE_AA,
             )
         cv2.line(
-            img, _pt((back, seat)), _pt((back - f * 0.03 * s, seat - 0.12 * s)), (60, 60, 60), thick
+            img, pt((back, seat)), pt((back - f * 0.03 * s, seat - 0.12 * s)), (60, 60, 60), thick
         )
         cv2.rectangle(
             img,
-            _pt((back - f * 0.08 * s, seat - 0.38 * s)),
-            _pt((back, seat - 0.12 * s)),
+            pt((back - f * 0.08 * s, seat - 0.38 * s)),
+            pt((back, seat - 0.12 * s)),
             colour,
             -1,
             cv2.LINE_AA,
         )
     else:  # four legs (two seen), a straight back
         for x in (x0 + thick / 2, x1 - thick / 2):
-            cv2.line(img, _pt((x, seat)), _pt((x, person["feet"])), colour, thick, cv2.LINE_AA)
+            cv2.line(img, pt((x, seat)), pt((x, person["feet"])), colour, thick, cv2.LINE_AA)
         cv2.line(
             img,
-            _pt((back, seat)),
-            _pt((back - f * 0.04 * s, seat - 0.42 * s)),
+            pt((back, seat)),
+            pt((back - f * 0.04 * s, seat - 0.42 * s)),
             colour,
             thick + 1,
             cv2.LINE_AA,
         )
         cv2.line(
             img,
-            _pt((back - f * 0.03 * s, seat - 0.3 * s)),
-            _pt((back - f * 0.04 * s, seat - 0.4 * s)),
+            pt((back - f * 0.03 * s, seat - 0.3 * s)),
+            pt((back - f * 0.04 * s, seat - 0.4 * s)),
             colour,
             3 * thick,
             cv2.LINE_AA,
@@ -454,7 +450,7 @@ def _draw_person(img, person: dict, q: float):
     behind = np.array([-f * 0.03 * s, -0.01 * s])  # the far arm and leg, a little behind
 
     def limb(a, b, colour, width):
-        cv2.line(img, _pt(a), _pt(b), colour, max(2, int(width * s)), cv2.LINE_AA)
+        cv2.line(img, pt(a), pt(b), colour, max(2, int(width * s)), cv2.LINE_AA)
 
     for offset, shade in ((behind, 0.75), (np.zeros(2), 1.0)):  # far side first
         leg = _bgr(np.multiply(legs, shade))
@@ -472,12 +468,12 @@ def _draw_person(img, person: dict, q: float):
         j["neck"] - 0.07 * s * across,
         j["hip"] - 0.075 * s * across,
     ]
-    cv2.fillConvexPoly(img, np.array([_pt(p) for p in trunk]), shirt, cv2.LINE_AA)
+    cv2.fillConvexPoly(img, np.array([pt(p) for p in trunk]), shirt, cv2.LINE_AA)
     limb(j["neck"], j["head"], skin, 0.06)
     r = max(3, int(0.085 * s))
-    cv2.circle(img, _pt(j["head"]), r, skin, -1, cv2.LINE_AA)
+    cv2.circle(img, pt(j["head"]), r, skin, -1, cv2.LINE_AA)
     back = j["head"] - np.array([f * 0.25 * r, 0.25 * r])
-    cv2.ellipse(img, _pt(back), (r, int(r * 0.8)), 0, 0, 360, person["hair"], -1, cv2.LINE_AA)
+    cv2.ellipse(img, pt(back), (r, int(r * 0.8)), 0, 0, 360, person["hair"], -1, cv2.LINE_AA)
     limb(j["shoulder"], j["elbow"], shirt, 0.07)
     limb(j["elbow"], j["hand"], skin, 0.055)
 
