@@ -26,7 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from realtime.core.errors import InputError
+from realtime.core.errors import InputError, log
 from realtime.core.textenum import TextEnum
 from realtime.outputs.overlay import (
     blank_tile,
@@ -281,12 +281,15 @@ class WindowUI:
                     remap_at = None
                     remap_own_windows(self.title)
                 if key in (ord("q"), 27):
+                    log.info("window: %s pressed, stopping", "q" if key == ord("q") else "Esc")
                     pipeline.request_stop()
                     break
                 if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1 and shown:
-                    pipeline.request_stop()  # the user closed the window
+                    log.info("window: closed by the user, stopping")
+                    pipeline.request_stop()
                     break
                 if pipeline.done:
+                    log.info("window: the run has ended, closing")
                     break
         finally:
             cv2.destroyAllWindows()
