@@ -8,10 +8,11 @@ on `textures` sets, data seed 1000), 48 test videos each so that one video is no
 - `mixed`: circle or square x growing, shrinking or still: appearance and order both needed.
 
 `python -m training all` trains and evaluates the default recipe on each; the tests
-recompute the figures independently from the saved model (through the Keras model, not the
-NumPy head `training evaluate` uses), then run the trained model through
-`python -m realtime --every-frame` to show the streaming head gives the offline
-probabilities at every phase of a video.
+recompute the figures independently from the saved model (their own windows, through the
+Keras model, not the NumPy head `training evaluate` uses; on the features training cached,
+checked against an independent extraction of one test video per class), then run the
+trained model through `python -m realtime --every-frame` to show the streaming head gives
+the offline probabilities at every phase of a video.
 """
 
 from __future__ import annotations
@@ -78,17 +79,38 @@ def trained_mixed(mixed_data, embedder_path, tmp_path_factory):
     return _train(mixed_data, tmp_path_factory.mktemp("model") / "mixed_model", embedder_path)
 
 
-def _test_features(data: Path, backbone, fps: float) -> list[tuple[str, str, np.ndarray]]:
-    """(name, label, every sampled frame's features) per test video, read independently of
-    `training evaluate` (its own decode loop through the runtime's video reader)."""
+def _test_features(data: Path, embedder_path: Path, fps: float):
+    """(name, label, every sampled frame's features) per test video: the features `training
+    all` cached for it (a miss fails), after checking those of the first test video of each
+    class against an independent decode and extraction (the runtime's video reader, every
+    sampled frame at once); re-extracting all 48 videos was a minute per set on a slow CPU."""
+    from realtime.backbones.litert import LiteRTBackbone
     from realtime.frames.video import sampled_frames
     from training.dataset import load_dataset
+    from training.features import FeatureCache
 
-    videos = load_dataset(data).split("test")
-    return [
-        (v.name, v.label, backbone.extract(sampled_frames(v.path, backbone.image_size, fps)))
-        for v in videos
-    ]
+    backbone = LiteRTBackbone(embedder_path)
+    cache = FeatureCache(data / ".features", backbone.cache_identity(), backbone.image_size, fps)
+    videos, checked = [], set()
+    for video in load_dataset(data).split("test"):
+        features = cache.get(video.path, None)
+        assert features is not None, f"{video.name}: not in the feature cache"
+        if video.label not in checked:
+            checked.add(video.label)
+            independent = backbone.extract(sampled_frames(video.path, backbone.image_size, fps))
+            np.testing.assert_allclose(features, independent, rtol=0, atol=1e-5)
+        videos.append((video.name, video.label, features))
+    return videos
+
+
+@pytest.fixture(scope="module")
+def order_test_features(trained, synthetic_data, embedder_path):
+    """The order set's test videos' features (`_test_features`), for the accuracy and the
+    missing-frames checks."""
+    from realtime.head.classifier import ActionClassifier
+
+    fps = ActionClassifier(trained[0]).info.sampling_fps
+    return _test_features(synthetic_data, embedder_path, fps)
 
 
 def _keras_windows(classifier, frames: np.ndarray, starts) -> np.ndarray:
@@ -102,14 +124,12 @@ def _keras_windows(classifier, frames: np.ndarray, starts) -> np.ndarray:
     return classifier.keras_probabilities(features, masks)
 
 
-def _check_accuracy(model_dir: Path, data: Path, embedder_path: Path, expected_videos: int):
-    """First-window and any-phase accuracy recomputed from the saved model: >= 85 %, and
-    what `training evaluate` wrote."""
-    from realtime.backbones.litert import LiteRTBackbone
+def _check_accuracy(model_dir: Path, videos, expected_videos: int):
+    """First-window and any-phase accuracy recomputed from the saved model on `videos`
+    (`_test_features`): >= 85 %, and what `training evaluate` wrote."""
     from realtime.head.classifier import ActionClassifier
 
     classifier = ActionClassifier(model_dir)
-    videos = _test_features(data, LiteRTBackbone(embedder_path), classifier.info.sampling_fps)
     assert len(videos) == expected_videos >= 48
     first_right, phase_shares, windows = 0, [], 0
     for _, label, frames in videos:
@@ -130,31 +150,32 @@ def _check_accuracy(model_dir: Path, data: Path, embedder_path: Path, expected_v
     return report
 
 
-def test_default_recipe_learns_temporal_order(trained, synthetic_data, embedder_path):
+def test_default_recipe_learns_temporal_order(trained, order_test_features):
     model_dir, _ = trained
-    _check_accuracy(model_dir, synthetic_data, embedder_path, expected_videos=48)
+    _check_accuracy(model_dir, order_test_features, expected_videos=48)
 
 
 def test_default_recipe_learns_order_and_appearance(trained_mixed, mixed_data, embedder_path):
+    from realtime.head.classifier import ActionClassifier
+
     model_dir, result = trained_mixed
-    report = _check_accuracy(model_dir, mixed_data, embedder_path, expected_videos=48)
+    fps = ActionClassifier(model_dir).info.sampling_fps
+    videos = _test_features(mixed_data, embedder_path, fps)
+    report = _check_accuracy(model_dir, videos, expected_videos=48)
     assert report["labels"] == sorted(
         f"{a}_{d}" for a in ("circle", "square") for d in ("grow", "shrink", "still")
     )
     assert "any phase" in result.stdout and "30% missing" in result.stdout
 
 
-def test_missing_frames_figures_follow_the_documented_rule(trained, synthetic_data, embedder_path):
+def test_missing_frames_figures_follow_the_documented_rule(trained, order_test_features):
     """10 % and 30 % of each test video's sampled frames removed at random (seeded by the
     video's place in the test list), then every window classified: recomputed here."""
-    from realtime.backbones.litert import LiteRTBackbone
     from realtime.head.classifier import ActionClassifier
 
     model_dir, _ = trained
     classifier = ActionClassifier(model_dir)
-    videos = _test_features(
-        synthetic_data, LiteRTBackbone(embedder_path), classifier.info.sampling_fps
-    )
+    videos = order_test_features
     report = json.loads((model_dir / "evaluation.json").read_text())
     for rate, name in ((0.1, "10%"), (0.3, "30%")):
         shares, windows = [], 0
@@ -357,7 +378,8 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
     from training.synthetic import SyntheticSpec, generate
 
     need_backend("openvino-int8")
-    data = generate(tmp_path / "data", SyntheticSpec(2, 1, min_frames=25, max_frames=30))
+    # short videos: InceptionV3 runs on each frame three times (calibration, int8, fp32)
+    data = generate(tmp_path / "data", SyntheticSpec(2, 1, min_frames=12, max_frames=14))
     base = ["--data", data, "--backbone-weights", inception_weights, "--epochs", "1"]
     # the session's backbone cache: fp32 conversions other tests made are reused; the int8
     # model, calibrated on this data set's videos, is made here
