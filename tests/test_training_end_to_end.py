@@ -79,17 +79,18 @@ def trained_mixed(mixed_data, embedder_path, tmp_path_factory):
     return _train(mixed_data, tmp_path_factory.mktemp("model") / "mixed_model", embedder_path)
 
 
-def _test_features(data: Path, embedder_path: Path, fps: float):
-    """(name, label, every sampled frame's features) per test video: the features `training
-    all` cached for it (a miss fails), after checking those of the first test video of each
-    class against an independent decode and extraction (the runtime's video reader, every
-    sampled frame at once); re-extracting all 48 videos was a minute per set on a slow CPU."""
-    from realtime.backbones.litert import LiteRTBackbone
+def _test_features(data: Path, model_dir: Path, backbone):
+    """(name, label, every sampled frame's features) per test video, sampled at the model's
+    rate: the features `training all` cached for it (a miss fails), after checking those of
+    the first test video of each class against an independent decode and extraction by
+    `backbone` (the runtime's video reader, every sampled frame at once); re-extracting all 48
+    videos was a minute per set on a slow CPU."""
     from realtime.frames.video import sampled_frames
+    from realtime.head.classifier import ActionClassifier
     from training.dataset import load_dataset
     from training.features import FeatureCache
 
-    backbone = LiteRTBackbone(embedder_path)
+    fps = ActionClassifier(model_dir).info.sampling_fps
     cache = FeatureCache(data / ".features", backbone.cache_identity(), backbone.image_size, fps)
     videos, checked = [], set()
     for video in load_dataset(data).split("test"):
@@ -104,13 +105,10 @@ def _test_features(data: Path, embedder_path: Path, fps: float):
 
 
 @pytest.fixture(scope="module")
-def order_test_features(trained, synthetic_data, embedder_path):
+def order_test_features(trained, synthetic_data, litert_backbone):
     """The order set's test videos' features (`_test_features`), for the accuracy and the
     missing-frames checks."""
-    from realtime.head.classifier import ActionClassifier
-
-    fps = ActionClassifier(trained[0]).info.sampling_fps
-    return _test_features(synthetic_data, embedder_path, fps)
+    return _test_features(synthetic_data, trained[0], litert_backbone)
 
 
 def _keras_windows(classifier, frames: np.ndarray, starts) -> np.ndarray:
@@ -155,12 +153,9 @@ def test_default_recipe_learns_temporal_order(trained, order_test_features):
     _check_accuracy(model_dir, order_test_features, expected_videos=48)
 
 
-def test_default_recipe_learns_order_and_appearance(trained_mixed, mixed_data, embedder_path):
-    from realtime.head.classifier import ActionClassifier
-
+def test_default_recipe_learns_order_and_appearance(trained_mixed, mixed_data, litert_backbone):
     model_dir, result = trained_mixed
-    fps = ActionClassifier(model_dir).info.sampling_fps
-    videos = _test_features(mixed_data, embedder_path, fps)
+    videos = _test_features(mixed_data, model_dir, litert_backbone)
     report = _check_accuracy(model_dir, videos, expected_videos=48)
     assert report["labels"] == sorted(
         f"{a}_{d}" for a in ("circle", "square") for d in ("grow", "shrink", "still")
