@@ -1,4 +1,4 @@
-"""Synthetic action data sets: six generators x three kinds of set (`python -m training synth`).
+"""Synthetic action data sets: seven generators x three kinds of set (`python -m training synth`).
 
 The generators differ in how their videos are made (see each module):
 
@@ -20,6 +20,12 @@ The generators differ in how their videos are made (see each module):
   quick in the middle after a hold; tripod camera, exposure and white-balance drift, lamp
   flicker, noise, JPEG blocks; MPEG-2 .mov, square 200x200, 10/48 fps. Written after
   `crossing`, for reporting only.
+- `outdoors`: in a park, on a beach, a court or a snow field, a runner, cyclist, ball or
+  skier comes towards the camera or goes away along a line to its vanishing point
+  (approach/recede: size and place change together), or a flag is run up or down its pole
+  in pulls (hoist/haul_down); a camera on a vibrating mast, rolling-shutter wobble, barrel
+  distortion, cloud shadows sweeping, haze, sensor noise and hot pixels; FLV1 (Sorenson
+  H.263) .mkv, 3:2 240x160, 23.976/59.94 fps. Written after `rooms`, for reporting only.
 
 and each makes three kinds of set (`training.synthetic.base`): `order` (classes told apart only
 by the order of the frames), `appearance` (only by how frames look) and `mixed` (both needed).
@@ -43,13 +49,14 @@ import numpy as np
 from training.synthetic.base import KINDS, Generator, write_video
 from training.synthetic.blinds import BLINDS
 from training.synthetic.crossing import CROSSING
+from training.synthetic.outdoors import OUTDOORS
 from training.synthetic.rooms import ROOMS
 from training.synthetic.shapes import SHAPES
 from training.synthetic.sprites import SPRITES
 from training.synthetic.textures import TEXTURES
 
 GENERATORS: dict[str, Generator] = {
-    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING, ROOMS)
+    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING, ROOMS, OUTDOORS)
 }
 LAYOUTS = ("csv", "folders")
 INFO_FILE = "synthetic.json"
