@@ -6,7 +6,8 @@ import numpy as np
 
 from bench.__main__ import aggregate, markdown, rows_for
 from bench.mirror_probe import video_changes, window_change
-from training.synthetic import write_video
+from bench.window_motion import travels
+from training.synthetic import SyntheticSpec, draw_video, write_video
 
 
 def _run(ms, bare, age=None):
@@ -81,6 +82,23 @@ def test_mirror_probe_mirrors_left_and_right_only(tmp_path):
     assert np.allclose(mirrored, [-right[0], right[1]], atol=1)  # the mirror goes left
     down, mirrored = video_changes(_Centroid(), _moving_square(tmp_path / "d.avi", 0, 1))
     assert down[1] > 10 and np.allclose(mirrored, down, atol=1)  # up and down stay
+
+
+def test_window_motion_finds_the_still_ends_of_a_rooms_video():
+    """`rooms` holds the action still for a quarter of the video at each end: a 10 fps video
+    (every frame sampled at 25 fps) of 84 frames or more has a first window inside that hold
+    and a middle window in which the variable travels most of its (smootherstep) range;
+    `shapes` moves at a constant pace from the first frame."""
+    spec = SyntheticSpec(generator="rooms", seed=2000)
+    number = next(
+        i
+        for i in range(200)
+        if (d := draw_video(spec, "stand_up", "test", i)[0]).fps == 10 and d.frames >= 84
+    )
+    moved = travels("rooms", "stand_up", 2000, number)
+    assert moved[0] == 0 and moved[-1] == 0 and max(moved) > 0.5
+    assert len(moved) == draw_video(spec, "stand_up", "test", number)[0].frames - 19
+    assert min(travels("shapes", "grow", 2000, 0)) > 0.3
 
 
 def test_viewer_rows_are_means_over_repeats_with_the_p95_against_no_serve():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -200,7 +201,7 @@ def test_synthetic_kinds_put_the_cue_where_they_say():
 
 
 def test_synthetic_set_is_reproducible_and_written_as_described(tmp_path):
-    from training.synthetic import INFO_FILE, SyntheticSpec, generate
+    from training.synthetic import INFO_FILE, SyntheticSpec, draw_video, generate
 
     spec = SyntheticSpec(1, 1, "textures", "mixed", seed=3, min_frames=6, max_frames=8)
     first = load_dataset(generate(tmp_path / "a", spec))
@@ -210,6 +211,13 @@ def test_synthetic_set_is_reproducible_and_written_as_described(tmp_path):
         assert x.path.suffix == ".mp4" and x.path.read_bytes() == y.path.read_bytes()
     info = json.loads((tmp_path / "a" / INFO_FILE).read_text())
     assert info["generator"] == "textures" and info["kind"] == "mixed" and info["seed"] == 3
+    for video in first.videos:  # each file has the frame count and rate its draw says
+        split, number = video.path.parent.name, int(video.path.stem[-3:])
+        draw, _ = draw_video(spec, video.label, split, number)
+        capture = cv2.VideoCapture(str(video.path))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == draw.frames
+        assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(draw.fps)
+        capture.release()
 
 
 def test_help_for_every_command():

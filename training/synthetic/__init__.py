@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.synthetic.base import KINDS, Generator, write_video
+from training.synthetic.base import KINDS, Generator, Plan, write_video
 from training.synthetic.blinds import BLINDS
 from training.synthetic.crossing import CROSSING
 from training.synthetic.outdoors import OUTDOORS
@@ -69,6 +69,8 @@ __all__ = [
     "KINDS",
     "LAYOUTS",
     "SyntheticSpec",
+    "VideoDraw",
+    "draw_video",
     "generate",
     "render_frames",
     "write_video",
@@ -96,6 +98,29 @@ def video_rng(seed: int, label: str, split: str, number: int) -> np.random.Gener
     return np.random.default_rng([seed, key, number])
 
 
+@dataclass(frozen=True)
+class VideoDraw:
+    """What one video's random stream decides before its frames are drawn."""
+
+    frames: int
+    fps: float
+    plan: Plan
+
+
+def draw_video(
+    spec: SyntheticSpec, label: str, split: str, number: int
+) -> tuple[VideoDraw, np.random.Generator]:
+    """One video's frame count, frame rate and plan, in the order `generate` draws them, and
+    its random stream as the frames' drawing continues it."""
+    generator = GENERATORS[spec.generator]
+    min_frames = spec.min_frames or generator.encoding.min_frames
+    max_frames = max(spec.max_frames or generator.encoding.max_frames, min_frames)
+    rng = video_rng(spec.seed, label, split, number)
+    n = int(rng.integers(min_frames, max_frames + 1))
+    fps = float(rng.choice(generator.encoding.frame_rates))
+    return VideoDraw(n, fps, generator.plan(spec.kind, label, rng)), rng
+
+
 def render_frames(kind: str, n_frames: int, rng: np.random.Generator, width=128, height=96):
     """The BGR frames of one `shapes` video of dynamic `kind` (grow, shrink, warm, cool)."""
     plan = SHAPES.plan("order", kind, rng)
@@ -109,8 +134,6 @@ def generate(out: str | Path, spec: SyntheticSpec | None = None, layout: str = "
         raise ValueError(f"layout must be one of {LAYOUTS}")
     generator = GENERATORS[spec.generator]
     encoding = generator.encoding
-    min_frames = spec.min_frames or encoding.min_frames
-    max_frames = max(spec.max_frames or encoding.max_frames, min_frames)
     out = Path(out)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
     for label in generator.classes(spec.kind):
@@ -118,13 +141,10 @@ def generate(out: str | Path, spec: SyntheticSpec | None = None, layout: str = "
             folder = out / split if layout == "csv" else out / split / label
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                rng = video_rng(spec.seed, label, split, i)
+                draw, rng = draw_video(spec, label, split, i)
                 name = f"v_{label}_{split}_{i:03d}{encoding.extension}"
-                n = int(rng.integers(min_frames, max_frames + 1))
-                fps = float(rng.choice(encoding.frame_rates))
-                plan = generator.plan(spec.kind, label, rng)
-                frames = generator.render(plan, n, rng, spec.width, spec.height)
-                write_video(folder / name, frames, fps, encoding.fourcc)
+                frames = generator.render(draw.plan, draw.frames, rng, spec.width, spec.height)
+                write_video(folder / name, frames, draw.fps, encoding.fourcc)
                 rows[split].append((name, label))
     if layout == "csv":
         for split, items in rows.items():
