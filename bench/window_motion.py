@@ -30,22 +30,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from realtime.frames.clock import SamplingClock  # noqa: E402
+from training.recipes import DEFAULT  # noqa: E402
 from training.synthetic import GENERATORS, SyntheticSpec, draw_video  # noqa: E402
 
-FPS = 25.0
-WINDOW = 20
+FPS = DEFAULT.fps  # what the default recipe samples and windows, as training does
+WINDOW = DEFAULT.window
 
 
 def travels(generator: str, label: str, seed: int, number: int) -> list[float]:
     """How far the moving variable travels in each window of one `order` test video, first
     window first (one value when the video is no longer than a window)."""
     draw, _ = draw_video(SyntheticSpec(generator=generator, seed=seed), label, "test", number)
-    n = draw.frames
-    path = GENERATORS[generator].ease(np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1))
+    path = GENERATORS[generator].progress(draw.frames)
     if not draw.plan.dynamic.rising:
         path = path[::-1]  # a mirror video plays the rising one backwards
     clock = SamplingClock(FPS)
-    sampled = path[[i for i in range(n) if clock.admit(i / draw.fps)]]
+    sampled = path[[i for i in range(draw.frames) if clock.admit(i / draw.fps)]]
     starts = range(max(len(sampled) - WINDOW, 0) + 1)
     return [float(np.ptp(sampled[s : s + WINDOW])) for s in starts]
 

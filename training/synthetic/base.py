@@ -111,15 +111,20 @@ class Generator(ABC):
     def states(self, plan: Plan, n_frames: int, rng: np.random.Generator) -> list[dict]:
         """Per frame of the rising direction, every variable's value in [0, 1]."""
         paths = {}
-        s = np.linspace(0.0, 1.0, n_frames) if n_frames > 1 else np.zeros(1)
+        progress = self.progress(n_frames)
         for variable in self.variables:
             low, high = rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0)
             held = rng.uniform(0.0, 1.0)
             if plan.dynamic is not None and plan.dynamic.variable == variable:
-                paths[variable] = low + (high - low) * self.ease(s)  # rising
+                paths[variable] = low + (high - low) * progress  # rising
             else:
                 paths[variable] = np.full(n_frames, held)
         return [{v: float(p[i]) for v, p in paths.items()} for i in range(n_frames)]
+
+    def progress(self, n_frames: int) -> np.ndarray:
+        """Per frame of the rising direction, how far a moving variable has gone (0 to 1 of
+        its way from low to high): `ease` over the video's frames."""
+        return self.ease(np.linspace(0.0, 1.0, n_frames) if n_frames > 1 else np.zeros(1))
 
     def ease(self, s: np.ndarray) -> np.ndarray:
         """How a moving variable progresses over the video (linear unless overridden)."""
