@@ -106,6 +106,19 @@ def write_video(path: Path, frames, fps: float = 25.0, fourcc: str = "MJPG") -> 
     return path
 
 
+def decode_all(path) -> list[np.ndarray]:
+    """Every frame of a video file, as OpenCV decodes it (BGR uint8)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 def moving_square_frames(n: int, width: int = 160, height: int = 120, seed: int = 0):
     """A bright square moving over a noisy background: real, varied content."""
     rng = np.random.default_rng(seed)

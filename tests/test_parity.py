@@ -1,6 +1,5 @@
 """The streaming path computes exactly what a batch computation on the same frames does."""
 
-import cv2
 import numpy as np
 
 from realtime.frames.preprocessing import preprocess_frames
@@ -8,6 +7,7 @@ from realtime.frames.sources import open_source
 from realtime.head.classifier import ActionClassifier
 from realtime.stream.engine import Sink
 from realtime.stream.pipeline import Pipeline, RunSettings
+from tests.conftest import decode_all
 
 
 class RecordingBackbone:
@@ -34,18 +34,6 @@ class Collect(Sink):
 
     def handle(self, prediction, frame):
         self.predictions.append(prediction)
-
-
-def decode_all(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def test_streaming_features_and_predictions_equal_batch(
