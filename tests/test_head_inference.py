@@ -9,7 +9,15 @@ import pytest
 from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier, KerasHeadStream
-from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
+from realtime.head.config import (
+    SEED_HEAD,
+    WINDOW_INPUT_LAYER,
+    ChangeBasis,
+    ChangeReference,
+    HeadConfig,
+    HeadInput,
+)
+from realtime.head.fitting import fit_window_input
 from realtime.head.keras import build_head, fit_head_input, load_keras_head
 from realtime.head.modeldir import KERAS_FILE, ModelInfo, save_model_dir
 from realtime.head.numpyhead import HeadStream, NumpyHead, UnsupportedHead
@@ -20,6 +28,13 @@ CHANGE = HeadInput.APPEARANCE_CHANGE
 CHANGE_HEAD = HeadConfig(input=CHANGE, appearance_dims=12, change_dims=8, appearance_offset=1.0)
 MEAN_HEAD = HeadConfig(
     input=CHANGE, appearance_dims=12, change_dims=8, change_reference=ChangeReference.MEAN
+)
+CHANGES_HEAD = HeadConfig(
+    input=CHANGE,
+    appearance_dims=12,
+    change_dims=8,
+    change_reference=ChangeReference.MEAN,
+    change_basis=ChangeBasis.CHANGES,
 )
 
 
@@ -57,6 +72,7 @@ def _features(rng, n, scale=1.0):
         HeadConfig(gru_units=(16, 8, 4), dropout=0.2, dense_units=6),
         CHANGE_HEAD,
         MEAN_HEAD,
+        CHANGES_HEAD,
         HeadConfig(
             gru_units=(24,), dense_units=4, input=CHANGE, appearance_dims=80, change_dims=4
         ),  # more than D: zero columns
@@ -67,6 +83,7 @@ def _features(rng, n, scale=1.0):
         "three-grus",
         "appearance+change",
         "change-from-mean",
+        "change-directions-from-changes",
         "appearance+change-wide",
     ],
 )
@@ -205,3 +222,22 @@ def test_a_keras_file_that_would_run_code_is_refused(tmp_path):
         load_keras_head(tmp_path / "m")
     assert str(caught.value).startswith(f"cannot load {tmp_path / 'm' / KERAS_FILE} safely (")
     assert "Lambda" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_training_fits_the_change_directions_the_head_asks_for():
+    rng = np.random.default_rng(4)
+    windows = rng.normal(0, 1, (30, 20, FEATURES)) * np.linspace(3, 0.1, FEATURES)
+    windows += (
+        rng.normal(0, 0.3, (30, 20, 1))
+        * np.linspace(0, 1, 20)[None, :, None]
+        * rng.normal(0, 1, FEATURES)
+    )  # a change within windows, along one direction
+    masks = np.ones((30, 20), bool)
+    for head in (MEAN_HEAD, CHANGES_HEAD):
+        model = build_head(20, FEATURES, 5, head)
+        fit_head_input(model, head, windows, masks)
+        got = model.get_layer(WINDOW_INPUT_LAYER).get_weights()
+        for basis in ChangeBasis:
+            expected = fit_window_input(windows, masks, head.dims, ChangeReference.MEAN, basis)
+            same = np.allclose(got[2], expected[2], atol=1e-6)
+            assert same is (basis is head.change_basis), (head, basis)

@@ -223,6 +223,7 @@ def test_values_on_the_edges_of_the_format_pass(path, value):
             'head.change_reference contains control characters ("mean\\x1b[0m")',
         ),
         ("head.change_reference", 1, "head.change_reference must be a non-empty string, not 1"),
+        ("head.change_basis", "", 'head.change_basis must be a non-empty string, not ""'),
         (
             "head.appearance_dims",
             0,

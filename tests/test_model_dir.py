@@ -8,6 +8,7 @@ earlier commits); nothing is recomputed with the function under test.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
-from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
+from realtime.head.config import SEED_HEAD, ChangeBasis, ChangeReference, HeadConfig, HeadInput
 from realtime.head.fitting import fit_appearance_spread, fit_window_input, window_references
 from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info
 from realtime.head.numpyhead import NumpyHead
@@ -67,6 +68,7 @@ def test_metadata_written_before_a_field_reads_as_then():
         {"input": "appearance+change", "appearance_dims": 8, "change_dims": 8}
     )
     assert old.change_reference is ChangeReference.FIRST  # format 2 before change_reference
+    assert old.change_basis is ChangeBasis.FRAMES  # and before change_basis
     assert HeadConfig.from_dict({"future_field": 1, "dropout": 0.5}).dropout == 0.5
 
 
@@ -86,6 +88,7 @@ def test_numbers_from_metadata_get_their_types():
     [
         ({"input": "optical-flow"}, ValueError),
         ({"change_reference": "last"}, ValueError),
+        ({"change_basis": "motion"}, ValueError),
         ({"gru_units": []}, ValueError),
         ({"gru_units": [16, 0]}, ValueError),
         ({"dense_units": 0}, ValueError),
@@ -103,6 +106,23 @@ def test_enums_must_be_enums():
         HeadConfig(input="raw")
     with pytest.raises(TypeError):
         HeadConfig(change_reference="first")
+    with pytest.raises(TypeError, match="^HeadConfig.change_basis must be a ChangeBasis$"):
+        HeadConfig(change_basis="changes")
+
+
+def test_change_directions_fitted_on_changes_round_trip_and_say_so():
+    head = HeadConfig(
+        input=CHANGE, appearance_dims=16, change_dims=64, change_reference=ChangeReference.MEAN,
+        change_basis=ChangeBasis.CHANGES,
+    )  # fmt: skip
+    written = json.loads(json.dumps(head.as_dict()))
+    assert written["change_basis"] == "changes"
+    assert HeadConfig.from_dict(written) == head
+    assert head.describe(4).startswith(
+        "appearance+change (16 + 64, change from the mean, change directions fitted on changes)"
+        " -> GRU(16)"
+    )
+    assert "change_basis" not in SEED_HEAD.as_dict()  # a raw head: as format 1 wrote it
 
 
 # -- ModelInfo and reading a model directory -------------------------------------------------
@@ -373,6 +393,38 @@ def test_the_offsets_spread_is_how_videos_of_one_class_differ_in_looks():
     assert alone.dtype == spread.dtype == np.float32
 
 
+def test_change_directions_fitted_on_changes_find_what_moves_within_windows():
+    """Videos differ a lot in how they look (3 directions, spread 10) and change a little
+    within each window (one direction, spread 1): the frames' leading component is one of
+    the looks, so `frames` puts C there; `changes` puts it on what moves, at unit scale."""
+    rng = np.random.default_rng(5)
+    size, window = 30, 12
+    looks = np.linalg.qr(rng.standard_normal((size, 4)))[0]
+    looks, moving = looks[:, :3], looks[:, 3]
+    offsets = (rng.standard_normal((80, 3)) * 10.0) @ looks.T  # per video
+    ramps = rng.uniform(-1, 1, 80)[:, None] * np.linspace(-1, 1, window)[None]  # per frame
+    windows = (
+        offsets[:, None, :] + ramps[..., None] * moving + rng.normal(0, 0.01, (80, window, size))
+    )
+    masks = np.arange(window)[None] < rng.integers(4, window + 1, 80)[:, None]
+    windows[~masks] = 1e6  # padding must not count
+
+    def cosine(column):
+        return abs(float(column @ moving)) / float(np.linalg.norm(column))
+
+    for reference in ChangeReference:
+        _, _, on_frames = fit_window_input(windows, masks, (3, 1), reference)
+        _, appearance, on_changes = fit_window_input(
+            windows, masks, (3, 1), reference, ChangeBasis.CHANGES
+        )
+        assert cosine(on_frames[:, 0]) < 0.1
+        assert cosine(on_changes[:, 0]) > 0.999
+        assert max(cosine(column) for column in appearance.T) < 0.1  # looks stay the frames'
+        references = window_references(windows, masks, reference)
+        changes = (windows - references[:, None, :])[masks] @ on_changes
+        assert np.std(changes) == pytest.approx(1.0, rel=1e-3)
+
+
 # -- what the mutation run found unpinned ------------------------------------------------------
 def test_head_config_errors_say_what_is_wrong_and_the_smallest_head_is_allowed():
     with pytest.raises(TypeError, match="^HeadConfig.input must be a HeadInput$"):
@@ -578,11 +630,11 @@ def test_many_features_fit_the_same_transform_without_the_covariance(monkeypatch
     masks = np.ones((40, 10), bool)
     masks[::3, 7:] = False
     videos, targets = np.arange(40) // 4, (np.arange(40) // 4) % 2
-    for reference in ChangeReference:
-        exact = fit_window_input(features, masks, (5, 4), reference)
+    for reference, basis in itertools.product(ChangeReference, ChangeBasis):
+        exact = fit_window_input(features, masks, (5, 4), reference, basis)
         monkeypatch.setattr(fitting, "EXACT_PCA_MAX_FEATURES", 50)
         monkeypatch.setattr(fitting, "CHUNK", 64)  # several chunks
-        large = fit_window_input(features, masks, (5, 4), reference)
+        large = fit_window_input(features, masks, (5, 4), reference, basis)
         spread = fit_appearance_spread(features, masks, videos, targets, large)
         monkeypatch.undo()
         np.testing.assert_allclose(large[0], exact[0], rtol=1e-5, atol=1e-6)

@@ -16,10 +16,12 @@ evaluation and live use:
   mean of the window's valid frames (`mean`, the default recipe's) or its first valid frame
   (`first`, the default before; format-2 directories without the field). `mean`, A and C
   are fitted on the training frames (`fit_window_input`: principal components, one scale per
-  part) and stored with the weights; they are never trained by gradient descent. A head
-  on raw features sees each frame as it looks and must discover the order of change
-  itself; with a few dozen training videos it memorises what each video looks like instead
-  (docs/training.md).
+  part; `change_basis` says whose components C keeps: the frames' (`frames`, the default
+  recipe's; every directory written before the field) or those of the changes within the
+  training windows (`changes`)) and stored with the weights; they are never trained by
+  gradient descent. A head on raw features sees each frame as it looks and must discover
+  the order of change itself; with a few dozen training videos it memorises what each video
+  looks like instead (docs/training.md).
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.

@@ -32,6 +32,14 @@ class ChangeReference(Enum):
     MEAN = "mean"  # the mean of the window's valid frames
 
 
+class ChangeBasis(Enum):
+    """Which directions an `appearance+change` head's change part keeps (fitted in training;
+    the runtime reads only the fitted matrix)."""
+
+    FRAMES = "frames"  # the leading principal components of the training frames
+    CHANGES = "changes"  # those of the changes within training windows (against the reference)
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """The head's architecture, as recorded in metadata.json (`head`)."""
@@ -44,12 +52,15 @@ class HeadConfig:
     change_dims: int = 0  # APPEARANCE_CHANGE: numbers for how it changed
     appearance_offset: float = 0.0  # training only: offsets of looks, x the class spread
     change_reference: ChangeReference = ChangeReference.FIRST  # APPEARANCE_CHANGE
+    change_basis: ChangeBasis = ChangeBasis.FRAMES  # APPEARANCE_CHANGE, fitting only
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
             raise TypeError("HeadConfig.input must be a HeadInput")
         if not isinstance(self.change_reference, ChangeReference):
             raise TypeError("HeadConfig.change_reference must be a ChangeReference")
+        if not isinstance(self.change_basis, ChangeBasis):
+            raise TypeError("HeadConfig.change_basis must be a ChangeBasis")
         if not self.gru_units or min(self.gru_units) < 1 or self.dense_units < 1:
             raise ValueError("the head needs at least one GRU and positive widths")
         if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
@@ -66,6 +77,7 @@ class HeadConfig:
         data["gru_units"] = list(self.gru_units)
         data["input"] = self.input.value
         data["change_reference"] = self.change_reference.value
+        data["change_basis"] = self.change_basis.value
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -73,6 +85,7 @@ class HeadConfig:
                 "change_dims",
                 "appearance_offset",
                 "change_reference",
+                "change_basis",
             ):
                 data.pop(key)
         return data
@@ -84,6 +97,8 @@ class HeadConfig:
             parts[0] += f" ({self.appearance_dims} + {self.change_dims}"
             if self.change_reference is ChangeReference.MEAN:
                 parts[0] += ", change from the mean"
+            if self.change_basis is ChangeBasis.CHANGES:
+                parts[0] += ", change directions fitted on changes"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
@@ -101,6 +116,8 @@ class HeadConfig:
         values["change_reference"] = ChangeReference(
             values.get("change_reference", ChangeReference.FIRST.value)
         )
+        # heads written before the option kept the frames' principal components
+        values["change_basis"] = ChangeBasis(values.get("change_basis", ChangeBasis.FRAMES.value))
         kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
         for key in (
             "dropout",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.head.config import ChangeReference
+from realtime.head.config import ChangeBasis, ChangeReference
 
 
 def window_references(
@@ -33,18 +33,22 @@ def fit_window_input(
     masks: np.ndarray,
     dims: tuple[int, int],
     reference: ChangeReference = ChangeReference.FIRST,
+    change_basis: ChangeBasis = ChangeBasis.FRAMES,
 ) -> list[np.ndarray]:
     """The `appearance+change` transform's weights [mean, A, C] from training windows.
 
-    A and C project onto the leading principal components of the training frames (the
-    directions in which frames differ most), `dims` = (columns of A, columns of C). A scales
-    the centred projections to unit standard deviation; C scales the projected changes (against
-    each window's `reference`, over the training windows) to unit standard deviation.
+    A projects onto the leading principal components of the training frames (the directions
+    in which frames differ most); C onto the same (`ChangeBasis.FRAMES`) or onto the
+    directions in which frames change most within training windows (`ChangeBasis.CHANGES`:
+    the leading eigenvectors of the changes' second moment); `dims` = (columns of A, columns
+    of C). A scales the centred projections to unit standard deviation; C scales the projected
+    changes (against each window's `reference`, over the training windows) to unit standard
+    deviation.
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
     with their valid frames. Columns beyond the number of features or frames are zero.
     """
     if np.shape(features)[2] > EXACT_PCA_MAX_FEATURES:
-        return _fit_window_input_large(features, masks, dims, reference)
+        return _fit_window_input_large(features, masks, dims, reference, change_basis)
     features = np.asarray(features, np.float64)
     masks = np.asarray(masks, bool)
     frames = features[masks]
@@ -59,6 +63,11 @@ def fit_window_input(
     references = window_references(features, masks, reference)  # (N, D)
     changes = (features - references[:, None, :])[masks]
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
+    if change_basis is ChangeBasis.CHANGES:
+        kept = min(dims[1], features.shape[2], len(changes))
+        values, vectors = np.linalg.eigh(changes.T @ changes / max(len(changes) - 1, 1))
+        change = np.zeros((features.shape[2], dims[1]))
+        change[:, :kept] = vectors[:, np.argsort(values)[::-1][:kept]]
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
     change = change / max(float((changes @ change).std()), 1e-12)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
@@ -69,46 +78,70 @@ def _chunks(frames: np.ndarray):
         yield np.asarray(frames[start : start + CHUNK], np.float64)
 
 
-def _leading_components(frames: np.ndarray, mean: np.ndarray, count: int) -> np.ndarray:
-    """(D, count) leading principal directions of `frames` (N, D) about `mean`, by subspace
-    iteration with count + 8 vectors (seeded, so fits repeat), reading the frames in chunks:
-    each pass costs N x D x (count + 8) and memory D x (count + 8)."""
-    size = frames.shape[1]
-    width = min(count + 8, size, len(frames))
+def _leading_components(rows, size: int, count: int, total: int) -> np.ndarray:
+    """(size, count) leading principal directions of the rows `rows()` yields (chunks of
+    centred float64 rows, `total` in all), by subspace iteration with count + 8 vectors
+    (seeded, so fits repeat): each pass costs total x size x (count + 8) and memory
+    size x (count + 8)."""
+    width = min(count + 8, size, total)
     basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, width)))[0]
     for _ in range(12):
         image = np.zeros((size, width))
-        for chunk in _chunks(frames):
-            centred = chunk - mean
-            image += centred.T @ (centred @ basis)
+        for chunk in rows():
+            image += chunk.T @ (chunk @ basis)
         basis = np.linalg.qr(image)[0]
-    small = np.zeros((width, width))  # the covariance within the subspace
-    for chunk in _chunks(frames):
-        projected = (chunk - mean) @ basis
+    small = np.zeros((width, width))  # the second moment within the subspace
+    for chunk in rows():
+        projected = chunk @ basis
         small += projected.T @ projected
     values, vectors = np.linalg.eigh(small)
     return basis @ vectors[:, np.argsort(values)[::-1][:count]]
 
 
-def _fit_window_input_large(features, masks, dims, reference) -> list[np.ndarray]:
+def _window_changes(features, masks, reference):
+    """Chunks of the training windows' changes (valid frames minus their window's
+    reference), float64, about CHUNK rows each, never all at once."""
+    step = max(1, CHUNK // max(np.shape(features)[1], 1))
+    for start in range(0, len(features), step):
+        windows = np.asarray(features[start : start + step], np.float64)
+        valid = masks[start : start + step]
+        references = window_references(windows, valid, reference)
+        yield (windows - references[:, None, :])[valid]
+
+
+def _scaled_columns(features, masks, basis, dims, reference):
+    """The projections of every window frame on `basis` (N, T, k); a window's reference
+    projects to the reference of its projections (both are linear in the frames)."""
+    projected = np.stack([np.asarray(w, np.float64) @ basis for w in features])
+    references = window_references(projected, masks, reference)
+    return projected, (projected - references[:, None, :])[masks][:, :dims]
+
+
+def _fit_window_input_large(features, masks, dims, reference, change_basis) -> list[np.ndarray]:
     """`fit_window_input` for many features: the same quantities, computed by projecting
     first (every statistic after the mean lives in the span of the components)."""
     masks = np.asarray(masks, bool)
     frames = np.asarray(features, np.float32)[masks]  # float32, as the features are
+    size = frames.shape[1]
     mean = sum(chunk.sum(axis=0) for chunk in _chunks(frames)) / len(frames)
     wanted = max(dims)
-    kept = min(wanted, frames.shape[1], len(frames))
-    basis = np.zeros((frames.shape[1], wanted))
-    basis[:, :kept] = _leading_components(frames, mean, kept)
-    # projections of every window frame; a window's reference projects to the reference of
-    # its projections (both are linear in the frames)
-    projected = np.stack([np.asarray(w, np.float64) @ basis for w in features])  # (N, T, k)
-    references = window_references(projected, masks, reference)
+    kept = min(wanted, size, len(frames))
+    basis = np.zeros((size, wanted))
+    basis[:, :kept] = _leading_components(
+        lambda: (chunk - mean for chunk in _chunks(frames)), size, kept, len(frames)
+    )
+    projected, changes = _scaled_columns(features, masks, basis, dims[1], reference)
     looks = projected[masks] - mean @ basis
-    changes = (projected - references[:, None, :])[masks]
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
+    if change_basis is ChangeBasis.CHANGES:
+        kept = min(dims[1], size, len(frames))
+        change = np.zeros((size, dims[1]))
+        change[:, :kept] = _leading_components(
+            lambda: _window_changes(features, masks, reference), size, kept, len(frames)
+        )
+        _, changes = _scaled_columns(features, masks, change, dims[1], reference)
     appearance = appearance / max(float(looks[:, : dims[0]].std()), 1e-12)
-    change = change / max(float(changes[:, : dims[1]].std()), 1e-12)
+    change = change / max(float(changes.std()), 1e-12)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
 

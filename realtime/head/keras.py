@@ -72,7 +72,9 @@ def fit_head_input(
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
-    statistics = fit_window_input(features, masks, config.dims, config.change_reference)
+    statistics = fit_window_input(
+        features, masks, config.dims, config.change_reference, config.change_basis
+    )
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics)

@@ -139,7 +139,7 @@ def _head(data: dict) -> None:
         number(head["dropout"], "head.dropout", 0.0, 0.99)
     if "dense_units" in head:
         whole(head["dense_units"], "head.dense_units", 1, MAX_UNITS)
-    for key in ("input", "change_reference"):  # names of enums the model checks
+    for key in ("input", "change_reference", "change_basis"):  # names of enums the model checks
         if key in head:
             text(head[key], f"head.{key}")
     for key in ("appearance_dims", "change_dims"):
