@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "synth",
         help="write a synthetic action data set (see docs/training.md)",
         description="Write a synthetic data set in the example's layout (or folders): "
-        "one of seven generators (shapes, textures, sprites, blinds, crossing, rooms, outdoors), "
+        "one of eight generators (shapes, textures, sprites, blinds, crossing, rooms, outdoors, "
+        "tabletop), "
         "one of three kinds of classes (order: told apart only by the order of the frames; "
         "appearance: only by how they look; mixed: both needed).",
         formatter_class=fmt,

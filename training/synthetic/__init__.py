@@ -1,4 +1,4 @@
-"""Synthetic action data sets: seven generators x three kinds of set (`python -m training synth`).
+"""Synthetic action data sets: eight generators x three kinds of set (`python -m training synth`).
 
 The generators differ in how their videos are made (see each module):
 
@@ -26,6 +26,13 @@ The generators differ in how their videos are made (see each module):
   in pulls (hoist/haul_down); a camera on a vibrating mast, rolling-shutter wobble, barrel
   distortion, cloud shadows sweeping, haze, sensor noise and hot pixels; FLV1 (Sorenson
   H.263) .mkv, 3:2 240x160, 23.976/59.94 fps. Written after `rooms`, for reporting only.
+- `tabletop`: a phone held over a wooden table, a desk, a kitchen counter or a tablecloth
+  films one hand: holding a cup, box, ball or book from above, it pushes it across the table
+  (push_right/push_left), or it opens or closes the lid of a box, a tin or a notebook
+  (open/close); the action covers a part of the picture, the table and its clutter the rest;
+  hand-held drift and wander, autofocus breathing, exposure and white-balance drift, motion
+  blur, noise, sharpening; WMV2 .avi, portrait 144x256, 30/15 fps. Written after `outdoors`,
+  for reporting only.
 
 and each makes three kinds of set (`training.synthetic.base`): `order` (classes told apart only
 by the order of the frames), `appearance` (only by how frames look) and `mixed` (both needed).
@@ -53,10 +60,11 @@ from training.synthetic.outdoors import OUTDOORS
 from training.synthetic.rooms import ROOMS
 from training.synthetic.shapes import SHAPES
 from training.synthetic.sprites import SPRITES
+from training.synthetic.tabletop import TABLETOP
 from training.synthetic.textures import TEXTURES
 
 GENERATORS: dict[str, Generator] = {
-    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING, ROOMS, OUTDOORS)
+    g.name: g for g in (SHAPES, TEXTURES, SPRITES, BLINDS, CROSSING, ROOMS, OUTDOORS, TABLETOP)
 }
 LAYOUTS = ("csv", "folders")
 INFO_FILE = "synthetic.json"
