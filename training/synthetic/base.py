@@ -160,6 +160,18 @@ class Generator(ABC):
         anything else that moves with time. Per-frame noise comes from `rng`."""
 
 
+def hue(rng: np.random.Generator, low=30, high=230, grey=0.0) -> np.ndarray:
+    """A random BGR colour, each channel uniform in [low, high), pulled towards grey by
+    `grey` (0: as drawn, 1: grey)."""
+    colour = rng.uniform(low, high, 3)
+    return colour * (1 - grey) + colour.mean() * grey
+
+
+def bgr(colour) -> tuple[float, float, float]:
+    """A colour as OpenCV's drawing functions take it."""
+    return tuple(float(c) for c in colour)
+
+
 def pt(p) -> tuple[int, int]:
     """A point (x, y) rounded to the pixel, as OpenCV's drawing functions take it."""
     return int(round(p[0])), int(round(p[1]))

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic.base import STILL, Encoding, Generator, centre_square
+from training.synthetic.base import STILL, Encoding, Generator, bgr, centre_square, hue
 
 MARGIN = 10  # canvas pixels beyond the frame on each side, for the mast's vibration
 FAR = 1e4  # metres: the horizon, the sky, mountains (no shadow, never in front)
@@ -68,25 +68,21 @@ def _len(v) -> int:
     return max(int(round(v * 16)), 8)
 
 
-def _c(colour) -> tuple[float, float, float]:
-    return tuple(float(c) for c in colour)
-
-
 def _line(img, a, b, colour, width):
-    cv2.line(img, _sp(*a), _sp(*b), _c(colour), max(1, int(round(width))), cv2.LINE_AA, SUB)
+    cv2.line(img, _sp(*a), _sp(*b), bgr(colour), max(1, int(round(width))), cv2.LINE_AA, SUB)
 
 
 def _disc(img, c, r, colour):
-    cv2.circle(img, _sp(*c), _len(r), _c(colour), -1, cv2.LINE_AA, SUB)
+    cv2.circle(img, _sp(*c), _len(r), bgr(colour), -1, cv2.LINE_AA, SUB)
 
 
 def _oval(img, c, rx, ry, colour):
-    cv2.ellipse(img, _sp(*c), (_len(rx), _len(ry)), 0, 0, 360, _c(colour), -1, cv2.LINE_AA, SUB)
+    cv2.ellipse(img, _sp(*c), (_len(rx), _len(ry)), 0, 0, 360, bgr(colour), -1, cv2.LINE_AA, SUB)
 
 
 def _poly(img, points, colour):
     points = np.round(np.asarray(points, np.float64) * 16).astype(np.int32)
-    cv2.fillPoly(img, [points], _c(colour), cv2.LINE_AA, SUB)
+    cv2.fillPoly(img, [points], bgr(colour), cv2.LINE_AA, SUB)
 
 
 def _trap(img, x, y0, half0, y1, half1, colour):
@@ -96,11 +92,6 @@ def _trap(img, x, y0, half0, y1, half1, colour):
 
 def _rect(img, x0, y0, x1, y1, colour):
     _poly(img, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], colour)
-
-
-def _hue(rng, low=30, high=230, grey=0.0) -> np.ndarray:
-    colour = rng.uniform(low, high, 3)
-    return colour * (1 - grey) + colour.mean() * grey
 
 
 @dataclass
@@ -359,7 +350,7 @@ def _paint_ground(cv: _Canvas, colour: np.ndarray):
 def _tree(cv, rng, X, Z):
     p, (x, y) = cv.cam.f / Z, cv.cam.at(X, Z)
     trunk, crown = rng.uniform(1.4, 2.4), rng.uniform(1.3, 2.2)
-    bark = cv.tone(_hue(rng, 30, 90) * np.array([0.6, 0.8, 1.0]), Z)
+    bark = cv.tone(hue(rng, 30, 90) * np.array([0.6, 0.8, 1.0]), Z)
     leaves = [cv.tone(np.array([30, 110, 40]) * rng.uniform(0.6, 1.3, 3), Z) for _ in range(4)]
     blobs = [
         (rng.uniform(-0.6, 0.6), rng.uniform(-0.5, 0.5), rng.uniform(0.6, 0.9)) for _ in range(4)
@@ -376,7 +367,7 @@ def _tree(cv, rng, X, Z):
 
 def _bench(cv, rng, X, Z):
     p, (x, y) = cv.cam.f / Z, cv.cam.at(X, Z)
-    wood, iron = cv.tone(_hue(rng, 40, 160, 0.3), Z), cv.tone(_hue(rng, 20, 70), Z)
+    wood, iron = cv.tone(hue(rng, 40, 160, 0.3), Z), cv.tone(hue(rng, 20, 70), Z)
 
     def draw(img):
         for dx in (-0.8, 0.8):
@@ -390,7 +381,7 @@ def _bench(cv, rng, X, Z):
 
 def _lamp(cv, rng, X, Z):
     p, (x, y) = cv.cam.f / Z, cv.cam.at(X, Z)
-    iron = cv.tone(_hue(rng, 20, 80), Z)
+    iron = cv.tone(hue(rng, 20, 80), Z)
     glass = cv.tone((200, 235, 245), Z)
 
     def draw(img):
@@ -404,7 +395,7 @@ def _lamp(cv, rng, X, Z):
 def _parasol(cv, rng, X, Z):
     p, (x, y) = cv.cam.f / Z, cv.cam.at(X, Z)
     r, pole_h = rng.uniform(0.9, 1.3), rng.uniform(2.0, 2.4)
-    bright, pale = cv.tone(_hue(rng, 20, 250), Z), cv.tone(_hue(rng, 180, 255, 0.7), Z)
+    bright, pale = cv.tone(hue(rng, 20, 250), Z), cv.tone(hue(rng, 180, 255, 0.7), Z)
     pole = cv.tone((200, 200, 200), Z)
     n = int(rng.integers(6, 10))
     across = np.linspace(-1.0, 1.0, n + 1)
@@ -420,7 +411,7 @@ def _parasol(cv, rng, X, Z):
 
 
 def _towel(cv, rng, X, Z):
-    long, colours = rng.uniform(1.6, 2.0), [cv.tone(_hue(rng, 30, 250), Z) for _ in range(2)]
+    long, colours = rng.uniform(1.6, 2.0), [cv.tone(hue(rng, 30, 250), Z) for _ in range(2)]
     stripes = int(rng.integers(3, 6))
 
     def draw(img):
@@ -504,7 +495,7 @@ def _skyline(cv, rng, side):
     x, blocks = -5.0, []
     while x < w:
         wide, tall = side * rng.uniform(0.05, 0.14), side * rng.uniform(0.04, 0.16)
-        blocks.append((x, wide, tall, cv.distant(_hue(rng, 60, 200, 0.5), 0.35)))
+        blocks.append((x, wide, tall, cv.distant(hue(rng, 60, 200, 0.5), 0.35)))
         x += wide + side * rng.uniform(0.0, 0.03)
 
     def draw(img):
@@ -526,7 +517,7 @@ def _mountains(cv, rng, side):
             side * rng.uniform(0.06, 0.2),
             side * rng.uniform(0.2, 0.5),
         )
-        rock = cv.distant(_hue(rng, 70, 140, 0.7) * np.array([1.15, 1.0, 0.9]), 0.35)
+        rock = cv.distant(hue(rng, 70, 140, 0.7) * np.array([1.15, 1.0, 0.9]), 0.35)
         peaks.append((xa, up, half, rock, rng.uniform(0.3, 0.5)))
     snow = cv.distant((250, 248, 245), 0.2)
 
@@ -540,7 +531,7 @@ def _mountains(cv, rng, side):
 
 
 def _park(cv, rng, path, side):
-    _sky(cv, _hue(rng, 150, 240) * np.array([1.2, 0.95, 0.6]), _hue(rng, 200, 250, 0.7))
+    _sky(cv, hue(rng, 150, 240) * np.array([1.2, 0.95, 0.6]), hue(rng, 200, 250, 0.7))
     _treeline(cv, rng, side)
     X, Z = cv.ground_x, cv.ground_z
     grass = np.array([50, 150, 70], np.float32) * rng.uniform(0.75, 1.2, 3)
@@ -553,13 +544,13 @@ def _park(cv, rng, path, side):
     if rng.random() < 0.7:  # a gravel path along the mover's line
         half = rng.uniform(0.9, 1.6)
         on = np.abs(X - path.ground_x(cv.cam, np.maximum(Z, 0.1))) < half
-        gravel = _hue(rng, 120, 200, 0.7) * np.array([0.85, 0.95, 1.05])
+        gravel = hue(rng, 120, 200, 0.7) * np.array([0.85, 0.95, 1.05])
         colour[on] = gravel * _grain(rng, Z.shape, side * 0.01, 0.05)[on]
     _paint_ground(cv, colour.astype(np.float32))
 
 
 def _beach(cv, rng, path, side):
-    _sky(cv, _hue(rng, 190, 250) * np.array([1.1, 0.95, 0.7]), _hue(rng, 215, 255, 0.85))
+    _sky(cv, hue(rng, 190, 250) * np.array([1.1, 0.95, 0.7]), hue(rng, 215, 255, 0.85))
     if rng.random() < 0.5:  # a headland far away
         hz, w = cv.cam.horizon, cv.img.shape[1]
         x0 = rng.choice([-0.2, 0.6]) * w
@@ -581,8 +572,8 @@ def _beach(cv, rng, path, side):
     wet = (Z > shore - rng.uniform(2.0, 4.0)) & (Z <= shore)
     colour[wet] *= 0.78
     sea_near, sea_far = (
-        _hue(rng, 120, 190) * np.array([1.0, 0.9, 0.5]),
-        _hue(rng, 80, 150) * np.array([1.1, 0.8, 0.4]),
+        hue(rng, 120, 190) * np.array([1.0, 0.9, 0.5]),
+        hue(rng, 80, 150) * np.array([1.1, 0.8, 0.4]),
     )
     t = np.clip((Z - shore) / 60.0, 0, 1)[..., None]
     sea = (sea_near * (1 - t) + sea_far * t).astype(np.float32)
@@ -599,15 +590,15 @@ def _beach(cv, rng, path, side):
 
 def _court(cv, rng, path, side):
     if rng.random() < 0.5:
-        _sky(cv, _hue(rng, 150, 240) * np.array([1.2, 0.95, 0.6]), _hue(rng, 200, 250, 0.7))
+        _sky(cv, hue(rng, 150, 240) * np.array([1.2, 0.95, 0.6]), hue(rng, 200, 250, 0.7))
     else:
-        _sky(cv, _hue(rng, 150, 210, 0.9), _hue(rng, 190, 235, 0.9))
+        _sky(cv, hue(rng, 150, 210, 0.9), hue(rng, 190, 235, 0.9))
     (_skyline if rng.random() < 0.5 else _treeline)(cv, rng, side)
     X, Z = cv.ground_x, cv.ground_z
     surfaces = [(170, 100, 40), (120, 130, 40), (60, 100, 190), (120, 60, 110)]  # blue, teal,
     surface = np.array(surfaces[int(rng.integers(4))], np.float32)  # clay, purple
     surface *= rng.uniform(0.85, 1.15, 3)
-    surround = _hue(rng, 50, 140, 0.6)
+    surround = hue(rng, 50, 140, 0.6)
     middle = rng.uniform(-2.0, 2.0)
     end = path.z_far + rng.uniform(3.0, 8.0)  # the far baseline, beyond the mover's far end
     start = end - 28.0
@@ -656,7 +647,7 @@ def _court(cv, rng, path, side):
 
     tall = rng.uniform(3.0, 4.0)
     posts = np.arange(middle - 14, middle + 14.1, 3.0)
-    mesh = cv.tone(_hue(rng, 30, 90), fence_z)
+    mesh = cv.tone(hue(rng, 30, 90), fence_z)
     screen = rng.random() < 0.6
     cloth = cv.tone(np.array([40, 80, 40]) * rng.uniform(0.7, 1.3, 3), fence_z)
 
@@ -678,9 +669,9 @@ def _court(cv, rng, path, side):
 
 def _snow(cv, rng, path, side):
     if rng.random() < 0.6:
-        _sky(cv, _hue(rng, 170, 250) * np.array([1.2, 0.9, 0.55]), _hue(rng, 220, 255, 0.8))
+        _sky(cv, hue(rng, 170, 250) * np.array([1.2, 0.9, 0.55]), hue(rng, 220, 255, 0.8))
     else:
-        _sky(cv, _hue(rng, 170, 215, 0.95), _hue(rng, 205, 240, 0.95))
+        _sky(cv, hue(rng, 170, 215, 0.95), hue(rng, 205, 240, 0.95))
     _mountains(cv, rng, side)
     X, Z = cv.ground_x, cv.ground_z
     snow = np.array([245, 240, 232], np.float32) * rng.uniform(0.92, 1.02, 3)
@@ -794,7 +785,7 @@ def _draw_mover(img, scene: _Scene, v: float, t: float):
     p = cam.f / z
     d = path.z_far - z  # metres covered from the far end
     light = float(scene.weather.shade(path.ground_x(cam, z), z, t))
-    c = {k: _c(scene.tone(col, z, light)) for k, col in m.colours.items()}
+    c = {k: bgr(scene.tone(col, z, light)) for k, col in m.colours.items()}
     c["sun"] = scene.weather.shadow > 0 and light > 0.9
     if m.kind == "cyclist":
         _cyclist(img, x, y, p, d, m, c)
@@ -899,7 +890,7 @@ class Outdoors(Generator):
         # the flagpole, on the other side
         pole_z = z_near * rng.uniform(1.8, 3.0)
         flag_w = side * rng.uniform(0.1, 0.13)
-        poles = (_hue(rng, 170, 250, 0.9), _hue(rng, 90, 150, 0.9), np.array([60.0, 100, 140]))
+        poles = (hue(rng, 170, 250, 0.9), hue(rng, 90, 150, 0.9), np.array([60.0, 100, 140]))
         flag = _Flag(
             x=cx - toward * side * rng.uniform(0.17, 0.28),
             base=cam.horizon + cam.f * cam.height / pole_z,
@@ -928,7 +919,7 @@ class Outdoors(Generator):
             "court": (200, 500),
             "snow": (60, 200),
         }
-        cv = _Canvas(cam, W, H, _hue(rng, 200, 245, 0.85), rng.uniform(*haze_length[appearance]))
+        cv = _Canvas(cam, W, H, hue(rng, 200, 245, 0.85), rng.uniform(*haze_length[appearance]))
         PLACES[appearance](cv, rng, path, side)
         # keep clear what the movers do: their sweep, the pole and the flag's travel
         clear = []
@@ -992,7 +983,7 @@ class Outdoors(Generator):
             wind=wind.astype(np.float32),
             sky=sky.astype(np.float32),
             sky_drift=float(np.sign(wind[0]) * rng.uniform(0.15, 0.5)),
-            cloud=_hue(rng, 225, 255, 0.9) if sunny else _hue(rng, 150, 200, 0.9),
+            cloud=hue(rng, 225, 255, 0.9) if sunny else hue(rng, 150, 200, 0.9),
         )
         # the camera
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -1044,19 +1035,19 @@ class Outdoors(Generator):
         kind = kinds[int(rng.integers(len(kinds)))]
         skin = np.array([40, 60, 90]) + rng.uniform(0.35, 1) * np.array([120, 130, 150])
         bare = appearance != "snow" and rng.random() < 0.5
-        legs = _hue(rng, 20, 200, 0.3)
+        legs = hue(rng, 20, 200, 0.3)
         colours = {
             "skin": skin,
             "hair": rng.uniform(10, 60) * np.array([1.0, 1.4, 2.2]) * rng.uniform(0.6, 1.6),
-            "shirt": _hue(rng, 20, 250),
+            "shirt": hue(rng, 20, 250),
             "legs": legs,
             "shins": skin if bare else legs,
-            "arms": skin if bare else _hue(rng, 20, 250),
-            "kit": _hue(rng, 10, 120),
+            "arms": skin if bare else hue(rng, 20, 250),
+            "kit": hue(rng, 10, 120),
             "shine": np.array([250, 250, 250]),
         }
         if kind == "cyclist":
-            colours["hair"] = _hue(rng, 20, 250)  # the helmet
+            colours["hair"] = hue(rng, 20, 250)  # the helmet
         if kind == "ball":
             spots = rng.normal(0, 1, (int(rng.integers(6, 12)), 3))
             return _Mover(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic.base import STILL, Encoding, Generator, centre_square, pt
+from training.synthetic.base import STILL, Encoding, Generator, bgr, centre_square, hue, pt
 
 HOLD = 0.25  # share of the video at each end where a moving variable holds still
 #: what each room has behind its door, and the door itself
@@ -62,18 +62,8 @@ def _travel(v: float) -> float:
     return float(np.clip((v - 0.1) / 0.85, 0.0, 1.0))
 
 
-def _bgr(colour) -> tuple[float, float, float]:
-    return tuple(float(c) for c in colour)
-
-
 def _box(img, x0, y0, x1, y1, colour, thickness=-1):
-    cv2.rectangle(img, pt((x0, y0)), pt((x1, y1)), _bgr(colour), thickness)
-
-
-def _hue(rng, low=30, high=230, grey=0.0) -> np.ndarray:
-    """A random BGR colour, pulled towards grey by `grey` (0: as drawn, 1: grey)."""
-    colour = rng.uniform(low, high, 3)
-    return colour * (1 - grey) + colour.mean() * grey
+    cv2.rectangle(img, pt((x0, y0)), pt((x1, y1)), bgr(colour), thickness)
 
 
 def _floor(kind, rng, width, height, wall_y, eye_y, depth) -> np.ndarray:
@@ -85,13 +75,13 @@ def _floor(kind, rng, width, height, wall_y, eye_y, depth) -> np.ndarray:
     floor = np.empty((height, width, 3), np.float32)
     if kind == "kitchen":  # checkered tiles
         tile = rng.uniform(18, 32)
-        a, b = _hue(rng, 150, 240, 0.6), _hue(rng, 20, 120, 0.4)
+        a, b = hue(rng, 150, 240, 0.6), hue(rng, 20, 120, 0.4)
         check = ((np.floor(x / tile) + np.floor(d / tile)) % 2)[..., None]
         floor[:] = a * check + b * (1 - check)
         grout = (np.mod(x / tile, 1) < 0.06) | (np.mod(d / tile, 1) < 0.06)
         floor[grout] = 0.5 * (a + b)
     elif kind == "office":  # carpet tiles
-        base = _hue(rng, 50, 150, 0.5)
+        base = hue(rng, 50, 150, 0.5)
         grain = cv2.resize(rng.normal(0, 1, (height // 4 + 1, width // 4 + 1)), (width, height))
         floor[:] = base * (1 + 0.08 * grain[..., None].astype(np.float32))
         tile = rng.uniform(35, 50)
@@ -111,65 +101,65 @@ def _floor(kind, rng, width, height, wall_y, eye_y, depth) -> np.ndarray:
         if kind == "hallway":
             middle, half = width * rng.uniform(0.35, 0.65), width * rng.uniform(0.14, 0.24)
             rug = np.abs(x - middle) < half
-            floor[rug] = _hue(rng, 30, 200)
-            floor[rug & (np.abs(x - middle) > 0.75 * half)] = _hue(rng, 30, 230)
+            floor[rug] = hue(rng, 30, 200)
+            floor[rug & (np.abs(x - middle) > 0.75 * half)] = hue(rng, 30, 230)
     return floor
 
 
 def _window(img, x0, y0, x1, y1, rng, dressing):
     """A window onto a bright sky, with curtains or blinds."""
     sky = rng.uniform(200, 255, 3) * np.array([1.0, 0.95, 0.85])
-    _box(img, x0 - 3, y0 - 3, x1 + 3, y1 + 3, _hue(rng, 170, 250, 0.8))
+    _box(img, x0 - 3, y0 - 3, x1 + 3, y1 + 3, hue(rng, 170, 250, 0.8))
     for k in range(int(y0), int(y1)):
         img[k, int(x0) : int(x1)] = sky * (0.8 + 0.2 * (k - y0) / max(y1 - y0, 1))
     if rng.random() < 0.6:  # a tree or the building across
-        _box(img, x0, y0 + (y1 - y0) * rng.uniform(0.4, 0.8), x1, y1, _hue(rng, 40, 160))
+        _box(img, x0, y0 + (y1 - y0) * rng.uniform(0.4, 0.8), x1, y1, hue(rng, 40, 160))
     mid = (x0 + x1) / 2
     cv2.line(img, pt((mid, y0)), pt((mid, y1)), (235, 235, 235), 2)
     if dressing == "blinds":
         for k in np.arange(y0, y0 + (y1 - y0) * rng.uniform(0.2, 0.9), 3):
             cv2.line(img, pt((x0, k)), pt((x1, k)), (210, 215, 220), 1)
     elif dressing == "curtains":
-        cloth = _hue(rng)
+        cloth = hue(rng)
         width = (x1 - x0) * rng.uniform(0.2, 0.35)
         _box(img, x0 - 6, y0 - 6, x0 + width, y1 + 8, cloth)
         _box(img, x1 - width, y0 - 6, x1 + 6, y1 + 8, cloth)
 
 
 def _picture(img, x0, y0, x1, y1, rng):
-    _box(img, x0 - 2, y0 - 2, x1 + 2, y1 + 2, _hue(rng, 10, 120))
-    _box(img, x0, y0, x1, y1, _hue(rng, 60, 240))
+    _box(img, x0 - 2, y0 - 2, x1 + 2, y1 + 2, hue(rng, 10, 120))
+    _box(img, x0, y0, x1, y1, hue(rng, 60, 240))
     for _ in range(3):
         cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
         r = rng.uniform(0.1, 0.3) * (x1 - x0)
-        cv2.circle(img, pt((cx, cy)), int(r), _bgr(_hue(rng)), -1)
-    _box(img, x0 - 2, y0 - 2, x1 + 2, y1 + 2, _hue(rng, 10, 120), 2)
+        cv2.circle(img, pt((cx, cy)), int(r), bgr(hue(rng)), -1)
+    _box(img, x0 - 2, y0 - 2, x1 + 2, y1 + 2, hue(rng, 10, 120), 2)
 
 
 def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
     """The back wall and its furniture; `span` is the stretch of wall free of the door."""
     img = np.empty((height, width, 3), np.float32)
-    paint = _hue(rng, 110, 240, 0.55)
+    paint = hue(rng, 110, 240, 0.55)
     img[:] = paint
     a, b = span
     w = b - a
     if kind == "kitchen":
         counter = wall_y - height * rng.uniform(0.17, 0.22)
         upper = counter - height * rng.uniform(0.2, 0.26)
-        tile, grout = rng.uniform(7, 12), _hue(rng, 180, 250, 0.9)
-        glaze = _hue(rng, 90, 250, 0.3)
+        tile, grout = rng.uniform(7, 12), hue(rng, 180, 250, 0.9)
+        glaze = hue(rng, 90, 250, 0.3)
         img[int(upper) : int(counter)] = grout
         for ty in np.arange(upper, counter, tile):
             for tx in np.arange(0, width, tile):
                 tint = glaze * rng.uniform(0.92, 1.05)
                 _box(img, tx + 1, ty + 1, tx + tile - 1, min(ty + tile - 1, counter), tint)
-        front = _hue(rng, 40, 240, 0.3)
+        front = hue(rng, 40, 240, 0.3)
         _box(img, 0, counter, width, wall_y, front)  # lower cupboards
         step = w / int(rng.integers(3, 5))
         for cx in np.arange(a, b - 1, step):
             _box(img, cx + 2, counter + 4, cx + step - 2, wall_y - 3, front * 0.85, 1)
             _box(img, cx + step - 8, counter + 8, cx + step - 6, counter + 20, (200, 200, 200))
-        _box(img, 0, counter - 4, width, counter + 2, _hue(rng, 20, 200, 0.5))  # worktop
+        _box(img, 0, counter - 4, width, counter + 2, hue(rng, 20, 200, 0.5))  # worktop
         sink = rng.uniform(a, b - w / 4)
         _box(img, sink, counter - 3, sink + w / 4, counter, (150, 150, 150))
         cabinet_top = upper - height * rng.uniform(0.16, 0.2)
@@ -181,14 +171,14 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
         desk = wall_y - height * rng.uniform(0.18, 0.23)
         x0 = a + w * rng.uniform(0.0, 0.3)
         x1 = x0 + w * rng.uniform(0.55, 0.7)
-        wood = _hue(rng, 40, 200, 0.4)
+        wood = hue(rng, 40, 200, 0.4)
         _box(img, x0, desk, x1, desk + 4, wood)
         for leg in (x0 + 2, x1 - 6):
             _box(img, leg, desk, leg + 4, wall_y, wood * 0.7)
         _box(img, x1 - w * 0.18, desk, x1 - 6, wall_y - 2, wood * 0.8)  # drawers
         mx = rng.uniform(x0 + 6, x1 - w * 0.3)
         _box(img, mx, desk - height * 0.15, mx + w * 0.25, desk - 8, (30, 30, 30))
-        _box(img, mx + 2, desk - height * 0.15 + 2, mx + w * 0.25 - 2, desk - 10, _hue(rng, 140))
+        _box(img, mx + 2, desk - height * 0.15 + 2, mx + w * 0.25 - 2, desk - 10, hue(rng, 140))
         _box(img, mx + w * 0.11, desk - 8, mx + w * 0.14, desk, (40, 40, 40))
         board_y = desk - height * rng.uniform(0.38, 0.45)
         if rng.random() < 0.5:
@@ -196,7 +186,7 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
             _box(img, bx, board_y, bx + w * 0.45, board_y + height * 0.15, (40, 90, 140))
             for _ in range(int(rng.integers(4, 9))):  # notes pinned on a noticeboard
                 nx, ny = rng.uniform(bx, bx + w * 0.38), rng.uniform(board_y, board_y + 20)
-                _box(img, nx, ny, nx + 7, ny + 7, _hue(rng, 120, 255))
+                _box(img, nx, ny, nx + 7, ny + 7, hue(rng, 120, 255))
         else:
             wx = a + w * rng.uniform(0.05, 0.4)
             _window(img, wx, board_y, wx + w * 0.4, board_y + height * 0.2, rng, "blinds")
@@ -208,16 +198,16 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
         if rng.random() < 0.5:
             for y in np.arange(stripe, height, 2 * stripe):
                 for x in np.arange(stripe / 2, width, 2 * stripe):
-                    cv2.circle(img, pt((x, y)), 1, _bgr(paint * 0.6), -1)
+                    cv2.circle(img, pt((x, y)), 1, bgr(paint * 0.6), -1)
         bx = a + w * rng.uniform(0.0, 0.2)
         bed = bx + w * rng.uniform(0.6, 0.8)
-        _box(img, bx, wall_y - height * 0.24, bx + 6, wall_y, _hue(rng, 30, 150))  # headboard
+        _box(img, bx, wall_y - height * 0.24, bx + 6, wall_y, hue(rng, 30, 150))  # headboard
         _box(img, bx, wall_y - height * 0.12, bed, wall_y - height * 0.04, (235, 235, 235))
         _box(img, bx + 6, wall_y - height * 0.15, bx + w * 0.2, wall_y - height * 0.11, (245,) * 3)
-        _box(img, bx + w * 0.2, wall_y - height * 0.13, bed, wall_y - height * 0.04, _hue(rng))
+        _box(img, bx + w * 0.2, wall_y - height * 0.13, bed, wall_y - height * 0.04, hue(rng))
         _box(img, bx, wall_y - height * 0.04, bed, wall_y, (40, 40, 50))
         table = bed + w * 0.04
-        _box(img, table, wall_y - height * 0.1, table + w * 0.12, wall_y, _hue(rng, 30, 150))
+        _box(img, table, wall_y - height * 0.1, table + w * 0.12, wall_y, hue(rng, 30, 150))
         shade = np.array(
             [
                 (table, wall_y - height * 0.16),
@@ -244,7 +234,7 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
             _window(img, px, py, px + w * 0.4, py + height * 0.18, rng, "curtains")
     else:  # hallway: panelled wainscot, coats on hooks, a mirror, a console table
         rail = wall_y - height * rng.uniform(0.2, 0.28)
-        panel = _hue(rng, 60, 230, 0.5)
+        panel = hue(rng, 60, 230, 0.5)
         img[int(rail) :] = panel
         step = rng.uniform(24, 40)
         for x in np.arange(rng.uniform(0, step), width, step):
@@ -252,20 +242,20 @@ def _room(kind, rng, width, height, wall_y, span) -> np.ndarray:
         _box(img, 0, rail - 3, width, rail + 1, panel * 0.7)
         _box(img, 0, wall_y - 5, width, wall_y, panel * 0.6)
         hooks = rail - height * rng.uniform(0.14, 0.2)
-        _box(img, a + w * 0.05, hooks - 3, a + w * 0.5, hooks, _hue(rng, 20, 120))
+        _box(img, a + w * 0.05, hooks - 3, a + w * 0.5, hooks, hue(rng, 20, 120))
         for cx in np.arange(a + w * 0.1, a + w * 0.45, w * rng.uniform(0.08, 0.12)):
             long = height * rng.uniform(0.12, 0.22)
             coat = np.array(
                 [(cx - 4, hooks), (cx + 4, hooks), (cx + 9, hooks + long), (cx - 9, hooks + long)],
                 np.int32,
             )
-            cv2.fillConvexPoly(img, coat, _bgr(_hue(rng, 20, 220)))
+            cv2.fillConvexPoly(img, coat, bgr(hue(rng, 20, 220)))
         mx = a + w * rng.uniform(0.55, 0.7)
         my = hooks - height * 0.05
-        _box(img, mx - 2, my - 2, mx + w * 0.25 + 2, my + height * 0.22 + 2, _hue(rng, 20, 150))
+        _box(img, mx - 2, my - 2, mx + w * 0.25 + 2, my + height * 0.22 + 2, hue(rng, 20, 150))
         for k in range(int(height * 0.22)):  # a mirror: a pale gradient
             img[int(my) + k, int(mx) : int(mx + w * 0.25)] = 200 - 40 * k / (height * 0.22)
-        _box(img, mx - 6, rail + 3, mx + w * 0.3, rail + 7, _hue(rng, 30, 160))  # console
+        _box(img, mx - 6, rail + 3, mx + w * 0.3, rail + 7, hue(rng, 30, 160))  # console
     return img
 
 
@@ -284,42 +274,42 @@ def _beyond(kind, rng, w, h) -> np.ndarray:
                 (40, rng.uniform(90, 160), 50),
                 -1,
             )
-        img[horizon:] = _hue(rng, 60, 160)
+        img[horizon:] = hue(rng, 60, 160)
         path = np.array([(w * 0.4, horizon), (w * 0.6, horizon), (w, h), (0, h)], np.int32)
-        cv2.fillConvexPoly(img, path, _bgr(_hue(rng, 120, 200, 0.7)))
+        cv2.fillConvexPoly(img, path, bgr(hue(rng, 120, 200, 0.7)))
         gain, tint = rng.uniform(1.2, 1.6), np.array([1.15, 1.0, 0.9])
     elif kind == "corridor":  # one-point perspective, a far wall, cool light
-        img[:] = _hue(rng, 120, 220, 0.7)
+        img[:] = hue(rng, 120, 220, 0.7)
         fx0, fx1, fy0, fy1 = w * 0.3, w * 0.7, h * 0.3, h * 0.62
         floor = np.array([(fx0, fy1), (fx1, fy1), (w, h), (0, h)], np.int32)
-        cv2.fillConvexPoly(img, floor, _bgr(_hue(rng, 40, 140, 0.5)))
+        cv2.fillConvexPoly(img, floor, bgr(hue(rng, 40, 140, 0.5)))
         ceiling = np.array([(0, 0), (w, 0), (fx1, fy0), (fx0, fy0)], np.int32)
         cv2.fillConvexPoly(img, ceiling, (235, 235, 235))
-        _box(img, fx0, fy0, fx1, fy1, _hue(rng, 80, 200, 0.6))
+        _box(img, fx0, fy0, fx1, fy1, hue(rng, 80, 200, 0.6))
         _box(img, w * 0.45, fy0 + 2, w * 0.55, fy0 + 4, (255, 255, 255))
         gain, tint = rng.choice([rng.uniform(1.3, 1.7), rng.uniform(0.35, 0.55)]), [1.1, 1, 0.9]
     elif kind == "wardrobe":  # clothes hanging from a rail, a shelf above
-        img[:] = _hue(rng, 30, 110, 0.5)
+        img[:] = hue(rng, 30, 110, 0.5)
         _box(img, 0, h * 0.1, w, h * 0.12, (200, 200, 200))
         rail = h * 0.2
         cv2.line(img, pt((0, rail)), pt((w, rail)), (180, 180, 180), 2)
         x = 2.0
         while x < w - 4:
             wide = rng.uniform(5, 10)
-            _box(img, x, rail, x + wide, rail + h * rng.uniform(0.3, 0.65), _hue(rng, 20, 230))
+            _box(img, x, rail, x + wide, rail + h * rng.uniform(0.3, 0.65), hue(rng, 20, 230))
             x += wide + rng.uniform(0, 2)
         gain, tint = rng.choice([rng.uniform(1.3, 1.7), rng.uniform(0.3, 0.5)]), [0.8, 1, 1.2]
     else:  # pantry: shelves of jars and boxes, a warm or a cool light
-        img[:] = _hue(rng, 150, 240, 0.7)
+        img[:] = hue(rng, 150, 240, 0.7)
         shelves = int(rng.integers(4, 6))
         for s in range(1, shelves + 1):
             y = h * s / (shelves + 0.5)
             x = 2.0
             while x < w - 6:
                 wide, tall = rng.uniform(5, 10), rng.uniform(0.4, 0.8) * h / (shelves + 0.5)
-                _box(img, x, y - tall, x + wide, y, _hue(rng, 20, 240))
+                _box(img, x, y - tall, x + wide, y, hue(rng, 20, 240))
                 x += wide + rng.uniform(1, 4)
-            _box(img, 0, y, w, y + 3, _hue(rng, 60, 200, 0.5))
+            _box(img, 0, y, w, y + 3, hue(rng, 60, 200, 0.5))
         warm = rng.random() < 0.5
         gain = rng.choice([rng.uniform(1.3, 1.7), rng.uniform(0.3, 0.5)])
         tint = [0.75, 0.95, 1.2] if warm else [1.15, 1.05, 0.95]
@@ -330,7 +320,7 @@ def _beyond(kind, rng, w, h) -> np.ndarray:
 def _leaf(kind, rng, w, h) -> np.ndarray:
     """The door, seen from the room; column 0 is the hinge, the handle on the far side."""
     img = np.empty((h, w, 3), np.float32)
-    colour = _hue(rng, 40, 240, 0.4)
+    colour = hue(rng, 40, 240, 0.4)
     img[:] = colour
     handle = (w * 0.84, h * rng.uniform(0.45, 0.55))
     if kind == "pantry":  # a flat cupboard door with a bar handle
@@ -390,7 +380,7 @@ def _chair(img, person: dict, style: str, colour):
     seat = seated["hip"][1] + 0.05 * s
     front, back = seated["knee"][0] - f * 0.07 * s, seated["hip"][0] - f * 0.1 * s
     x0, x1 = min(front, back), max(front, back)
-    colour = _bgr(colour)
+    colour = bgr(colour)
     cv2.rectangle(img, pt((x0, seat)), pt((x1, seat + 0.04 * s)), colour, -1, cv2.LINE_AA)
     thick = max(2, int(0.035 * s))
     if style == "office":  # one post on wheels, a padded back
@@ -453,13 +443,13 @@ def _draw_person(img, person: dict, q: float):
         cv2.line(img, pt(a), pt(b), colour, max(2, int(width * s)), cv2.LINE_AA)
 
     for offset, shade in ((behind, 0.75), (np.zeros(2), 1.0)):  # far side first
-        leg = _bgr(np.multiply(legs, shade))
+        leg = bgr(np.multiply(legs, shade))
         limb(j["toe"] + offset, j["ankle"] + offset, (25, 25, 30), 0.06)
         limb(j["ankle"] + offset, j["knee"] + offset, leg, 0.085)
         limb(j["knee"] + offset, j["hip"] + offset, leg, 0.11)
         if offset.any():
-            limb(j["shoulder"] + offset, j["elbow"] + offset, _bgr(np.multiply(shirt, shade)), 0.07)
-            limb(j["elbow"] + offset, j["hand"] + offset, _bgr(np.multiply(skin, shade)), 0.055)
+            limb(j["shoulder"] + offset, j["elbow"] + offset, bgr(np.multiply(shirt, shade)), 0.07)
+            limb(j["elbow"] + offset, j["hand"] + offset, bgr(np.multiply(skin, shade)), 0.055)
     across = np.array([j["neck"][1] - j["hip"][1], j["hip"][0] - j["neck"][0]])
     across /= np.linalg.norm(across)
     trunk = [
@@ -509,7 +499,7 @@ class Rooms(Generator):
         room = _room(appearance, rng, width, height, wall_y, span)
         floor = _floor(appearance, rng, width, height, wall_y, eye_y, depth)
         room[int(wall_y) :] = floor[int(wall_y) :]
-        casing = _hue(rng, 150, 250, 0.8)
+        casing = hue(rng, 150, 250, 0.8)
         _box(room, x0 - 4, wall_y - door_h - 4, x1 + 4, wall_y, casing)
         # light from a lamp somewhere up in the room, falling off over the walls
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -524,13 +514,13 @@ class Rooms(Generator):
             "facing": facing,
             "x": middle + facing * 0.1 * size,
             "feet": wall_y + (top + side - wall_y) * rng.uniform(0.55, 0.8),
-            "skin": _bgr(np.array([40, 60, 90]) + rng.uniform(0.35, 1) * np.array([120, 130, 150])),
-            "hair": _bgr(rng.uniform(10, 60) * np.array([1.0, 1.4, 2.2]) * rng.uniform(0.6, 1.6)),
-            "shirt": _bgr(_hue(rng, 20, 240)),
-            "legs": _bgr(_hue(rng, 20, 150, 0.3)),
+            "skin": bgr(np.array([40, 60, 90]) + rng.uniform(0.35, 1) * np.array([120, 130, 150])),
+            "hair": bgr(rng.uniform(10, 60) * np.array([1.0, 1.4, 2.2]) * rng.uniform(0.6, 1.6)),
+            "shirt": bgr(hue(rng, 20, 240)),
+            "legs": bgr(hue(rng, 20, 150, 0.3)),
         }
         room = np.clip(room, 0, 255).astype(np.uint8)
-        _chair(room, person, "office" if appearance == "office" else "wood", _hue(rng, 20, 200))
+        _chair(room, person, "office" if appearance == "office" else "wood", hue(rng, 20, 200))
         beyond_kind = BEYOND[appearance]
         w, h = door[2] - door[0], door[3] - door[1]
         return _Scene(

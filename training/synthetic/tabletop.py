@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.synthetic.base import STILL, Encoding, Generator
+from training.synthetic.base import STILL, Encoding, Generator, hue
 
 MARGIN = 16  # canvas pixels beyond the frame on each side, for the camera's wander
 SUB = 4  # fractional bits of the drawing coordinates (sub-pixel placement)
@@ -71,12 +71,6 @@ def _fx(uv) -> np.ndarray:
 
 def _c(colour) -> tuple[float, float, float]:
     return tuple(float(c) for c in np.clip(colour, 0, 255))
-
-
-def _hue(rng, low=30, high=230, grey=0.0) -> np.ndarray:
-    """A random BGR colour, pulled towards grey by `grey` (0: as drawn, 1: grey)."""
-    colour = rng.uniform(low, high, 3)
-    return colour * (1 - grey) + colour.mean() * grey
 
 
 def _unit(v) -> np.ndarray:
@@ -477,10 +471,10 @@ class _Thing:
 
 def _thing(rng) -> _Thing:
     kind = ("cup", "box", "ball", "book")[int(rng.integers(4))]
-    colours = {"body": _hue(rng, 30, 235), "second": _hue(rng, 30, 235)}
+    colours = {"body": hue(rng, 30, 235), "second": hue(rng, 30, 235)}
     if kind == "cup":
         R, H = rng.uniform(3.4, 4.3), rng.uniform(7.5, 10.0)
-        colours["inside"] = colours["body"] if rng.random() < 0.5 else _hue(rng, 200, 250, 0.8)
+        colours["inside"] = colours["body"] if rng.random() < 0.5 else hue(rng, 200, 250, 0.8)
         colours["drink"] = rng.choice(
             [[30, 55, 90], [60, 110, 160], [190, 215, 230]]
         ) * rng.uniform(0.7, 1.1, 3)
@@ -786,13 +780,13 @@ def _texture(rng, kind: str, w: float, d: float, colours: dict, outside: bool) -
 
 def _lidded(rng) -> _Lidded:
     kind = ("box", "tin", "notebook")[int(rng.integers(3))]
-    colours = {"lid": _hue(rng, 40, 230, 0.2), "print": _hue(rng, 20, 240)}
+    colours = {"lid": hue(rng, 40, 230, 0.2), "print": hue(rng, 20, 240)}
     if kind == "box":
         w, d, base = rng.uniform(8, 11), rng.uniform(5.5, 7.5), rng.uniform(3.0, 5.0)
         thick, wall, over, top = rng.uniform(0.5, 0.9), 0.45, 0.2, rng.uniform(95, 118)
         if rng.random() < 0.35:  # cardboard
             colours["lid"] = np.array([95.0, 145, 185]) * rng.uniform(0.8, 1.1)
-        colours["lining"] = _hue(rng, 60, 240, 0.3)
+        colours["lining"] = hue(rng, 60, 240, 0.3)
         colours["walls"] = colours["lid"] * rng.uniform(0.85, 1.0)
         colours["floor"] = colours["lining"] * 0.85
     elif kind == "tin":
@@ -944,7 +938,7 @@ def _draw_base(img, on_table, inside, cam: _Camera, lid: _Lidded, light: _Light,
             img, [_fx(seen.reshape(-1, 2))], _c(col["floor"] * lit * 0.9), cv2.LINE_AA, SUB
         )
     things = int(rng.integers(0, 7)) if lid.kind == "tin" else int(rng.integers(0, 3))
-    sweet = _hue(rng, 150, 250, 0.6) if rng.random() < 0.5 else _hue(rng, 40, 140)
+    sweet = hue(rng, 150, 250, 0.6) if rng.random() < 0.5 else hue(rng, 40, 140)
     for _ in range(things):  # mints or sweets in a tin, a trinket or two in a box
         r = rng.uniform(0.6, 0.9) if lid.kind == "tin" else rng.uniform(0.8, 1.6)
         x = rng.uniform(lid.wall + r, lid.width - lid.wall - r)
@@ -955,7 +949,7 @@ def _draw_base(img, on_table, inside, cam: _Camera, lid: _Lidded, light: _Light,
         )
         d = cam.on(disc).astype(np.float32)
         area, seen = cv2.intersectConvexConvex(d, uv_open.astype(np.float32))
-        colour = sweet if lid.kind == "tin" else _hue(rng, 30, 240)
+        colour = sweet if lid.kind == "tin" else hue(rng, 30, 240)
         if area > 0 and seen is not None:
             cv2.fillPoly(img, [_fx(seen.reshape(-1, 2))], _c(colour * lit), cv2.LINE_AA, SUB)
 
@@ -1046,7 +1040,7 @@ def _table(appearance: str, rng, X, Y, px) -> np.ndarray:
             surface = tile * (tone * (1 + 0.025 * _at(glaze, p / 20, q / 20)))[..., None]
             img = surface * (1 - line[..., None]) + grout * line[..., None]
         else:  # speckled stone
-            base = _hue(rng, 40, 200, 0.6)
+            base = hue(rng, 40, 200, 0.6)
             a, b, cloud = _noise(rng, 48), _noise(rng, 48), _noise(rng, 6)
             dark = np.clip((_at(a, X / 9, Y / 9) - 1.1) / 0.3, 0, 1)
             light = np.clip((_at(b, X / 9, Y / 9) - 1.3) / 0.3, 0, 1)
@@ -1054,9 +1048,9 @@ def _table(appearance: str, rng, X, Y, px) -> np.ndarray:
             img = base[None, None, :] * (shade * (1 - 0.6 * dark))[..., None]
             img = img * (1 - 0.7 * light[..., None]) + 165 * light[..., None]
     else:  # a tablecloth
-        c1, c2 = _hue(rng, 30, 220), np.array([235.0, 238, 240]) * rng.uniform(0.88, 1.0)
+        c1, c2 = hue(rng, 30, 220), np.array([235.0, 238, 240]) * rng.uniform(0.88, 1.0)
         if rng.random() < 0.3:
-            c2 = _hue(rng, 150, 240, 0.5)
+            c2 = hue(rng, 150, 240, 0.5)
         style = int(rng.integers(4))
         if style == 0:  # gingham
             w = rng.uniform(1.0, 2.8)
@@ -1066,7 +1060,7 @@ def _table(appearance: str, rng, X, Y, px) -> np.ndarray:
             img = c2 * (1 - k) + c1 * k
         elif style == 1:  # stripes
             w = rng.uniform(0.6, 2.5)
-            c3 = _hue(rng, 30, 220)
+            c3 = hue(rng, 30, 220)
             m = np.mod(q / w, 5)
             a = _band(m - 1.0, 0.6, px / w)[..., None]
             b = _band(m - 3.2, 0.3, px / w)[..., None]
@@ -1081,7 +1075,7 @@ def _table(appearance: str, rng, X, Y, px) -> np.ndarray:
         else:  # plaid
             img = np.broadcast_to(c2, (*shape, 3)).astype(np.float32)
             for _ in range(3):
-                c, w, s = _hue(rng, 30, 220), rng.uniform(0.4, 1.5), rng.uniform(5, 9)
+                c, w, s = hue(rng, 30, 220), rng.uniform(0.4, 1.5), rng.uniform(5, 9)
                 off = rng.uniform(0, s)
                 a = _band(np.mod(p + off, s) - w / 2, w / 2, px)
                 b = _band(np.mod(q + off, s) - w / 2, w / 2, px)
@@ -1196,7 +1190,7 @@ def _thing_on_table(kind, rng, img, shade, cam: _Camera, light: _Light, c):
         shadow(pts)
         uv = cam.on(pts)
         width = 2 * cam.f * 0.45 / cam.depth(pts).mean()
-        colour = _hue(rng, 20, 230)
+        colour = hue(rng, 20, 230)
         cv2.polylines(img, [_fx(uv)], False, _c(colour * lit), max(int(width), 1), cv2.LINE_AA, SUB)
         cap = uv[0] + (uv[1] - uv[0]) * 0.22
         cv2.polylines(
@@ -1220,11 +1214,11 @@ def _thing_on_table(kind, rng, img, shade, cam: _Camera, light: _Light, c):
     elif kind == "phone":
         shadow(_rect(c, 7.2, 15, angle, 0.8))
         _poly(img, cam, _rect(c, 7.2, 15, angle, 0.8), np.array([30.0, 30, 30]))
-        _poly(img, cam, _rect(c, 6.6, 14, angle, 0.81), _hue(rng, 20, 70, 0.6) * lit)
+        _poly(img, cam, _rect(c, 6.6, 14, angle, 0.81), hue(rng, 20, 70, 0.6) * lit)
     elif kind == "coaster":
         r = rng.uniform(4.5, 5.5)
         shadow(_disc(c, r, 0.4))
-        colour = _hue(rng, 40, 200, 0.5)
+        colour = hue(rng, 40, 200, 0.5)
         _poly(img, cam, _disc(c, r, 0.4), colour * lit)
         _poly(img, cam, _disc(c, r * 0.8, 0.41), colour * 0.85 * lit)
     elif kind == "fruit":
@@ -1246,7 +1240,7 @@ def _thing_on_table(kind, rng, img, shade, cam: _Camera, light: _Light, c):
     elif kind == "mouse":
         pts = _rect(c, 6.0, 10.5, angle, 3.0)
         shadow(pts)
-        colour = _hue(rng, 20, 220, 0.8)
+        colour = hue(rng, 20, 220, 0.8)
         outline = _turn(_ring(20) * [3.0, 5.2], angle) + c
         _poly(img, cam, np.column_stack([outline, np.full(20, 1.0)]), colour * 0.6)  # its sides
         _poly(img, cam, np.column_stack([outline, np.full(20, 3.0)]), colour * lit)
@@ -1291,7 +1285,7 @@ def _thing_on_table(kind, rng, img, shade, cam: _Camera, light: _Light, c):
     elif kind == "towel":
         w, d = rng.uniform(28, 40), rng.uniform(18, 26)
         colour = np.array([235.0, 238, 240]) * rng.uniform(0.85, 1.0)
-        stripe = _hue(rng, 30, 220)
+        stripe = hue(rng, 30, 220)
         _poly(img, cam, _rect(c, w, d, angle, 0.3), colour * lit)
         for k in range(int(rng.integers(1, 4))):
             off = _turn(np.array([[0.0, -d / 2 + 2 + 1.5 * k]]), angle)[0]
@@ -1303,23 +1297,23 @@ def _thing_on_table(kind, rng, img, shade, cam: _Camera, light: _Light, c):
         _poly(
             img, cam, np.column_stack([blade, np.full(4, 0.4)]), np.array([205.0, 205, 210]) * lit
         )
-        _poly(img, cam, np.column_stack([grip, np.full(4, 1.0)]), _hue(rng, 20, 90, 0.5) * lit)
+        _poly(img, cam, np.column_stack([grip, np.full(4, 1.0)]), hue(rng, 20, 90, 0.5) * lit)
     elif kind == "plate":
         r = rng.uniform(9.5, 12.5)
         shadow(_disc(c, r, 1.5, 28))
         colour = (
             np.array([245.0, 245, 245]) * rng.uniform(0.85, 1.0)
             if rng.random() < 0.7
-            else _hue(rng, 60, 230, 0.3)
+            else hue(rng, 60, 230, 0.3)
         )
         _poly(img, cam, _disc(c, r, 1.5, 28), colour * lit)
         _poly(img, cam, _disc(c, r * 0.7, 0.7, 28), colour * lit * 0.93)
         if rng.random() < 0.5:  # a coloured line round the rim
             rim = cam.on(_disc(c, r * 0.88, 1.2, 28))
-            cv2.polylines(img, [_fx(rim)], True, _c(_hue(rng, 30, 200)), 2, cv2.LINE_AA, SUB)
+            cv2.polylines(img, [_fx(rim)], True, _c(hue(rng, 30, 200)), 2, cv2.LINE_AA, SUB)
     elif kind == "napkin":
         s = rng.uniform(12, 18)
-        colour = _hue(rng, 90, 245, 0.4)
+        colour = hue(rng, 90, 245, 0.4)
         _poly(img, cam, _rect(c, s, s, angle, 0.4), colour * lit)
         fold = _turn(np.array([[-s / 2, s / 2], [s / 2, -s / 2]]), angle) + c
         cv2.polylines(
@@ -1861,7 +1855,7 @@ class Tabletop(Generator):
         size = rng.uniform(0.85, 1.1)
         skin = np.array([40, 60, 90]) + rng.uniform(0.15, 1) * np.array([120, 130, 150])
         skin = skin * rng.uniform(0.95, 1.05, 3)
-        sleeve = None if rng.random() < 0.3 else _hue(rng, 20, 230, rng.uniform(0, 0.6))
+        sleeve = None if rng.random() < 0.3 else hue(rng, 20, 230, rng.uniform(0, 0.6))
         watch = None
         if rng.random() < 0.25:
             watch = np.array([30.0, 30, 30]) if rng.random() < 0.6 else np.array([190.0, 195, 200])
