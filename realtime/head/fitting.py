@@ -109,14 +109,6 @@ def _window_changes(features, masks, reference):
         yield (windows - references[:, None, :])[valid]
 
 
-def _scaled_columns(features, masks, basis, dims, reference):
-    """The projections of every window frame on `basis` (N, T, k); a window's reference
-    projects to the reference of its projections (both are linear in the frames)."""
-    projected = np.stack([np.asarray(w, np.float64) @ basis for w in features])
-    references = window_references(projected, masks, reference)
-    return projected, (projected - references[:, None, :])[masks][:, :dims]
-
-
 def _fit_window_input_large(features, masks, dims, reference, change_basis) -> list[np.ndarray]:
     """`fit_window_input` for many features: the same quantities, computed by projecting
     first (every statistic after the mean lives in the span of the components)."""
@@ -130,8 +122,6 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
     basis[:, :kept] = _leading_components(
         lambda: (chunk - mean for chunk in _chunks(frames)), size, kept, len(frames)
     )
-    projected, changes = _scaled_columns(features, masks, basis, dims[1], reference)
-    looks = projected[masks] - mean @ basis
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     if change_basis is ChangeBasis.CHANGES:
         kept = min(dims[1], size, len(frames))
@@ -139,8 +129,14 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
         change[:, :kept] = _leading_components(
             lambda: _window_changes(features, masks, reference), size, kept, len(frames)
         )
-        _, changes = _scaled_columns(features, masks, change, dims[1], reference)
-    appearance = appearance / max(float(looks[:, : dims[0]].std()), 1e-12)
+    # every window frame projected once on both parts; a window's reference projects to the
+    # reference of its projections (both are linear in the frames)
+    parts = np.hstack([appearance, change])
+    projected = np.stack([np.asarray(w, np.float64) @ parts for w in features])  # (N, T, a + c)
+    looks = projected[masks][:, : dims[0]] - mean @ appearance
+    moved = projected[..., dims[0] :]
+    changes = (moved - window_references(moved, masks, reference)[:, None, :])[masks]
+    appearance = appearance / max(float(looks.std()), 1e-12)
     change = change / max(float(changes.std()), 1e-12)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
