@@ -927,16 +927,9 @@ def _draw_base(img, on_table, inside, cam: _Camera, lid: _Lidded, light: _Light,
     for k in range(4):
         j = (k + 1) % 4
         inward = mid - (opening[k] + opening[j]) / 2
-        face = np.array([uv_open[k], uv_open[j], uv_floor[j], uv_floor[k]]).astype(np.float32)
-        area, seen = cv2.intersectConvexConvex(face, uv_open.astype(np.float32))
-        if area > 0 and seen is not None:
-            colour = col["lining"] * light.shade(inward) * 0.85
-            cv2.fillPoly(img, [_fx(seen.reshape(-1, 2))], _c(colour), cv2.LINE_AA, SUB)
-    area, seen = cv2.intersectConvexConvex(uv_floor.astype(np.float32), uv_open.astype(np.float32))
-    if area > 0 and seen is not None:
-        cv2.fillPoly(
-            img, [_fx(seen.reshape(-1, 2))], _c(col["floor"] * lit * 0.9), cv2.LINE_AA, SUB
-        )
+        face = np.array([uv_open[k], uv_open[j], uv_floor[j], uv_floor[k]])
+        _fill_seen(img, face, uv_open, col["lining"] * light.shade(inward) * 0.85)
+    _fill_seen(img, uv_floor, uv_open, col["floor"] * lit * 0.9)
     things = int(rng.integers(0, 7)) if lid.kind == "tin" else int(rng.integers(0, 3))
     sweet = hue(rng, 150, 250, 0.6) if rng.random() < 0.5 else hue(rng, 40, 140)
     for _ in range(things):  # mints or sweets in a tin, a trinket or two in a box
@@ -947,11 +940,17 @@ def _draw_base(img, on_table, inside, cam: _Camera, lid: _Lidded, light: _Light,
         disc = np.column_stack(
             [p[0] + r * _ring(12)[:, 0], p[1] + r * _ring(12)[:, 1], np.full(12, p[2] + 0.3)]
         )
-        d = cam.on(disc).astype(np.float32)
-        area, seen = cv2.intersectConvexConvex(d, uv_open.astype(np.float32))
         colour = sweet if lid.kind == "tin" else hue(rng, 30, 240)
-        if area > 0 and seen is not None:
-            cv2.fillPoly(img, [_fx(seen.reshape(-1, 2))], _c(colour * lit), cv2.LINE_AA, SUB)
+        _fill_seen(img, cam.on(disc), uv_open, colour * lit)
+
+
+def _fill_seen(img, polygon, window, colour) -> None:
+    """Fill the part of convex `polygon` (image points) seen through convex `window`."""
+    area, seen = cv2.intersectConvexConvex(
+        np.asarray(polygon, np.float32), np.asarray(window, np.float32)
+    )
+    if area > 0 and seen is not None:
+        cv2.fillPoly(img, [_fx(seen.reshape(-1, 2))], _c(colour), cv2.LINE_AA, SUB)
 
 
 # --- the table and its clutter ------------------------------------------------------------
