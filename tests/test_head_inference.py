@@ -3,6 +3,8 @@ for every head input (raw features, and appearance+change folded into the projec
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -233,7 +235,9 @@ def test_training_fits_the_change_directions_the_head_asks_for():
         * rng.normal(0, 1, FEATURES)
     )  # a change within windows, along one direction
     masks = np.ones((30, 20), bool)
-    for head in (MEAN_HEAD, CHANGES_HEAD):
+    # more change columns than appearance ones, so that `both` differs from the other two
+    heads = [dataclasses.replace(MEAN_HEAD, change_dims=16, change_basis=b) for b in ChangeBasis]
+    for head in heads:
         model = build_head(20, FEATURES, 5, head)
         fit_head_input(model, head, windows, masks)
         got = model.get_layer(WINDOW_INPUT_LAYER).get_weights()

@@ -8,6 +8,7 @@ earlier commits); nothing is recomputed with the function under test.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import shutil
@@ -123,6 +124,10 @@ def test_change_directions_fitted_on_changes_round_trip_and_say_so():
         " -> GRU(16)"
     )
     assert "change_basis" not in SEED_HEAD.as_dict()  # a raw head: as format 1 wrote it
+    both = dataclasses.replace(head, change_basis=ChangeBasis.BOTH)
+    assert json.loads(json.dumps(both.as_dict()))["change_basis"] == "both"
+    assert HeadConfig.from_dict(both.as_dict()) == both
+    assert "mean, change directions of frames and of changes)" in both.describe(4)
 
 
 # -- ModelInfo and reading a model directory -------------------------------------------------
@@ -423,6 +428,19 @@ def test_change_directions_fitted_on_changes_find_what_moves_within_windows():
         references = window_references(windows, masks, reference)
         changes = (windows - references[:, None, :])[masks] @ on_changes
         assert np.std(changes) == pytest.approx(1.0, rel=1e-3)
+        # `both`: the frames' 3 components first (the looks), then the changes' one, each
+        # group at unit scale (one scale would leave the looks' columns near zero change)
+        _, _, on_both = fit_window_input(windows, masks, (3, 4), reference, ChangeBasis.BOTH)
+        assert max(cosine(column) for column in on_both[:, :3].T) < 0.1
+        assert cosine(on_both[:, 3]) > 0.999
+        projected = (windows - references[:, None, :])[masks] @ on_both
+        assert np.std(projected[:, :3]) == pytest.approx(1.0, rel=1e-3)
+        assert np.std(projected[:, 3:]) == pytest.approx(1.0, rel=1e-3)
+        # with no more change columns than appearance ones, `both` keeps the frames' only
+        np.testing.assert_array_equal(
+            fit_window_input(windows, masks, (3, 3), reference, ChangeBasis.BOTH)[2],
+            fit_window_input(windows, masks, (3, 3), reference)[2],
+        )
 
 
 # -- what the mutation run found unpinned ------------------------------------------------------
@@ -631,10 +649,11 @@ def test_many_features_fit_the_same_transform_without_the_covariance(monkeypatch
     masks[::3, 7:] = False
     videos, targets = np.arange(40) // 4, (np.arange(40) // 4) % 2
     for reference, basis in itertools.product(ChangeReference, ChangeBasis):
-        exact = fit_window_input(features, masks, (5, 4), reference, basis)
+        dims = (2, 8) if basis is ChangeBasis.BOTH else (5, 4)  # `both` = `frames` at (5, 4)
+        exact = fit_window_input(features, masks, dims, reference, basis)
         monkeypatch.setattr(fitting, "EXACT_PCA_MAX_FEATURES", 50)
         monkeypatch.setattr(fitting, "CHUNK", 64)  # several chunks
-        large = fit_window_input(features, masks, (5, 4), reference, basis)
+        large = fit_window_input(features, masks, dims, reference, basis)
         spread = fit_appearance_spread(features, masks, videos, targets, large)
         monkeypatch.undo()
         np.testing.assert_allclose(large[0], exact[0], rtol=1e-5, atol=1e-6)

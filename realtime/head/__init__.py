@@ -17,8 +17,9 @@ evaluation and live use:
   (`first`, the default before; format-2 directories without the field). `mean`, A and C
   are fitted on the training frames (`fit_window_input`: principal components, one scale per
   part; `change_basis` says whose components C keeps: the frames' (`frames`, the default
-  recipe's; every directory written before the field) or those of the changes within the
-  training windows (`changes`)) and stored with the weights; they are never trained by
+  recipe's; every directory written before the field), those of the changes within the
+  training windows (`changes`), or the frames' first `appearance_dims` and then the
+  changes' (`both`)) and stored with the weights; they are never trained by
   gradient descent. A head on raw features sees each frame as it looks and must discover
   the order of change itself; with a few dozen training videos it memorises what each video
   looks like instead (docs/training.md).

@@ -38,6 +38,9 @@ class ChangeBasis(Enum):
 
     FRAMES = "frames"  # the leading principal components of the training frames
     CHANGES = "changes"  # those of the changes within training windows (against the reference)
+    # the frames' first min(appearance_dims, change_dims) components, then the changes' leading
+    # directions for the rest; each group scaled on its own
+    BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class HeadConfig:
                 parts[0] += ", change from the mean"
             if self.change_basis is ChangeBasis.CHANGES:
                 parts[0] += ", change directions fitted on changes"
+            if self.change_basis is ChangeBasis.BOTH:
+                parts[0] += ", change directions of frames and of changes"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]

@@ -38,12 +38,15 @@ def fit_window_input(
     """The `appearance+change` transform's weights [mean, A, C] from training windows.
 
     A projects onto the leading principal components of the training frames (the directions
-    in which frames differ most); C onto the same (`ChangeBasis.FRAMES`) or onto the
+    in which frames differ most); C onto the same (`ChangeBasis.FRAMES`), onto the
     directions in which frames change most within training windows (`ChangeBasis.CHANGES`:
-    the leading eigenvectors of the changes' second moment); `dims` = (columns of A, columns
-    of C). A scales the centred projections to unit standard deviation; C scales the projected
-    changes (against each window's `reference`, over the training windows) to unit standard
-    deviation.
+    the leading eigenvectors of the changes' second moment), or onto the frames' first
+    min(dims) components followed by the changes' leading directions for the rest of its
+    columns (`ChangeBasis.BOTH`); `dims` = (columns of A, columns of C). A scales the centred
+    projections to unit standard deviation; C scales the projected changes (against each
+    window's `reference`, over the training windows) to unit standard deviation, with
+    `BOTH` scaling its two groups of columns each on its own (the changes' directions move
+    more within a window than the frames' do, and would drown them under one scale).
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
     with their valid frames. Columns beyond the number of features or frames are zero.
     """
@@ -63,14 +66,33 @@ def fit_window_input(
     references = window_references(features, masks, reference)  # (N, D)
     changes = (features - references[:, None, :])[masks]
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
-    if change_basis is ChangeBasis.CHANGES:
-        kept = min(dims[1], features.shape[2], len(changes))
+    first = _frames_columns(dims, change_basis)
+    if change_basis is not ChangeBasis.FRAMES:
+        kept = min(dims[1] - first, features.shape[2], len(changes))
         values, vectors = np.linalg.eigh(changes.T @ changes / max(len(changes) - 1, 1))
         change = np.zeros((features.shape[2], dims[1]))
-        change[:, :kept] = vectors[:, np.argsort(values)[::-1][:kept]]
+        change[:, :first] = basis[:, :first]
+        change[:, first : first + kept] = vectors[:, np.argsort(values)[::-1][:kept]]
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
-    change = change / max(float((changes @ change).std()), 1e-12)
+    change = _scaled_groups(change, changes @ change, first if first < dims[1] else 0)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
+def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:
+    """How many of C's first columns are the frames' components (the rest: the changes')."""
+    if change_basis is ChangeBasis.FRAMES:
+        return dims[1]
+    return min(dims) if change_basis is ChangeBasis.BOTH else 0
+
+
+def _scaled_groups(change: np.ndarray, projected: np.ndarray, split: int) -> np.ndarray:
+    """C with columns [:split] and [split:] each scaled so that the changes' projections on
+    them (`projected`, rows x columns of C) have unit standard deviation; one group when
+    `split` is 0."""
+    scaled = np.array(change, np.float64)
+    for part in (slice(0, split), slice(split, None)) if split else (slice(None),):
+        scaled[:, part] /= max(float(projected[:, part].std()), 1e-12)
+    return scaled
 
 
 def _chunks(frames: np.ndarray):
@@ -123,10 +145,12 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
         lambda: (chunk - mean for chunk in _chunks(frames)), size, kept, len(frames)
     )
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
-    if change_basis is ChangeBasis.CHANGES:
-        kept = min(dims[1], size, len(frames))
+    first = _frames_columns(dims, change_basis)
+    if change_basis is not ChangeBasis.FRAMES:
+        kept = min(dims[1] - first, size, len(frames))
         change = np.zeros((size, dims[1]))
-        change[:, :kept] = _leading_components(
+        change[:, :first] = basis[:, :first]
+        change[:, first : first + kept] = _leading_components(
             lambda: _window_changes(features, masks, reference), size, kept, len(frames)
         )
     # every window frame projected once on both parts; a window's reference projects to the
@@ -137,7 +161,7 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
     moved = projected[..., dims[0] :]
     changes = (moved - window_references(moved, masks, reference)[:, None, :])[masks]
     appearance = appearance / max(float(looks.std()), 1e-12)
-    change = change / max(float(changes.std()), 1e-12)
+    change = _scaled_groups(change, changes, first if first < dims[1] else 0)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
 
