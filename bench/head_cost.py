@@ -1,6 +1,7 @@
 """The GRU head's cost per frame: the seed head (raw features) against the default head
-(appearance+change, change from the window's mean) and the same head measuring change from
-the window's first frame (the default before), all through `HeadStream` as
+(appearance+change, change from the window's mean), the same head measuring change from
+the window's first frame (the default before) and the default with 64 change directions
+(the frames' 16, then the changes' 48: `change_basis = both`), all through `HeadStream` as
 `python -m realtime` runs them.
 
 Side by side in one run: the heads take turns in chunks of pushes over the same random
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.backbones.regions import Pooling, features_per_channel  # noqa: E402
 from realtime.core.optional import import_tensorflow  # noqa: E402
-from realtime.head.config import SEED_HEAD, ChangeReference  # noqa: E402
+from realtime.head.config import SEED_HEAD, ChangeBasis, ChangeReference  # noqa: E402
 from realtime.head.keras import build_head, count_parameters, fit_head_input  # noqa: E402
 from realtime.head.numpyhead import HeadStream, NumpyHead  # noqa: E402
 from training.recipes import DEFAULT_HEAD  # noqa: E402
@@ -67,6 +68,9 @@ def main() -> int:
                 DEFAULT_HEAD, change_reference=ChangeReference.FIRST
             ),
             "default (change from the mean)": DEFAULT_HEAD,
+            "default:change_basis=both,change_dims=64": replace(
+                DEFAULT_HEAD, change_basis=ChangeBasis.BOTH, change_dims=64
+            ),
         }
         sizes = dict.fromkeys(heads, size)
         if args.regions:
