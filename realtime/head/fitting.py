@@ -74,7 +74,7 @@ def fit_window_input(
         change[:, :first] = basis[:, :first]
         change[:, first : first + kept] = vectors[:, np.argsort(values)[::-1][:kept]]
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
-    change = _scaled_groups(change, changes @ change, first if first < dims[1] else 0)
+    change = _scaled_groups(change, changes @ change, first)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
 
@@ -88,9 +88,10 @@ def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:
 def _scaled_groups(change: np.ndarray, projected: np.ndarray, split: int) -> np.ndarray:
     """C with columns [:split] and [split:] each scaled so that the changes' projections on
     them (`projected`, rows x columns of C) have unit standard deviation; one group when
-    `split` is 0."""
+    either side is empty (`split` 0 or all of C's columns)."""
     scaled = np.array(change, np.float64)
-    for part in (slice(0, split), slice(split, None)) if split else (slice(None),):
+    two = 0 < split < scaled.shape[1]
+    for part in (slice(0, split), slice(split, None)) if two else (slice(None),):
         scaled[:, part] /= max(float(projected[:, part].std()), 1e-12)
     return scaled
 
@@ -161,7 +162,7 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
     moved = projected[..., dims[0] :]
     changes = (moved - window_references(moved, masks, reference)[:, None, :])[masks]
     appearance = appearance / max(float(looks.std()), 1e-12)
-    change = _scaled_groups(change, changes, first if first < dims[1] else 0)
+    change = _scaled_groups(change, changes, first)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
 
 
