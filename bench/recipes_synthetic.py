@@ -24,7 +24,9 @@ recipe was fixed; studied later with data seed 3000, docs/training.md), `crossin
 and every set made with data seed 2000 were never looked at while tuning. Since then `rooms`
 and `outdoors` (data seed 2000) have been tuned on for the change part's directions
 (`change_basis`, docs/training.md); `tabletop` (data seed 2000) was run once, with the
-default and `default:change_basis=both,change_dims=64`, for the report table.
+default and `default:change_basis=both,change_dims=64`, for the report table; then with
+`pooling=regions`, with and without `change_basis=both,change_dims=64` (tuned on `rooms` and
+`outdoors`, reported on `tabletop` and `crossing`).
 
 Head fields are set the same way (`NAME:field=value,...`), e.g.
 `default:change_basis=both,change_dims=64`.
