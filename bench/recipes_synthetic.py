@@ -192,13 +192,17 @@ def table_row(key: str, runs: list[dict]) -> str:
     )
 
 
-def table_note(args, raw: dict, first_set: str, recipes: list[str]) -> str:
-    params = {r: raw[f"{r}/{first_set}"][0]["trainable"] for r in recipes}
+def table_note(args, raw: dict, sets: list[str], recipes: list[str]) -> str:
+    """The protocol, and each recipe's trainable parameters on the first set it ran (a merged
+    table need not run every recipe on every set; the count depends on the classes)."""
+    params = []
+    for recipe in recipes:
+        name = next(s for s in sets if f"{recipe}/{s}" in raw)
+        params.append(f"{recipe} {raw[f'{recipe}/{name}'][0]['trainable']:,} ({name})")
     return (
         f"\n{args.seeds} training seeds per cell (mean ± half the range, %); synthetic sets "
         f"{args.train_per_class} train / {args.test_per_class} test videos per class, data "
-        f"seed {args.data_seed}; trainable parameters ({first_set}): "
-        + ", ".join(f"{k} {v:,}" for k, v in params.items())
+        f"seed {args.data_seed}; trainable parameters: " + ", ".join(params)
     )
 
 
@@ -208,7 +212,7 @@ def write_results(out: Path, args, raw: dict) -> None:
     sets = list(dict.fromkeys(key.split("/")[1] for key in raw))
     rows = [table_row(f"{r}/{s}", raw[f"{r}/{s}"]) for s in sets for r in recipes
             if f"{r}/{s}" in raw]  # fmt: skip
-    note = table_note(args, raw, sets[0], recipes)
+    note = table_note(args, raw, sets, recipes)
     out.with_suffix(".md").write_text(HEADER + "\n" + "\n".join(rows) + "\n" + note + "\n")
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": raw}) + "\n")
 
