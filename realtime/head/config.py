@@ -41,6 +41,10 @@ class ChangeBasis(Enum):
     # the frames' first min(appearance_dims, change_dims) components, then the changes' leading
     # directions for the rest; each group scaled on its own
     BOTH = "both"
+    # the frames' first min(appearance_dims, change_dims) components, then the directions in
+    # which windows of different classes change differently (linear discriminants of each
+    # training video's trend, needs the training labels); each group scaled on its own
+    DISCRIMINANT = "discriminant"
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class HeadConfig:
                 parts[0] += ", change directions fitted on changes"
             if self.change_basis is ChangeBasis.BOTH:
                 parts[0] += ", change directions of frames and of changes"
+            if self.change_basis is ChangeBasis.DISCRIMINANT:
+                parts[0] += ", change directions of frames and of classes"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]

@@ -34,6 +34,8 @@ def fit_window_input(
     dims: tuple[int, int],
     reference: ChangeReference = ChangeReference.FIRST,
     change_basis: ChangeBasis = ChangeBasis.FRAMES,
+    videos: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """The `appearance+change` transform's weights [mean, A, C] from training windows.
 
@@ -42,16 +44,24 @@ def fit_window_input(
     directions in which frames change most within training windows (`ChangeBasis.CHANGES`:
     the leading eigenvectors of the changes' second moment), or onto the frames' first
     min(dims) components followed by the changes' leading directions for the rest of its
-    columns (`ChangeBasis.BOTH`); `dims` = (columns of A, columns of C). A scales the centred
+    columns (`ChangeBasis.BOTH`), or onto the frames' first min(dims) components followed by
+    the directions in which the classes' windows change differently (`ChangeBasis.DISCRIMINANT`,
+    `class_trend_directions`: at most classes - 1 of them, needs each window's video and
+    class); `dims` = (columns of A, columns of C). A scales the centred
     projections to unit standard deviation; C scales the projected changes (against each
     window's `reference`, over the training windows) to unit standard deviation, with
-    `BOTH` scaling its two groups of columns each on its own (the changes' directions move
-    more within a window than the frames' do, and would drown them under one scale).
+    `BOTH` and `DISCRIMINANT` scaling their two groups of columns each on its own (the
+    second group's directions move more, or less, within a window than the frames' do, and
+    one scale would drown one of them).
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
-    with their valid frames. Columns beyond the number of features or frames are zero.
+    with their valid frames. Columns beyond the number of features, frames or classes are zero.
     """
+    if change_basis is ChangeBasis.DISCRIMINANT and (videos is None or targets is None):
+        raise ValueError("change_basis discriminant needs each training window's video and class")
     if np.shape(features)[2] > EXACT_PCA_MAX_FEATURES:
-        return _fit_window_input_large(features, masks, dims, reference, change_basis)
+        return _fit_window_input_large(
+            features, masks, dims, reference, change_basis, videos, targets
+        )
     features = np.asarray(features, np.float64)
     masks = np.asarray(masks, bool)
     frames = features[masks]
@@ -67,7 +77,12 @@ def fit_window_input(
     changes = (features - references[:, None, :])[masks]
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     first = _frames_columns(dims, change_basis)
-    if change_basis is not ChangeBasis.FRAMES:
+    if change_basis is ChangeBasis.DISCRIMINANT:
+        change = np.zeros((features.shape[2], dims[1]))
+        change[:, :first] = basis[:, :first]
+        directions = class_trend_directions(features, masks, videos, targets, dims[1] - first)
+        change[:, first : first + directions.shape[1]] = directions
+    elif change_basis is not ChangeBasis.FRAMES:
         kept = min(dims[1] - first, features.shape[2], len(changes))
         values, vectors = np.linalg.eigh(changes.T @ changes / max(len(changes) - 1, 1))
         change = np.zeros((features.shape[2], dims[1]))
@@ -82,7 +97,7 @@ def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:
     """How many of C's first columns are the frames' components (the rest: the changes')."""
     if change_basis is ChangeBasis.FRAMES:
         return dims[1]
-    return min(dims) if change_basis is ChangeBasis.BOTH else 0
+    return 0 if change_basis is ChangeBasis.CHANGES else min(dims)
 
 
 def _scaled_groups(change: np.ndarray, projected: np.ndarray, split: int) -> np.ndarray:
@@ -132,7 +147,9 @@ def _window_changes(features, masks, reference):
         yield (windows - references[:, None, :])[valid]
 
 
-def _fit_window_input_large(features, masks, dims, reference, change_basis) -> list[np.ndarray]:
+def _fit_window_input_large(
+    features, masks, dims, reference, change_basis, videos=None, targets=None
+) -> list[np.ndarray]:
     """`fit_window_input` for many features: the same quantities, computed by projecting
     first (every statistic after the mean lives in the span of the components)."""
     masks = np.asarray(masks, bool)
@@ -147,7 +164,12 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
     )
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     first = _frames_columns(dims, change_basis)
-    if change_basis is not ChangeBasis.FRAMES:
+    if change_basis is ChangeBasis.DISCRIMINANT:
+        change = np.zeros((size, dims[1]))
+        change[:, :first] = basis[:, :first]
+        directions = class_trend_directions(features, masks, videos, targets, dims[1] - first)
+        change[:, first : first + directions.shape[1]] = directions
+    elif change_basis is not ChangeBasis.FRAMES:
         kept = min(dims[1] - first, size, len(frames))
         change = np.zeros((size, dims[1]))
         change[:, :first] = basis[:, :first]
@@ -164,6 +186,90 @@ def _fit_window_input_large(features, masks, dims, reference, change_basis) -> l
     appearance = appearance / max(float(looks.std()), 1e-12)
     change = _scaled_groups(change, changes, first)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
+def window_trends(features: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N, window, D) windows + masks -> (N, D): each window's least-squares slope over its
+    valid frames, per step (zero for a window of one frame). A window played backwards has
+    the opposite trend; a still one, none."""
+    masks = np.asarray(masks, bool)
+    steps = np.arange(masks.shape[1], dtype=np.float64)
+    counts = np.maximum(masks.sum(axis=1, keepdims=True), 1)
+    centred = (steps - (masks * steps).sum(axis=1, keepdims=True) / counts) * masks  # (N, T)
+    weights = centred / np.maximum((centred**2).sum(axis=1, keepdims=True), 1e-12)
+    chunk = max(1, CHUNK // max(masks.shape[1], 1))
+    return np.concatenate(
+        [
+            np.einsum(
+                "nt,ntd->nd",
+                weights[s : s + chunk],
+                np.asarray(features[s : s + chunk], np.float64),
+            )
+            for s in range(0, len(masks), chunk)
+        ]
+    )
+
+
+def class_trend_directions(
+    features: np.ndarray,
+    masks: np.ndarray,
+    videos: np.ndarray,
+    targets: np.ndarray,
+    count: int,
+) -> np.ndarray:
+    """(D, <= count) directions in which the training classes' windows change differently:
+    the linear discriminants of each training video's trend (`window_trends`, averaged over
+    its windows), at most classes - 1 of them, strongest first.
+
+    Between classes: the scatter of the classes' mean trends. Within a class: how its
+    videos' trends differ (camera shake, pans, exposure drift: change that is not the
+    action), shrunk towards a multiple of the identity by the Ledoit-Wolf rule (there are
+    far fewer videos than features), so no tuned constant. Solved in the span of the
+    videos' trends (the between- and within-class scatters vanish outside it), so its cost
+    grows with the number of videos, not with D squared. Each direction has unit spread
+    under the shrunk within-class scatter.
+    """
+    trends = window_trends(features, masks)
+    videos, targets = np.asarray(videos), np.asarray(targets)
+    ids, index = np.unique(videos, return_inverse=True)
+    per_video = np.zeros((len(ids), trends.shape[1]))
+    np.add.at(per_video, index, trends)
+    per_video /= np.bincount(index, minlength=len(ids))[:, None]
+    labels = np.array([targets[index == i][0] for i in range(len(ids))])
+    classes = np.unique(labels)
+    wanted = min(count, len(classes) - 1)
+    if wanted < 1:
+        return np.zeros((trends.shape[1], 0))
+    means = np.stack([per_video[labels == c].mean(axis=0) for c in classes])
+    within = per_video - means[np.searchsorted(classes, labels)]  # (V, D)
+    overall = per_video.mean(axis=0)
+    between = (means - overall) * np.sqrt([(labels == c).sum() for c in classes])[:, None]
+    span, _ = np.linalg.qr(np.vstack([within, between]).T)  # (D, r), r <= V + classes
+    w, b = within @ span, between @ span
+    samples, size = len(within), trends.shape[1]
+    scatter = w.T @ w / samples  # the within-class covariance, in the span
+    target = float(np.trace(scatter)) / size  # its mean variance over all D directions
+    # Ledoit-Wolf: shrinkage = min(1, sum_k |w_k w_k^T - S|^2 / n^2 / |S - target I|^2), with
+    # the Frobenius norms over D x D (the part outside the span is 0 - target on its diagonal)
+    squared = float((np.sum(w**2, axis=1) ** 2).sum())
+    spread = max(squared / samples**2 - float(np.sum(scatter**2)) / samples, 0.0)
+    distance = float(np.sum((scatter - target * np.eye(len(scatter))) ** 2))
+    distance += (size - len(scatter)) * target**2
+    shrinkage = min(1.0, spread / max(distance, 1e-300))
+    shrunk = (1 - shrinkage) * scatter + shrinkage * target * np.eye(len(scatter))
+    shrunk += 1e-9 * max(target, 1e-300) * np.eye(len(scatter))
+    values, vectors = _generalized_eigh(b.T @ b / samples, shrunk)
+    order = np.argsort(values)[::-1][:wanted]
+    return span @ vectors[:, order]
+
+
+def _generalized_eigh(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of a v = lambda b v (a symmetric, b symmetric positive definite), with
+    v^T b v = 1, by NumPy alone: b = L L^T, then the symmetric problem of L^-1 a L^-T."""
+    factor = np.linalg.cholesky(b)
+    inverse = np.linalg.inv(factor)
+    values, vectors = np.linalg.eigh(inverse @ a @ inverse.T)
+    return values, inverse.T @ vectors
 
 
 def fit_appearance_spread(

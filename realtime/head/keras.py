@@ -73,7 +73,7 @@ def fit_head_input(
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
     statistics = fit_window_input(
-        features, masks, config.dims, config.change_reference, config.change_basis
+        features, masks, config.dims, config.change_reference, config.change_basis, videos, targets
     )
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
