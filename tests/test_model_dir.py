@@ -21,7 +21,13 @@ from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
 from realtime.head.config import SEED_HEAD, ChangeBasis, ChangeReference, HeadConfig, HeadInput
-from realtime.head.fitting import fit_appearance_spread, fit_window_input, window_references
+from realtime.head.fitting import (
+    class_trend_directions,
+    fit_appearance_spread,
+    fit_window_input,
+    window_references,
+    window_trends,
+)
 from realtime.head.modeldir import ModelInfo, check_compatible, read_model_info
 from realtime.head.numpyhead import NumpyHead
 
@@ -128,6 +134,10 @@ def test_change_directions_fitted_on_changes_round_trip_and_say_so():
     assert json.loads(json.dumps(both.as_dict()))["change_basis"] == "both"
     assert HeadConfig.from_dict(both.as_dict()) == both
     assert "mean, change directions of frames and of changes)" in both.describe(4)
+    by_class = dataclasses.replace(head, change_basis=ChangeBasis.DISCRIMINANT)
+    assert json.loads(json.dumps(by_class.as_dict()))["change_basis"] == "discriminant"
+    assert HeadConfig.from_dict(by_class.as_dict()) == by_class
+    assert "mean, change directions of frames and of classes)" in by_class.describe(4)
 
 
 # -- ModelInfo and reading a model directory -------------------------------------------------
@@ -443,6 +453,96 @@ def test_change_directions_fitted_on_changes_find_what_moves_within_windows():
         )
 
 
+def _videos_with_a_small_action(rng, size=40, window=12, per_class=12):
+    """Four classes of videos: +/- a small ramp along `action` (classes 0, 1), along
+    `other` (2, 3); every video also drifts along one of 3 nuisance directions 10 times as
+    far (a pan, an exposure drift: a different one per video, either way) and looks
+    different (spread 10). Two windows per video, with a few frames of padding."""
+    basis = np.linalg.qr(rng.standard_normal((size, 8)))[0].T
+    action, other, nuisance, looks = basis[0], basis[1], basis[2:5], basis[5:]
+    ramp = np.linspace(-1, 1, window)[None, :, None]
+    windows, videos, targets = [], [], []
+    for video in range(4 * per_class):
+        target = video % 4
+        moves = (action, -action, other, -other)[target] * 0.3
+        drift = rng.standard_normal(3) @ nuisance * 3.0
+        offset = rng.standard_normal(3) @ looks * 10.0
+        for _ in range(2):
+            windows.append(offset + ramp[0] * (moves + drift) + rng.normal(0, 0.01, (window, size)))
+            videos.append(video)
+            targets.append(target)
+    windows = np.array(windows)
+    masks = np.arange(window)[None] < rng.integers(8, window + 1, len(windows))[:, None]
+    windows[~masks] = 1e6  # padding must not count
+    return windows, masks, np.array(videos), np.array(targets), action, other
+
+
+def test_discriminant_change_directions_find_the_action_among_bigger_changes():
+    """The change that tells the classes apart is 10 times smaller than the drift of each
+    video: the frames' and the changes' leading directions are the looks and the drift; the
+    discriminants of the videos' trends are the action's two directions (and one more for
+    4 classes: classes - 1 columns, the rest of C zero), each group of C at unit scale."""
+    windows, masks, videos, targets, action, other = _videos_with_a_small_action(
+        np.random.default_rng(3)
+    )
+    plane = np.stack([action, other], axis=1)
+
+    def in_plane(column):  # |projection on the action's plane| / |column|
+        return float(np.linalg.norm(plane.T @ column) / np.linalg.norm(column))
+
+    fitted = fit_window_input(
+        windows, masks, (3, 8), ChangeReference.MEAN, ChangeBasis.DISCRIMINANT, videos, targets
+    )
+    change = fitted[2]
+    frames = fit_window_input(windows, masks, (3, 3), ChangeReference.MEAN)[2]
+    np.testing.assert_allclose(change[:, :3], frames, rtol=1e-6, atol=1e-9)  # looks first
+    assert max(in_plane(c) for c in change[:, :3].T) < 0.2
+    on_changes = fit_window_input(windows, masks, (3, 8), ChangeReference.MEAN, ChangeBasis.BOTH)[2]
+    assert max(in_plane(c) for c in on_changes[:, 3:6].T) < 0.3  # the drift moves more
+    assert sorted(in_plane(c) > 0.95 for c in change[:, 3:6].T) == [False, True, True]
+    np.testing.assert_array_equal(change[:, 6:], 0)  # 4 classes: 3 discriminants at most
+    references = window_references(windows, masks, ChangeReference.MEAN)
+    projected = (windows - references[:, None, :])[masks] @ change
+    assert np.std(projected[:, :3]) == pytest.approx(1.0, rel=1e-3)
+    assert np.std(projected[:, 3:6]) == pytest.approx(1.0, rel=1e-3)
+    with pytest.raises(ValueError, match="discriminant needs each training window's video"):
+        fit_window_input(windows, masks, (3, 8), ChangeReference.MEAN, ChangeBasis.DISCRIMINANT)
+
+
+def test_a_window_played_backwards_has_the_opposite_trend_and_a_still_one_none():
+    rng = np.random.default_rng(4)
+    windows = rng.standard_normal((3, 10, 6))
+    masks = np.ones((3, 10), bool)
+    masks[1, 7:] = False  # a short window: its padding is after its frames
+    windows[1, 7:] = 1e6
+    windows[2] = windows[2, 0]  # still
+    backwards = windows.copy()
+    backwards[0] = windows[0, ::-1]
+    backwards[1, :7] = windows[1, 6::-1]
+    trends, reversed_trends = window_trends(windows, masks), window_trends(backwards, masks)
+    np.testing.assert_allclose(reversed_trends[:2], -trends[:2], atol=1e-12)
+    np.testing.assert_allclose(trends[2], 0, atol=1e-12)
+    line = 2.0 + 0.5 * np.arange(10)[:, None] * np.ones(6)  # a straight line: its slope
+    np.testing.assert_allclose(window_trends(line[None], masks[:1]), 0.5, atol=1e-12)
+    one = np.zeros((1, 10), bool)
+    one[0, 0] = True
+    np.testing.assert_array_equal(window_trends(line[None], one), 0)
+
+
+def test_two_classes_give_one_discriminant_and_one_class_none():
+    windows, masks, videos, targets, action, _ = _videos_with_a_small_action(
+        np.random.default_rng(6)
+    )
+    pair = targets < 2  # grow along `action` or shrink: one direction tells them apart
+    directions = class_trend_directions(windows[pair], masks[pair], videos[pair], targets[pair], 8)
+    assert directions.shape == (40, 1)
+    assert abs(float(directions[:, 0] @ action)) / np.linalg.norm(directions[:, 0]) > 0.95
+    alone = targets == 0
+    assert class_trend_directions(
+        windows[alone], masks[alone], videos[alone], targets[alone], 8
+    ).shape == (40, 0)
+
+
 # -- what the mutation run found unpinned ------------------------------------------------------
 def test_head_config_errors_say_what_is_wrong_and_the_smallest_head_is_allowed():
     with pytest.raises(TypeError, match="^HeadConfig.input must be a HeadInput$"):
@@ -649,11 +749,12 @@ def test_many_features_fit_the_same_transform_without_the_covariance(monkeypatch
     masks[::3, 7:] = False
     videos, targets = np.arange(40) // 4, (np.arange(40) // 4) % 2
     for reference, basis in itertools.product(ChangeReference, ChangeBasis):
-        dims = (2, 8) if basis is ChangeBasis.BOTH else (5, 4)  # `both` = `frames` at (5, 4)
-        exact = fit_window_input(features, masks, dims, reference, basis)
+        # `both` and `discriminant` = `frames` at (5, 4)
+        dims = (5, 4) if basis in (ChangeBasis.FRAMES, ChangeBasis.CHANGES) else (2, 8)
+        exact = fit_window_input(features, masks, dims, reference, basis, videos, targets)
         monkeypatch.setattr(fitting, "EXACT_PCA_MAX_FEATURES", 50)
         monkeypatch.setattr(fitting, "CHUNK", 64)  # several chunks
-        large = fit_window_input(features, masks, dims, reference, basis)
+        large = fit_window_input(features, masks, dims, reference, basis, videos, targets)
         spread = fit_appearance_spread(features, masks, videos, targets, large)
         monkeypatch.undo()
         np.testing.assert_allclose(large[0], exact[0], rtol=1e-5, atol=1e-6)

@@ -102,12 +102,14 @@ def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:
 
 def _scaled_groups(change: np.ndarray, projected: np.ndarray, split: int) -> np.ndarray:
     """C with columns [:split] and [split:] each scaled so that the changes' projections on
-    them (`projected`, rows x columns of C) have unit standard deviation; one group when
-    either side is empty (`split` 0 or all of C's columns)."""
+    them (`projected`, rows x columns of C) have unit standard deviation over the group's
+    non-zero columns; one group when either side is empty (`split` 0 or all of C's columns)."""
     scaled = np.array(change, np.float64)
+    live = np.any(scaled != 0, axis=0)
     two = 0 < split < scaled.shape[1]
     for part in (slice(0, split), slice(split, None)) if two else (slice(None),):
-        scaled[:, part] /= max(float(projected[:, part].std()), 1e-12)
+        spread = projected[:, part][:, live[part]].std() if live[part].any() else 0.0
+        scaled[:, part] /= max(float(spread), 1e-12)
     return scaled
 
 
