@@ -19,6 +19,11 @@ from realtime.core.optional import import_tensorflow
 from realtime.head.keras import build_head, count_parameters, fit_head_input
 from training.recipes import Recipe
 
+#: Batches per call into TensorFlow while training (Keras's `steps_per_execution`). Measured
+#: on the order test set's default recipe (2 cores): the same weights after 100 epochs as one
+#: batch per call, 116 s against 130 s.
+STEPS_PER_EXECUTION = 64
+
 
 def window_starts(n_frames: int, window: int, stride: int, count: int) -> list[int]:
     """Start offsets of the windows taken from a video with `n_frames` sampled frames."""
@@ -153,6 +158,9 @@ def _fit(
         optimizer=keras.optimizers.Adam(recipe.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        # several batches per call into TensorFlow: the head is small enough that each
+        # call's overhead counts (the same weights, epoch by epoch; ~10 % less time)
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     fit_args: dict = {}
     if val is not None:
