@@ -212,9 +212,20 @@ def write_results(out: Path, args, raw: dict) -> None:
     sets = list(dict.fromkeys(key.split("/")[1] for key in raw))
     rows = [table_row(f"{r}/{s}", raw[f"{r}/{s}"]) for s in sets for r in recipes
             if f"{r}/{s}" in raw]  # fmt: skip
+    # the raw runs first: hours of training are in them, the table can be made again
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": raw}) + "\n")
     note = table_note(args, raw, sets, recipes)
     out.with_suffix(".md").write_text(HEADER + "\n" + "\n".join(rows) + "\n" + note + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": raw}) + "\n")
+
+
+def finish(args, raw: dict) -> int:
+    """After the runs: OUT.json and OUT.md if --out, and the table's note on stdout."""
+    if args.out:
+        write_results(Path(args.out), args, raw)
+    recipes = list(dict.fromkeys(key.split("/")[0] for key in raw))
+    sets = list(dict.fromkeys(key.split("/")[1] for key in raw))
+    print(table_note(args, raw, sets, recipes))
+    return 0
 
 
 def merge(out: Path, parts: list[Path]) -> int:
@@ -284,10 +295,7 @@ def main() -> int:
                 raw[f"{recipe.name}/{name}"] = runs
                 print(table_row(f"{recipe.name}/{name}", runs), flush=True)
                 console.print(f"{recipe.name}/{name}: {time.perf_counter() - start:.0f} s")
-    print(table_note(args, raw, sets[0], [r.name for r in recipes]))
-    if args.out:
-        write_results(Path(args.out), args, raw)
-    return 0
+    return finish(args, raw)
 
 
 if __name__ == "__main__":

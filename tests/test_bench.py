@@ -117,3 +117,34 @@ def test_viewer_rows_are_means_over_repeats_with_the_p95_against_no_serve():
     assert out[VARIANTS[1]]["p95_ratio"] == 1.0
     assert out[VARIANTS[2]]["runs"] == 2 and out[VARIANTS[2]]["dropped_pct"] == 1.0
     assert out[VARIANTS[2]]["p95_ratio"] == 1.1  # (21 + 23) / 2 against (18 + 22) / 2
+
+
+def test_recipe_tables_end_with_each_recipes_parameters_and_keep_the_raw_runs(tmp_path, capsys):
+    """After the runs (`finish`, as `main` ends) and when merging parts: OUT.json holds every
+    run, OUT.md a row per recipe and set and a note naming each recipe's trainable
+    parameters on the first set that has it (a part need not run every recipe)."""
+    import argparse
+    import json
+
+    from bench.recipes_synthetic import finish, merge
+
+    def runs(first, trainable):
+        keys = ("first", "any", "missing10", "missing30")
+        return [{**dict.fromkeys(keys, first + i / 100), "epochs": 30, "trainable": trainable}
+                for i in range(3)]  # fmt: skip
+
+    args = argparse.Namespace(seeds=3, train_per_class=12, test_per_class=12, data_seed=2000,
+                              sets="shapes-order,clips", out=str(tmp_path / "a"))  # fmt: skip
+    raw = {"default/shapes-order": runs(0.9, 3132), "default/clips": runs(1.0, 3141)}
+    assert finish(args, raw) == 0
+    note = capsys.readouterr().out
+    assert "trainable parameters: default 3,132 (shapes-order)" in note
+    assert json.loads((tmp_path / "a.json").read_text())["runs"] == raw
+    table = (tmp_path / "a.md").read_text()
+    assert "| default | shapes-order | 91.0 ± 1.0 |" in table and "| default | clips |" in table
+    part = {"args": vars(args), "runs": {"seed/shapes-order": runs(0.25, 99_909)}}
+    (tmp_path / "b.json").write_text(json.dumps(part))
+    assert merge(tmp_path / "m", [tmp_path / "a.json", tmp_path / "b.json"]) == 0
+    merged = (tmp_path / "m.md").read_text()
+    assert "default 3,132 (shapes-order), seed 99,909 (shapes-order)" in merged
+    assert merged.index("| seed | shapes-order") < merged.index("| default | clips")
