@@ -235,13 +235,17 @@ def test_training_fits_the_change_directions_the_head_asks_for():
         * rng.normal(0, 1, FEATURES)
     )  # a change within windows, along one direction
     masks = np.ones((30, 20), bool)
-    # more change columns than appearance ones, so that `both` differs from the other two
+    videos, targets = np.arange(30) // 2, np.arange(30) // 2 % 5  # 15 videos, 5 classes
+    # more change columns than appearance ones, so that `both` and `discriminant` differ from
+    # the other two
     heads = [dataclasses.replace(MEAN_HEAD, change_dims=16, change_basis=b) for b in ChangeBasis]
     for head in heads:
         model = build_head(20, FEATURES, 5, head)
-        fit_head_input(model, head, windows, masks)
+        fit_head_input(model, head, windows, masks, videos, targets)
         got = model.get_layer(WINDOW_INPUT_LAYER).get_weights()
         for basis in ChangeBasis:
-            expected = fit_window_input(windows, masks, head.dims, ChangeReference.MEAN, basis)
+            expected = fit_window_input(
+                windows, masks, head.dims, ChangeReference.MEAN, basis, videos, targets
+            )
             same = np.allclose(got[2], expected[2], atol=1e-6)
             assert same is (basis is head.change_basis), (head, basis)
