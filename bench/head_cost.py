@@ -47,7 +47,8 @@ def stream(config, feature_size: int, rng) -> tuple[HeadStream, dict]:
     keras.utils.set_random_seed(0)
     model = build_head(WINDOW, feature_size, CLASSES, config)
     windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
-    fit_head_input(model, config, windows, np.ones((64, WINDOW), bool))
+    labels = np.arange(64) % CLASSES  # one window per video (the discriminant's classes)
+    fit_head_input(model, config, windows, np.ones((64, WINDOW), bool), np.arange(64), labels)
     return HeadStream(NumpyHead.from_keras(model), WINDOW), count_parameters(model)
 
 
@@ -70,6 +71,9 @@ def main() -> int:
             "default (change from the mean)": DEFAULT_HEAD,
             "default:change_basis=both,change_dims=64": replace(
                 DEFAULT_HEAD, change_basis=ChangeBasis.BOTH, change_dims=64
+            ),
+            "default:change_basis=discriminant,change_dims=24": replace(
+                DEFAULT_HEAD, change_basis=ChangeBasis.DISCRIMINANT, change_dims=24
             ),
         }
         sizes = dict.fromkeys(heads, size)

@@ -62,7 +62,8 @@ backbone = LiteRTBackbone({str(EMBEDDER)!r})
 keras.utils.set_random_seed(0)
 head = build_head(20, backbone.feature_size, 5, DEFAULT_HEAD)
 windows = np.random.default_rng(0).random((64, 20, backbone.feature_size), dtype=np.float32)
-fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, 20), bool))
+videos = np.arange(64)  # a window per video, of 5 classes
+fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, 20), bool), videos, videos % 5)
 info = ModelInfo(labels=list("abcde"), window=20, image_size=backbone.image_size,
                  backbone=backbone.identity(), head=DEFAULT_HEAD)
 write_model_dir({str(tflite_model)!r}, head, info, backbone)  # copies the .tflite in

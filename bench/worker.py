@@ -113,7 +113,8 @@ def prepare(args) -> dict:
         head = build_head(WINDOW, 2048, len(LABELS), DEFAULT_HEAD)  # the default recipe's
         rng = np.random.default_rng(0)  # input statistics of random features: the same work
         windows = rng.random((64, WINDOW, 2048), dtype=np.float32)
-        fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, WINDOW), bool))
+        videos, classes = np.arange(64), np.arange(64) % len(LABELS)  # a window per video
+        fit_head_input(head, DEFAULT_HEAD, windows, np.ones((64, WINDOW), bool), videos, classes)
         info = ModelInfo(
             labels=LABELS,
             window=WINDOW,
