@@ -541,6 +541,8 @@ def test_two_classes_give_one_discriminant_and_one_class_none():
     assert class_trend_directions(
         windows[alone], masks[alone], videos[alone], targets[alone], 8
     ).shape == (40, 0)
+    still = np.broadcast_to(windows[:, :1], windows.shape)  # no video changes: no direction
+    assert class_trend_directions(still, masks, videos, targets, 8).shape == (40, 0)
 
 
 # -- what the mutation run found unpinned ------------------------------------------------------

@@ -200,16 +200,14 @@ def window_trends(features: np.ndarray, masks: np.ndarray) -> np.ndarray:
     centred = (steps - (masks * steps).sum(axis=1, keepdims=True) / counts) * masks  # (N, T)
     weights = centred / np.maximum((centred**2).sum(axis=1, keepdims=True), 1e-12)
     chunk = max(1, CHUNK // max(masks.shape[1], 1))
-    return np.concatenate(
-        [
-            np.einsum(
-                "nt,ntd->nd",
-                weights[s : s + chunk],
-                np.asarray(features[s : s + chunk], np.float64),
-            )
-            for s in range(0, len(masks), chunk)
-        ]
-    )
+    trends = []
+    for start in range(0, len(masks), chunk):
+        windows = np.asarray(features[start : start + chunk], np.float64)
+        # against the first frame (the weights sum to 0, so the slope is the same): a still
+        # window's trend is then exactly 0, not rounding noise
+        windows = windows - windows[:, :1]
+        trends.append(np.einsum("nt,ntd->nd", weights[start : start + chunk], windows))
+    return np.concatenate(trends)
 
 
 def class_trend_directions(
@@ -258,10 +256,12 @@ def class_trend_directions(
     distance = float(np.sum((scatter - target * np.eye(len(scatter))) ** 2))
     distance += (size - len(scatter)) * target**2
     shrinkage = min(1.0, spread / max(distance, 1e-300))
-    shrunk = (1 - shrinkage) * scatter + shrinkage * target * np.eye(len(scatter))
-    shrunk += 1e-9 * max(target, 1e-300) * np.eye(len(scatter))
+    if target <= 0:  # no video differs from its class: the classes' mean trends alone
+        shrinkage, target = 1.0, 1.0
+    shrunk = (1 - shrinkage) * scatter + (shrinkage + 1e-9) * target * np.eye(len(scatter))
     values, vectors = _generalized_eigh(b.T @ b / samples, shrunk)
     order = np.argsort(values)[::-1][:wanted]
+    order = order[values[order] > 1e-9 * max(float(values.max()), 0.0)]  # no class difference
     return span @ vectors[:, order]
 
 
