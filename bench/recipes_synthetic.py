@@ -26,7 +26,10 @@ and `outdoors` (data seed 2000) have been tuned on for the change part's directi
 (`change_basis`, docs/training.md); `tabletop` (data seed 2000) was run once, with the
 default and `default:change_basis=both,change_dims=64`, for the report table; then with
 `pooling=regions`, with and without `change_basis=both,change_dims=64` (tuned on `rooms` and
-`outdoors`, reported on `tabletop` and `crossing`).
+`outdoors`, reported on `tabletop` and `crossing`). Then
+`default:change_basis=discriminant,change_dims=24` (fixed before any run, nothing tuned) on
+every set, globally pooled, and with `pooling=regions` on `tabletop` and `crossing`
+(bench/results/recipes_discriminant.md).
 
 Head fields are set the same way (`NAME:field=value,...`), e.g.
 `default:change_basis=both,change_dims=64`.
