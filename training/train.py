@@ -20,8 +20,8 @@ from realtime.head.keras import build_head, count_parameters, fit_head_input
 from training.recipes import Recipe
 
 #: Batches per call into TensorFlow while training (Keras's `steps_per_execution`). Measured
-#: on the order test set's default recipe (2 cores): the same weights after 100 epochs as one
-#: batch per call, 116 s against 130 s.
+#: on the order test set's default recipe (2 cores, beside a bench run, runs alternated): the
+#: same weights after 100 epochs as one batch per call, 113-118 s against 127-132 s.
 STEPS_PER_EXECUTION = 64
 
 
