@@ -78,16 +78,12 @@ def fit_window_input(
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     first = _frames_columns(dims, change_basis)
     if change_basis is ChangeBasis.DISCRIMINANT:
-        change = np.zeros((features.shape[2], dims[1]))
-        change[:, :first] = basis[:, :first]
         directions = class_trend_directions(features, masks, videos, targets, dims[1] - first)
-        change[:, first : first + directions.shape[1]] = directions
+        change = _frames_then(basis, first, dims[1], directions)
     elif change_basis is not ChangeBasis.FRAMES:
         kept = min(dims[1] - first, features.shape[2], len(changes))
         values, vectors = np.linalg.eigh(changes.T @ changes / max(len(changes) - 1, 1))
-        change = np.zeros((features.shape[2], dims[1]))
-        change[:, :first] = basis[:, :first]
-        change[:, first : first + kept] = vectors[:, np.argsort(values)[::-1][:kept]]
+        change = _frames_then(basis, first, dims[1], vectors[:, np.argsort(values)[::-1][:kept]])
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
     change = _scaled_groups(change, changes @ change, first)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
@@ -98,6 +94,15 @@ def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:
     if change_basis is ChangeBasis.FRAMES:
         return dims[1]
     return 0 if change_basis is ChangeBasis.CHANGES else min(dims)
+
+
+def _frames_then(basis: np.ndarray, first: int, columns: int, directions: np.ndarray) -> np.ndarray:
+    """C of `columns` columns: the frames' first `first` components (`basis`), then
+    `directions` (the changes' or the classes'); the columns left over are zero."""
+    change = np.zeros((basis.shape[0], columns))
+    change[:, :first] = basis[:, :first]
+    change[:, first : first + directions.shape[1]] = directions
+    return change
 
 
 def _scaled_groups(change: np.ndarray, projected: np.ndarray, split: int) -> np.ndarray:
@@ -167,17 +172,14 @@ def _fit_window_input_large(
     appearance, change = basis[:, : dims[0]], basis[:, : dims[1]]
     first = _frames_columns(dims, change_basis)
     if change_basis is ChangeBasis.DISCRIMINANT:
-        change = np.zeros((size, dims[1]))
-        change[:, :first] = basis[:, :first]
         directions = class_trend_directions(features, masks, videos, targets, dims[1] - first)
-        change[:, first : first + directions.shape[1]] = directions
+        change = _frames_then(basis, first, dims[1], directions)
     elif change_basis is not ChangeBasis.FRAMES:
         kept = min(dims[1] - first, size, len(frames))
-        change = np.zeros((size, dims[1]))
-        change[:, :first] = basis[:, :first]
-        change[:, first : first + kept] = _leading_components(
+        directions = _leading_components(
             lambda: _window_changes(features, masks, reference), size, kept, len(frames)
         )
+        change = _frames_then(basis, first, dims[1], directions)
     # every window frame projected once on both parts; a window's reference projects to the
     # reference of its projections (both are linear in the frames)
     parts = np.hstack([appearance, change])
