@@ -209,25 +209,32 @@ def table_note(args, raw: dict, sets: list[str], recipes: list[str]) -> str:
     )
 
 
-def write_results(out: Path, args, raw: dict) -> None:
-    """OUT.md (the table, sets in the order given, recipes within) and OUT.json (raw runs)."""
+def recipes_and_sets(raw: dict) -> tuple[list[str], list[str]]:
+    """The recipes and the sets of `raw`'s "recipe/set" keys, each in the order first met."""
     recipes = list(dict.fromkeys(key.split("/")[0] for key in raw))
-    sets = list(dict.fromkeys(key.split("/")[1] for key in raw))
+    return recipes, list(dict.fromkeys(key.split("/")[1] for key in raw))
+
+
+def write_results(out: Path, args, raw: dict) -> str:
+    """OUT.md (the table, sets in the order given, recipes within) and OUT.json (raw runs);
+    the table's note."""
+    recipes, sets = recipes_and_sets(raw)
     rows = [table_row(f"{r}/{s}", raw[f"{r}/{s}"]) for s in sets for r in recipes
             if f"{r}/{s}" in raw]  # fmt: skip
     # the raw runs first: hours of training are in them, the table can be made again
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": raw}) + "\n")
     note = table_note(args, raw, sets, recipes)
     out.with_suffix(".md").write_text(HEADER + "\n" + "\n".join(rows) + "\n" + note + "\n")
+    return note
 
 
 def finish(args, raw: dict) -> int:
     """After the runs: OUT.json and OUT.md if --out, and the table's note on stdout."""
     if args.out:
-        write_results(Path(args.out), args, raw)
-    recipes = list(dict.fromkeys(key.split("/")[0] for key in raw))
-    sets = list(dict.fromkeys(key.split("/")[1] for key in raw))
-    print(table_note(args, raw, sets, recipes))
+        print(write_results(Path(args.out), args, raw))
+    else:
+        recipes, sets = recipes_and_sets(raw)
+        print(table_note(args, raw, sets, recipes))
     return 0
 
 

@@ -139,6 +139,8 @@ def test_recipe_tables_end_with_each_recipes_parameters_and_keep_the_raw_runs(tm
     assert finish(args, raw) == 0
     note = capsys.readouterr().out
     assert "trainable parameters: default 3,132 (shapes-order)" in note
+    assert finish(argparse.Namespace(**{**vars(args), "out": None}), raw) == 0  # no files
+    assert capsys.readouterr().out == note
     assert json.loads((tmp_path / "a.json").read_text())["runs"] == raw
     table = (tmp_path / "a.md").read_text()
     assert "| default | shapes-order | 91.0 ± 1.0 |" in table and "| default | clips |" in table
