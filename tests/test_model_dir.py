@@ -650,6 +650,50 @@ def test_a_head_needs_grus_and_dense_layers():
     assert raw.reference is None  # no window input: raw steps, whatever the reference says
 
 
+def _gru_layer_by_layer(gru, inputs):
+    """Keras' GRU (reset_after=True) written out step by step, float64: all its states."""
+    u = gru.units
+    kernel, recurrent = gru.kernel.astype(np.float64), gru.recurrent.astype(np.float64)
+    h, states = np.zeros(u), []
+    for x in inputs:
+        projected = x @ kernel + gru.input_bias
+        inner = h @ recurrent + gru.recurrent_bias
+        z = 1 / (1 + np.exp(-(projected[:u] + inner[:u])))
+        r = 1 / (1 + np.exp(-(projected[u : 2 * u] + inner[u : 2 * u])))
+        candidate = np.tanh(projected[2 * u :] + r * inner[2 * u :])
+        h = z * h + (1 - z) * candidate
+        states.append(h)
+    return np.array(states).reshape(len(inputs), u)
+
+
+@pytest.mark.parametrize("units", [(5,), (6, 4), (16, 8), (6, 4, 3), (7, 2, 5, 3)])
+def test_the_layers_run_as_one_recurrence_give_each_layers_own_states(units):
+    """`NumpyHead` runs its GRU layers as one recurrence (layer l at step k - l): the last
+    layer's last state is the one of running each layer over the one below's states."""
+    rng = np.random.default_rng(len(units))
+    head = random_head(rng, units=units)
+    for steps in (1, 2, len(units), 20):
+        frames = rng.normal(0, 1, (steps, 5))
+        x = frames
+        for gru in head.grus:
+            x = _gru_layer_by_layer(gru, x)
+        expected = x[-1]
+        for kernel, bias, activation in head.dense:
+            expected = activation(expected @ kernel + bias)
+        got = head.predict(frames, np.ones(steps, bool))
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
+
+
+def test_gru_layers_with_different_activations_are_left_to_keras():
+    from realtime.head.numpyhead import UnsupportedHead, _Gru
+
+    rng = np.random.default_rng(3)
+    first = _Gru(rng.normal(size=(5, 6)), rng.normal(size=(2, 6)), rng.normal(size=(2, 6)))
+    second = _Gru(rng.normal(size=(2, 6)), rng.normal(size=(2, 6)), rng.normal(size=(2, 6)), "relu")
+    with pytest.raises(UnsupportedHead, match="^GRU layers with different activations$"):
+        NumpyHead([first, second], [(np.eye(2), np.zeros(2), "softmax")])
+
+
 def test_an_empty_window_runs_the_dense_layers_on_the_last_grus_zero_state():
     head = random_head(np.random.default_rng(1), units=(6, 4, 3))  # three GRUs: the last is 3
     got = head.predict(np.ones((7, 5)), np.zeros(7, bool))

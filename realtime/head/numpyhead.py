@@ -80,24 +80,83 @@ class _Gru:
             raise UnsupportedHead("backwards or stateful GRU")
         return cls(*layer.get_weights(), config["activation"], config["recurrent_activation"])
 
-    def project(self, inputs: np.ndarray) -> np.ndarray:
-        """Input projections x W + b_in, (..., D) -> (..., 3U): per frame, independent of state."""
-        return inputs @ self.kernel + self.input_bias
 
-    def run(self, projections: np.ndarray) -> np.ndarray:
-        """All states over unmasked steps, (T, 3U) -> (T, U), from a zero initial state."""
-        units, two = self.units, 2 * self.units
-        recurrent, bias = self.recurrent, self.recurrent_bias
-        gate, activation = self.recurrent_activation, self.activation
-        h = np.zeros(units, np.float32)
-        states = np.empty((len(projections), units), np.float32)
-        for t, x in enumerate(projections):
-            inner = h @ recurrent + bias
-            zr = gate(x[:two] + inner[:two])  # update and reset gates together
-            candidate = activation(x[two:] + zr[units:] * inner[two:])
-            h = candidate + zr[:units] * (h - candidate)  # z * h + (1 - z) * candidate
-            states[t] = h
-        return states
+class _Layers:
+    """A stack of GRU layers run as one recurrence: at iteration k, layer l takes its step
+    k - l, reading layer l - 1's state after that step (computed at iteration k - 1), so one
+    product of all the layers' states with one matrix gives every layer's gates at once. T
+    steps of L layers take T + L - 1 iterations of the same few NumPy calls instead of T x L
+    (the head's per-frame cost is these calls' overhead, not their arithmetic). The sums are
+    the layer-by-layer ones, grouped differently (a gate's recurrent and input parts in one
+    dot product), plus exact zeros."""
+
+    def __init__(self, grus: list[_Gru]):
+        self.units = [g.units for g in grus]
+        self.gate, self.activation = grus[0].recurrent_activation, grus[0].activation
+        size = self.size = sum(self.units)
+        self.offsets = np.cumsum([0] + self.units[:-1]).tolist()
+        # columns, each of `size` (every layer's units in turn): the update gates and the
+        # reset gates (each layer's recurrent part + its input from the layer below), the
+        # candidates' recurrent part, the candidates' input from the layer below
+        matrix = np.zeros((size, 4 * size), np.float32)
+        self.gate_bias = np.zeros(2 * size, np.float32)  # both biases of z and r
+        self.recurrent_bias = np.zeros(size, np.float32)  # the candidates' (inside the reset)
+        self.input_bias = np.zeros(size, np.float32)  # the candidates' input bias
+        pairs = zip(grus, self.units, self.offsets, strict=True)
+        for layer, (gru, units, start) in enumerate(pairs):
+            own, below = slice(start, start + units), slice(self.offsets[layer - 1], start)
+            for gate in range(3):
+                weights = slice(gate * units, (gate + 1) * units)
+                column = gate * size + start  # z, r, then the candidates' recurrent part
+                matrix[own, column : column + units] = gru.recurrent[:, weights]
+                inputs = column if gate < 2 else 3 * size + start
+                if layer:  # the input of the layers above the first: the state below
+                    matrix[below, inputs : inputs + units] = gru.kernel[:, weights]
+                    bias = gru.input_bias[weights]
+                else:  # the first layer's input bias comes with its step inputs
+                    bias = 0.0
+                if gate < 2:
+                    self.gate_bias[column : column + units] = gru.recurrent_bias[weights] + bias
+                else:
+                    self.recurrent_bias[start : start + units] = gru.recurrent_bias[weights]
+                    self.input_bias[start : start + units] = bias
+        self.matrix = matrix
+
+    @staticmethod
+    def fits(grus: list[_Gru]) -> bool:
+        """Whether the layers share their activations (each layer's own otherwise)."""
+        first = grus[0]
+        return all(
+            g.activation is first.activation
+            and g.recurrent_activation is first.recurrent_activation
+            for g in grus
+        )
+
+    def last_state(self, steps: np.ndarray) -> np.ndarray:
+        """The last layer's state after the last step, from the first layer's step inputs
+        (T, 3U: its input projections, biases included) and a zero initial state."""
+        count, depth, size, first = len(steps), len(self.units), self.size, self.units[0]
+        if not count:
+            return np.zeros(self.units[-1], np.float32)
+        iterations = count + depth - 1
+        gates = np.tile(self.gate_bias, (iterations, 1))
+        gates[:count, :first] += steps[:, :first]
+        gates[:count, size : size + first] += steps[:, first : 2 * first]
+        inputs = np.tile(self.input_bias, (iterations, 1))
+        inputs[:count, :first] += steps[:, 2 * first :]
+        matrix, bias = self.matrix, self.recurrent_bias
+        gate, activation = self.gate, self.activation
+        h = np.zeros(size, np.float32)
+        for k in range(iterations):
+            y = h @ matrix
+            zr = gate(y[: 2 * size] + gates[k])  # update and reset gates of every layer
+            candidate = activation(
+                y[3 * size :] + inputs[k] + zr[size:] * (y[2 * size : 3 * size] + bias)
+            )
+            h = candidate + zr[:size] * (h - candidate)  # z * h + (1 - z) * candidate
+            if k + 1 < depth:  # the layers that have not started stay at their zero state
+                h[self.offsets[k + 1] :] = 0.0
+        return h[self.offsets[-1] :]
 
 
 def _activation_name(value) -> str:
@@ -129,7 +188,10 @@ class NumpyHead:
         ([mean, A, C]), the `appearance+change` transform relative to `reference`."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
+        if not _Layers.fits(grus):
+            raise UnsupportedHead("GRU layers with different activations")
         self.grus = grus
+        self.layers = _Layers(grus)
         self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = [
             (
                 np.asarray(k, np.float32),
@@ -232,10 +294,7 @@ class NumpyHead:
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
         """Class probabilities from the projections of a window's valid frames, in order."""
-        x = self.grus[0].run(self.steps(projections))
-        for gru in self.grus[1:]:
-            x = gru.run(gru.project(x))
-        x = x[-1] if len(x) else np.zeros(self.grus[-1].units, np.float32)
+        x = self.layers.last_state(self.steps(projections))
         for kernel, bias, activation in self.dense:
             x = activation(x @ kernel + bias)
         return x.astype(np.float32, copy=False)
