@@ -241,11 +241,11 @@ def test_training_fits_the_change_directions_the_head_asks_for():
     heads = [dataclasses.replace(MEAN_HEAD, change_dims=16, change_basis=b) for b in ChangeBasis]
     for head in heads:
         model = build_head(20, FEATURES, 5, head)
-        fit_head_input(model, head, windows, masks, videos, targets)
+        fit_head_input(model, head, windows, masks, videos, targets, regions=4)
         got = model.get_layer(WINDOW_INPUT_LAYER).get_weights()
-        for basis in ChangeBasis:
+        for basis in ChangeBasis:  # `quadrants` reads the features as 4 parts of 16
             expected = fit_window_input(
-                windows, masks, head.dims, ChangeReference.MEAN, basis, videos, targets
+                windows, masks, head.dims, ChangeReference.MEAN, basis, videos, targets, 4
             )
             same = np.allclose(got[2], expected[2], atol=1e-6)
             assert same is (basis is head.change_basis), (head, basis)

@@ -138,6 +138,10 @@ def test_change_directions_fitted_on_changes_round_trip_and_say_so():
     assert json.loads(json.dumps(by_class.as_dict()))["change_basis"] == "discriminant"
     assert HeadConfig.from_dict(by_class.as_dict()) == by_class
     assert "mean, change directions of frames and of classes)" in by_class.describe(4)
+    where = dataclasses.replace(head, change_basis=ChangeBasis.QUADRANTS)
+    assert json.loads(json.dumps(where.as_dict()))["change_basis"] == "quadrants"
+    assert HeadConfig.from_dict(where.as_dict()) == where
+    assert "mean, whole image's directions, then the quadrants' changes)" in where.describe(4)
 
 
 # -- ModelInfo and reading a model directory -------------------------------------------------
@@ -509,6 +513,56 @@ def test_discriminant_change_directions_find_the_action_among_bigger_changes():
         fit_window_input(windows, masks, (3, 8), ChangeReference.MEAN, ChangeBasis.DISCRIMINANT)
 
 
+def test_quadrants_read_the_whole_image_as_global_features_then_where_things_move():
+    """Region-pooled features (5 parts of 6: the whole image, then 4 quadrants). Every part
+    carries the whole image's looks and a drift 10 times the action (a pan, the light); the
+    action is a small thing crossing from the top-left quadrant to the top-right, which the
+    whole image's average does not see. `quadrants`: the looks and the first change columns
+    are exactly the frames' transform of the whole image's part; the other columns find the
+    crossing, read nothing of a change the whole picture shares, and are at unit scale."""
+    rng = np.random.default_rng(7)
+    part, window = 6, 10
+    basis = np.linalg.qr(rng.standard_normal((part, part)))[0].T
+    thing, drift_axis = basis[0], basis[1]
+    ramp = np.linspace(0, 1, window)[:, None]
+    windows = []
+    for video in range(24):
+        whole = rng.standard_normal(part) * 5 + ramp * rng.standard_normal() * 3 * drift_axis
+        side = ramp if video % 2 else 1 - ramp  # to the right, or to the left
+        top_left, top_right = whole + (1 - side) * 0.3 * thing, whole + side * 0.3 * thing
+        bottom = whole + rng.normal(0, 0.01, (window, part))
+        windows.append(np.hstack([whole, top_left, top_right, bottom, bottom]))
+    windows = np.array(windows) + rng.normal(0, 0.01, (24, window, 5 * part))
+    masks = np.arange(window)[None] < rng.integers(6, window + 1, 24)[:, None]
+    windows[~masks] = 1e6  # padding must not count
+    reference = ChangeReference.MEAN
+    mean, looks, change = fit_window_input(
+        windows, masks, (3, 5), reference, ChangeBasis.QUADRANTS, regions=5
+    )
+    alone = fit_window_input(windows[..., :part], masks, (3, 3), reference)
+    np.testing.assert_array_equal(mean[:part], alone[0])
+    np.testing.assert_array_equal(looks[:part], alone[1])
+    np.testing.assert_array_equal(change[:part, :3], alone[2])
+    np.testing.assert_array_equal(mean[part:], 0)
+    np.testing.assert_array_equal(looks[part:], 0)
+    np.testing.assert_array_equal(change[part:, :3], 0)
+    where = change[:, 3:]
+    shared = np.tile(rng.standard_normal(part), 5)  # the whole picture changes alike
+    np.testing.assert_allclose(shared @ where, 0, atol=1e-5)  # float32 rounding of C
+    crossing = np.concatenate([np.zeros(part), -thing, thing, np.zeros(2 * part)])
+    first = where[:, 0] / np.linalg.norm(where[:, 0])
+    assert abs(float(first @ crossing)) / np.linalg.norm(crossing) > 0.95
+    changes = (windows - window_references(windows, masks, reference)[:, None, :])[masks]
+    assert np.std(changes @ where) == pytest.approx(1.0, rel=1e-3)
+    for size, regions in ((31, 5), (30, 1)):
+        message = f"^change_basis quadrants needs region-pooled features, not {size} in {regions} "
+        with pytest.raises(ValueError, match=message + "parts$"):
+            features, masks = np.zeros((2, 3, size)), np.ones((2, 3), bool)
+            fit_window_input(
+                features, masks, (3, 5), reference, ChangeBasis.QUADRANTS, None, None, regions
+            )
+
+
 def test_a_window_played_backwards_has_the_opposite_trend_and_a_still_one_none():
     rng = np.random.default_rng(4)
     windows = rng.standard_normal((3, 10, 6))
@@ -795,12 +849,13 @@ def test_many_features_fit_the_same_transform_without_the_covariance(monkeypatch
     masks[::3, 7:] = False
     videos, targets = np.arange(40) // 4, (np.arange(40) // 4) % 2
     for reference, basis in itertools.product(ChangeReference, ChangeBasis):
-        # `both` and `discriminant` = `frames` at (5, 4)
+        # `both`, `discriminant` and `quadrants` = `frames` at (5, 4)
         dims = (5, 4) if basis in (ChangeBasis.FRAMES, ChangeBasis.CHANGES) else (2, 8)
-        exact = fit_window_input(features, masks, dims, reference, basis, videos, targets)
+        # `quadrants`: 5 parts of 12 features (its whole-image part stays on the exact path)
+        exact = fit_window_input(features, masks, dims, reference, basis, videos, targets, 5)
         monkeypatch.setattr(fitting, "EXACT_PCA_MAX_FEATURES", 50)
         monkeypatch.setattr(fitting, "CHUNK", 64)  # several chunks
-        large = fit_window_input(features, masks, dims, reference, basis, videos, targets)
+        large = fit_window_input(features, masks, dims, reference, basis, videos, targets, 5)
         spread = fit_appearance_spread(features, masks, videos, targets, large)
         monkeypatch.undo()
         np.testing.assert_allclose(large[0], exact[0], rtol=1e-5, atol=1e-6)

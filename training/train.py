@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from realtime.backbones.regions import features_per_channel
 from realtime.core.optional import import_tensorflow
 from realtime.head.keras import build_head, count_parameters, fit_head_input
 from training.recipes import Recipe
@@ -146,7 +147,15 @@ def _fit(
     feature_size = train.features.shape[2]
     head = build_head(recipe.window, feature_size, n_classes, recipe.head)
     # fitted on the training windows only
-    fit_head_input(head, recipe.head, train.features, train.masks, train.videos, train.targets)
+    fit_head_input(
+        head,
+        recipe.head,
+        train.features,
+        train.masks,
+        train.videos,
+        train.targets,
+        features_per_channel(recipe.pooling),
+    )
     model = head
     if recipe.input_dropout:
         # augmentation only: the head (what is saved and served) is unchanged

@@ -45,6 +45,12 @@ class ChangeBasis(Enum):
     # which windows of different classes change differently (linear discriminants of each
     # training video's trend, needs the training labels); each group scaled on its own
     DISCRIMINANT = "discriminant"
+    # for features pooled over the whole image and its quadrants (`--pooling regions`): the
+    # looks and the first min(appearance_dims, change_dims) change columns read the whole
+    # image's part alone (as on globally pooled features), the rest of C the leading
+    # directions in which where things are changes within training windows (each quadrant
+    # minus the whole image); each group scaled on its own
+    QUADRANTS = "quadrants"
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class HeadConfig:
                 parts[0] += ", change directions of frames and of changes"
             if self.change_basis is ChangeBasis.DISCRIMINANT:
                 parts[0] += ", change directions of frames and of classes"
+            if self.change_basis is ChangeBasis.QUADRANTS:
+                parts[0] += ", whole image's directions, then the quadrants' changes"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]

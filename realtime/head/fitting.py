@@ -36,6 +36,7 @@ def fit_window_input(
     change_basis: ChangeBasis = ChangeBasis.FRAMES,
     videos: np.ndarray | None = None,
     targets: np.ndarray | None = None,
+    regions: int = 1,
 ) -> list[np.ndarray]:
     """The `appearance+change` transform's weights [mean, A, C] from training windows.
 
@@ -53,11 +54,15 @@ def fit_window_input(
     `BOTH` and `DISCRIMINANT` scaling their two groups of columns each on its own (the
     second group's directions move more, or less, within a window than the frames' do, and
     one scale would drown one of them).
+    `ChangeBasis.QUADRANTS` is for features made of `regions` equal parts, the whole image's
+    first (`fit_quadrants`).
     `features` (N, window, D) and `masks` (N, window) are the training windows; masks start
     with their valid frames. Columns beyond the number of features, frames or classes are zero.
     """
     if change_basis is ChangeBasis.DISCRIMINANT and (videos is None or targets is None):
         raise ValueError("change_basis discriminant needs each training window's video and class")
+    if change_basis is ChangeBasis.QUADRANTS:
+        return fit_quadrants(features, masks, dims, reference, regions)
     if np.shape(features)[2] > EXACT_PCA_MAX_FEATURES:
         return _fit_window_input_large(
             features, masks, dims, reference, change_basis, videos, targets
@@ -87,6 +92,58 @@ def fit_window_input(
     appearance = appearance / max(float((centred @ appearance).std()), 1e-12)
     change = _scaled_groups(change, changes @ change, first)
     return [mean.astype(np.float32), appearance.astype(np.float32), change.astype(np.float32)]
+
+
+def fit_quadrants(
+    features: np.ndarray,
+    masks: np.ndarray,
+    dims: tuple[int, int],
+    reference: ChangeReference,
+    regions: int,
+) -> list[np.ndarray]:
+    """[mean, A, C] for features pooled over `regions` parts of the image, the whole image's
+    first (`--pooling regions`: the whole image, then its four quadrants).
+
+    The looks (A) and C's first min(dims) columns are the frames-basis transform of the
+    whole image's part alone, exactly what globally pooled features give; C's other columns
+    are the leading directions of how *where* things are changes within the training windows:
+    each quadrant's part minus the whole image's (what a change of the whole picture, such
+    as the light, leaves out), against the window's `reference`, by chunked subspace
+    iteration; scaled to unit spread as a group. A column reads
+    sum_q (x_q - x_whole) . v_q = x . [-sum_q v_q, v_1, ..., v_q], so C stays one matrix.
+    """
+    masks = np.asarray(masks, bool)
+    size = np.shape(features)[2]
+    if regions < 2 or size % regions:
+        raise ValueError(
+            f"change_basis quadrants needs region-pooled features, not {size} in {regions} parts"
+        )
+    part, first = size // regions, min(dims)
+    mean, appearance, whole = fit_window_input(
+        features[..., :part], masks, (dims[0], first), reference
+    )
+
+    def where_changes():  # chunks of the valid frames' quadrants-minus-whole changes
+        step = max(1, CHUNK // max(masks.shape[1], 1))
+        for start in range(0, len(features), step):
+            windows = np.asarray(features[start : start + step], np.float64)
+            where = windows[..., part:] - np.tile(windows[..., :part], regions - 1)
+            valid = masks[start : start + step]
+            yield (where - window_references(where, valid, reference)[:, None, :])[valid]
+
+    total = int(masks.sum())
+    count = min(dims[1] - first, size - part, total)
+    directions = _leading_components(where_changes, size - part, count, total) if count else None
+    change = np.zeros((size, dims[1]))
+    change[:part, :first] = whole
+    if directions is not None:
+        spread = np.concatenate([chunk @ directions for chunk in where_changes()]).std()
+        directions = directions / max(float(spread), 1e-12)
+        change[:part, first : first + count] = -directions.reshape(regions - 1, part, count).sum(0)
+        change[part:, first : first + count] = directions
+    padded = [np.zeros(size), np.zeros((size, dims[0]))]
+    padded[0][:part], padded[1][:part] = mean, appearance
+    return [padded[0].astype(np.float32), padded[1].astype(np.float32), change.astype(np.float32)]
 
 
 def _frames_columns(dims: tuple[int, int], change_basis: ChangeBasis) -> int:

@@ -65,15 +65,24 @@ def fit_head_input(
     masks: np.ndarray,
     videos: np.ndarray | None = None,
     targets: np.ndarray | None = None,
+    regions: int = 1,
 ) -> None:  # pragma: no mutate block (TensorFlow)
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
-    and class, the training-only offset's spread (`fit_appearance_spread`). A `raw` head has
+    and class, the training-only offset's spread (`fit_appearance_spread`); `regions`: how
+    many parts the features are pooled over (`ChangeBasis.QUADRANTS`). A `raw` head has
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
     statistics = fit_window_input(
-        features, masks, config.dims, config.change_reference, config.change_basis, videos, targets
+        features,
+        masks,
+        config.dims,
+        config.change_reference,
+        config.change_basis,
+        videos,
+        targets,
+        regions,
     )
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
