@@ -10,8 +10,13 @@ the figure is the median over chunks of the mean time per push, and the ratio is
 chunk. Parameter counts come from the Keras models.
 
 With `--regions`, the default head on 5 x the features (`--pooling regions`: the whole image
-and its four quadrants) takes its turns too: its "x seed" is against the seed head on the
-globally pooled features, in the same chunks.
+and its four quadrants) takes its turns too, and so does the head reading the whole image's
+directions then the quadrants' changes (`change_basis = quadrants`, 16 + 32): their "x seed"
+is against the seed head on the globally pooled features, in the same chunks.
+
+"layer by layer (before)" is the default head with its GRU layers run one after the other,
+as `NumpyHead` did before it ran them as one recurrence (`_Layers`): the same numbers, more
+NumPy calls per frame.
 
     PYTHONPATH=. python bench/head_cost.py [--features 2048 1024] [--chunks 30] [--pushes 200]
         [--regions]
@@ -40,16 +45,43 @@ from training.recipes import DEFAULT_HEAD  # noqa: E402
 WINDOW, CLASSES = 20, 5
 
 
-def stream(config, feature_size: int, rng) -> tuple[HeadStream, dict]:
+class LayerByLayer(NumpyHead):
+    """The head as `NumpyHead` ran it before its GRU layers became one recurrence."""
+
+    def from_projections(self, projections):
+        x = self.steps(projections)
+        for i, gru in enumerate(self.grus):
+            u = gru.units
+            if i:
+                x = x @ gru.kernel + gru.input_bias
+            h, states = np.zeros(u, np.float32), np.empty((len(x), u), np.float32)
+            for t, step in enumerate(x):
+                inner = h @ gru.recurrent + gru.recurrent_bias
+                zr = gru.recurrent_activation(step[: 2 * u] + inner[: 2 * u])
+                candidate = gru.activation(step[2 * u :] + zr[u:] * inner[2 * u :])
+                h = candidate + zr[:u] * (h - candidate)
+                states[t] = h
+            x = states
+        x = x[-1] if len(x) else np.zeros(self.grus[-1].units, np.float32)
+        for kernel, bias, activation in self.dense:
+            x = activation(x @ kernel + bias)
+        return x.astype(np.float32, copy=False)
+
+
+def stream(config, feature_size: int, kind=NumpyHead) -> tuple[HeadStream, dict]:
+    """A head's stream, fitted on random windows: the same weights for the same config."""
     import_tensorflow()
     import keras
 
     keras.utils.set_random_seed(0)
     model = build_head(WINDOW, feature_size, CLASSES, config)
-    windows = rng.random((64, WINDOW, feature_size), dtype=np.float32)
+    windows = np.random.default_rng(0).random((64, WINDOW, feature_size), dtype=np.float32)
     labels = np.arange(64) % CLASSES  # one window per video (the discriminant's classes)
-    fit_head_input(model, config, windows, np.ones((64, WINDOW), bool), np.arange(64), labels)
-    return HeadStream(NumpyHead.from_keras(model), WINDOW), count_parameters(model)
+    regions = features_per_channel(Pooling.REGIONS)  # parts, for `quadrants`
+    fit_head_input(
+        model, config, windows, np.ones((64, WINDOW), bool), np.arange(64), labels, regions
+    )
+    return HeadStream(kind.from_keras(model), WINDOW), count_parameters(model)
 
 
 def main() -> int:
@@ -69,6 +101,7 @@ def main() -> int:
                 DEFAULT_HEAD, change_reference=ChangeReference.FIRST
             ),
             "default (change from the mean)": DEFAULT_HEAD,
+            "default, layer by layer (before)": DEFAULT_HEAD,
             "default:change_basis=both,change_dims=64": replace(
                 DEFAULT_HEAD, change_basis=ChangeBasis.BOTH, change_dims=64
             ),
@@ -81,11 +114,26 @@ def main() -> int:
             wide = features_per_channel(Pooling.REGIONS) * size
             regions = f"default, --pooling regions ({wide}-d)"
             heads[regions], sizes[regions] = DEFAULT_HEAD, wide
-        built = {name: stream(config, sizes[name], rng) for name, config in heads.items()}
+            quadrants = f"default:pooling=regions,change_basis=quadrants,change_dims=32 ({wide}-d)"
+            heads[quadrants] = replace(
+                DEFAULT_HEAD, change_basis=ChangeBasis.QUADRANTS, change_dims=32
+            )
+            sizes[quadrants] = wide
+        built = {
+            name: stream(
+                config, sizes[name], LayerByLayer if "layer by layer" in name else NumpyHead
+            )
+            for name, config in heads.items()
+        }
         inputs = {d: rng.random((args.pushes, d), dtype=np.float32) for d in set(sizes.values())}
+        last = {}
         for name, (head_stream, _) in built.items():  # warm up and fill the window
             for feature in inputs[sizes[name]][:WINDOW]:
-                head_stream.push(feature)
+                last[name] = head_stream.push(feature)
+        # the same weights and features: the same probabilities, whichever way the layers run
+        np.testing.assert_allclose(
+            last["default, layer by layer (before)"], last["default (change from the mean)"], 1e-5
+        )
         per_chunk = {name: [] for name in heads}
         for chunk in range(args.chunks):
             order = list(heads) if chunk % 2 == 0 else list(heads)[::-1]
