@@ -110,7 +110,7 @@ def fit_quadrants(
     each quadrant's part minus the whole image's (what a change of the whole picture, such
     as the light, leaves out), against the window's `reference`, by chunked subspace
     iteration; scaled to unit spread as a group. A column reads
-    sum_q (x_q - x_whole) . v_q = x . [-sum_q v_q, v_1, ..., v_q], so C stays one matrix.
+    sum_q (x_q - x_whole) . v_q = x . [-sum_q v_q, v_1, ..., v_4], so C stays one matrix.
     """
     masks = np.asarray(masks, bool)
     size = np.shape(features)[2]
