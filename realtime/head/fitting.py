@@ -123,13 +123,11 @@ def fit_quadrants(
         features[..., :part], masks, (dims[0], first), reference
     )
 
-    def where_changes():  # chunks of the valid frames' quadrants-minus-whole changes
-        step = max(1, CHUNK // max(masks.shape[1], 1))
-        for start in range(0, len(features), step):
-            windows = np.asarray(features[start : start + step], np.float64)
-            where = windows[..., part:] - np.tile(windows[..., :part], regions - 1)
-            valid = masks[start : start + step]
-            yield (where - window_references(where, valid, reference)[:, None, :])[valid]
+    def where(windows):  # each quadrant's part minus the whole image's
+        return windows[..., part:] - np.tile(windows[..., :part], regions - 1)
+
+    def where_changes():
+        return _window_changes(features, masks, reference, where)
 
     total = int(masks.sum())
     count = min(dims[1] - first, size - part, total)
@@ -200,12 +198,15 @@ def _leading_components(rows, size: int, count: int, total: int) -> np.ndarray:
     return basis @ vectors[:, np.argsort(values)[::-1][:count]]
 
 
-def _window_changes(features, masks, reference):
+def _window_changes(features, masks, reference, view=None):
     """Chunks of the training windows' changes (valid frames minus their window's
-    reference), float64, about CHUNK rows each, never all at once."""
+    reference), float64, about CHUNK rows each, never all at once; with `view`, of what it
+    makes of each chunk of windows (a linear function of the frames, e.g. a part of them)."""
     step = max(1, CHUNK // max(np.shape(features)[1], 1))
     for start in range(0, len(features), step):
         windows = np.asarray(features[start : start + step], np.float64)
+        if view is not None:
+            windows = view(windows)
         valid = masks[start : start + step]
         references = window_references(windows, valid, reference)
         yield (windows - references[:, None, :])[valid]
