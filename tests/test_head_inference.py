@@ -39,6 +39,9 @@ CHANGES_HEAD = HeadConfig(
     change_basis=ChangeBasis.CHANGES,
 )
 
+# the last 3 x 3 x 4 = 36 of the 64 features are a map: the head reads where it changes
+WHERE_HEAD = dataclasses.replace(MEAN_HEAD, where_trend=True, map_shape=(3, 3, 4))
+
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
     import keras
@@ -78,6 +81,8 @@ def _features(rng, n, scale=1.0):
         HeadConfig(
             gru_units=(24,), dense_units=4, input=CHANGE, appearance_dims=80, change_dims=4
         ),  # more than D: zero columns
+        WHERE_HEAD,
+        dataclasses.replace(WHERE_HEAD, gru_units=(12, 8, 6)),
     ],
     ids=[
         "seed",
@@ -87,6 +92,8 @@ def _features(rng, n, scale=1.0):
         "change-from-mean",
         "change-directions-from-changes",
         "appearance+change-wide",
+        "where-it-changes",
+        "where-it-changes-three-grus",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -110,8 +117,8 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
 
 @pytest.mark.parametrize(
     "head",
-    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD],
-    ids=["seed", "appearance+change", "change-from-mean"],
+    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD],
+    ids=["seed", "appearance+change", "change-from-mean", "where-it-changes"],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
     """Each frame is projected once; as the window slides, its first frame (and its mean)

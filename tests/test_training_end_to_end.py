@@ -401,37 +401,47 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
 REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "test": 1}
 
 
-def test_regions_pooling_trains_records_and_streams_as_offline(embedder_path, tmp_path_factory):
-    """`training all --pooling regions`: the model records the pooling with its backbone
-    (5 x 1024 features), the .tflite beside it is the original file, and
-    `python -m realtime --every-frame` (which reads the pooling from the model) gives the
-    offline probabilities at every step, to 1e-4."""
+@pytest.mark.parametrize("pooling, size", [("regions", 5120), ("map", 1024 + 7 * 7 * 32)])
+def test_pooling_trains_records_and_streams_as_offline(
+    embedder_path, tmp_path_factory, pooling, size
+):
+    """`training all --pooling regions` (or `map`): the model records the pooling with its
+    backbone (5 x 1024 features; 1024 + the 7 x 7 map reduced to 32 numbers a position), the
+    .tflite beside it is the original file, and `python -m realtime --every-frame` (which
+    reads the pooling from the model) gives the offline probabilities at every step, to 1e-4
+    (`map`: the head reads where the picture changes, and Keras gives the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.regions import Pooling
     from realtime.head.classifier import ActionClassifier
     from realtime.head.modeldir import read_model_info
     from training.features import extract_features
 
-    data = _generate(tmp_path_factory.mktemp("regions") / "data", REGIONS_SET)
-    out = tmp_path_factory.mktemp("model") / "regions_model"
+    data = _generate(tmp_path_factory.mktemp(pooling) / "data", REGIONS_SET)
+    out = tmp_path_factory.mktemp("model") / f"{pooling}_model"
     result = run_cli(
         "all", "--data", data, "--out", out, "--backbone", embedder_path,
-        "--pooling", "regions", "--epochs", "3", module="training", timeout=900,
+        "--pooling", pooling, "--epochs", "3", module="training", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     info = read_model_info(out)
-    assert info.backbone.pooling is Pooling.REGIONS and info.backbone.feature_size == 5120
+    assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())
-    assert metadata["backbone"]["pooling"] == "regions"
-    assert metadata["training"]["recipe"]["pooling"] == "regions"  # --pooling is the recipe's
+    assert metadata["backbone"]["pooling"] == pooling
+    assert metadata["training"]["recipe"]["pooling"] == pooling  # --pooling is the recipe's
+    where = pooling == "map"
+    assert info.head.where_trend is where
+    assert metadata["training"]["recipe"]["head"].get("where_trend", False) is where
+    if where:
+        assert metadata["head"]["map_shape"] == [7, 7, 32]
+        assert "+ 2 for where it changes" in result.stderr + result.stdout
     assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     videos = sorted((data / "test").iterdir())[:2]
-    backbone = LiteRTBackbone(embedder_path, pooling=Pooling.REGIONS)
+    backbone = LiteRTBackbone(embedder_path, pooling=Pooling(pooling))
     offline = extract_features(videos, backbone, 25.0, None, None)
     classifier = ActionClassifier(out)
     for video, lines in _runtime_lines(out, videos).items():
         frames = offline.features[video]
-        assert frames.shape[1] == 5120
+        assert frames.shape[1] == size
         assert [line["sample"] for line in lines] == list(range(len(frames)))
         features = np.zeros((len(lines), WINDOW, frames.shape[1]), np.float32)
         masks = np.zeros((len(lines), WINDOW), bool)
@@ -442,3 +452,6 @@ def test_regions_pooling_trains_records_and_streams_as_offline(embedder_path, tm
         expected = classifier.predict_batch(features, masks)
         got = np.array([[line["probs"][label] for label in classifier.labels] for line in lines])
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+        if where:  # the offline figures through Keras' own layers too
+            keras_probs = classifier.keras_probabilities(features, masks)
+            np.testing.assert_allclose(got, keras_probs, atol=1e-4, rtol=0)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from realtime.backbones.regions import Pooling
+from realtime.core.errors import InputError
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
 
 
@@ -99,6 +100,23 @@ DEFAULT = Recipe(
     head=DEFAULT_HEAD,
 )
 RECIPES = {"seed": SEED, "default": DEFAULT}
+
+
+def for_backbone(recipe: Recipe, backbone) -> Recipe:
+    """`recipe` with what its head needs to know of `backbone`'s features. On `Pooling.MAP`
+    features (`--pooling map`), an `appearance+change` head also reads where the picture
+    changes (`where_trend`, `realtime.head.where`) and gets the shape of the map that ends
+    each feature vector. InputError for a `where_trend` head on features without a map."""
+    shape = getattr(backbone, "map_shape", None)
+    reads_input = recipe.head.input is HeadInput.APPEARANCE_CHANGE
+    if not recipe.head.where_trend and not (shape is not None and reads_input):
+        return recipe
+    if shape is None:
+        raise InputError(
+            "this recipe's head reads where the picture changes: it needs --pooling map"
+        )
+    head = replace(recipe.head, where_trend=True, map_shape=tuple(int(v) for v in shape))
+    return replace(recipe, head=head)
 
 
 def get_recipe(name: str, **overrides) -> Recipe:

@@ -28,7 +28,7 @@ from training.evaluate import (
 )
 from training.export import write_model_dir
 from training.features import FeatureCache, FeatureSet, extract_features, report_skipped
-from training.recipes import Recipe
+from training.recipes import Recipe, for_backbone
 from training.train import make_windows, train_head
 
 
@@ -108,6 +108,7 @@ def train_step(
     cache: str | Path | None,
     console: Console,
 ) -> Path:
+    recipe = for_backbone(recipe, backbone)
     videos = dataset.split("train")
     result = features_step(
         dataset, backbone, recipe.fps, recipe.frames_needed, videos, cache, console

@@ -73,6 +73,8 @@ def load_backbone(
             )
         return LiteRTBackbone(spec, num_threads=num_threads, pooling=pooling)
     if spec.lower() in (INCEPTION_V3, "inceptionv3"):
+        if Pooling(pooling) is Pooling.MAP:
+            raise InputError("--pooling map is for .tflite backbones (InceptionV3: not yet)")
         return load_inception(
             weights if weights else "imagenet",
             backend=backend,

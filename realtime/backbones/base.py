@@ -76,6 +76,8 @@ class Backbone(ABC):
     image_size: int
     #: How its feature map becomes the feature vector (part of the identity).
     pooling: Pooling = Pooling.GLOBAL
+    #: `Pooling.MAP`: (rows, columns, channels) of the map part, after the whole image's part.
+    map_shape: tuple[int, int, int] | None = None
 
     @abstractmethod
     def extract(self, frames: np.ndarray) -> np.ndarray:

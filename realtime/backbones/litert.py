@@ -10,12 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.backbones.base import Backbone, BackboneIdentity, Backend, file_digest
-from realtime.backbones.regions import (
-    Pooling,
-    expose_feature_map,
-    features_per_channel,
-    pool_regions,
-)
+from realtime.backbones.regions import MAP_CHANNELS, Pooling, expose_feature_map, pool, pooled_size
 from realtime.core.errors import InputError
 from realtime.core.optional import native_stderr_silenced
 
@@ -27,9 +22,10 @@ class LiteRTBackbone(Backbone):
     RGB pixels, an int8 input takes pixels - 128, a float input takes pixels / 127.5 - 1. The
     output (any shape) is dequantised with its scale and zero point and flattened.
 
-    `pooling=Pooling.REGIONS`: the model is rewritten in memory so that its output is its last
-    feature map, pooled here over the whole image and its quadrants
-    (`realtime.backbones.regions`); the file on disk is never changed.
+    `pooling=Pooling.REGIONS` or `Pooling.MAP`: the model is rewritten in memory so that its
+    output is its last feature map, pooled here over the whole image and its quadrants, or
+    kept with its channels reduced (`realtime.backbones.regions`); the file on disk is never
+    changed.
     """
 
     backend = Backend.LITERT
@@ -56,7 +52,8 @@ class LiteRTBackbone(Backbone):
             raise InputError("LiteRT is not installed: pip install ai-edge-litert") from None
         threads = num_threads or os.cpu_count() or 1
         self._threads = threads
-        self._pools_here = Pooling(pooling) is Pooling.REGIONS  # output: the feature map
+        self._pool_as = Pooling(pooling)
+        self._pools_here = self._pool_as is not Pooling.GLOBAL  # output: the feature map
         if self._pools_here:
             content = expose_feature_map(content, str(path))
         # a converted InceptionV3 pools in its own graph: its identity says how
@@ -80,10 +77,12 @@ class LiteRTBackbone(Backbone):
         self.image_size = shape[1]
         out_shape = [int(v) for v in self._output["shape"]]
         self.feature_size = (
-            features_per_channel(pooling) * out_shape[-1]
+            pooled_size(pooling, *out_shape[1:])
             if self._pools_here
             else int(np.prod(out_shape[1:]))
         )
+        if self._pool_as is Pooling.MAP:
+            self.map_shape = (out_shape[1], out_shape[2], MAP_CHANNELS)
         self._identity = identity
         if identity:
             self.sha256 = None
@@ -132,7 +131,7 @@ class LiteRTBackbone(Backbone):
             raw = interpreter.get_tensor(out_index)
             if self._out_scale is not None:
                 raw = (raw.astype(np.float32) - self._out_zero) * self._out_scale
-            out[i] = pool_regions(raw)[0] if self._pools_here else raw.reshape(-1)
+            out[i] = pool(raw, self._pool_as)[0] if self._pools_here else raw.reshape(-1)
         return out
 
     def parallel_extractors(self) -> list:

@@ -1,5 +1,6 @@
 """Features that keep where things are: a backbone's last feature map pooled over the whole
-image and over its four quadrants (`Pooling.REGIONS`), instead of over the whole image alone.
+image and over its four quadrants (`Pooling.REGIONS`), or kept whole with its channels
+reduced (`Pooling.MAP`), instead of pooled over the whole image alone.
 
 A backbone's usual output is its last feature map (e.g. 7 x 7 x 1024 for MobileNet v1, 5 x 5 x
 2048 for InceptionV3 at 224 x 224) averaged over every position: where an object is in the
@@ -9,10 +10,18 @@ top-left, top-right, bottom-left and bottom-right quadrants. A quadrant is half 
 rows and half its columns, rounded up: the middle row and column of an odd-sized map belong to
 both halves, so every quadrant of a 5 x 5 map is 3 x 3 and of a 7 x 7 map 4 x 4.
 
-One backbone call per frame, as before; the feature vector is 5 times as long. Defined once
-here: NumPy (`pool_regions`, for `.tflite` models, whose map is exposed as their output by
-`expose_feature_map`) and Keras (`keras_regions`, inside InceptionV3's graph, so that every
-backend converted from it pools the same way) use the same `region_slices`.
+`MAP` keeps the whole image's average (the usual output, first), then the map itself with
+its channels reduced to `MAP_CHANNELS` by a fixed projection (`map_projection`, the same for
+every model with as many channels): 1024 + 7 x 7 x 32 numbers for MobileNet v1, 2048 + 5 x 5
+x 32 for InceptionV3 (InceptionV3 does not offer it yet: `realtime.backbones.load_backbone`).
+A head reads from it where in the picture things change (`realtime.head.where`), whatever
+changes there.
+
+One backbone call per frame, as before; the feature vector is 5 times as long (`REGIONS`),
+2.5 times (`MAP`, MobileNet v1). Defined once here: NumPy (`pool`, for `.tflite` models,
+whose map is exposed as their output by `expose_feature_map`) and Keras (`keras_regions`,
+inside InceptionV3's graph, so that every backend converted from it pools the same way) use
+the same `region_slices`.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ class Pooling(TextEnum):
 
     GLOBAL = "global"  # the backbone's own output: one average over the whole image
     REGIONS = "regions"  # the whole image and its four quadrants, 5 x the channels
+    MAP = "map"  # the whole image, then every position with MAP_CHANNELS numbers
+
+
+#: Channels `MAP` keeps at each position of the feature map.
+MAP_CHANNELS = 32
 
 
 #: Regions `REGIONS` pools over, in the order of the feature vector.
@@ -35,8 +49,31 @@ REGION_NAMES = ("whole", "top-left", "top-right", "bottom-left", "bottom-right")
 
 
 def features_per_channel(pooling: Pooling) -> int:
-    """How many numbers a pooling gives per channel of the feature map (1 or 5)."""
+    """How many numbers a pooling gives per channel of the feature map (1 or 5; `MAP`: 1,
+    its whole-image part, the map's own part being `map_size`)."""
     return len(REGION_NAMES) if Pooling(pooling) is Pooling.REGIONS else 1
+
+
+def pooled_size(pooling: Pooling, height: int, width: int, channels: int) -> int:
+    """The length of the feature vector `pooling` makes of a height x width x channels map."""
+    pooling = Pooling(pooling)
+    if pooling is Pooling.MAP:
+        return channels + height * width * MAP_CHANNELS
+    return features_per_channel(pooling) * channels
+
+
+def map_projection(channels: int) -> np.ndarray:
+    """The fixed (channels, MAP_CHANNELS) projection `MAP` reduces each position with: signs
+    from an integer hash of (channel, column), scaled by 1 / sqrt(MAP_CHANNELS), so that the
+    distance between two positions' vectors is kept on average (a random projection that
+    needs no random generator: the same numbers on every machine and NumPy version)."""
+    index = np.arange(channels * MAP_CHANNELS, dtype=np.uint64)
+    mixed = (index * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    mixed ^= mixed >> np.uint64(31)
+    mixed = (mixed * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    mixed ^= mixed >> np.uint64(29)
+    signs = np.where(mixed & np.uint64(1), 1.0, -1.0).reshape(channels, MAP_CHANNELS)
+    return (signs / np.sqrt(MAP_CHANNELS)).astype(np.float32)
 
 
 def region_slices(height: int, width: int) -> list[tuple[slice, slice]]:
@@ -57,6 +94,27 @@ def pool_regions(maps: np.ndarray) -> np.ndarray:
     regions = region_slices(maps.shape[1], maps.shape[2])
     parts = [maps[:, rows, cols].mean(axis=(1, 2)) for rows, cols in regions]
     return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def pool_map(maps: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) feature maps -> (N, C + H W MAP_CHANNELS) float32: the whole image's
+    mean, then each position (row by row) projected by `map_projection`."""
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim != 4:
+        raise ValueError(f"expected (N, H, W, C) feature maps, got shape {maps.shape}")
+    reduced = maps @ map_projection(maps.shape[3])
+    parts = [maps.mean(axis=(1, 2)), reduced.reshape(len(maps), -1)]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def pool(maps: np.ndarray, pooling: Pooling) -> np.ndarray:
+    """(N, H, W, C) feature maps pooled as `pooling` says (`GLOBAL`: the mean)."""
+    pooling = Pooling(pooling)
+    if pooling is Pooling.REGIONS:
+        return pool_regions(maps)
+    if pooling is Pooling.MAP:
+        return pool_map(maps)
+    return np.asarray(maps, np.float32).mean(axis=(1, 2))
 
 
 def keras_regions(feature_map):

@@ -23,6 +23,11 @@ evaluation and live use:
   gradient descent. A head on raw features sees each frame as it looks and must discover
   the order of change itself; with a few dozen training videos it memorises what each video
   looks like instead (docs/training.md).
+  On `--pooling map` features (the whole image's average, then the feature map with 32
+  numbers a position), the head also reads, at every step, the window's trend of where the
+  picture changes (`where_trend`, `realtime.head.where`: 2 numbers, which way the place that
+  changes most moves over the window, scaled by `where_scale`, fitted), whatever changes
+  there; A and C read the whole image's part only.
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
@@ -51,4 +56,8 @@ P_t and R_t depend on frame t alone: each frame is projected once, when it arriv
 one (D x 6U) matrix, and a window's steps are P_t - R_ref, with R_ref the R of the window's
 first frame or the mean of its frames' R (the projection is linear: the projection of the
 mean is the mean of the projections), whichever frames the window holds as it slides.
+A head reading where the picture changes keeps each frame's map beside its projection and
+adds, to every step, the window's trend times its rows of the kernel (`where_kernel`): the
+trend depends on the whole window, so it is computed again as the window slides (about 0.1
+ms for a 20-frame window of 7 x 7 x 32 maps).
 """

@@ -66,6 +66,11 @@ class HeadConfig:
     appearance_offset: float = 0.0  # training only: offsets of looks, x the class spread
     change_reference: ChangeReference = ChangeReference.FIRST  # APPEARANCE_CHANGE
     change_basis: ChangeBasis = ChangeBasis.FRAMES  # APPEARANCE_CHANGE, fitting only
+    #: APPEARANCE_CHANGE on `Pooling.MAP` features: the GRU also reads, at every step, the
+    #: window's trend of where the picture changes (`realtime.head.where`, 2 numbers)
+    where_trend: bool = False
+    #: (rows, columns, channels) of the map part that ends each feature vector (`where_trend`)
+    map_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -78,6 +83,23 @@ class HeadConfig:
             raise ValueError("the head needs at least one GRU and positive widths")
         if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
             raise ValueError(f"{self.input.value} needs appearance_dims and change_dims >= 1")
+        if self.where_trend and self.input is not HeadInput.APPEARANCE_CHANGE:
+            raise ValueError(f"where_trend needs the {HeadInput.APPEARANCE_CHANGE.value} input")
+        if self.map_shape is not None and (len(self.map_shape) != 3 or min(self.map_shape) < 1):
+            raise ValueError(f"map_shape must be 3 positive sizes, not {self.map_shape}")
+
+    @property
+    def where_dims(self) -> int:
+        """Numbers the GRU reads for where the picture changes (0 or 2)."""
+        return 2 if self.where_trend else 0
+
+    @property
+    def map_size(self) -> int:
+        """How many numbers of each feature vector are the map (`where_trend`), else 0."""
+        if not self.where_trend or self.map_shape is None:
+            return 0
+        rows, columns, channels = self.map_shape
+        return rows * columns * channels
 
     @property
     def dims(self) -> tuple[int, int]:
@@ -91,6 +113,10 @@ class HeadConfig:
         data["input"] = self.input.value
         data["change_reference"] = self.change_reference.value
         data["change_basis"] = self.change_basis.value
+        if self.where_trend:
+            data["map_shape"] = list(self.map_shape) if self.map_shape else None
+        else:  # heads without it are written as before
+            del data["where_trend"], data["map_shape"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -118,6 +144,8 @@ class HeadConfig:
                 parts[0] += ", change directions of frames and of classes"
             if self.change_basis is ChangeBasis.QUADRANTS:
                 parts[0] += ", whole image's directions, then the quadrants' changes"
+            if self.where_trend:
+                parts[0] += " + 2 for where it changes"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
@@ -130,6 +158,11 @@ class HeadConfig:
         values = {k: v for k, v in dict(data or {}).items() if k in cls.__dataclass_fields__}
         if "gru_units" in values:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
+        if values.get("map_shape") is not None:
+            values["map_shape"] = tuple(int(v) for v in values["map_shape"])
+        if "where_trend" in values:
+            if not isinstance(values["where_trend"], bool):
+                raise ValueError("where_trend must be true or false")
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))
         # format-2 heads written before the option measured change against the first frame
         values["change_reference"] = ChangeReference(

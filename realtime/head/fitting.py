@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime.head.config import ChangeBasis, ChangeReference
+from realtime.head.where import window_trend
 
 
 def window_references(
@@ -373,3 +374,20 @@ def fit_appearance_spread(
     covariance = stacked.T @ stacked / max(len(stacked) - len(deviations), 1)
     ridge = 1e-6 * max(float(np.trace(covariance)) / dims, 1e-12)
     return np.linalg.cholesky(covariance + ridge * np.eye(dims)).astype(np.float32)
+
+
+def fit_where_scale(
+    maps: np.ndarray, masks: np.ndarray, map_shape: tuple[int, int, int]
+) -> np.ndarray:
+    """(2,) float32: one over the spread of the training windows' trends of where the picture
+    changes (`realtime.head.where`), x and y, so that each reaches the GRU at unit scale like
+    the transform's other parts. `maps`: (N, T, rows * columns * channels)."""
+    trends = []
+    for start in range(0, len(maps), 256):  # chunks: the maps of many windows are large
+        chunk = np.asarray(maps[start : start + 256])
+        shaped = chunk.reshape(*chunk.shape[:2], *map_shape)
+        trends.append(window_trend(shaped, masks[start : start + 256]))
+    trends = np.concatenate(trends)
+    counted = np.asarray(masks).sum(axis=1) >= 2
+    spread = trends[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(2)
+    return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)

@@ -21,7 +21,7 @@ from realtime.head.config import (
     HeadInput,
     gru_layer,
 )
-from realtime.head.fitting import fit_appearance_spread, fit_window_input
+from realtime.head.fitting import fit_appearance_spread, fit_where_scale, fit_window_input
 from realtime.head.modeldir import KERAS_FILE
 
 
@@ -38,10 +38,13 @@ def build_head(
     if config.input is HeadInput.APPEARANCE_CHANGE:
         from realtime.head.layers import WindowInput, WindowOffset
 
+        if config.where_trend and config.map_shape is None:
+            raise ValueError("a head with where_trend needs the map_shape of its features")
         x = WindowInput(
             feature_size,
             *config.dims,
             reference=config.change_reference.value,
+            map_shape=config.map_shape if config.where_trend else None,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
         if config.appearance_offset > 0:
@@ -74,19 +77,27 @@ def fit_head_input(
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
-    statistics = fit_window_input(
-        features,
-        masks,
-        config.dims,
-        config.change_reference,
-        config.change_basis,
-        videos,
-        targets,
-        regions,
+    maps = None
+    if config.where_trend:  # the map part ends each feature vector
+        split = features.shape[-1] - config.map_size
+        features, maps = features[..., :split], features[..., split:]
+    statistics = list(
+        fit_window_input(
+            features,
+            masks,
+            config.dims,
+            config.change_reference,
+            config.change_basis,
+            videos,
+            targets,
+            regions,
+        )
     )
+    if maps is not None:
+        statistics.append(fit_where_scale(maps, masks, config.map_shape))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
-        spread = fit_appearance_spread(features, masks, videos, targets, statistics)
+        spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
 
 

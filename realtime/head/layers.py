@@ -5,7 +5,10 @@ Imported only when a Keras head is built (it imports Keras).
 
 from __future__ import annotations
 
+import numpy as np
+
 from realtime.core.optional import import_tensorflow
+from realtime.head import where
 
 import_tensorflow()
 
@@ -26,6 +29,12 @@ class WindowInput(keras.layers.Layer):
     gradient descent.
     The first part says what the frames look like, the second how each differs from the
     rest of the window, which is what tells an action from its reverse.
+
+    With `map_shape` (rows, columns, channels), each feature vector ends with a feature map
+    (`Pooling.MAP`): the transform above reads the numbers before it, and a third part, the
+    same at every step, is the window's trend of where the picture changes
+    (`realtime.head.where`, computed here from the same constants) times `where_scale` (2,),
+    fitted on the training windows.
     """
 
     def __init__(
@@ -34,6 +43,7 @@ class WindowInput(keras.layers.Layer):
         appearance_dims: int,
         change_dims: int,
         reference: str = "first",
+        map_shape: tuple[int, int, int] | list[int] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -43,9 +53,12 @@ class WindowInput(keras.layers.Layer):
         self.feature_size = int(feature_size)
         self.appearance_dims = int(appearance_dims)
         self.change_dims = int(change_dims)
+        self.map_shape = None if map_shape is None else tuple(int(v) for v in map_shape)
+        self.map_size = int(np.prod(self.map_shape)) if self.map_shape else 0
+        self.where_dims = 2 if self.map_shape else 0
 
     def build(self, input_shape=None):
-        size = self.feature_size
+        size = self.feature_size - self.map_size
         self.mean = self.add_weight(
             shape=(size,), initializer="zeros", trainable=False, name="mean"
         )
@@ -58,9 +71,16 @@ class WindowInput(keras.layers.Layer):
         self.change = self.add_weight(
             shape=(size, self.change_dims), initializer="zeros", trainable=False, name="change"
         )
+        if self.map_shape:
+            self.where_scale = self.add_weight(
+                shape=(2,), initializer="ones", trainable=False, name="where_scale"
+            )
         self.built = True
 
     def call(self, features, mask):
+        if self.map_shape:
+            maps = features[..., self.feature_size - self.map_size :]
+            features = features[..., : self.feature_size - self.map_size]
         if self.reference == "first":
             first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
             reference = ops.take_along_axis(features, first[:, None, None], axis=1)
@@ -70,10 +90,37 @@ class WindowInput(keras.layers.Layer):
             reference = ops.sum(features * weights, axis=1, keepdims=True) / count
         looks = ops.matmul(features - self.mean, self.appearance)
         change = ops.matmul(features - reference, self.change)
-        return ops.concatenate([looks, change], axis=-1)
+        parts = [looks, change]
+        if self.map_shape:
+            trend = self._where_trend(maps, mask) * self.where_scale  # (N, 2)
+            steps = ops.ones_like(change[..., :1])
+            parts.append(steps * trend[:, None, :])
+        return ops.concatenate(parts, axis=-1)
+
+    def _where_trend(self, maps, mask):
+        """`realtime.head.where.window_trend` on (N, T, rows * columns * channels)."""
+        rows, columns, channels = self.map_shape
+        steps = maps.shape[1]
+        maps = ops.reshape(maps, (-1, steps, rows, columns, channels))
+        weights = ops.cast(mask, maps.dtype)  # (N, T)
+        count = ops.sum(weights, axis=1)
+        mean = (
+            ops.sum(maps * weights[:, :, None, None, None], axis=1)
+            / ops.maximum(count, 1.0)[:, None, None, None]
+        )
+        distance = ops.sum(ops.square(maps - mean[:, None]), axis=-1)  # (N, T, rows, columns)
+        change = ops.reshape(ops.square(distance), (-1, steps, rows * columns))  # |M_t - M| ** 4
+        total = ops.sum(change, axis=2) + where.EPSILON
+        centre = ops.matmul(change, where.positions(rows, columns)) / total[..., None]  # (N, T, 2)
+        t = ops.cumsum(weights, axis=1) - 1.0  # each valid frame's place among the valid ones
+        t_mean = ops.sum(t * weights, axis=1) / ops.maximum(count, 1.0)
+        lever = (t - t_mean[:, None]) * weights
+        spread = ops.maximum(ops.sum(lever * lever, axis=1), where.EPSILON)
+        slope = ops.sum(lever[..., None] * centre, axis=1) / spread[:, None]
+        return ops.where(count[:, None] >= 2, slope, ops.zeros_like(slope))
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.appearance_dims + self.change_dims)
+        return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.where_dims)
 
     def get_config(self):
         return {
@@ -82,6 +129,7 @@ class WindowInput(keras.layers.Layer):
             "appearance_dims": self.appearance_dims,
             "change_dims": self.change_dims,
             "reference": self.reference,
+            "map_shape": list(self.map_shape) if self.map_shape else None,
         }
 
 

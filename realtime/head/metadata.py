@@ -147,6 +147,24 @@ def _head(data: dict) -> None:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
     if "appearance_offset" in head:
         number(head["appearance_offset"], "head.appearance_offset", 0.0, 100.0)
+    if "where_trend" in head and not isinstance(head["where_trend"], bool):
+        raise MetadataError(
+            f"head.where_trend must be true or false, not {_show(head['where_trend'])}"
+        )
+    if head.get("where_trend"):
+        shape = head.get("map_shape")
+        if not isinstance(shape, list) or len(shape) != 3:
+            raise MetadataError(
+                f"head.map_shape must be [rows, columns, channels], not {_show(shape)}"
+            )
+        for i, size in enumerate(shape):
+            whole(size, f"head.map_shape[{i}]", 1, MAX_FEATURES)
+        rows, columns, channels = shape
+        if rows * columns * channels >= data["backbone"]["feature_size"]:
+            raise MetadataError(
+                f"head.map_shape {_show(shape)} holds more numbers than the backbone's "
+                f"{data['backbone']['feature_size']} features"
+            )
 
 
 def check_metadata(data, newest_format: int) -> None:

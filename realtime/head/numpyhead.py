@@ -21,6 +21,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
+from realtime.head.where import window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
 
@@ -183,9 +184,12 @@ class NumpyHead:
         dense: list[tuple[np.ndarray, np.ndarray, str]],
         window_input: list[np.ndarray] | None = None,
         reference: ChangeReference | None = None,
+        map_shape: tuple[int, int, int] | None = None,
     ):
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
-        ([mean, A, C]), the `appearance+change` transform relative to `reference`."""
+        ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
+        `map_shape` too ([mean, A, C, where_scale]), the trend of where the picture changes
+        read from the map that ends each feature vector (`realtime.head.where`)."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -204,11 +208,18 @@ class NumpyHead:
         self.step_size = first.kernel.shape[1]  # 3U
         # steps relative to a reference within the window (None: raw steps)
         self.reference = None if window_input is None else reference
+        self.map_shape = None if window_input is None or map_shape is None else tuple(map_shape)
+        self.map_size = int(np.prod(self.map_shape)) if self.map_shape else 0
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
             window_input = [np.asarray(w, np.float64) for w in window_input]
-            self.kernel, self.bias = _fold_window_input(window_input, first)
+            self.kernel, self.bias = _fold_window_input(window_input[:3], first)
+        if self.map_shape:  # the trend's scale and its rows of the first GRU's input kernel
+            if len(window_input) != 4:
+                raise UnsupportedHead("a head reading where things change needs its scale")
+            rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
+            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2, 3U)
 
     @classmethod
     def from_keras(cls, model) -> NumpyHead:  # pragma: no mutate block (TensorFlow)
@@ -217,13 +228,14 @@ class NumpyHead:
 
         grus: list[_Gru] = []
         dense: list[tuple[np.ndarray, np.ndarray, str]] = []
-        window_input, reference = None, None
+        window_input, reference, map_shape = None, None, None
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
                 window_input = layer.get_weights()
                 reference = ChangeReference(layer.reference)
+                map_shape = layer.map_shape
             elif isinstance(layer, keras.layers.GRU):
                 if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
@@ -237,7 +249,7 @@ class NumpyHead:
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
-        return cls(grus, dense, window_input, reference)
+        return cls(grus, dense, window_input, reference, map_shape)
 
     @classmethod
     def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
@@ -270,17 +282,24 @@ class NumpyHead:
         grus = [_Gru(*found[gru_layer(i)]) for i in range(len(config.gru_units))]
         dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], "softmax")]
         if config.input is HeadInput.APPEARANCE_CHANGE:
-            return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference)
+            map_shape = config.map_shape if config.where_trend else None
+            return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference, map_shape)
         return cls(grus, dense)
 
     @property
     def projection_size(self) -> int:
-        """Numbers kept per frame: 3U, or 6U when steps are relative to a reference."""
-        return self.kernel.shape[1]
+        """Numbers kept per frame: 3U, or 6U when steps are relative to a reference (plus the
+        frame's map when the head reads where the picture changes)."""
+        return self.kernel.shape[1] + self.map_size
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """(..., D) features -> (..., projection_size): per frame, independent of the window."""
-        return np.asarray(features, np.float32) @ self.kernel + self.bias
+        features = np.asarray(features, np.float32)
+        if not self.map_size:
+            return features @ self.kernel + self.bias
+        split = features.shape[-1] - self.map_size
+        projected = features[..., :split] @ self.kernel + self.bias
+        return np.concatenate([projected, features[..., split:]], axis=-1)
 
     def steps(self, projections: np.ndarray) -> np.ndarray:
         """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
@@ -288,9 +307,14 @@ class NumpyHead:
             return projections
         size = self.step_size
         if self.reference is ChangeReference.FIRST:
-            return projections[:, :size] - projections[0, size:]
-        reference = projections[:, size:].mean(axis=0, dtype=np.float64).astype(np.float32)
-        return projections[:, :size] - reference
+            steps = projections[:, :size] - projections[0, size : 2 * size]
+        else:
+            reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
+            steps = projections[:, :size] - reference.astype(np.float32)
+        if self.map_size:  # the window's trend of where it changes, the same at every step
+            maps = projections[:, 2 * size :].reshape(len(projections), *self.map_shape)
+            steps = steps + window_trend(maps) @ self.where_kernel
+        return steps
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
         """Class probabilities from the projections of a window's valid frames, in order."""
@@ -314,7 +338,8 @@ def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray
     """
     mean, appearance, change = weights
     kernel = gru.kernel.astype(np.float64)
-    looks, changes = kernel[: appearance.shape[1]], kernel[appearance.shape[1] :]
+    a, c = appearance.shape[1], change.shape[1]
+    looks, changes = kernel[:a], kernel[a : a + c]  # (rows after them: the where trend's)
     reference = change @ changes  # C K_c
     current = appearance @ looks + reference  # A K_a + C K_c
     bias = gru.input_bias.astype(np.float64) - mean @ appearance @ looks
@@ -329,8 +354,11 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
     shapes: dict[str, list[tuple[int, ...]]] = {}
     if config.input is HeadInput.APPEARANCE_CHANGE:
         a, c = config.dims
+        size -= config.map_size
         shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
-        size = a + c
+        if config.where_trend:
+            shapes[WINDOW_INPUT_LAYER].append((2,))
+        size = a + c + config.where_dims
     for i, units in enumerate(config.gru_units):
         shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
         size = units

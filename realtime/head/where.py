@@ -1,0 +1,68 @@
+"""Where in the picture a window changes, and which way that place moves (`where_trend`).
+
+A head on `Pooling.MAP` features (`realtime.backbones.regions`: the whole image's average,
+then the feature map with its channels reduced) can read, besides how each frame looks and
+how it departs from its window, the **trend of where the picture changes** over the window:
+
+    M_t        the map part of frame t (H x W positions, K numbers each)
+    M          the mean of the window's valid frames' maps
+    e_t(h, w)  |M_t(h, w) - M(h, w)| ** 4: how much position (h, w) departs, at t, from
+               what the window shows there on average (the 4th power keeps the places that
+               change most, not the camera's small shake everywhere)
+    c_t        the centre of e_t over the positions (x and y from -1 to 1, left to right and
+               top to bottom)
+    trend      the least-squares slope of c_t against t over the valid frames (t counts the
+               valid frames: 0, 1, 2...), x then y
+
+The trend is one pair of numbers per window, given to the GRU at every step: where the change
+is moves right or left, up or down. Whatever changes there (a person, a car, a hand), the
+change is measured by distances, so videos of one action agree where the features' own
+directions do not (docs/training.md: "left or right is not in the features"). A window with
+fewer than two valid frames has no trend (zeros).
+
+Defined once here for NumPy (`window_trend`, the runtime and the fitting); the Keras layer
+(`realtime.head.layers.WindowInput`) computes the same from the same constants and a test
+holds them equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Added to a window's total change before dividing by it (a still window: no centre).
+EPSILON = 1e-12
+
+
+def positions(height: int, width: int) -> np.ndarray:
+    """(height * width, 2) float32: x and y of each position of a map, row by row, each from
+    -1 to 1 (left to right, top to bottom; 0 for a map one position wide or high)."""
+    y = np.linspace(-1.0, 1.0, height) if height > 1 else np.zeros(1)
+    x = np.linspace(-1.0, 1.0, width) if width > 1 else np.zeros(1)
+    grid_x, grid_y = np.meshgrid(x, y)  # (height, width) each
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+
+
+def window_trend(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(..., T, H, W, K) maps of windows (+ (..., T) bool mask of valid frames; all valid if
+    None) -> (..., 2) float32: the trend of where each window changes, x then y. Computed in
+    float32, as the Keras layer does."""
+    maps = np.asarray(maps, np.float32)
+    *lead, steps, height, width, channels = maps.shape
+    flat = maps.reshape(*lead, steps, height * width, channels)
+    if mask is None:
+        weights = np.ones((*lead, steps), np.float32)
+    else:
+        weights = np.asarray(mask, np.float32)
+    count = weights.sum(axis=-1)  # (...,)
+    mean = (flat * weights[..., None, None]).sum(axis=-3) / np.maximum(count, 1.0)[..., None, None]
+    departure = flat - mean[..., None, :, :]
+    distance = (departure * departure).sum(axis=-1)  # (..., T, H W): squared distances
+    change = distance * distance  # |M_t - M| ** 4
+    total = change.sum(axis=-1) + np.float32(EPSILON)
+    centre = (change @ positions(height, width)) / total[..., None]  # (..., T, 2)
+    t = np.cumsum(weights, axis=-1) - 1.0  # each valid frame's place among the valid ones
+    t_mean = (t * weights).sum(axis=-1) / np.maximum(count, 1.0)
+    lever = (t - t_mean[..., None]) * weights  # (..., T)
+    spread = np.maximum((lever * lever).sum(axis=-1), np.float32(EPSILON))
+    slope = (lever[..., None] * centre).sum(axis=-2) / spread[..., None]
+    return np.where(count[..., None] >= 2, slope, 0.0).astype(np.float32)

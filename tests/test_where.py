@@ -1,0 +1,214 @@
+"""`--pooling map` and the head's trend of where the picture changes: the map pooling
+(realtime.backbones.regions), the trend (realtime.head.where) on maps whose answer is known,
+how a head records it, and the recipe that turns it on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from realtime.backbones.regions import (
+    MAP_CHANNELS,
+    Pooling,
+    map_projection,
+    pool,
+    pool_map,
+    pooled_size,
+)
+from realtime.core.errors import InputError
+from realtime.head.config import ChangeReference, HeadConfig, HeadInput
+from realtime.head.metadata import MetadataError, check_metadata
+from realtime.head.where import window_trend
+from training.recipes import DEFAULT, SEED, for_backbone
+
+WHERE_HEAD = HeadConfig(
+    input=HeadInput.APPEARANCE_CHANGE,
+    appearance_dims=16,
+    change_dims=16,
+    change_reference=ChangeReference.MEAN,
+    where_trend=True,
+    map_shape=(7, 7, 32),
+)
+
+
+def test_map_pooling_keeps_the_whole_image_then_every_position_reduced():
+    rng = np.random.default_rng(0)
+    maps = rng.random((2, 3, 4, 40)).astype(np.float32)
+    pooled = pool_map(maps)
+    assert pooled.shape == (2, 40 + 3 * 4 * MAP_CHANNELS) and pooled.dtype == np.float32
+    assert pooled.shape[1] == pooled_size(Pooling.MAP, 3, 4, 40)
+    np.testing.assert_allclose(pooled[:, :40], maps.mean(axis=(1, 2)), rtol=1e-6)
+    projection = map_projection(40)
+    # position (row 1, column 2) of the second map, row by row after the whole image's part
+    start = 40 + (1 * 4 + 2) * MAP_CHANNELS
+    np.testing.assert_allclose(
+        pooled[1, start : start + MAP_CHANNELS], maps[1, 1, 2] @ projection, rtol=1e-5
+    )
+    np.testing.assert_array_equal(pool(maps, Pooling.MAP), pooled)
+    assert pooled_size(Pooling.GLOBAL, 3, 4, 40) == 40
+    assert pooled_size(Pooling.REGIONS, 3, 4, 40) == 200
+
+
+def test_the_map_projection_is_fixed_and_keeps_distances():
+    """Every machine must reduce a map the same way: a model trained on `map` features reads
+    them with this projection forever (the digest pins the numbers; changing them would
+    silently change every such model's input). A random-sign projection keeps the distance
+    between two positions' vectors on average, which is what the head's trend measures."""
+    projection = map_projection(1024)
+    assert projection.shape == (1024, MAP_CHANNELS) and projection.dtype == np.float32
+    np.testing.assert_array_equal(np.abs(projection), np.float32(1 / np.sqrt(MAP_CHANNELS)))
+    assert 0.45 < (projection > 0).mean() < 0.55
+    assert hashlib.sha256(projection.tobytes()).hexdigest().startswith("f3a1d5b624793141")
+    np.testing.assert_array_equal(map_projection(1024), projection)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 2000, 1024))
+    ratio = np.linalg.norm((a - b) @ projection, axis=1) / np.linalg.norm(a - b, axis=1)
+    assert abs(np.mean(ratio**2) - 1) < 0.05
+
+
+def _moving_spot(steps=20, size=7, channels=6, direction=(1, 0), seed=0):
+    """Maps of a noisy, busy scene with a spot crossing it: `direction` (dx, dy) in positions
+    per window, starting on the other side."""
+    rng = np.random.default_rng(seed)
+    scene = rng.normal(0, 1, (size, size, channels))
+    maps = np.repeat(scene[None], steps, axis=0) + rng.normal(
+        0, 0.05, (steps, size, size, channels)
+    )
+    spot = rng.normal(0, 3, channels)
+    centre = (size - 1) / 2
+    for t in range(steps):
+        x = centre + direction[0] * (t / (steps - 1) - 0.5) * (size - 2)
+        y = centre + direction[1] * (t / (steps - 1) - 0.5) * (size - 2)
+        maps[t, int(round(y)), int(round(x))] += spot
+    return maps
+
+
+def test_the_trend_follows_where_a_spot_moves_whatever_it_is():
+    right = window_trend(_moving_spot(direction=(1, 0)))
+    assert right.shape == (2,) and right.dtype == np.float32
+    assert right[0] > 0.05 and abs(right[1]) < right[0] / 5
+    left = window_trend(_moving_spot(direction=(-1, 0)))
+    assert left[0] < -0.05 and abs(left[1]) < -left[0] / 5
+    down = window_trend(_moving_spot(direction=(0, 1)))  # y grows downwards
+    assert down[1] > 0.05 and abs(down[0]) < down[1] / 5
+    # the same walk seen in a mirror: the same trend, x turned round
+    spot = _moving_spot(direction=(1, 0), seed=3)
+    np.testing.assert_allclose(
+        window_trend(spot[:, :, ::-1]), window_trend(spot) * [-1, 1], atol=1e-6
+    )
+    # another scene and another spot: the direction is what they share
+    assert window_trend(_moving_spot(direction=(1, 0), seed=7))[0] > 0.05
+
+
+def test_a_change_of_the_whole_picture_has_no_trend():
+    """A change everywhere at once (light, exposure, a shake that moves every position alike)
+    has its centre in the middle of the picture at every step: no direction."""
+    rng = np.random.default_rng(2)
+    base = rng.normal(0, 1, (7, 7, 6))
+    maps = np.stack([base + 0.3 * t * np.ones(6) for t in range(20)])
+    np.testing.assert_allclose(window_trend(maps), 0.0, atol=1e-6)
+
+
+def test_the_trend_reads_only_valid_frames_and_needs_two():
+    maps = _moving_spot(direction=(1, 0))
+    mask = np.arange(20) < 12
+    padded = maps.copy()
+    padded[12:] = 1e3  # what the mask hides must not count
+    np.testing.assert_allclose(window_trend(padded, mask), window_trend(maps[:12]), rtol=1e-5)
+    holes = np.random.default_rng(4).random(20) > 0.4  # frames missing inside the window
+    hidden = np.where(holes[:, None, None, None], maps, 1e3)
+    np.testing.assert_allclose(window_trend(hidden, holes), window_trend(maps[holes]), rtol=1e-5)
+    one = np.zeros(20, bool)
+    one[0] = True
+    np.testing.assert_array_equal(window_trend(maps, one), 0.0)
+    np.testing.assert_array_equal(window_trend(maps, np.zeros(20, bool)), 0.0)
+    # a batch of windows, each its own
+    both = window_trend(np.stack([maps, maps[:, :, ::-1]]), np.stack([mask, mask]))
+    np.testing.assert_allclose(both[1], both[0] * [-1, 1], atol=1e-6)
+
+
+def test_a_head_without_the_trend_is_written_as_before():
+    plain = DEFAULT.head.as_dict()
+    assert "where_trend" not in plain and "map_shape" not in plain
+    data = json.loads(json.dumps(WHERE_HEAD.as_dict()))
+    assert data["where_trend"] is True and data["map_shape"] == [7, 7, 32]
+    assert HeadConfig.from_dict(data) == WHERE_HEAD
+    assert HeadConfig.from_dict(plain).where_trend is False
+    assert WHERE_HEAD.map_size == 1568 and WHERE_HEAD.where_dims == 2
+    assert "16 + 16, change from the mean + 2 for where it changes" in WHERE_HEAD.describe(4)
+    with pytest.raises(ValueError, match="where_trend needs the appearance"):
+        HeadConfig(where_trend=True, map_shape=(7, 7, 32))
+
+
+def _metadata(head: dict, feature_size: int = 2592) -> dict:
+    return {
+        "labels": ["a", "b"],
+        "window": 20,
+        "image_size": 224,
+        "backbone": {"name": "tflite/x", "feature_size": feature_size, "pooling": "map"},
+        "head": head,
+    }
+
+
+def test_metadata_checks_the_trend_and_its_map():
+    good = WHERE_HEAD.as_dict()
+    check_metadata(_metadata(good), 2)
+    bad = [
+        ({**good, "where_trend": "yes"}, 2592, "head.where_trend must be true or false"),
+        (
+            {**good, "map_shape": [7, 7]},
+            2592,
+            r"head.map_shape must be \[rows, columns, channels\]",
+        ),
+        ({**good, "map_shape": [7, 0, 32]}, 2592, r"head.map_shape\[1\] must be"),
+        (good, 1568, "holds more numbers than the backbone's 1568 features"),
+    ]
+    for head, size, message in bad:
+        with pytest.raises(MetadataError, match=message):
+            check_metadata(_metadata(head, size), 2)
+
+
+def test_map_features_turn_the_trend_on_and_other_features_refuse_it():
+    mapped = SimpleNamespace(map_shape=(7, 7, 32))
+    recipe = for_backbone(DEFAULT, mapped)
+    assert recipe.head.where_trend and recipe.head.map_shape == (7, 7, 32)
+    assert recipe.head.dims == DEFAULT.head.dims
+    assert for_backbone(DEFAULT, SimpleNamespace(map_shape=None)) is DEFAULT
+    assert for_backbone(SEED, mapped) is SEED  # raw features: nothing to read it with
+    with pytest.raises(InputError, match="it needs --pooling map"):
+        for_backbone(recipe, SimpleNamespace(map_shape=None))  # a trend head, global features
+
+
+@pytest.mark.shared
+def test_litert_map_from_the_feature_map(embedder_path):
+    """The shared MobileNet v1 embedder: 1024 + 7 x 7 x 32 features, the first 1024 the
+    embedder's own output (to its quantisation step) and the same as `regions`' whole part;
+    the map's shape is what a head is told."""
+    from realtime.backbones.litert import LiteRTBackbone
+
+    plain = LiteRTBackbone(embedder_path, num_threads=2)
+    mapped = LiteRTBackbone(embedder_path, num_threads=2, pooling=Pooling.MAP)
+    regions = LiteRTBackbone(embedder_path, num_threads=2, pooling=Pooling.REGIONS)
+    assert mapped.map_shape == (7, 7, 32) and mapped.feature_size == 1024 + 7 * 7 * 32
+    assert plain.map_shape is None
+    frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    features = mapped.extract(frames)
+    assert features.shape == (3, 2592)
+    np.testing.assert_array_equal(features[:, :1024], regions.extract(frames)[:, :1024])
+    np.testing.assert_allclose(
+        features[:, :1024], plain.extract(frames), atol=1.01 * plain._out_scale
+    )
+    identity = mapped.identity()
+    assert identity.pooling is Pooling.MAP and identity.feature_size == 2592
+    assert identity.as_dict()["pooling"] == "map"
+
+
+def test_inception_refuses_map_pooling_for_now():
+    from realtime.backbones import load_backbone
+
+    with pytest.raises(InputError, match="--pooling map is for .tflite backbones"):
+        load_backbone("inception_v3", pooling=Pooling.MAP)
