@@ -14,12 +14,17 @@ and its four quadrants) takes its turns too, and so does the head reading the wh
 directions then the quadrants' changes (`change_basis = quadrants`, 16 + 32): their "x seed"
 is against the seed head on the globally pooled features, in the same chunks.
 
+With `--map`, the default head on `--pooling map` features (the whole image's D, then the
+feature map with 32 numbers a position: 7 x 7 for MobileNet v1's 1024-d, 5 x 5 for
+InceptionV3's 2048-d), reading the window's trend of where the picture changes
+(`realtime.head.where`), takes its turns too.
+
 "layer by layer (before)" is the default head with its GRU layers run one after the other,
 as `NumpyHead` did before it ran them as one recurrence (`_Layers`): the same numbers, more
 NumPy calls per frame.
 
     PYTHONPATH=. python bench/head_cost.py [--features 2048 1024] [--chunks 30] [--pushes 200]
-        [--regions]
+        [--regions] [--map]
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realtime.backbones.regions import Pooling, features_per_channel  # noqa: E402
+from realtime.backbones.regions import MAP_CHANNELS, Pooling, features_per_channel  # noqa: E402
 from realtime.core.optional import import_tensorflow  # noqa: E402
 from realtime.head.config import SEED_HEAD, ChangeBasis, ChangeReference  # noqa: E402
 from realtime.head.keras import build_head, count_parameters, fit_head_input  # noqa: E402
@@ -90,6 +95,7 @@ def main() -> int:
     p.add_argument("--chunks", type=int, default=30)
     p.add_argument("--pushes", type=int, default=200)
     p.add_argument("--regions", action="store_true", help="add the default head on 5 x D")
+    p.add_argument("--map", action="store_true", help="add the head reading where it changes")
     args = p.parse_args()
     rng = np.random.default_rng(0)
     print("| features | head | trainable | fitted | ms per frame | x seed |")
@@ -119,6 +125,12 @@ def main() -> int:
                 DEFAULT_HEAD, change_basis=ChangeBasis.QUADRANTS, change_dims=32
             )
             sizes[quadrants] = wide
+        if args.map:
+            shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
+            mapped = size + int(np.prod(shape))
+            where = f"default:pooling=map, where it changes ({mapped}-d)"
+            heads[where] = replace(DEFAULT_HEAD, where_trend=True, map_shape=shape)
+            sizes[where] = mapped
         built = {
             name: stream(
                 config, sizes[name], LayerByLayer if "layer by layer" in name else NumpyHead

@@ -68,7 +68,7 @@ from realtime.head.numpyhead import NumpyHead  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
 from training.evaluate import first_windows, live_protocols  # noqa: E402
 from training.features import FeatureCache, extract_features  # noqa: E402
-from training.recipes import DEFAULT, SEED  # noqa: E402
+from training.recipes import DEFAULT, SEED, for_backbone  # noqa: E402
 from training.synthetic import GENERATORS, KINDS, SyntheticSpec, generate  # noqa: E402
 from training.train import make_windows, train_head, window_starts  # noqa: E402
 
@@ -301,7 +301,8 @@ def main() -> int:
                     )
                 data = featurised[recipe.pooling]
                 start = time.perf_counter()
-                runs = [run_one(data, replace(recipe, seed=s), quiet) for s in range(args.seeds)]
+                fitted = for_backbone(recipe, backbones[recipe.pooling])
+                runs = [run_one(data, replace(fitted, seed=s), quiet) for s in range(args.seeds)]
                 raw[f"{recipe.name}/{name}"] = runs
                 print(table_row(f"{recipe.name}/{name}", runs), flush=True)
                 console.print(f"{recipe.name}/{name}: {time.perf_counter() - start:.0f} s")
