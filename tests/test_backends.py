@@ -394,39 +394,45 @@ def test_cli_int8_keeps_stdout_clean_and_reports_agreement(
     assert "top-1 is the same as on fp32 features for" in result.stderr
 
 
-@pytest.fixture(scope="session")
-def regions_backends(inception_weights, private_backbone_cache):
-    """The same weights converted with `--pooling regions` (the pooling inside the graph)."""
+@pytest.fixture(scope="session", params=["regions", "map"])
+def pooled_backends(request, inception_weights, private_backbone_cache):
+    """The same weights converted with `--pooling regions` or `map` (the pooling inside the
+    graph)."""
     from realtime.backbones.regions import Pooling
 
     return InceptionBackends(
         inception_weights,
         cache_dir=private_backbone_cache,
         show_progress=False,
-        pooling=Pooling.REGIONS,
+        pooling=Pooling(request.param),
     )
 
 
 @pytest.mark.parametrize("backend", ["litert", "openvino"])
-def test_regions_pooling_converts_with_the_graph(
-    backend, regions_backends, backends, clip_sequences, reference
+def test_pooling_converts_with_the_graph(
+    backend, pooled_backends, backends, clip_sequences, reference
 ):
-    """A converted backend pools over regions as the Keras graph does (within the backends'
-    tolerance), in its own cache folder, with an identity saying so; its whole-image part is
-    the globally pooled backbone's feature."""
+    """A converted backend pools over regions (or keeps the map) as the Keras graph does
+    (within the backends' tolerance), in its own cache folder, with an identity saying so
+    (`map`: and the map's shape, which a head is told); its whole-image part is the globally
+    pooled backbone's feature."""
     from realtime.backbones.regions import Pooling
 
     need_backend(backend)
-    result = regions_backends.prepare(backend)
+    pooling = pooled_backends.pooling
+    result = pooled_backends.prepare(backend)
     assert result.passed and result.max_rel_error <= TOLERANCE, result
-    assert regions_backends.folder(backend) != backends.folder(backend)
-    backbone = regions_backends.open(backend)
+    assert pooled_backends.folder(backend) != backends.folder(backend)
+    backbone = pooled_backends.open(backend)
     identity = backbone.identity()
-    assert identity.pooling is Pooling.REGIONS and identity.feature_size == 5 * 2048
+    size = 5 * 2048 if pooling is Pooling.REGIONS else 2048 + 5 * 5 * 32
+    assert identity.pooling is pooling and identity.feature_size == size
     assert identity.name == backends.identity.name
-    keras_regions = regions_backends.open("keras")
+    shape = (5, 5, 32) if pooling is Pooling.MAP else None
+    assert identity.map_shape == shape and backbone.map_shape == shape
+    keras_pooled = pooled_backends.open("keras")
     for sequence, whole in zip(clip_sequences[:2], reference[:2], strict=False):
-        expected = keras_regions.extract(sequence)
+        expected = keras_pooled.extract(sequence)
         got = backbone.extract(sequence)
         assert relative_errors(got, expected).max() < 1e-4
         np.testing.assert_allclose(expected[:, :2048], whole, rtol=1e-4, atol=1e-5)

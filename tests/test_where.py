@@ -204,11 +204,27 @@ def test_litert_map_from_the_feature_map(embedder_path):
     )
     identity = mapped.identity()
     assert identity.pooling is Pooling.MAP and identity.feature_size == 2592
-    assert identity.as_dict()["pooling"] == "map"
+    assert identity.as_dict()["pooling"] == "map" and identity.map_shape == (7, 7, 32)
 
 
-def test_inception_refuses_map_pooling_for_now():
-    from realtime.backbones import load_backbone
+def test_inception_map_in_the_graph_equals_numpy_pooling():
+    """InceptionV3 (random weights) pools its map inside its Keras graph, as every converted
+    backend runs it; the result is `pool_map` of its mixed10 map, and the identity says the
+    map's shape (which a head is told)."""
+    pytest.importorskip("tensorflow")
+    import keras
 
-    with pytest.raises(InputError, match="--pooling map is for .tflite backbones"):
-        load_backbone("inception_v3", pooling=Pooling.MAP)
+    from realtime.backbones.keras import KerasInceptionV3
+
+    backbone = KerasInceptionV3(None, pooling=Pooling.MAP)
+    assert backbone.feature_size == 2048 + 5 * 5 * 32 and backbone.map_shape == (5, 5, 32)
+    identity = backbone.identity()
+    assert identity.pooling is Pooling.MAP and identity.map_shape == (5, 5, 32)
+    assert identity.as_dict()["map_shape"] == [5, 5, 32]
+    frames = np.random.default_rng(1).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    features = backbone.extract(frames)
+    model = backbone.keras_model
+    inner = keras.Model(model.input, model.get_layer("mixed10").output)
+    maps = inner(frames.astype(np.float32) / 127.5 - 1.0).numpy()
+    np.testing.assert_allclose(features, pool_map(maps), rtol=1e-4, atol=1e-5)
+    assert for_backbone(DEFAULT, backbone).head.map_shape == (5, 5, 32)

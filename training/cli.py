@@ -68,7 +68,7 @@ def _add_backbone(p: argparse.ArgumentParser, pooling: bool = True) -> None:
             help="the backbone's last feature map averaged over the whole image (global), "
             "over the whole image and its four quadrants (regions: keeps where things are, "
             "5x the features), or the whole image's average then the map itself, 32 numbers "
-            "a position (map, .tflite backbones: the default recipe's head then also reads "
+            "a position (map: the default recipe's head then also reads "
             "which way the place where the picture changes moves; 2.5x the features) "
             "(docs/training.md) (default: the recipe's)",
         )

@@ -9,7 +9,8 @@ applies its own input scaling, so that preprocessing exists once for training an
 - `LiteRTBackbone`: any `.tflite` image model; its output is dequantised and flattened into
   the feature vector, its input size and type are read from the model.
 - `Pooling` (`realtime.backbones.regions`): either backbone's last feature map averaged over
-  the whole image (the usual output) or over the whole image and its four quadrants.
+  the whole image (the usual output), over the whole image and its four quadrants, or the
+  whole image's average then the map itself at 32 numbers a position.
 
 How InceptionV3 is *executed* (TensorFlow, XLA, LiteRT, OpenVINO fp32/bf16) is a backend, chosen
 with `load_backbone(..., backend=...)`; see `realtime.backbones.conversion`. Every backend of
@@ -73,8 +74,6 @@ def load_backbone(
             )
         return LiteRTBackbone(spec, num_threads=num_threads, pooling=pooling)
     if spec.lower() in (INCEPTION_V3, "inceptionv3"):
-        if Pooling(pooling) is Pooling.MAP:
-            raise InputError("--pooling map is for .tflite backbones (InceptionV3: not yet)")
         return load_inception(
             weights if weights else "imagenet",
             backend=backend,

@@ -40,6 +40,8 @@ class BackboneIdentity:
     #: How the last feature map is pooled (`realtime.backbones.regions`); written only when
     #: not GLOBAL, so identities (and caches) from before the option read and key as before.
     pooling: Pooling = Pooling.GLOBAL
+    #: `Pooling.MAP`: (rows, columns, channels) of the map part that ends each feature vector
+    map_shape: tuple[int, int, int] | None = None
 
     def as_dict(self) -> dict:
         """For metadata.json and cache keys: the fields that are set, in this order."""
@@ -48,6 +50,8 @@ class BackboneIdentity:
             del data["pooling"]
         else:
             data["pooling"] = self.pooling.value
+        if self.map_shape is not None:
+            data["map_shape"] = list(self.map_shape)
         return data
 
     @classmethod
@@ -61,6 +65,7 @@ class BackboneIdentity:
             file=data.get("file"),
             sha256=data.get("sha256"),
             pooling=Pooling(data.get("pooling", Pooling.GLOBAL.value)),
+            map_shape=tuple(int(v) for v in data["map_shape"]) if data.get("map_shape") else None,
         )
 
 
@@ -92,7 +97,11 @@ class Backbone(ABC):
     def identity(self) -> BackboneIdentity:
         """What a model's metadata records about the backbone it was trained with."""
         return BackboneIdentity(
-            self.name, int(self.feature_size), int(self.image_size), pooling=self.pooling
+            self.name,
+            int(self.feature_size),
+            int(self.image_size),
+            pooling=self.pooling,
+            map_shape=self.map_shape,
         )
 
     def cache_identity(self) -> dict:

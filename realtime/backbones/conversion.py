@@ -69,8 +69,10 @@ from realtime.backbones.int8 import CalibrationSet, nncf_availability, quantize_
 from realtime.backbones.keras import (
     INCEPTION_FEATURE_SIZE,
     INCEPTION_IMAGE_SIZE,
+    INCEPTION_MAP,
     INCEPTION_V3,
     KerasInceptionV3,
+    inception_map_shape,
     inception_weights_identity,
 )
 from realtime.backbones.litert import LiteRTBackbone
@@ -80,7 +82,7 @@ from realtime.backbones.openvino import (
     cpu_capabilities,
     import_openvino,
 )
-from realtime.backbones.regions import Pooling, features_per_channel
+from realtime.backbones.regions import Pooling, pooled_size
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow, native_stderr_silenced
 
@@ -232,8 +234,8 @@ class InceptionBackends:
     ):
         """`calibration`: a `realtime.backbones.int8.CalibrationSet` (needed to make an int8 model).
         `warn` / `note`: where warnings and int8's agreement report go (default: stderr).
-        `pooling`: `Pooling.REGIONS` converts the graph that pools over regions (its own cache
-        folder)."""
+        `pooling`: `Pooling.REGIONS` or `Pooling.MAP` converts the graph that pools so (its
+        own cache folder)."""
         self.weights = weights
         self.pooling = Pooling(pooling)
         self.calibration = calibration
@@ -244,9 +246,10 @@ class InceptionBackends:
         weights_id, key = inception_weights_identity(weights)
         self.identity = BackboneIdentity(
             f"{INCEPTION_V3}/{weights_id}",
-            INCEPTION_FEATURE_SIZE * features_per_channel(self.pooling),
+            pooled_size(self.pooling, *INCEPTION_MAP, INCEPTION_FEATURE_SIZE),
             INCEPTION_IMAGE_SIZE,
             pooling=self.pooling,
+            map_shape=inception_map_shape(self.pooling),
         )
         self._temporary = None
         if key is None:  # random weights: nothing to key a cache on
@@ -254,8 +257,8 @@ class InceptionBackends:
             self.root = Path(self._temporary.name)
         else:
             base = Path(cache_dir) if cache_dir else default_cache_dir()
-            regions = self.pooling is Pooling.REGIONS
-            self.root = base / "backbones" / (f"{key}-{self.pooling}" if regions else key)
+            pooled_here = self.pooling is not Pooling.GLOBAL
+            self.root = base / "backbones" / (f"{key}-{self.pooling}" if pooled_here else key)
         self._reference: KerasInceptionV3 | None = None
 
     # -- the Keras reference, built only when something must be converted or checked

@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 
 from realtime.backbones.base import Backbone, Backend, file_digest
-from realtime.backbones.regions import Pooling, features_per_channel, keras_regions
+from realtime.backbones.regions import MAP_CHANNELS, Pooling, keras_pool, pooled_size
 from realtime.core.download import fetch
 from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
@@ -19,6 +19,8 @@ from realtime.core.optional import import_tensorflow
 INCEPTION_V3 = "inception_v3"
 INCEPTION_FEATURE_SIZE = 2048
 INCEPTION_IMAGE_SIZE = 224
+#: Rows and columns of InceptionV3's last feature map (mixed10) at INCEPTION_IMAGE_SIZE.
+INCEPTION_MAP = (5, 5)
 #: MD5 that Keras itself checks for `inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`.
 INCEPTION_IMAGENET_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
 INCEPTION_IMAGENET_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -78,6 +80,11 @@ def inception_weights_identity(weights) -> tuple[str, str | None]:
     return f"file-{sha[:12]}", f"file-{sha}"
 
 
+def inception_map_shape(pooling: Pooling) -> tuple[int, int, int] | None:
+    """The map part of InceptionV3's `Pooling.MAP` features (None for other poolings)."""
+    return (*INCEPTION_MAP, MAP_CHANNELS) if Pooling(pooling) is Pooling.MAP else None
+
+
 def _set_tensorflow_threads(tf, num_threads: int | None) -> None:
     """Limit TensorFlow's intra-op threads (possible only before TensorFlow's first op)."""
     if not num_threads:
@@ -91,7 +98,8 @@ def _set_tensorflow_threads(tf, num_threads: int | None) -> None:
 class KerasInceptionV3(Backbone):
     """InceptionV3, include_top=False, average pooled: the example's 2048-d extractor
     (`pooling=Pooling.REGIONS`: its 5 x 5 x 2048 map pooled over regions inside the graph,
-    10240-d; `realtime.backbones.regions`).
+    10240-d; `Pooling.MAP`: the average, then the map at 32 numbers a position, 2848-d;
+    `realtime.backbones.regions`).
 
     `weights` is "imagenet" (Keras downloads and caches the file), a path to a Keras weights
     file (the ImageNet notop file, for offline machines), or None (random weights; only for
@@ -114,7 +122,8 @@ class KerasInceptionV3(Backbone):
     ):
         tf = import_tensorflow()
         self.pooling = Pooling(pooling)
-        self.feature_size = INCEPTION_FEATURE_SIZE * features_per_channel(self.pooling)
+        self.feature_size = pooled_size(self.pooling, *INCEPTION_MAP, INCEPTION_FEATURE_SIZE)
+        self.map_shape = inception_map_shape(self.pooling)
         _set_tensorflow_threads(tf, num_threads)
         if weights is not None and str(weights) == "imagenet":
             weights = imagenet_weights_file()
@@ -148,21 +157,22 @@ class KerasInceptionV3(Backbone):
         import keras
 
         source = None if weights is None else str(weights)
-        regions = self.pooling is Pooling.REGIONS
+        pooled_here = self.pooling is not Pooling.GLOBAL
         try:
             model = keras.applications.InceptionV3(
                 include_top=False,
                 weights=source,
-                pooling=None if regions else "avg",
+                pooling=None if pooled_here else "avg",
                 input_shape=(self.image_size, self.image_size, 3),
             )
         except Exception as exc:  # corrupt or foreign weights files: one clear line
             raise InputError(
                 f"cannot load InceptionV3 weights from {source}: {first_line(exc, 200)}"
             ) from None
-        if not regions:
+        if not pooled_here:
             return model
-        return keras.Model(model.input, keras_regions(model.output), name="inception_v3_regions")
+        pooled = keras_pool(model.output, self.pooling)
+        return keras.Model(model.input, pooled, name=f"inception_v3_{self.pooling}")
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.uint8)

@@ -83,6 +83,8 @@ class LiteRTBackbone(Backbone):
         )
         if self._pool_as is Pooling.MAP:
             self.map_shape = (out_shape[1], out_shape[2], MAP_CHANNELS)
+        elif identity:  # a converted InceptionV3 that pools in its own graph
+            self.map_shape = identity.map_shape
         self._identity = identity
         if identity:
             self.sha256 = None

@@ -50,6 +50,7 @@ class OpenVINOBackbone(Backbone):
         self.feature_size = identity.feature_size
         self.image_size = identity.image_size
         self.pooling = identity.pooling  # pooled inside the converted graph
+        self.map_shape = identity.map_shape
         self._identity = identity
         if quantized:
             self.backend = INT8

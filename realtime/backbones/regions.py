@@ -13,15 +13,14 @@ both halves, so every quadrant of a 5 x 5 map is 3 x 3 and of a 7 x 7 map 4 x 4.
 `MAP` keeps the whole image's average (the usual output, first), then the map itself with
 its channels reduced to `MAP_CHANNELS` by a fixed projection (`map_projection`, the same for
 every model with as many channels): 1024 + 7 x 7 x 32 numbers for MobileNet v1, 2048 + 5 x 5
-x 32 for InceptionV3 (InceptionV3 does not offer it yet: `realtime.backbones.load_backbone`).
-A head reads from it where in the picture things change (`realtime.head.where`), whatever
-changes there.
+x 32 for InceptionV3. A head reads from it where in the picture things change
+(`realtime.head.where`), whatever changes there.
 
 One backbone call per frame, as before; the feature vector is 5 times as long (`REGIONS`),
 2.5 times (`MAP`, MobileNet v1). Defined once here: NumPy (`pool`, for `.tflite` models,
 whose map is exposed as their output by `expose_feature_map`) and Keras (`keras_regions`,
-inside InceptionV3's graph, so that every backend converted from it pools the same way) use
-the same `region_slices`.
+inside InceptionV3's graph, so that every backend converted from it pools the same way;
+`keras_pool` for either) use the same `region_slices` and `map_projection`.
 """
 
 from __future__ import annotations
@@ -115,6 +114,25 @@ def pool(maps: np.ndarray, pooling: Pooling) -> np.ndarray:
     if pooling is Pooling.MAP:
         return pool_map(maps)
     return np.asarray(maps, np.float32).mean(axis=(1, 2))
+
+
+def keras_pool(feature_map, pooling: Pooling):
+    """`pool` as a Keras tensor op on (N, H, W, C), for a Keras model's graph."""
+    import keras
+
+    pooling = Pooling(pooling)
+    if pooling is Pooling.REGIONS:
+        return keras_regions(feature_map)
+    whole = keras.ops.mean(feature_map, axis=(1, 2))
+    if pooling is Pooling.GLOBAL:
+        return whole
+    height, width, channels = (int(v) for v in feature_map.shape[1:])
+    # a 1 x 1 convolution and one slice per position, row by row as `pool_map`: no reshape,
+    # whose target shape a converted graph would fix to the batch size it was exported with
+    kernel = map_projection(channels)[None, None]  # (1, 1, channels, MAP_CHANNELS)
+    reduced = keras.ops.conv(feature_map, kernel, strides=1, padding="valid")
+    positions = [reduced[:, row, column, :] for row in range(height) for column in range(width)]
+    return keras.ops.concatenate([whole, *positions], axis=-1)
 
 
 def keras_regions(feature_map):

@@ -112,6 +112,14 @@ def _backbone(data: dict) -> None:
             raise MetadataError(
                 f"backbone.file must name a file inside the model directory, not {_show(file)}"
             )
+    if "map_shape" in backbone:
+        shape = backbone["map_shape"]
+        if not isinstance(shape, list) or len(shape) != 3:
+            raise MetadataError(
+                f"backbone.map_shape must be [rows, columns, channels], not {_show(shape)}"
+            )
+        for i, size in enumerate(shape):
+            whole(size, f"backbone.map_shape[{i}]", 1, MAX_FEATURES)
     if "pooling" in backbone and backbone["pooling"] not in [p.value for p in Pooling]:
         choices = ", ".join(p.value for p in Pooling)
         raise MetadataError(
