@@ -25,6 +25,8 @@ inside InceptionV3's graph, so that every backend converted from it pools the sa
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from realtime.core.errors import InputError
@@ -61,18 +63,22 @@ def pooled_size(pooling: Pooling, height: int, width: int, channels: int) -> int
     return features_per_channel(pooling) * channels
 
 
+@functools.lru_cache(maxsize=8)
 def map_projection(channels: int) -> np.ndarray:
     """The fixed (channels, MAP_CHANNELS) projection `MAP` reduces each position with: signs
     from an integer hash of (channel, column), scaled by 1 / sqrt(MAP_CHANNELS), so that the
     distance between two positions' vectors is kept on average (a random projection that
-    needs no random generator: the same numbers on every machine and NumPy version)."""
+    needs no random generator: the same numbers on every machine and NumPy version).
+    Made once per channel count (it is used on every frame) and read-only."""
     index = np.arange(channels * MAP_CHANNELS, dtype=np.uint64)
     mixed = (index * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
     mixed ^= mixed >> np.uint64(31)
     mixed = (mixed * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFFFFFF)
     mixed ^= mixed >> np.uint64(29)
     signs = np.where(mixed & np.uint64(1), 1.0, -1.0).reshape(channels, MAP_CHANNELS)
-    return (signs / np.sqrt(MAP_CHANNELS)).astype(np.float32)
+    projection = (signs / np.sqrt(MAP_CHANNELS)).astype(np.float32)
+    projection.flags.writeable = False
+    return projection
 
 
 def region_slices(height: int, width: int) -> list[tuple[slice, slice]]:

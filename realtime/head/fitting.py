@@ -383,10 +383,11 @@ def fit_where_scale(
     changes (`realtime.head.where`), x and y, so that each reaches the GRU at unit scale like
     the transform's other parts. `maps`: (N, T, rows * columns * channels)."""
     trends = []
-    for start in range(0, len(maps), 256):  # chunks: the maps of many windows are large
-        chunk = np.asarray(maps[start : start + 256])
+    step = max(1, CHUNK // max(masks.shape[1], 1))  # the maps of many windows are large
+    for start in range(0, len(maps), step):
+        chunk = np.asarray(maps[start : start + step])
         shaped = chunk.reshape(*chunk.shape[:2], *map_shape)
-        trends.append(window_trend(shaped, masks[start : start + 256]))
+        trends.append(window_trend(shaped, masks[start : start + step]))
     trends = np.concatenate(trends)
     counted = np.asarray(masks).sum(axis=1) >= 2
     spread = trends[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(2)

@@ -113,18 +113,20 @@ def _backbone(data: dict) -> None:
                 f"backbone.file must name a file inside the model directory, not {_show(file)}"
             )
     if "map_shape" in backbone:
-        shape = backbone["map_shape"]
-        if not isinstance(shape, list) or len(shape) != 3:
-            raise MetadataError(
-                f"backbone.map_shape must be [rows, columns, channels], not {_show(shape)}"
-            )
-        for i, size in enumerate(shape):
-            whole(size, f"backbone.map_shape[{i}]", 1, MAX_FEATURES)
+        _map_shape(backbone["map_shape"], "backbone.map_shape")
     if "pooling" in backbone and backbone["pooling"] not in [p.value for p in Pooling]:
         choices = ", ".join(p.value for p in Pooling)
         raise MetadataError(
             f"backbone.pooling must be one of {choices}, not {_show(backbone['pooling'])}"
         )
+
+
+def _map_shape(shape, name: str) -> None:
+    """A feature map's [rows, columns, channels] (`Pooling.MAP`), each a whole number."""
+    if not isinstance(shape, list) or len(shape) != 3:
+        raise MetadataError(f"{name} must be [rows, columns, channels], not {_show(shape)}")
+    for i, size in enumerate(shape):
+        whole(size, f"{name}[{i}]", 1, MAX_FEATURES)
 
 
 def _sampling(data: dict) -> None:
@@ -161,12 +163,7 @@ def _head(data: dict) -> None:
         )
     if head.get("where_trend"):
         shape = head.get("map_shape")
-        if not isinstance(shape, list) or len(shape) != 3:
-            raise MetadataError(
-                f"head.map_shape must be [rows, columns, channels], not {_show(shape)}"
-            )
-        for i, size in enumerate(shape):
-            whole(size, f"head.map_shape[{i}]", 1, MAX_FEATURES)
+        _map_shape(shape, "head.map_shape")
         rows, columns, channels = shape
         if rows * columns * channels >= data["backbone"]["feature_size"]:
             raise MetadataError(

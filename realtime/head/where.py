@@ -27,19 +27,25 @@ holds them equal.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Added to a window's total change before dividing by it (a still window: no centre).
 EPSILON = 1e-12
 
 
+@functools.lru_cache(maxsize=8)
 def positions(height: int, width: int) -> np.ndarray:
     """(height * width, 2) float32: x and y of each position of a map, row by row, each from
-    -1 to 1 (left to right, top to bottom; 0 for a map one position wide or high)."""
+    -1 to 1 (left to right, top to bottom; 0 for a map one position wide or high). Made once
+    per map size (the stream uses it on every frame) and read-only."""
     y = np.linspace(-1.0, 1.0, height) if height > 1 else np.zeros(1)
     x = np.linspace(-1.0, 1.0, width) if width > 1 else np.zeros(1)
     grid_x, grid_y = np.meshgrid(x, y)  # (height, width) each
-    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+    grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+    grid.flags.writeable = False
+    return grid
 
 
 def window_trend(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
