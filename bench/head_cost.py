@@ -131,6 +131,9 @@ def main() -> int:
             where = f"default:pooling=map, where it changes ({mapped}-d)"
             heads[where] = replace(DEFAULT_HEAD, where_trend=True, map_shape=shape)
             sizes[where] = mapped
+            moved = f"default:pooling=map, where it changes and how far it moved ({mapped}-d)"
+            heads[moved] = replace(heads[where], where_shift=True)
+            sizes[moved] = mapped
         built = {
             name: stream(
                 config, sizes[name], LayerByLayer if "layer by layer" in name else NumpyHead

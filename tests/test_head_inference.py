@@ -41,6 +41,8 @@ CHANGES_HEAD = HeadConfig(
 
 # the last 3 x 3 x 4 = 36 of the 64 features are a map: the head reads where it changes
 WHERE_HEAD = dataclasses.replace(MEAN_HEAD, where_trend=True, map_shape=(3, 3, 4))
+# and how far the picture moved (the last 4 x 4 x 2 = 32: 2 x 2 inner positions)
+SHIFT_HEAD = dataclasses.replace(WHERE_HEAD, where_shift=True, map_shape=(4, 4, 2))
 
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
@@ -83,6 +85,7 @@ def _features(rng, n, scale=1.0):
         ),  # more than D: zero columns
         WHERE_HEAD,
         dataclasses.replace(WHERE_HEAD, gru_units=(12, 8, 6)),
+        SHIFT_HEAD,
     ],
     ids=[
         "seed",
@@ -94,6 +97,7 @@ def _features(rng, n, scale=1.0):
         "appearance+change-wide",
         "where-it-changes",
         "where-it-changes-three-grus",
+        "where-it-changes-and-how-far-it-moved",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -117,8 +121,8 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
 
 @pytest.mark.parametrize(
     "head",
-    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD],
-    ids=["seed", "appearance+change", "change-from-mean", "where-it-changes"],
+    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD, SHIFT_HEAD],
+    ids=["seed", "appearance+change", "change-from-mean", "where-it-changes", "how-far-it-moved"],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
     """Each frame is projected once; as the window slides, its first frame (and its mean)

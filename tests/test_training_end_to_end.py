@@ -409,7 +409,8 @@ def test_pooling_trains_records_and_streams_as_offline(
     backbone (5 x 1024 features; 1024 + the 7 x 7 map reduced to 32 numbers a position), the
     .tflite beside it is the original file, and `python -m realtime --every-frame` (which
     reads the pooling from the model) gives the offline probabilities at every step, to 1e-4
-    (`map`: the head reads where the picture changes, and Keras gives the same)."""
+    (`map`: the head reads where the picture changes and how far it moved, and Keras gives
+    the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.regions import Pooling
     from realtime.head.classifier import ActionClassifier
@@ -429,11 +430,12 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert metadata["backbone"]["pooling"] == pooling
     assert metadata["training"]["recipe"]["pooling"] == pooling  # --pooling is the recipe's
     where = pooling == "map"
-    assert info.head.where_trend is where
+    assert info.head.where_trend is where and info.head.where_shift is where
     assert metadata["training"]["recipe"]["head"].get("where_trend", False) is where
     if where:
         assert metadata["head"]["map_shape"] == [7, 7, 32]
-        assert "+ 2 for where it changes" in result.stderr + result.stdout
+        printed = " ".join((result.stderr + result.stdout).split())  # lines wrap at 80
+        assert "+ 2 for where it changes + 2 for how far it moved" in printed
     assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     videos = sorted((data / "test").iterdir())[:2]
     backbone = LiteRTBackbone(embedder_path, pooling=Pooling(pooling))

@@ -4,6 +4,7 @@ how a head records it, and the recipe that turns it on."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from realtime.backbones.regions import (
 from realtime.core.errors import InputError
 from realtime.head.config import ChangeReference, HeadConfig, HeadInput
 from realtime.head.metadata import MetadataError, check_metadata
-from realtime.head.where import window_trend
+from realtime.head.where import SHIFT_LIMIT, window_shift, window_trend
 from training.recipes import DEFAULT, SEED, for_backbone
 
 WHERE_HEAD = HeadConfig(
@@ -131,6 +132,69 @@ def test_the_trend_reads_only_valid_frames_and_needs_two():
     np.testing.assert_allclose(both[1], both[0] * [-1, 1], atol=1e-6)
 
 
+def _sliding_scene(steps=20, size=9, channels=5, velocity=(0.3, 0.0), seed=0):
+    """Maps of a smooth scene (a sum of slow waves) seen through a window that slides
+    `velocity` (dx, dy) positions a frame: what a panning camera shows."""
+    rng = np.random.default_rng(seed)
+    ways = np.array([[0.5, 0.0], [0.0, 0.5], [0.4, 0.4], [0.4, -0.4]])  # every way
+    turns = ways * rng.uniform(0.8, 1.2, (4, 1))
+    waves = rng.normal(0, 1, (4, channels)), turns, rng.uniform(0, 6, 4)
+    amplitude, frequency, phase = waves
+    grid = np.arange(size, dtype=np.float64)
+    maps = np.zeros((steps, size, size, channels))
+    for t in range(steps):
+        x = grid[None, :] + velocity[0] * t  # the scene moves the other way than the window
+        y = grid[:, None] + velocity[1] * t
+        for a, (fx, fy), p in zip(amplitude, frequency, phase, strict=True):
+            maps[t] += np.sin(fx * x + fy * y + p)[..., None] * a
+    return maps.astype(np.float32)
+
+
+def test_the_shift_measures_how_far_the_picture_moved():
+    """A window sliding right over a scene shows the scene moving left: the shift is minus
+    the distance travelled, in positions (to first order), whatever the scene."""
+    for seed in range(3):
+        for velocity in ((0.3, 0.0), (0.0, -0.2), (-0.25, 0.15)):
+            got = window_shift(_sliding_scene(velocity=velocity, seed=seed))
+            assert got.shape == (2,) and got.dtype == np.float32
+            travelled = -np.array(velocity) * 19
+            np.testing.assert_allclose(got, travelled, atol=0.15 * np.abs(travelled).max())
+    scene = _sliding_scene(velocity=(0.3, 0.1), seed=4)
+    forward, backward = window_shift(scene), window_shift(scene[::-1])
+    np.testing.assert_allclose(backward, -forward, rtol=1e-4)  # the same frames reversed
+    np.testing.assert_allclose(window_shift(scene[:, :, ::-1]), forward * [-1, 1], rtol=1e-4)
+    still = np.repeat(scene[:1], 20, axis=0)
+    np.testing.assert_array_equal(window_shift(still), 0.0)
+    # stripes that change across x only: a move along them is not seen, and the little
+    # noise there is must not make one up (the ridge)
+    rng = np.random.default_rng(8)
+    stripes = np.sin(0.6 * (np.arange(9)[None, :, None] + 0.3 * np.arange(20)[:, None, None]))
+    stripes = np.repeat(stripes[:, None, :, :] * rng.normal(0, 1, 4), 9, axis=1)
+    noisy = (stripes + rng.normal(0, 1e-3, stripes.shape)).astype(np.float32)
+    x, y = window_shift(noisy)
+    assert x < -4 and abs(y) < 0.1
+
+
+def test_the_shift_steps_between_valid_frames_and_each_step_is_bounded():
+    scene = _sliding_scene(velocity=(0.2, 0.0), seed=5)
+    holes = np.random.default_rng(6).random(20) > 0.4  # frames missing inside the window
+    hidden = np.where(holes[:, None, None, None], scene, 1e3)  # what the mask hides
+    np.testing.assert_allclose(window_shift(hidden, holes), window_shift(scene[holes]), rtol=1e-5)
+    # a missing frame makes one bigger step, not a shorter way
+    np.testing.assert_allclose(window_shift(scene[holes]), window_shift(scene), rtol=0.2)
+    one = np.zeros(20, bool)
+    one[7] = True
+    np.testing.assert_array_equal(window_shift(scene, one), 0.0)
+    np.testing.assert_array_equal(window_shift(scene, np.zeros(20, bool)), 0.0)
+    jumps = _sliding_scene(steps=4, velocity=(3.0, 0.0), seed=1)  # far beyond first order
+    assert np.all(np.abs(window_shift(jumps)) <= 3 * SHIFT_LIMIT + 1e-6)
+    flat = np.zeros((5, 7, 7, 3), np.float32)  # nothing to follow: no move, no NaN
+    flat[2:] = 1.0
+    np.testing.assert_array_equal(window_shift(flat), 0.0)
+    both = window_shift(np.stack([scene, scene[::-1]]), np.stack([holes, holes[::-1]]))
+    np.testing.assert_allclose(both[1], -both[0], rtol=1e-4)
+
+
 def test_a_head_without_the_trend_is_written_as_before():
     plain = DEFAULT.head.as_dict()
     assert "where_trend" not in plain and "map_shape" not in plain
@@ -142,6 +206,14 @@ def test_a_head_without_the_trend_is_written_as_before():
     assert "16 + 16, change from the mean + 2 for where it changes" in WHERE_HEAD.describe(4)
     with pytest.raises(ValueError, match="where_trend needs the appearance"):
         HeadConfig(where_trend=True, map_shape=(7, 7, 32))
+    assert "where_shift" not in data  # heads without the shift are written as before
+    shift = dataclasses.replace(WHERE_HEAD, where_shift=True)
+    data = json.loads(json.dumps(shift.as_dict()))
+    assert data["where_shift"] is True and HeadConfig.from_dict(data) == shift
+    assert shift.where_dims == 4 and shift.map_size == 1568
+    assert "+ 2 for where it changes + 2 for how far it moved" in shift.describe(4)
+    with pytest.raises(ValueError, match="where_shift needs where_trend"):
+        dataclasses.replace(WHERE_HEAD, where_trend=False, where_shift=True)
 
 
 def _metadata(head: dict, feature_size: int = 2592) -> dict:
@@ -159,6 +231,8 @@ def test_metadata_checks_the_trend_and_its_map():
     check_metadata(_metadata(good), 2)
     bad = [
         ({**good, "where_trend": "yes"}, 2592, "head.where_trend must be true or false"),
+        ({**good, "where_shift": 1}, 2592, "head.where_shift must be true or false"),
+        ({**good, "where_trend": False, "where_shift": True}, 2592, "needs head.where_trend"),
         (
             {**good, "map_shape": [7, 7]},
             2592,
@@ -176,6 +250,10 @@ def test_map_features_turn_the_trend_on_and_other_features_refuse_it():
     mapped = SimpleNamespace(map_shape=(7, 7, 32))
     recipe = for_backbone(DEFAULT, mapped)
     assert recipe.head.where_trend and recipe.head.map_shape == (7, 7, 32)
+    assert recipe.head.where_shift  # --pooling map: where it changes and how far it moved
+    trend_only = dataclasses.replace(DEFAULT.head, where_trend=True)  # asked for: kept
+    kept = for_backbone(dataclasses.replace(DEFAULT, head=trend_only), mapped).head
+    assert kept.where_trend and not kept.where_shift and kept.map_shape == (7, 7, 32)
     assert recipe.head.dims == DEFAULT.head.dims
     assert for_backbone(DEFAULT, SimpleNamespace(map_shape=None)) is DEFAULT
     assert for_backbone(SEED, mapped) is SEED  # raw features: nothing to read it with

@@ -105,8 +105,9 @@ RECIPES = {"seed": SEED, "default": DEFAULT}
 def for_backbone(recipe: Recipe, backbone) -> Recipe:
     """`recipe` with what its head needs to know of `backbone`'s features. On `Pooling.MAP`
     features (`--pooling map`), an `appearance+change` head also reads where the picture
-    changes (`where_trend`, `realtime.head.where`) and gets the shape of the map that ends
-    each feature vector. InputError for a `where_trend` head on features without a map."""
+    changes and how far it moved (`where_trend`, `where_shift`: `realtime.head.where`) and
+    gets the shape of the map that ends each feature vector. InputError for a `where_trend`
+    head on features without a map."""
     shape = getattr(backbone, "map_shape", None)
     reads_input = recipe.head.input is HeadInput.APPEARANCE_CHANGE
     if not recipe.head.where_trend and not (shape is not None and reads_input):
@@ -115,7 +116,9 @@ def for_backbone(recipe: Recipe, backbone) -> Recipe:
         raise InputError(
             "this recipe's head reads where the picture changes: it needs --pooling map"
         )
-    head = replace(recipe.head, where_trend=True, map_shape=tuple(int(v) for v in shape))
+    if not recipe.head.where_trend:  # what --pooling map turns on (docs/training.md)
+        recipe = replace(recipe, head=replace(recipe.head, where_trend=True, where_shift=True))
+    head = replace(recipe.head, map_shape=tuple(int(v) for v in shape))
     return replace(recipe, head=head)
 
 

@@ -27,7 +27,9 @@ evaluation and live use:
   numbers a position), the head also reads, at every step, the window's trend of where the
   picture changes (`where_trend`, `realtime.head.where`: 2 numbers, which way the place that
   changes most moves over the window, scaled by `where_scale`, fitted), whatever changes
-  there; A and C read the whole image's part only.
+  there, and with `where_shift` how far the picture itself moved over the window (2 more
+  numbers: the map's displacement between consecutive frames, summed); A and C read the
+  whole image's part only.
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
@@ -57,7 +59,7 @@ one (D x 6U) matrix, and a window's steps are P_t - R_ref, with R_ref the R of t
 first frame or the mean of its frames' R (the projection is linear: the projection of the
 mean is the mean of the projections), whichever frames the window holds as it slides.
 A head reading where the picture changes keeps each frame's map beside its projection and
-adds, to every step, the window's trend times its rows of the kernel (`where_kernel`): the
-trend depends on the whole window, so it is computed again as the window slides (about 0.1
-ms for a 20-frame window of 7 x 7 x 32 maps).
+adds, to every step, the window's trend (and shift) times its rows of the kernel
+(`where_kernel`): they depend on the whole window, so they are computed again as the window
+slides (bench/head_cost.py --map gives the cost).
 """

@@ -69,6 +69,9 @@ class HeadConfig:
     #: APPEARANCE_CHANGE on `Pooling.MAP` features: the GRU also reads, at every step, the
     #: window's trend of where the picture changes (`realtime.head.where`, 2 numbers)
     where_trend: bool = False
+    #: with `where_trend`: the GRU also reads how far the picture moved over the window
+    #: (`realtime.head.where.window_shift`, 2 numbers)
+    where_shift: bool = False
     #: (rows, columns, channels) of the map part that ends each feature vector (`where_trend`)
     map_shape: tuple[int, int, int] | None = None
 
@@ -85,13 +88,15 @@ class HeadConfig:
             raise ValueError(f"{self.input.value} needs appearance_dims and change_dims >= 1")
         if self.where_trend and self.input is not HeadInput.APPEARANCE_CHANGE:
             raise ValueError(f"where_trend needs the {HeadInput.APPEARANCE_CHANGE.value} input")
+        if self.where_shift and not self.where_trend:
+            raise ValueError("where_shift needs where_trend")
         if self.map_shape is not None and (len(self.map_shape) != 3 or min(self.map_shape) < 1):
             raise ValueError(f"map_shape must be 3 positive sizes, not {self.map_shape}")
 
     @property
     def where_dims(self) -> int:
-        """Numbers the GRU reads for where the picture changes (0 or 2)."""
-        return 2 if self.where_trend else 0
+        """Numbers the GRU reads for where the picture changes (0, 2, or 4 with the shift)."""
+        return 2 * (self.where_trend + self.where_shift)
 
     @property
     def map_size(self) -> int:
@@ -117,6 +122,8 @@ class HeadConfig:
             data["map_shape"] = list(self.map_shape) if self.map_shape else None
         else:  # heads without it are written as before
             del data["where_trend"], data["map_shape"]
+        if not self.where_shift:  # as are heads without the shift
+            del data["where_shift"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -146,6 +153,8 @@ class HeadConfig:
                 parts[0] += ", whole image's directions, then the quadrants' changes"
             if self.where_trend:
                 parts[0] += " + 2 for where it changes"
+            if self.where_shift:
+                parts[0] += " + 2 for how far it moved"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
@@ -160,9 +169,9 @@ class HeadConfig:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
         if values.get("map_shape") is not None:
             values["map_shape"] = tuple(int(v) for v in values["map_shape"])
-        if "where_trend" in values:
-            if not isinstance(values["where_trend"], bool):
-                raise ValueError("where_trend must be true or false")
+        for key in ("where_trend", "where_shift"):
+            if key in values and not isinstance(values[key], bool):
+                raise ValueError(f"{key} must be true or false")
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))
         # format-2 heads written before the option measured change against the first frame
         values["change_reference"] = ChangeReference(

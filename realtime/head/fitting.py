@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime.head.config import ChangeBasis, ChangeReference
-from realtime.head.where import window_trend
+from realtime.head.where import window_shift, window_trend
 
 
 def window_references(
@@ -377,18 +377,25 @@ def fit_appearance_spread(
 
 
 def fit_where_scale(
-    maps: np.ndarray, masks: np.ndarray, map_shape: tuple[int, int, int]
+    maps: np.ndarray,
+    masks: np.ndarray,
+    map_shape: tuple[int, int, int],
+    shift: bool = False,
 ) -> np.ndarray:
-    """(2,) float32: one over the spread of the training windows' trends of where the picture
-    changes (`realtime.head.where`), x and y, so that each reaches the GRU at unit scale like
-    the transform's other parts. `maps`: (N, T, rows * columns * channels)."""
+    """(2,) float32 (4 with `shift`): one over the spread of the training windows' trends of
+    where the picture changes (`realtime.head.where`), x and y, then of how far it moved, so
+    that each reaches the GRU at unit scale like the transform's other parts. `maps`:
+    (N, T, rows * columns * channels)."""
     trends = []
     step = max(1, CHUNK // max(masks.shape[1], 1))  # the maps of many windows are large
     for start in range(0, len(maps), step):
         chunk = np.asarray(maps[start : start + step])
         shaped = chunk.reshape(*chunk.shape[:2], *map_shape)
-        trends.append(window_trend(shaped, masks[start : start + step]))
+        window = [window_trend(shaped, masks[start : start + step])]
+        if shift:
+            window.append(window_shift(shaped, masks[start : start + step]))
+        trends.append(np.concatenate(window, axis=-1))
     trends = np.concatenate(trends)
     counted = np.asarray(masks).sum(axis=1) >= 2
-    spread = trends[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(2)
+    spread = trends[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(trends.shape[1])
     return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)

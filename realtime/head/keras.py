@@ -45,6 +45,7 @@ def build_head(
             *config.dims,
             reference=config.change_reference.value,
             map_shape=config.map_shape if config.where_trend else None,
+            where_shift=config.where_shift,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
         if config.appearance_offset > 0:
@@ -94,7 +95,7 @@ def fit_head_input(
         )
     )
     if maps is not None:
-        statistics.append(fit_where_scale(maps, masks, config.map_shape))
+        statistics.append(fit_where_scale(maps, masks, config.map_shape, config.where_shift))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])

@@ -33,8 +33,9 @@ class WindowInput(keras.layers.Layer):
     With `map_shape` (rows, columns, channels), each feature vector ends with a feature map
     (`Pooling.MAP`): the transform above reads the numbers before it, and a third part, the
     same at every step, is the window's trend of where the picture changes
-    (`realtime.head.where`, computed here from the same constants) times `where_scale` (2,),
-    fitted on the training windows.
+    (`realtime.head.where`, computed here from the same constants), and with `where_shift`
+    how far the picture moved over the window, times `where_scale` (2 or 4), fitted on the
+    training windows.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class WindowInput(keras.layers.Layer):
         change_dims: int,
         reference: str = "first",
         map_shape: tuple[int, int, int] | list[int] | None = None,
+        where_shift: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -55,7 +57,10 @@ class WindowInput(keras.layers.Layer):
         self.change_dims = int(change_dims)
         self.map_shape = None if map_shape is None else tuple(int(v) for v in map_shape)
         self.map_size = int(np.prod(self.map_shape)) if self.map_shape else 0
-        self.where_dims = 2 if self.map_shape else 0
+        if where_shift and not self.map_shape:
+            raise ValueError("where_shift needs map_shape")
+        self.where_shift = bool(where_shift)
+        self.where_dims = 2 * (bool(self.map_shape) + self.where_shift)
 
     def build(self, input_shape=None):
         size = self.feature_size - self.map_size
@@ -73,7 +78,10 @@ class WindowInput(keras.layers.Layer):
         )
         if self.map_shape:
             self.where_scale = self.add_weight(
-                shape=(2,), initializer="ones", trainable=False, name="where_scale"
+                shape=(self.where_dims,),
+                initializer="ones",
+                trainable=False,
+                name="where_scale",
             )
         self.built = True
 
@@ -92,16 +100,20 @@ class WindowInput(keras.layers.Layer):
         change = ops.matmul(features - reference, self.change)
         parts = [looks, change]
         if self.map_shape:
-            trend = self._where_trend(maps, mask) * self.where_scale  # (N, 2)
+            rows, columns, channels = self.map_shape
+            maps = ops.reshape(maps, (-1, maps.shape[1], rows, columns, channels))
+            window = [self._where_trend(maps, mask)]  # (N, 2)
+            if self.where_shift:
+                window.append(self._where_shift(maps, mask))
+            window = ops.concatenate(window, axis=-1) * self.where_scale
             steps = ops.ones_like(change[..., :1])
-            parts.append(steps * trend[:, None, :])
+            parts.append(steps * window[:, None, :])
         return ops.concatenate(parts, axis=-1)
 
     def _where_trend(self, maps, mask):
-        """`realtime.head.where.window_trend` on (N, T, rows * columns * channels)."""
-        rows, columns, channels = self.map_shape
+        """`realtime.head.where.window_trend` on (N, T, rows, columns, channels)."""
+        rows, columns, _ = self.map_shape
         steps = maps.shape[1]
-        maps = ops.reshape(maps, (-1, steps, rows, columns, channels))
         weights = ops.cast(mask, maps.dtype)  # (N, T)
         count = ops.sum(weights, axis=1)
         mean = (
@@ -119,6 +131,34 @@ class WindowInput(keras.layers.Layer):
         slope = ops.sum(lever[..., None] * centre, axis=1) / spread[:, None]
         return ops.where(count[:, None] >= 2, slope, ops.zeros_like(slope))
 
+    def _where_shift(self, maps, mask):
+        """`realtime.head.where.window_shift` on (N, T, rows, columns, channels)."""
+        weights = ops.cast(mask, maps.dtype)  # (N, T)
+        rank = ops.cumsum(weights, axis=1) - 1.0
+        # (N, T, T): frame s is frame t's previous valid frame
+        previous = weights[:, None, :] * ops.cast(
+            ops.equal(rank[:, None, :], rank[:, :, None] - 1.0), maps.dtype
+        )
+        moved = weights * ops.cast(rank >= 1.0, maps.dtype)  # a valid frame after the first
+        stays = moved[:, :, None, None, None]
+        before = ops.einsum("nts,nshwk->nthwk", previous, maps) * stays + (1.0 - stays) * maps
+        middle = (before + maps) * 0.5
+        across = (middle[:, :, 1:-1, 2:] - middle[:, :, 1:-1, :-2]) * 0.5
+        down = (middle[:, :, 2:, 1:-1] - middle[:, :, :-2, 1:-1]) * 0.5
+        change = (maps - before)[:, :, 1:-1, 1:-1]
+        axes = (2, 3, 4)
+        xx = ops.sum(across * across, axis=axes)
+        yy = ops.sum(down * down, axis=axes)
+        xy = ops.sum(across * down, axis=axes)
+        ridge = where.SHIFT_RIDGE * 0.5 * (xx + yy) + where.EPSILON
+        xx, yy = xx + ridge, yy + ridge
+        bx = -ops.sum(across * change, axis=axes)
+        by = -ops.sum(down * change, axis=axes)
+        determinant = xx * yy - xy * xy
+        step = ops.stack([(yy * bx - xy * by) / determinant, (xx * by - xy * bx) / determinant], -1)
+        step = ops.clip(step, -where.SHIFT_LIMIT, where.SHIFT_LIMIT)
+        return ops.sum(step * moved[..., None], axis=1)  # (N, 2)
+
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.where_dims)
 
@@ -130,6 +170,7 @@ class WindowInput(keras.layers.Layer):
             "change_dims": self.change_dims,
             "reference": self.reference,
             "map_shape": list(self.map_shape) if self.map_shape else None,
+            "where_shift": self.where_shift,
         }
 
 

@@ -157,10 +157,11 @@ def _head(data: dict) -> None:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
     if "appearance_offset" in head:
         number(head["appearance_offset"], "head.appearance_offset", 0.0, 100.0)
-    if "where_trend" in head and not isinstance(head["where_trend"], bool):
-        raise MetadataError(
-            f"head.where_trend must be true or false, not {_show(head['where_trend'])}"
-        )
+    for key in ("where_trend", "where_shift"):
+        if key in head and not isinstance(head[key], bool):
+            raise MetadataError(f"head.{key} must be true or false, not {_show(head[key])}")
+    if head.get("where_shift") and not head.get("where_trend"):
+        raise MetadataError("head.where_shift needs head.where_trend")
     if head.get("where_trend"):
         shape = head.get("map_shape")
         _map_shape(shape, "head.map_shape")

@@ -21,7 +21,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
-from realtime.head.where import window_trend
+from realtime.head.where import window_shift, window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
 
@@ -189,7 +189,8 @@ class NumpyHead:
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
         `map_shape` too ([mean, A, C, where_scale]), the trend of where the picture changes
-        read from the map that ends each feature vector (`realtime.head.where`)."""
+        read from the map that ends each feature vector (`realtime.head.where`), and how far
+        the picture moved when `where_scale` holds 4 numbers."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -219,7 +220,10 @@ class NumpyHead:
             if len(window_input) != 4:
                 raise UnsupportedHead("a head reading where things change needs its scale")
             rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
-            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2, 3U)
+            if len(window_input[3]) not in (2, 4) or len(rows) != len(window_input[3]):
+                raise UnsupportedHead("where the picture changes: 2 or 4 numbers")
+            self.where_shift = len(window_input[3]) == 4
+            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2|4, 3U)
 
     @classmethod
     def from_keras(cls, model) -> NumpyHead:  # pragma: no mutate block (TensorFlow)
@@ -311,9 +315,12 @@ class NumpyHead:
         else:
             reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
             steps = projections[:, :size] - reference.astype(np.float32)
-        if self.map_size:  # the window's trend of where it changes, the same at every step
+        if self.map_size:  # where the window changes (and how far it moved), the same each step
             maps = projections[:, 2 * size :].reshape(len(projections), *self.map_shape)
-            steps = steps + window_trend(maps) @ self.where_kernel
+            window = [window_trend(maps)]
+            if self.where_shift:
+                window.append(window_shift(maps))
+            steps = steps + np.concatenate(window) @ self.where_kernel
         return steps
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
@@ -357,7 +364,7 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
         size -= config.map_size
         shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
         if config.where_trend:
-            shapes[WINDOW_INPUT_LAYER].append((2,))
+            shapes[WINDOW_INPUT_LAYER].append((config.where_dims,))
         size = a + c + config.where_dims
     for i, units in enumerate(config.gru_units):
         shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]

@@ -1,4 +1,5 @@
-"""Where in the picture a window changes, and which way that place moves (`where_trend`).
+"""Where in the picture a window changes, which way that place moves (`where_trend`), and how
+far the picture moved (`where_shift`).
 
 A head on `Pooling.MAP` features (`realtime.backbones.regions`: the whole image's average,
 then the feature map with its channels reduced) can read, besides how each frame looks and
@@ -20,9 +21,25 @@ change is measured by distances, so videos of one action agree where the feature
 directions do not (docs/training.md: "left or right is not in the features"). A window with
 fewer than two valid frames has no trend (zeros).
 
-Defined once here for NumPy (`window_trend`, the runtime and the fitting); the Keras layer
-(`realtime.head.layers.WindowInput`) computes the same from the same constants and a test
-holds them equal.
+With `where_shift`, a second pair says **how far the picture itself moved** over the window,
+measured on the same maps (the camera panning to follow a hand, a scene sliding past, a
+figure large enough to carry the map with it):
+
+    s_t        the displacement (x, y, in map positions) that best carries the valid frame
+               before t onto frame t, to first order (Lucas-Kanade on the map: with G the
+               mean of both maps' central differences across x and y at the inner positions
+               and D their difference, s_t solves (G^T G + ridge) s_t = -G^T D, the ridge
+               SHIFT_RIDGE times the mean of G^T G's diagonal), each clipped to
+               +-SHIFT_LIMIT (first order holds for small moves only)
+    shift      the sum of s_t over the window's valid frames after the first (zeros for
+               fewer than two)
+
+A sum of steps is how far the picture went, whichever frames a window lacks: a live window
+that dropped frames takes bigger steps, not fewer positions.
+
+Defined once here for NumPy (`window_trend`, `window_shift`: the runtime and the fitting);
+the Keras layer (`realtime.head.layers.WindowInput`) computes the same from the same
+constants and a test holds them equal.
 """
 
 from __future__ import annotations
@@ -33,6 +50,11 @@ import numpy as np
 
 #: Added to a window's total change before dividing by it (a still window: no centre).
 EPSILON = 1e-12
+#: The shift's ridge, times the mean of the two squared gradients' sums (a featureless map
+#: moves nowhere instead of anywhere).
+SHIFT_RIDGE = 0.1
+#: The most a step between two frames may move, in map positions, x and y each.
+SHIFT_LIMIT = 1.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -72,3 +94,40 @@ def window_trend(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     spread = np.maximum((lever * lever).sum(axis=-1), np.float32(EPSILON))
     slope = (lever[..., None] * centre).sum(axis=-2) / spread[..., None]
     return np.where(count[..., None] >= 2, slope, 0.0).astype(np.float32)
+
+
+def window_shift(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(..., T, H, W, K) maps of windows (+ (..., T) bool mask of valid frames; all valid if
+    None) -> (..., 2) float32: how far each window's picture moved, x then y, in map
+    positions (the module's docstring). Computed in float32, as the Keras layer does."""
+    maps = np.asarray(maps, np.float32)
+    *lead, steps, height, width, channels = maps.shape
+    if mask is None:
+        mask = np.ones((*lead, steps), bool)
+    mask = np.asarray(mask, bool)
+    # each frame's previous valid frame in the window (itself when there is none: no step)
+    index = np.broadcast_to(np.arange(steps), mask.shape)
+    latest = np.maximum.accumulate(np.where(mask, index, -1), axis=-1)  # the last valid so far
+    previous = np.concatenate([np.full((*lead, 1), -1), latest[..., :-1]], axis=-1)
+    previous = np.where(previous >= 0, previous, index)
+    before = np.take_along_axis(maps, previous[..., None, None, None], axis=-4)
+    # the first valid frame steps from itself: no step
+    return (_steps(before, maps) * mask[..., None]).sum(axis=-2).astype(np.float32)
+
+
+def _steps(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(..., H, W, K) pairs of maps -> (..., 2): the first-order displacement from `before`
+    to `after`, clipped (the module's docstring)."""
+    middle = (before + after) * np.float32(0.5)
+    across = (middle[..., 1:-1, 2:, :] - middle[..., 1:-1, :-2, :]) * np.float32(0.5)
+    down = (middle[..., 2:, 1:-1, :] - middle[..., :-2, 1:-1, :]) * np.float32(0.5)
+    change = (after - before)[..., 1:-1, 1:-1, :]
+    axes = (-3, -2, -1)
+    xx, yy = (across * across).sum(axis=axes), (down * down).sum(axis=axes)
+    xy = (across * down).sum(axis=axes)
+    ridge = np.float32(SHIFT_RIDGE * 0.5) * (xx + yy) + np.float32(EPSILON)
+    xx, yy = xx + ridge, yy + ridge
+    bx, by = -(across * change).sum(axis=axes), -(down * change).sum(axis=axes)
+    determinant = xx * yy - xy * xy
+    step = np.stack([(yy * bx - xy * by) / determinant, (xx * by - xy * bx) / determinant], -1)
+    return np.clip(step, -SHIFT_LIMIT, SHIFT_LIMIT)
