@@ -21,7 +21,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
-from realtime.head.where import window_shift, window_trend
+from realtime.head.where import step_between, window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
 
@@ -211,6 +211,7 @@ class NumpyHead:
         self.reference = None if window_input is None else reference
         self.map_shape = None if window_input is None or map_shape is None else tuple(map_shape)
         self.map_size = int(np.prod(self.map_shape)) if self.map_shape else 0
+        self.where_shift = False
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
@@ -293,17 +294,42 @@ class NumpyHead:
     @property
     def projection_size(self) -> int:
         """Numbers kept per frame: 3U, or 6U when steps are relative to a reference (plus the
-        frame's map when the head reads where the picture changes)."""
-        return self.kernel.shape[1] + self.map_size
+        frame's map when the head reads where the picture changes, and the 2 numbers of its
+        step from the frame before when it reads how far the picture moved)."""
+        return self.kernel.shape[1] + self.map_size + 2 * self.where_shift
 
     def project(self, features: np.ndarray) -> np.ndarray:
-        """(..., D) features -> (..., projection_size): per frame, independent of the window."""
+        """(..., D) features -> (..., projection_size): per frame, independent of the window
+        (a frame's step from the one before is 0 until `link` or `link_step` sets it)."""
         features = np.asarray(features, np.float32)
         if not self.map_size:
             return features @ self.kernel + self.bias
         split = features.shape[-1] - self.map_size
-        projected = features[..., :split] @ self.kernel + self.bias
-        return np.concatenate([projected, features[..., split:]], axis=-1)
+        parts = [features[..., :split] @ self.kernel + self.bias, features[..., split:]]
+        if self.where_shift:
+            parts.append(np.zeros((*features.shape[:-1], 2), np.float32))
+        return np.concatenate(parts, axis=-1)
+
+    def _maps(self, projections: np.ndarray) -> np.ndarray:
+        start = self.kernel.shape[1]
+        return projections[..., start : start + self.map_size].reshape(
+            *projections.shape[:-1], *self.map_shape
+        )
+
+    def link(self, projections: np.ndarray) -> np.ndarray:
+        """The projections of a window's valid frames, in order, each with its step from the
+        frame before (`realtime.head.where.step_between`; the first frame's is not read).
+        In place; returns `projections`."""
+        if self.where_shift and len(projections) > 1:
+            maps = self._maps(projections)
+            projections[1:, -2:] = step_between(maps[:-1], maps[1:])
+        return projections
+
+    def link_step(self, previous: np.ndarray, projection: np.ndarray) -> None:
+        """The stream's `link` for its newest frame: its step from `previous` (the frame
+        pushed before it), set in place, once per frame."""
+        if self.where_shift:
+            projection[-2:] = step_between(self._maps(previous), self._maps(projection))
 
     def steps(self, projections: np.ndarray) -> np.ndarray:
         """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
@@ -316,15 +342,15 @@ class NumpyHead:
             reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
             steps = projections[:, :size] - reference.astype(np.float32)
         if self.map_size:  # where the window changes (and how far it moved), the same each step
-            maps = projections[:, 2 * size :].reshape(len(projections), *self.map_shape)
-            window = [window_trend(maps)]
-            if self.where_shift:
-                window.append(window_shift(maps))
+            window = [window_trend(self._maps(projections))]
+            if self.where_shift:  # the frames' steps from the frame before, the first's aside
+                window.append(projections[1:, -2:].sum(axis=0, dtype=np.float32))
             steps = steps + np.concatenate(window) @ self.where_kernel
         return steps
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
-        """Class probabilities from the projections of a window's valid frames, in order."""
+        """Class probabilities from the projections of a window's valid frames, in order
+        (linked: `link`)."""
         x = self.layers.last_state(self.steps(projections))
         for kernel, bias, activation in self.dense:
             x = activation(x @ kernel + bias)
@@ -333,7 +359,7 @@ class NumpyHead:
     def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(T, D) features + (T,) bool mask -> (n_classes,) probabilities."""
         valid = np.flatnonzero(np.asarray(mask, bool))
-        return self.from_projections(self.project(np.asarray(features)[valid]))
+        return self.from_projections(self.link(self.project(np.asarray(features)[valid])))
 
 
 def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray, np.ndarray]:
@@ -379,17 +405,24 @@ class HeadStream(WindowStream):
 
     `push(feature)` adds the newest frame and returns the probabilities for the window of
     the last `length` frames (fewer at the start: a partial window, as the masked head was
-    trained to read). Each frame's projection (`NumpyHead.project`) is computed once and kept
-    in a ring, so a new frame costs one (D x 3U) product (D x 6U with the `appearance+change`
-    input) plus the small recurrences.
+    trained to read). Each frame's projection (`NumpyHead.project`, with its step from the
+    frame before: `link_step`) is computed once and kept in a ring, so a new frame costs one
+    (D x 3U) product (D x 6U with the `appearance+change` input) plus the small recurrences.
     """
 
     def __init__(self, head: NumpyHead, length: int):
         # the window holds each frame's projection instead of its raw feature vector
         super().__init__(FeatureWindow(length, head.projection_size))
         self.head = head
+        # the newest frame's projection (after a reset too: a window's first frame's step
+        # is never read)
+        self._previous: np.ndarray | None = None
 
     def push(self, feature: np.ndarray) -> np.ndarray:
-        self._window.push(self.head.project(feature))
+        projection = self.head.project(feature)
+        if self._previous is not None:
+            self.head.link_step(self._previous, projection)
+        self._window.push(projection)
+        self._previous = projection
         projections, _ = self._window.arrays()
         return self.head.from_projections(projections[: self._window.fill])

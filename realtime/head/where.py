@@ -112,12 +112,14 @@ def window_shift(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     previous = np.where(previous >= 0, previous, index)
     before = np.take_along_axis(maps, previous[..., None, None, None], axis=-4)
     # the first valid frame steps from itself: no step
-    return (_steps(before, maps) * mask[..., None]).sum(axis=-2).astype(np.float32)
+    return (step_between(before, maps) * mask[..., None]).sum(axis=-2).astype(np.float32)
 
 
-def _steps(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """(..., H, W, K) pairs of maps -> (..., 2): the first-order displacement from `before`
-    to `after`, clipped (the module's docstring)."""
+def step_between(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(..., H, W, K) pairs of maps -> (..., 2) float32: s_t, the first-order displacement
+    from `before` to `after`, clipped (the module's docstring). The stream computes it once
+    per frame, against the frame before."""
+    before, after = np.asarray(before, np.float32), np.asarray(after, np.float32)
     middle = (before + after) * np.float32(0.5)
     across = (middle[..., 1:-1, 2:, :] - middle[..., 1:-1, :-2, :]) * np.float32(0.5)
     down = (middle[..., 2:, 1:-1, :] - middle[..., :-2, 1:-1, :]) * np.float32(0.5)
