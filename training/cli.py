@@ -69,7 +69,8 @@ def _add_backbone(p: argparse.ArgumentParser, pooling: bool = True) -> None:
             "over the whole image and its four quadrants (regions: keeps where things are, "
             "5x the features), or the whole image's average then the map itself, 32 numbers "
             "a position (map: the default recipe's head then also reads "
-            "which way the place where the picture changes moves; 2.5x the features) "
+            "which way the place where the picture changes moves and how far the picture "
+            "moved; 2.5x the features) "
             "(docs/training.md) (default: the recipe's)",
         )
     g.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for LiteRT")
