@@ -281,9 +281,21 @@ def main() -> int:
         return 2
     recipes = [parse_recipe(text) for text in args.recipes.split(";")]
     console, quiet = Console(stderr=True), Console(quiet=True)
-    backbones = {}  # per pooling, made when a recipe first asks for it
-    raw = {}
+    raw: dict = {}
     print(HEADER, flush=True)
+    try:
+        run_cells(args, sets, recipes, raw, console, quiet)
+    except KeyboardInterrupt:  # hours of training: keep every cell that finished
+        console.print(f"interrupted: {len(raw)} finished cells written")
+        finish(args, raw)
+        return 130
+    return finish(args, raw)
+
+
+def run_cells(args, sets: list[str], recipes: list, raw: dict, console, quiet) -> None:
+    """Each set's features once per pooling, then each recipe's seeds: one cell (recipe/set)
+    at a time into `raw`, printed as its row when it is done."""
+    backbones = {}  # per pooling, made when a recipe first asks for it
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -306,7 +318,6 @@ def main() -> int:
                 raw[f"{recipe.name}/{name}"] = runs
                 print(table_row(f"{recipe.name}/{name}", runs), flush=True)
                 console.print(f"{recipe.name}/{name}: {time.perf_counter() - start:.0f} s")
-    return finish(args, raw)
 
 
 if __name__ == "__main__":

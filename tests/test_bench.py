@@ -150,3 +150,39 @@ def test_recipe_tables_end_with_each_recipes_parameters_and_keep_the_raw_runs(tm
     merged = (tmp_path / "m.md").read_text()
     assert "default 3,132 (shapes-order), seed 99,909 (shapes-order)" in merged
     assert merged.index("| seed | shapes-order") < merged.index("| default | clips")
+
+
+def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypatch, capsys):
+    """Ctrl-C after hours of training: the cells that finished are written (JSON and
+    table), the one that was running is not, and the exit status says it was interrupted."""
+    import json
+    import sys
+    from types import SimpleNamespace
+
+    import bench.recipes_synthetic as table
+
+    embedder = tmp_path / "embedder.tflite"
+    embedder.write_bytes(b"")
+    calls = []
+
+    def run_one(data, recipe, quiet):
+        calls.append(recipe.seed)
+        if len(calls) == 4:  # the second cell's first seed
+            raise KeyboardInterrupt
+        keys = ("first", "any", "missing10", "missing30")
+        return {**dict.fromkeys(keys, 0.5), "epochs": 9, "trainable": 100}
+
+    monkeypatch.setattr(table, "EMBEDDER", embedder)
+    monkeypatch.setattr(table, "LiteRTBackbone", lambda *a, **k: SimpleNamespace(map_shape=None))
+    monkeypatch.setattr(table, "synthetic_set", lambda *a: {})
+    monkeypatch.setattr(table, "run_one", run_one)
+    out = tmp_path / "t"
+    argv = ["x", "--sets", "shapes-order,sprites-order", "--recipes", "default",
+            "--work", str(tmp_path / "w"), "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    assert table.main() == 130
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert list(runs) == ["default/shapes-order"] and len(runs["default/shapes-order"]) == 3
+    written = out.with_suffix(".md").read_text()
+    assert "| default | shapes-order | 50.0 ± 0.0 |" in written and "sprites" not in written
+    assert "interrupted: 1 finished cells written" in capsys.readouterr().err
