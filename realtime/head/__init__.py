@@ -60,6 +60,8 @@ first frame or the mean of its frames' R (the projection is linear: the projecti
 mean is the mean of the projections), whichever frames the window holds as it slides.
 A head reading where the picture changes keeps each frame's map beside its projection and
 adds, to every step, the window's trend (and shift) times its rows of the kernel
-(`where_kernel`): they depend on the whole window, so they are computed again as the window
-slides (bench/head_cost.py --map gives the cost).
+(`where_kernel`). The trend depends on the whole window, so it is computed again as the
+window slides; the shift is a sum of per-frame steps, so each frame's step from the frame
+before is computed once, when it arrives, kept beside its projection (`link_step`), and the
+window sums its frames' steps, the first's aside (bench/head_cost.py --map gives the cost).
 """
