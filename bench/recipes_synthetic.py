@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from realtime.backbones.litert import LiteRTBackbone  # noqa: E402
+from realtime.backbones.motion import WithMotion  # noqa: E402
 from realtime.head.config import SEED_HEAD  # noqa: E402
 from realtime.head.numpyhead import NumpyHead  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
@@ -295,25 +296,29 @@ def main() -> int:
 def run_cells(args, sets: list[str], recipes: list, raw: dict, console, quiet) -> None:
     """Each set's features once per pooling, then each recipe's seeds: one cell (recipe/set)
     at a time into `raw`, printed as its row when it is done."""
-    backbones = {}  # per pooling, made when a recipe first asks for it
+    backbones = {}  # per (pooling, motion), made when a recipe first asks for it
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in sets:
-            featurised = {}  # this set's features per pooling
+            featurised = {}  # this set's features per (pooling, motion)
             for recipe in recipes:
-                if recipe.pooling not in featurised:
-                    if recipe.pooling not in backbones:
-                        backbones[recipe.pooling] = LiteRTBackbone(EMBEDDER, pooling=recipe.pooling)
-                    backbone = backbones[recipe.pooling]
-                    featurised[recipe.pooling] = (
+                kind = (recipe.pooling, recipe.head.motion)
+                if kind not in featurised:
+                    if kind not in backbones:
+                        backbone = LiteRTBackbone(EMBEDDER, pooling=recipe.pooling)
+                        if recipe.head.motion:
+                            backbone = WithMotion(backbone, recipe.head.motion)
+                        backbones[kind] = backbone
+                    backbone = backbones[kind]
+                    featurised[kind] = (
                         clips_set(backbone, console, DEFAULT.window, args.data_seed)
                         if name == "clips"
                         else synthetic_set(work, name, args, backbone, console)
                     )
-                data = featurised[recipe.pooling]
+                data = featurised[kind]
                 start = time.perf_counter()
-                fitted = for_backbone(recipe, backbones[recipe.pooling])
+                fitted = for_backbone(recipe, backbones[kind])
                 runs = [run_one(data, replace(fitted, seed=s), quiet) for s in range(args.seeds)]
                 raw[f"{recipe.name}/{name}"] = runs
                 print(table_row(f"{recipe.name}/{name}", runs), flush=True)

@@ -250,6 +250,7 @@ def assemble(plan: RunPlan, args, console: Console) -> Run:
             cache_dir=args.cache_dir,
             calibration=args.calibration,
             pooling=plan.info.backbone.pooling,
+            motion=plan.info.backbone.motion,
         )
         check_compatible(plan.info, backbone.identity(), plan.model_dir)
         classifier = ActionClassifier(plan.model_dir, plan.info)

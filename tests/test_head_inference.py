@@ -43,6 +43,10 @@ CHANGES_HEAD = HeadConfig(
 WHERE_HEAD = dataclasses.replace(MEAN_HEAD, where_trend=True, map_shape=(3, 3, 4))
 # and how far the picture moved (the last 4 x 4 x 2 = 32: 2 x 2 inner positions)
 SHIFT_HEAD = dataclasses.replace(WHERE_HEAD, where_shift=True, map_shape=(4, 4, 2))
+# the last 5 x 5 = 25 are a thumbnail: the head reads how far the picture moved
+MOTION_HEAD = dataclasses.replace(MEAN_HEAD, motion=5)
+# and both: 32 numbers of map, then the thumbnail's 16 (the transform reads the first 16)
+MAP_MOTION_HEAD = dataclasses.replace(SHIFT_HEAD, motion=4)
 
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
@@ -60,7 +64,7 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         labels=list("abcde"),
         window=window,
         image_size=224,
-        backbone=BackboneIdentity("test", FEATURES, 224),
+        backbone=BackboneIdentity("test", FEATURES, 224, motion=head.motion or None),
         head=head,
     )
     save_model_dir(path, model, info)
@@ -86,6 +90,8 @@ def _features(rng, n, scale=1.0):
         WHERE_HEAD,
         dataclasses.replace(WHERE_HEAD, gru_units=(12, 8, 6)),
         SHIFT_HEAD,
+        MOTION_HEAD,
+        MAP_MOTION_HEAD,
     ],
     ids=[
         "seed",
@@ -98,6 +104,8 @@ def _features(rng, n, scale=1.0):
         "where-it-changes",
         "where-it-changes-three-grus",
         "where-it-changes-and-how-far-it-moved",
+        "how-far-its-pixels-moved",
+        "all-three",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -121,8 +129,16 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
 
 @pytest.mark.parametrize(
     "head",
-    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD, SHIFT_HEAD],
-    ids=["seed", "appearance+change", "change-from-mean", "where-it-changes", "how-far-it-moved"],
+    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD, SHIFT_HEAD, MOTION_HEAD, MAP_MOTION_HEAD],
+    ids=[
+        "seed",
+        "appearance+change",
+        "change-from-mean",
+        "where-it-changes",
+        "how-far-it-moved",
+        "how-far-its-pixels-moved",
+        "all-three",
+    ],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
     """Each frame is projected once; as the window slides, its first frame (and its mean)

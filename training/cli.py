@@ -7,12 +7,14 @@ Cheap checks (arguments, folders, data layout) come before TensorFlow is importe
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from realtime.backbones.base import CHOICES as BACKEND_CHOICES
 from realtime.backbones.base import INT8
+from realtime.backbones.motion import MOTION_SIZE
 from realtime.backbones.regions import Pooling
 from realtime.core.cliargs import (
     VERBOSE_HELP,
@@ -24,6 +26,7 @@ from realtime.core.cliargs import (
     run_reporting_errors,
 )
 from realtime.core.errors import InputError
+from realtime.head.config import HeadInput
 from realtime.head.modeldir import DEFAULT_MODEL_DIR, read_model_info
 from training import workflow
 from training.download import UCF101_TOP5_URL, prepare
@@ -114,6 +117,13 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         help="sampled frames between windows (recipe default: 10 / 5)",
     )
     g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split; default 0)")
+    g.add_argument(
+        "--motion",
+        action=argparse.BooleanOptionalAction,
+        help=f"the head also reads how far the picture moved over each window, from a "
+        f"{MOTION_SIZE}x{MOTION_SIZE} grayscale thumbnail of every frame kept after its "
+        "features (phase correlation; docs/training.md) (default: the recipe's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _recipe(args):
     pooling = getattr(args, "pooling", None)  # recorded with the recipe, used by the backbone
-    return get_recipe(
+    recipe = get_recipe(
         args.recipe,
         pooling=Pooling(pooling) if pooling else None,
         fps=getattr(args, "fps", None),
@@ -256,6 +266,14 @@ def _recipe(args):
         stride=getattr(args, "stride", None),
         seed=getattr(args, "seed", None),
     )
+    motion = getattr(args, "motion", None)
+    if motion is None:
+        return recipe
+    if motion and recipe.head.input is not HeadInput.APPEARANCE_CHANGE:
+        raise InputError(
+            f"--motion needs a recipe whose head reads appearance and change, not {args.recipe}"
+        )
+    return replace(recipe, head=replace(recipe.head, motion=MOTION_SIZE if motion else 0))
 
 
 def _choice(args, dataset=None, recipe=None):
@@ -265,8 +283,15 @@ def _choice(args, dataset=None, recipe=None):
     if not calibration and args.backend == INT8 and dataset is not None:
         calibration = [str(video.path) for video in dataset.split("train")]
     pooling = recipe.pooling if recipe else Pooling.GLOBAL
+    motion = recipe.head.motion or None if recipe else None
     return BackboneChoice(
-        args.backbone, args.backbone_weights, args.threads, args.backend, calibration, pooling
+        args.backbone,
+        args.backbone_weights,
+        args.threads,
+        args.backend,
+        calibration,
+        pooling,
+        motion,
     )
 
 

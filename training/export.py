@@ -15,6 +15,7 @@ from pathlib import Path
 from realtime.backbones import backbone_spec_from_metadata
 from realtime.backbones.base import Backbone, file_digest
 from realtime.backbones.litert import LiteRTBackbone
+from realtime.backbones.motion import unwrapped
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
 from realtime.head.modeldir import (
@@ -38,6 +39,7 @@ def check_output_dir(out: Path) -> Path:
 def write_model_dir(out: Path, head, info: ModelInfo, backbone: Backbone) -> Path:
     out = check_output_dir(out)
     save_model_dir(out, head, info)
+    backbone = unwrapped(backbone)  # the one that computes the features: its file
     if isinstance(backbone, LiteRTBackbone):
         target = out / backbone.path.name
         if not target.exists() or file_digest(target) != backbone.sha256:

@@ -107,7 +107,13 @@ def for_backbone(recipe: Recipe, backbone) -> Recipe:
     features (`--pooling map`), an `appearance+change` head also reads where the picture
     changes and how far it moved (`where_trend`, `where_shift`: `realtime.head.where`) and
     gets the shape of the map that ends each feature vector. InputError for a `where_trend`
-    head on features without a map."""
+    head on features without a map, or a `motion` head on features without its thumbnails
+    (`realtime.backbones.motion.WithMotion`)."""
+    if recipe.head.motion and getattr(backbone, "motion", None) != recipe.head.motion:
+        raise InputError(
+            f"this recipe's head reads how far the picture moved: it needs features ending "
+            f"with {recipe.head.motion}x{recipe.head.motion} thumbnails (--motion)"
+        )
     shape = getattr(backbone, "map_shape", None)
     reads_input = recipe.head.input is HeadInput.APPEARANCE_CHANGE
     if not recipe.head.where_trend and not (shape is not None and reads_input):

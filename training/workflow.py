@@ -42,6 +42,7 @@ class BackboneChoice:
     backend: str = "auto"
     calibration: list[str] | None = None
     pooling: Pooling = Pooling.GLOBAL  # --pooling, else the recipe's
+    motion: int | None = None  # the recipe's head's thumbnail side (`WithMotion`)
 
     def load(self) -> Backbone:
         return load_backbone(
@@ -51,6 +52,7 @@ class BackboneChoice:
             backend=self.backend,
             calibration=self.calibration,
             pooling=self.pooling,
+            motion=self.motion,
         )
 
 
@@ -244,6 +246,7 @@ def evaluation_backbone(model_dir: Path, choice: BackboneChoice) -> Backbone:
         backend=choice.backend,
         calibration=choice.calibration,
         pooling=info.backbone.pooling,
+        motion=info.backbone.motion,
     )
 
 

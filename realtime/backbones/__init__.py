@@ -11,6 +11,8 @@ applies its own input scaling, so that preprocessing exists once for training an
 - `Pooling` (`realtime.backbones.regions`): either backbone's last feature map averaged over
   the whole image (the usual output), over the whole image and its four quadrants, or the
   whole image's average then the map itself at 32 numbers a position.
+- `WithMotion` (`realtime.backbones.motion`): any of them with a small grayscale thumbnail of
+  each frame after its features, for a head that reads how far the picture moved.
 
 How InceptionV3 is *executed* (TensorFlow, XLA, LiteRT, OpenVINO fp32/bf16) is a backend, chosen
 with `load_backbone(..., backend=...)`; see `realtime.backbones.conversion`. Every backend of
@@ -29,6 +31,7 @@ from realtime.backbones.base import AUTO, Backbone, BackboneIdentity, Backend, c
 from realtime.backbones.conversion import load_inception
 from realtime.backbones.keras import INCEPTION_V3
 from realtime.backbones.litert import LiteRTBackbone
+from realtime.backbones.motion import WithMotion
 from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 
@@ -48,6 +51,7 @@ def load_backbone(
     cache_dir: str | os.PathLike | None = None,
     calibration=None,
     pooling: Pooling | str = Pooling.GLOBAL,
+    motion: int | None = None,
 ) -> Backbone:
     """Build the backbone that `--backbone SPEC [--backbone-weights FILE] [--backend B]` names.
 
@@ -57,10 +61,18 @@ def load_backbone(
     `pooling` (`--pooling`, `realtime.backbones.regions`): how the backbone's last feature map
     becomes the feature vector; a model directory records it with its backbone.
 
+    `motion`: the side of a grayscale thumbnail of each frame appended to its features
+    (`WithMotion`, for a head that reads how far the picture moved); None for none.
+
     `backend` (see `realtime.backbones.base.BACKENDS`) chooses how InceptionV3 runs; exported
     runtimes are converted from the Keras model once and cached in `cache_dir` (default
     `~/.cache/realtime-action`). A `.tflite` backbone always runs on LiteRT.
     """
+    backbone = _load(spec, weights, num_threads, backend, cache_dir, calibration, pooling)
+    return WithMotion(backbone, motion) if motion else backbone
+
+
+def _load(spec, weights, num_threads, backend, cache_dir, calibration, pooling) -> Backbone:
     spec = spec or INCEPTION_V3
     backend = check_backend_name(backend)
     if spec.lower().endswith(".tflite"):

@@ -42,6 +42,9 @@ class BackboneIdentity:
     pooling: Pooling = Pooling.GLOBAL
     #: `Pooling.MAP`: (rows, columns, channels) of the map part that ends each feature vector
     map_shape: tuple[int, int, int] | None = None
+    #: the side of the grayscale thumbnail that ends each feature vector (after the map, if
+    #: any; `realtime.backbones.motion`); written only when set
+    motion: int | None = None
 
     def as_dict(self) -> dict:
         """For metadata.json and cache keys: the fields that are set, in this order."""
@@ -66,6 +69,7 @@ class BackboneIdentity:
             sha256=data.get("sha256"),
             pooling=Pooling(data.get("pooling", Pooling.GLOBAL.value)),
             map_shape=tuple(int(v) for v in data["map_shape"]) if data.get("map_shape") else None,
+            motion=int(data["motion"]) if data.get("motion") else None,
         )
 
 
@@ -83,6 +87,8 @@ class Backbone(ABC):
     pooling: Pooling = Pooling.GLOBAL
     #: `Pooling.MAP`: (rows, columns, channels) of the map part, after the whole image's part.
     map_shape: tuple[int, int, int] | None = None
+    #: The side of the frame's thumbnail that ends each feature vector (`WithMotion`), or None.
+    motion: int | None = None
 
     @abstractmethod
     def extract(self, frames: np.ndarray) -> np.ndarray:
@@ -102,6 +108,7 @@ class Backbone(ABC):
             int(self.image_size),
             pooling=self.pooling,
             map_shape=self.map_shape,
+            motion=self.motion,
         )
 
     def cache_identity(self) -> dict:

@@ -303,6 +303,7 @@ def worker(args) -> int:
             backend=args.backend,
             cache_dir=args.cache_dir,
             pooling=info.backbone.pooling,
+            motion=info.backbone.motion,
         )
         try:
             check_compatible(info, backbone.identity(), model_dir)

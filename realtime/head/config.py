@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 WINDOW_INPUT_LAYER = "window_input"
+#: Numbers a `motion` head reads about how far the picture moved (realtime.head.motion)
+MOTION_DIMS = 4
 WINDOW_OFFSET_LAYER = "window_offset"
 DENSE_LAYER = "dense"
 PROBS_LAYER = "probs"
@@ -74,6 +76,10 @@ class HeadConfig:
     where_shift: bool = False
     #: (rows, columns, channels) of the map part that ends each feature vector (`where_trend`)
     map_shape: tuple[int, int, int] | None = None
+    #: APPEARANCE_CHANGE: the side of the grayscale thumbnail that ends each feature vector
+    #: (after the map, if any), whose translation over the window the GRU also reads at every
+    #: step (`realtime.head.motion`, 4 numbers); 0: none
+    motion: int = 0
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -92,11 +98,28 @@ class HeadConfig:
             raise ValueError("where_shift needs where_trend")
         if self.map_shape is not None and (len(self.map_shape) != 3 or min(self.map_shape) < 1):
             raise ValueError(f"map_shape must be 3 positive sizes, not {self.map_shape}")
+        if self.motion < 0 or self.motion == 1:
+            raise ValueError(
+                f"motion must be 0 or a thumbnail side of 2 or more, not {self.motion}"
+            )
+        if self.motion and self.input is not HeadInput.APPEARANCE_CHANGE:
+            raise ValueError(f"motion needs the {HeadInput.APPEARANCE_CHANGE.value} input")
 
     @property
     def where_dims(self) -> int:
         """Numbers the GRU reads for where the picture changes (0, 2, or 4 with the shift)."""
         return 2 * (self.where_trend + self.where_shift)
+
+    @property
+    def window_dims(self) -> int:
+        """Numbers the GRU reads, the same at every step, about the whole window: where the
+        picture changes (`where_dims`), then how far it moved (4 with `motion`)."""
+        return self.where_dims + MOTION_DIMS * bool(self.motion)
+
+    @property
+    def thumbnail_size(self) -> int:
+        """How many numbers of each feature vector are the thumbnail (`motion`), else 0."""
+        return self.motion * self.motion
 
     @property
     def map_size(self) -> int:
@@ -124,6 +147,8 @@ class HeadConfig:
             del data["where_trend"], data["map_shape"]
         if not self.where_shift:  # as are heads without the shift
             del data["where_shift"]
+        if not self.motion:  # and heads without the motion
+            del data["motion"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -155,6 +180,8 @@ class HeadConfig:
                 parts[0] += " + 2 for where it changes"
             if self.where_shift:
                 parts[0] += " + 2 for how far it moved"
+            if self.motion:
+                parts[0] += f" + 4 for how far its {self.motion}x{self.motion} pixels moved"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
@@ -179,6 +206,10 @@ class HeadConfig:
         )
         # heads written before the option kept the frames' principal components
         values["change_basis"] = ChangeBasis(values.get("change_basis", ChangeBasis.FRAMES.value))
+        if "motion" in values and (
+            isinstance(values["motion"], bool) or not isinstance(values["motion"], int)
+        ):
+            raise ValueError("motion must be a whole number (the thumbnail's side)")
         kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
         for key in (
             "dropout",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.head.config import ChangeBasis, ChangeReference
+from realtime.head.config import ChangeBasis, ChangeReference, HeadConfig
+from realtime.head.motion import window_motion
 from realtime.head.where import window_shift, window_trend
 
 
@@ -377,25 +378,36 @@ def fit_appearance_spread(
 
 
 def fit_where_scale(
-    maps: np.ndarray,
+    maps: np.ndarray | None,
     masks: np.ndarray,
-    map_shape: tuple[int, int, int],
-    shift: bool = False,
+    config: HeadConfig,
+    thumbs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(2,) float32 (4 with `shift`): one over the spread of the training windows' trends of
-    where the picture changes (`realtime.head.where`), x and y, then of how far it moved, so
-    that each reaches the GRU at unit scale like the transform's other parts. `maps`:
-    (N, T, rows * columns * channels)."""
-    trends = []
-    step = max(1, CHUNK // max(masks.shape[1], 1))  # the maps of many windows are large
-    for start in range(0, len(maps), step):
-        chunk = np.asarray(maps[start : start + step])
-        shaped = chunk.reshape(*chunk.shape[:2], *map_shape)
-        window = [window_trend(shaped, masks[start : start + step])]
-        if shift:
-            window.append(window_shift(shaped, masks[start : start + step]))
-        trends.append(np.concatenate(window, axis=-1))
-    trends = np.concatenate(trends)
+    """(config.window_dims,) float32: one over the spread of the training windows' numbers
+    about the whole window, so that each reaches the GRU at unit scale like the transform's
+    other parts: the trend of where the picture changes (`realtime.head.where`), x and y,
+    then how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
+    `realtime.head.motion`). `maps`: (N, T, rows * columns * channels) (None without
+    `where_trend`); `thumbs`: (N, T, G * G) (None without `motion`)."""
+    numbers = []
+    # the maps of many windows are large, their thumbnails' transforms larger
+    step = max(1, CHUNK // max(masks.shape[1], 1) // (8 if config.motion else 1))
+    for start in range(0, len(masks), step):
+        mask = masks[start : start + step]
+        window = []
+        if config.where_trend:
+            chunk = np.asarray(maps[start : start + step])
+            shaped = chunk.reshape(*chunk.shape[:2], *config.map_shape)
+            window.append(window_trend(shaped, mask))
+            if config.where_shift:
+                window.append(window_shift(shaped, mask))
+        if config.motion:
+            chunk = np.asarray(thumbs[start : start + step])
+            window.append(
+                window_motion(chunk.reshape(*chunk.shape[:2], config.motion, config.motion), mask)
+            )
+        numbers.append(np.concatenate(window, axis=-1))
+    numbers = np.concatenate(numbers)
     counted = np.asarray(masks).sum(axis=1) >= 2
-    spread = trends[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(trends.shape[1])
+    spread = numbers[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(numbers.shape[1])
     return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)

@@ -46,6 +46,7 @@ def build_head(
             reference=config.change_reference.value,
             map_shape=config.map_shape if config.where_trend else None,
             where_shift=config.where_shift,
+            motion=config.motion,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
         if config.appearance_offset > 0:
@@ -78,8 +79,11 @@ def fit_head_input(
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
         return
-    maps = None
-    if config.where_trend:  # the map part ends each feature vector
+    maps, thumbs = None, None
+    if config.motion:  # the thumbnail ends each feature vector
+        split = features.shape[-1] - config.thumbnail_size
+        features, thumbs = features[..., :split], features[..., split:]
+    if config.where_trend:  # the map part ends the rest
         split = features.shape[-1] - config.map_size
         features, maps = features[..., :split], features[..., split:]
     statistics = list(
@@ -94,8 +98,8 @@ def fit_head_input(
             regions,
         )
     )
-    if maps is not None:
-        statistics.append(fit_where_scale(maps, masks, config.map_shape, config.where_shift))
+    if config.window_dims:
+        statistics.append(fit_where_scale(maps, masks, config, thumbs))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])

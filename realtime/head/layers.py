@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime.core.optional import import_tensorflow
+from realtime.head import motion as pixels
 from realtime.head import where
 
 import_tensorflow()
@@ -36,6 +37,11 @@ class WindowInput(keras.layers.Layer):
     (`realtime.head.where`, computed here from the same constants), and with `where_shift`
     how far the picture moved over the window, times `where_scale` (2 or 4), fitted on the
     training windows.
+
+    With `motion` (G), each feature vector ends with a G x G grayscale thumbnail of its frame
+    (after the map, if any): the window's part then also holds how far the picture moved
+    (`realtime.head.motion`, the phase correlation of consecutive valid frames' thumbnails,
+    summed), 4 more numbers, scaled with the others.
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class WindowInput(keras.layers.Layer):
         reference: str = "first",
         map_shape: tuple[int, int, int] | list[int] | None = None,
         where_shift: bool = False,
+        motion: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,10 +67,13 @@ class WindowInput(keras.layers.Layer):
         if where_shift and not self.map_shape:
             raise ValueError("where_shift needs map_shape")
         self.where_shift = bool(where_shift)
+        self.motion = int(motion)
+        self.thumbnail_size = self.motion * self.motion
         self.where_dims = 2 * (bool(self.map_shape) + self.where_shift)
+        self.where_dims += pixels.STEP_SIZE * bool(self.motion)
 
     def build(self, input_shape=None):
-        size = self.feature_size - self.map_size
+        size = self.feature_size - self.map_size - self.thumbnail_size
         self.mean = self.add_weight(
             shape=(size,), initializer="zeros", trainable=False, name="mean"
         )
@@ -76,7 +86,7 @@ class WindowInput(keras.layers.Layer):
         self.change = self.add_weight(
             shape=(size, self.change_dims), initializer="zeros", trainable=False, name="change"
         )
-        if self.map_shape:
+        if self.where_dims:
             self.where_scale = self.add_weight(
                 shape=(self.where_dims,),
                 initializer="ones",
@@ -86,9 +96,13 @@ class WindowInput(keras.layers.Layer):
         self.built = True
 
     def call(self, features, mask):
+        end = self.feature_size - self.thumbnail_size
+        if self.motion:
+            thumbs = features[..., end:]
+            features = features[..., :end]
         if self.map_shape:
-            maps = features[..., self.feature_size - self.map_size :]
-            features = features[..., : self.feature_size - self.map_size]
+            maps = features[..., end - self.map_size :]
+            features = features[..., : end - self.map_size]
         if self.reference == "first":
             first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
             reference = ops.take_along_axis(features, first[:, None, None], axis=1)
@@ -99,12 +113,17 @@ class WindowInput(keras.layers.Layer):
         looks = ops.matmul(features - self.mean, self.appearance)
         change = ops.matmul(features - reference, self.change)
         parts = [looks, change]
-        if self.map_shape:
-            rows, columns, channels = self.map_shape
-            maps = ops.reshape(maps, (-1, maps.shape[1], rows, columns, channels))
-            window = [self._where_trend(maps, mask)]  # (N, 2)
-            if self.where_shift:
-                window.append(self._where_shift(maps, mask))
+        if self.where_dims:
+            window = []
+            if self.map_shape:
+                rows, columns, channels = self.map_shape
+                maps = ops.reshape(maps, (-1, maps.shape[1], rows, columns, channels))
+                window.append(self._where_trend(maps, mask))  # (N, 2)
+                if self.where_shift:
+                    window.append(self._where_shift(maps, mask))
+            if self.motion:
+                thumbs = ops.reshape(thumbs, (-1, thumbs.shape[1], self.motion, self.motion))
+                window.append(self._motion(thumbs, mask))
             window = ops.concatenate(window, axis=-1) * self.where_scale
             steps = ops.ones_like(change[..., :1])
             parts.append(steps * window[:, None, :])
@@ -131,17 +150,25 @@ class WindowInput(keras.layers.Layer):
         slope = ops.sum(lever[..., None] * centre, axis=1) / spread[:, None]
         return ops.where(count[:, None] >= 2, slope, ops.zeros_like(slope))
 
-    def _where_shift(self, maps, mask):
-        """`realtime.head.where.window_shift` on (N, T, rows, columns, channels)."""
-        weights = ops.cast(mask, maps.dtype)  # (N, T)
+    @staticmethod
+    def _previous(frames, mask, pattern: str):
+        """(each frame's previous valid frame, or itself for the first valid frame and the
+        invalid ones; (N, T): 1 for a valid frame after the first). `pattern`: the einsum
+        that picks frames, e.g. "nts,nshwk->nthwk"."""
+        weights = ops.cast(mask, frames.dtype)  # (N, T)
         rank = ops.cumsum(weights, axis=1) - 1.0
         # (N, T, T): frame s is frame t's previous valid frame
         previous = weights[:, None, :] * ops.cast(
-            ops.equal(rank[:, None, :], rank[:, :, None] - 1.0), maps.dtype
+            ops.equal(rank[:, None, :], rank[:, :, None] - 1.0), frames.dtype
         )
-        moved = weights * ops.cast(rank >= 1.0, maps.dtype)  # a valid frame after the first
-        stays = moved[:, :, None, None, None]
-        before = ops.einsum("nts,nshwk->nthwk", previous, maps) * stays + (1.0 - stays) * maps
+        moved = weights * ops.cast(rank >= 1.0, frames.dtype)  # a valid frame after the first
+        stays = moved[(slice(None), slice(None)) + (None,) * (len(frames.shape) - 2)]
+        before = ops.einsum(pattern, previous, frames) * stays + (1.0 - stays) * frames
+        return before, moved
+
+    def _where_shift(self, maps, mask):
+        """`realtime.head.where.window_shift` on (N, T, rows, columns, channels)."""
+        before, moved = self._previous(maps, mask, "nts,nshwk->nthwk")
         middle = (before + maps) * 0.5
         across = (middle[:, :, 1:-1, 2:] - middle[:, :, 1:-1, :-2]) * 0.5
         down = (middle[:, :, 2:, 1:-1] - middle[:, :, :-2, 1:-1]) * 0.5
@@ -159,6 +186,50 @@ class WindowInput(keras.layers.Layer):
         step = ops.clip(step, -where.SHIFT_LIMIT, where.SHIFT_LIMIT)
         return ops.sum(step * moved[..., None], axis=1)  # (N, 2)
 
+    def _motion(self, thumbs, mask):
+        """`realtime.head.motion.window_motion` on (N, T, G, G)."""
+        size = self.motion
+        before, moved = self._previous(thumbs, mask, "nts,nshw->nthw")
+        window = ops.convert_to_tensor(pixels.hann(size))
+
+        def centred(pictures):  # less each one's mean, times the window
+            return (pictures - ops.mean(pictures, axis=(-2, -1), keepdims=True)) * window
+
+        zeros = ops.zeros_like(thumbs)
+        first_real, first_imag = ops.fft2((centred(before), zeros))
+        second_real, second_imag = ops.fft2((centred(thumbs), zeros))
+        # conj(first) * second, brought to unit magnitude
+        real = first_real * second_real + first_imag * second_imag
+        imag = first_real * second_imag - first_imag * second_real
+        magnitude = ops.sqrt(real * real + imag * imag) + pixels.EPSILON
+        real, imag = real / magnitude, imag / magnitude
+        # the inverse transform's real part: ifft2(z) = conj(fft2(conj(z))) / G^2
+        surface, _ = ops.fft2((real, -imag))
+        flat = ops.reshape(surface / float(size * size), (-1, thumbs.shape[1], size * size))
+        peak = ops.argmax(flat, axis=-1)[..., None]  # (N, T, 1)
+        row, column = peak // size, peak % size
+        half = size // 2
+        place = ops.cast(
+            ops.concatenate([(column + half) % size - half, (row + half) % size - half], -1),
+            flat.dtype,
+        )
+        # the 5 x 5 values around the peak, row by row; the 3 x 3 in the middle
+        rows, columns = (ops.convert_to_tensor(v, "int32") for v in (pixels._ROWS, pixels._COLUMNS))
+        index = ((ops.cast(row, "int32") + rows) % size) * size + (
+            ops.cast(column, "int32") + columns
+        ) % size
+        values = ops.take_along_axis(flat, index, axis=-1)  # (N, T, 25)
+        offsets = ops.convert_to_tensor(pixels._OFFSETS)
+        near = ops.relu(ops.take(values, pixels.NEAR, axis=-1))
+        at_peak = ops.matmul(near, ops.take(offsets, pixels.NEAR, axis=0)) / ops.maximum(
+            ops.sum(near, axis=-1, keepdims=True), pixels.EPSILON
+        )
+        centre = values[..., pixels.CENTRE : pixels.CENTRE + 1]
+        wide = ops.maximum(ops.sum(values, axis=-1, keepdims=True), centre + pixels.EPSILON)
+        around = ops.clip(ops.matmul(values, offsets) / wide, -pixels.WIDE, pixels.WIDE)
+        step = ops.concatenate([place + at_peak, place + around], axis=-1)
+        return ops.sum(step * moved[..., None], axis=1)  # (N, 4)
+
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.where_dims)
 
@@ -171,6 +242,7 @@ class WindowInput(keras.layers.Layer):
             "reference": self.reference,
             "map_shape": list(self.map_shape) if self.map_shape else None,
             "where_shift": self.where_shift,
+            "motion": self.motion,
         }
 
 

@@ -18,6 +18,7 @@ MAX_LABELS = 10_000
 MAX_WINDOW = 1_000
 MAX_FEATURES = 100_000
 MAX_UNITS = 4_096
+MAX_THUMBNAIL = 256  # a motion thumbnail's side
 MIN_IMAGE, MAX_IMAGE = 16, 4_096
 MAX_FPS = 1_000.0
 
@@ -114,6 +115,13 @@ def _backbone(data: dict) -> None:
             )
     if "map_shape" in backbone:
         _map_shape(backbone["map_shape"], "backbone.map_shape")
+    if "motion" in backbone:
+        whole(backbone["motion"], "backbone.motion", 2, MAX_THUMBNAIL)
+        if backbone["motion"] ** 2 >= backbone["feature_size"]:
+            raise MetadataError(
+                f"backbone.motion {_show(backbone['motion'])}: its thumbnail holds more numbers "
+                f"than the backbone's {backbone['feature_size']} features"
+            )
     if "pooling" in backbone and backbone["pooling"] not in [p.value for p in Pooling]:
         choices = ", ".join(p.value for p in Pooling)
         raise MetadataError(
@@ -162,11 +170,20 @@ def _head(data: dict) -> None:
             raise MetadataError(f"head.{key} must be true or false, not {_show(head[key])}")
     if head.get("where_shift") and not head.get("where_trend"):
         raise MetadataError("head.where_shift needs head.where_trend")
+    thumbnail = 0
+    if "motion" in head:
+        whole(head["motion"], "head.motion", 2, MAX_THUMBNAIL)
+        if head["motion"] != data["backbone"].get("motion"):
+            raise MetadataError(
+                f"head.motion {_show(head['motion'])} must be the backbone's thumbnail side "
+                f"(backbone.motion: {_show(data['backbone'].get('motion'))})"
+            )
+        thumbnail = head["motion"] ** 2
     if head.get("where_trend"):
         shape = head.get("map_shape")
         _map_shape(shape, "head.map_shape")
         rows, columns, channels = shape
-        if rows * columns * channels >= data["backbone"]["feature_size"]:
+        if rows * columns * channels + thumbnail >= data["backbone"]["feature_size"]:
             raise MetadataError(
                 f"head.map_shape {_show(shape)} holds more numbers than the backbone's "
                 f"{data['backbone']['feature_size']} features"

@@ -138,3 +138,12 @@ def check_compatible(info: ModelInfo, given: BackboneIdentity, model_dir: Path) 
             f"model {model_dir} was trained on features pooled as {expected.pooling}, but the "
             f"backbone pools them as {given.pooling}"
         )
+    if expected.motion != given.motion:
+
+        def thumbnails(side):
+            return f"{side}x{side} thumbnails" if side else "no thumbnails"
+
+        raise InputError(
+            f"model {model_dir} was trained on features ending with "
+            f"{thumbnails(expected.motion)}, but the backbone's end with {thumbnails(given.motion)}"
+        )

@@ -21,6 +21,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
+from realtime.head.motion import STEP_SIZE, phase_step
 from realtime.head.where import step_between, window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
@@ -185,12 +186,15 @@ class NumpyHead:
         window_input: list[np.ndarray] | None = None,
         reference: ChangeReference | None = None,
         map_shape: tuple[int, int, int] | None = None,
+        motion: int = 0,
     ):
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
         `map_shape` too ([mean, A, C, where_scale]), the trend of where the picture changes
         read from the map that ends each feature vector (`realtime.head.where`), and how far
-        the picture moved when `where_scale` holds 4 numbers."""
+        the map moved when `where_scale` holds 2 more numbers; with `motion` (G; its 2
+        numbers last in `where_scale`), how far the picture moved, read from the G x G
+        thumbnail that ends each feature vector, after the map (`realtime.head.motion`)."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -211,20 +215,30 @@ class NumpyHead:
         self.reference = None if window_input is None else reference
         self.map_shape = None if window_input is None or map_shape is None else tuple(map_shape)
         self.map_size = int(np.prod(self.map_shape)) if self.map_shape else 0
+        self.motion = 0 if window_input is None else int(motion)
+        self.thumbnail_size = self.motion * self.motion
         self.where_shift = False
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
             window_input = [np.asarray(w, np.float64) for w in window_input]
             self.kernel, self.bias = _fold_window_input(window_input[:3], first)
-        if self.map_shape:  # the trend's scale and its rows of the first GRU's input kernel
+        if self.map_shape or self.motion:  # the window's numbers' scale and kernel rows
             if len(window_input) != 4:
-                raise UnsupportedHead("a head reading where things change needs its scale")
+                raise UnsupportedHead("a head reading the whole window's motion needs its scale")
             rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
-            if len(window_input[3]) not in (2, 4) or len(rows) != len(window_input[3]):
-                raise UnsupportedHead("where the picture changes: 2 or 4 numbers")
-            self.where_shift = len(window_input[3]) == 4
-            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2|4, 3U)
+            on_map = len(window_input[3]) - STEP_SIZE * bool(self.motion)
+            if on_map not in ((2, 4) if self.map_shape else (0,)) or len(rows) != len(
+                window_input[3]
+            ):
+                raise UnsupportedHead("where the picture changes: 2 or 4 numbers, 4 for motion")
+            self.where_shift = on_map == 4
+            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2-8, 3U)
+        # where each frame's projection keeps its map, its thumbnail and its steps
+        self._map_at = self.kernel.shape[1]
+        self._thumb_at = self._map_at + self.map_size
+        self._shift_at = self._thumb_at + self.thumbnail_size
+        self._motion_at = self._shift_at + 2 * self.where_shift
 
     @classmethod
     def from_keras(cls, model) -> NumpyHead:  # pragma: no mutate block (TensorFlow)
@@ -233,7 +247,7 @@ class NumpyHead:
 
         grus: list[_Gru] = []
         dense: list[tuple[np.ndarray, np.ndarray, str]] = []
-        window_input, reference, map_shape = None, None, None
+        window_input, reference, map_shape, motion = None, None, None, 0
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
@@ -241,6 +255,7 @@ class NumpyHead:
                 window_input = layer.get_weights()
                 reference = ChangeReference(layer.reference)
                 map_shape = layer.map_shape
+                motion = getattr(layer, "motion", 0)
             elif isinstance(layer, keras.layers.GRU):
                 if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
@@ -254,7 +269,7 @@ class NumpyHead:
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
-        return cls(grus, dense, window_input, reference, map_shape)
+        return cls(grus, dense, window_input, reference, map_shape, motion)
 
     @classmethod
     def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
@@ -288,48 +303,71 @@ class NumpyHead:
         dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], "softmax")]
         if config.input is HeadInput.APPEARANCE_CHANGE:
             map_shape = config.map_shape if config.where_trend else None
-            return cls(grus, dense, found[WINDOW_INPUT_LAYER], config.change_reference, map_shape)
+            return cls(
+                grus,
+                dense,
+                found[WINDOW_INPUT_LAYER],
+                config.change_reference,
+                map_shape,
+                config.motion,
+            )
         return cls(grus, dense)
 
     @property
     def projection_size(self) -> int:
         """Numbers kept per frame: 3U, or 6U when steps are relative to a reference (plus the
-        frame's map when the head reads where the picture changes, and the 2 numbers of its
-        step from the frame before when it reads how far the picture moved)."""
-        return self.kernel.shape[1] + self.map_size + 2 * self.where_shift
+        frame's map when the head reads where the picture changes, its thumbnail when it reads
+        the motion, and its steps from the frame before: 2 numbers on the map when it reads how
+        far the map moved, 4 on the thumbnail for the motion)."""
+        return self._motion_at + STEP_SIZE * bool(self.motion)
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """(..., D) features -> (..., projection_size): per frame, independent of the window
         (a frame's step from the one before is 0 until `link` or `link_step` sets it)."""
         features = np.asarray(features, np.float32)
-        if not self.map_size:
+        if not self.map_size and not self.motion:
             return features @ self.kernel + self.bias
-        split = features.shape[-1] - self.map_size
-        parts = [features[..., :split] @ self.kernel + self.bias, features[..., split:]]
-        if self.where_shift:
-            parts.append(np.zeros((*features.shape[:-1], 2), np.float32))
+        split = features.shape[-1] - self.map_size - self.thumbnail_size
+        steps = 2 * self.where_shift + STEP_SIZE * bool(self.motion)
+        parts = [
+            features[..., :split] @ self.kernel + self.bias,
+            features[..., split:],  # the map, then the thumbnail
+            np.zeros((*features.shape[:-1], steps), np.float32),
+        ]
         return np.concatenate(parts, axis=-1)
 
     def _maps(self, projections: np.ndarray) -> np.ndarray:
-        start = self.kernel.shape[1]
-        return projections[..., start : start + self.map_size].reshape(
+        return projections[..., self._map_at : self._thumb_at].reshape(
             *projections.shape[:-1], *self.map_shape
         )
 
+    def _thumbs(self, projections: np.ndarray) -> np.ndarray:
+        return projections[..., self._thumb_at : self._shift_at].reshape(
+            *projections.shape[:-1], self.motion, self.motion
+        )
+
     def link(self, projections: np.ndarray) -> np.ndarray:
-        """The projections of a window's valid frames, in order, each with its step from the
-        frame before (`realtime.head.where.step_between`; the first frame's is not read).
-        In place; returns `projections`."""
-        if self.where_shift and len(projections) > 1:
-            maps = self._maps(projections)
-            projections[1:, -2:] = step_between(maps[:-1], maps[1:])
+        """The projections of a window's valid frames, in order, each with its steps from the
+        frame before (`realtime.head.where.step_between`, `realtime.head.motion.phase_step`;
+        the first frame's are not read). In place; returns `projections`."""
+        if len(projections) > 1:
+            self._link(projections[:-1], projections[1:])
         return projections
 
     def link_step(self, previous: np.ndarray, projection: np.ndarray) -> None:
-        """The stream's `link` for its newest frame: its step from `previous` (the frame
+        """The stream's `link` for its newest frame: its steps from `previous` (the frame
         pushed before it), set in place, once per frame."""
+        self._link(previous, projection)
+
+    def _link(self, previous: np.ndarray, projection: np.ndarray) -> None:
         if self.where_shift:
-            projection[-2:] = step_between(self._maps(previous), self._maps(projection))
+            projection[..., self._shift_at : self._shift_at + 2] = step_between(
+                self._maps(previous), self._maps(projection)
+            )
+        if self.motion:
+            projection[..., self._motion_at : self._motion_at + STEP_SIZE] = phase_step(
+                self._thumbs(previous), self._thumbs(projection)
+            )
 
     def steps(self, projections: np.ndarray) -> np.ndarray:
         """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
@@ -341,10 +379,13 @@ class NumpyHead:
         else:
             reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
             steps = projections[:, :size] - reference.astype(np.float32)
-        if self.map_size:  # where the window changes (and how far it moved), the same each step
-            window = [window_trend(self._maps(projections))]
-            if self.where_shift:  # the frames' steps from the frame before, the first's aside
-                window.append(projections[1:, -2:].sum(axis=0, dtype=np.float32))
+        if self.map_size or self.motion:  # the whole window's numbers, the same each step
+            window = []
+            if self.map_size:  # where the window changes (and how far the map moved)
+                window.append(window_trend(self._maps(projections)))
+            # the frames' steps from the frame before, the first's aside
+            moved = projections[1:, self._shift_at : self.projection_size]
+            window.append(moved.sum(axis=0, dtype=np.float32))
             steps = steps + np.concatenate(window) @ self.where_kernel
         return steps
 
@@ -387,11 +428,11 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
     shapes: dict[str, list[tuple[int, ...]]] = {}
     if config.input is HeadInput.APPEARANCE_CHANGE:
         a, c = config.dims
-        size -= config.map_size
+        size -= config.map_size + config.thumbnail_size
         shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
-        if config.where_trend:
-            shapes[WINDOW_INPUT_LAYER].append((config.where_dims,))
-        size = a + c + config.where_dims
+        if config.window_dims:
+            shapes[WINDOW_INPUT_LAYER].append((config.window_dims,))
+        size = a + c + config.window_dims
     for i, units in enumerate(config.gru_units):
         shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
         size = units

@@ -1,0 +1,295 @@
+"""How far the picture moved (`--motion`): the thumbnails the backbone appends
+(realtime.backbones.motion), the phase correlation and its sum over a window
+(realtime.head.motion) on pictures whose move is known, how a model records it, and the
+recipe and command line that turn it on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.backbones.base import Backbone, BackboneIdentity
+from realtime.backbones.motion import MOTION_SIZE, WithMotion, thumbnails, unwrapped
+from realtime.core.errors import InputError
+from realtime.head.config import ChangeReference, HeadConfig, HeadInput
+from realtime.head.metadata import MetadataError, check_metadata
+from realtime.head.modeldir import ModelInfo, check_compatible
+from realtime.head.motion import hann, phase_step, window_motion
+from training.recipes import DEFAULT, SEED, for_backbone
+
+MOTION_HEAD = HeadConfig(
+    input=HeadInput.APPEARANCE_CHANGE,
+    appearance_dims=16,
+    change_dims=16,
+    change_reference=ChangeReference.MEAN,
+    motion=MOTION_SIZE,
+)
+
+
+def _scene(seed=0, size=400, blur=2.0) -> np.ndarray:
+    """A smooth random texture, 0..1: every window of it has something to lock on to."""
+    rng = np.random.default_rng(seed)
+    scene = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), blur)
+    return (scene - scene.min()) / (scene.max() - scene.min())
+
+
+def _views(scene, path, side=MOTION_SIZE) -> np.ndarray:
+    """(len(path), side, side): the scene seen through a window whose top-left corner follows
+    `path` ((x, y) pairs, whole pixels): the picture moves the other way."""
+    return np.stack([scene[y : y + side, x : x + side] for x, y in path]).astype(np.float32)
+
+
+@pytest.mark.parametrize("move", [(3, 0), (0, -4), (-5, 2), (7, 7), (0, 0)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_step_is_the_translation_between_two_pictures(move, seed):
+    """The camera moves by `move`: the picture moves by minus that, to a quarter of a pixel at
+    the peak; around it (the signed 5 x 5 centroid) to 0.65, pulled towards no move by the
+    window, which stays where the frame is."""
+    scene = _scene(seed)
+    dx, dy = move
+    before, after = _views(scene, [(150, 150), (150 + dx, 150 + dy)])
+    step = phase_step(before, after)
+    assert step.shape == (4,) and step.dtype == np.float32
+    np.testing.assert_allclose(step[:2], [-dx, -dy], atol=0.25)
+    np.testing.assert_allclose(step[2:], [-dx, -dy], atol=0.65)
+    # the same pair the other way round moves back; the mirrored pair moves the mirrored way
+    np.testing.assert_allclose(phase_step(after, before), -step, atol=1e-4)
+    mirrored = phase_step(before[:, ::-1], after[:, ::-1])
+    np.testing.assert_allclose(mirrored, step * [-1, 1, -1, 1], atol=1e-4)
+
+
+def test_a_step_is_the_translation_through_noise_and_light_changes():
+    """A picture growing brighter moves as it did (each thumbnail less its mean: phase
+    correlation reads where things are, not how bright they are); a noisy camera still moves
+    by about its step. Noise of 0.02 on a thumbnail is 0.08 (20 levels of 255) on each pixel
+    of the model's input, which the 4 x 4 area average divides by 4."""
+    rng = np.random.default_rng(3)
+    before, after = _views(_scene(3), [(100, 100), (104, 98)])
+    clean = phase_step(before, after)
+    np.testing.assert_allclose(clean[:2], [-4, 2], atol=0.25)
+    np.testing.assert_allclose(phase_step(before, 0.6 * after + 0.3), clean, atol=0.05)
+    np.testing.assert_allclose(phase_step(0.5 * before, after - 0.2), clean, atol=0.05)
+    before = before + rng.normal(0, 0.02, before.shape).astype(np.float32)
+    after = after + rng.normal(0, 0.02, after.shape).astype(np.float32)
+    np.testing.assert_allclose(phase_step(before, after), [-4, 2, -4, 2], atol=0.6)
+
+
+def test_a_featureless_picture_moves_nowhere_and_gives_no_nan():
+    flat = np.full((2, 16, 16), 0.5, np.float32)
+    black = np.zeros((2, 16, 16), np.float32)
+    for before, after in (flat, black, (flat[0], black[0])):
+        step = phase_step(before, after)
+        assert np.all(np.isfinite(step))
+        np.testing.assert_allclose(step, 0.0, atol=1e-6)
+
+
+def test_steps_are_computed_pair_by_pair_in_batches():
+    scene = _scene(4)
+    views = _views(scene, [(100 + 2 * t, 120 - t) for t in range(6)])
+    batched = phase_step(views[:-1], views[1:])
+    assert batched.shape == (5, 4)
+    for t in range(5):
+        np.testing.assert_allclose(batched[t], phase_step(views[t], views[t + 1]), atol=1e-6)
+
+
+def test_the_hann_window_is_zero_at_the_borders_and_one_in_the_middle():
+    window = hann(9)
+    assert window.shape == (9, 9) and not window.flags.writeable
+    np.testing.assert_allclose(window[0], 0.0)
+    np.testing.assert_allclose(window[:, -1], 0.0)
+    assert window[4, 4] == pytest.approx(1.0)
+    np.testing.assert_allclose(window, window.T)
+
+
+@pytest.mark.parametrize("velocity", [(2, 0), (0, 3), (-1, -2)])
+def test_a_window_sums_its_steps_into_how_far_the_picture_went(velocity):
+    vx, vy = velocity
+    path = [(150 + vx * t, 150 + vy * t) for t in range(20)]
+    views = _views(_scene(5), path)
+    motion = window_motion(views)
+    assert motion.shape == (4,)
+    np.testing.assert_allclose(motion[:2], [-vx * 19, -vy * 19], atol=0.2 * 19)
+    np.testing.assert_allclose(motion[2:], [-vx * 19, -vy * 19], atol=0.4 * 19)
+    np.testing.assert_allclose(window_motion(views[::-1]), -motion, atol=1e-3)
+    still = np.repeat(views[:1], 20, axis=0)
+    np.testing.assert_allclose(window_motion(still), 0.0, atol=1e-4)
+
+
+def test_a_window_with_holes_steps_between_its_valid_frames():
+    """A window that lacks frames (dropped, or padding) steps from each valid frame to the
+    next valid one: the distance is the same, the steps bigger; the frames it lacks are never
+    read."""
+    path = [(120 + 2 * t, 130 + t) for t in range(12)]
+    views = _views(_scene(6), path)
+    mask = np.ones(12, bool)
+    mask[[0, 3, 4, 8, 11]] = False  # valid: 1 2 5 6 7 9 10
+    garbage = views.copy()
+    garbage[~mask] = np.random.default_rng(0).random((5, MOTION_SIZE, MOTION_SIZE))
+    holey = window_motion(garbage, mask)
+    np.testing.assert_allclose(holey, window_motion(views[mask]), atol=1e-5)
+    np.testing.assert_allclose(holey[:2], [-2 * 9, -9], atol=1.0)  # frame 1 to frame 10
+    # one valid frame or none: no motion
+    one = np.zeros(12, bool)
+    one[4] = True
+    np.testing.assert_array_equal(window_motion(garbage, one), 0.0)
+    np.testing.assert_array_equal(window_motion(garbage, np.zeros(12, bool)), 0.0)
+    # batches of windows
+    both = window_motion(np.stack([garbage, views]), np.stack([mask, np.ones(12, bool)]))
+    np.testing.assert_allclose(both[0], holey, atol=1e-6)
+    np.testing.assert_allclose(both[1], window_motion(views), atol=1e-6)
+
+
+def test_thumbnails_are_the_grey_area_average_of_the_model_input():
+    frame = np.zeros((224, 224, 3), np.uint8)
+    frame[:112, :, 0] = 255  # the top half red
+    frame[:, 112:, 1] = 120  # the right half some green
+    thumb = thumbnails(frame[None], 56)
+    assert thumb.shape == (1, 56 * 56) and thumb.dtype == np.float32
+    grey = thumb.reshape(56, 56)
+    np.testing.assert_allclose(grey[0, 0], 255 / 3 / 255, atol=1e-6)
+    np.testing.assert_allclose(grey[0, -1], (255 + 120) / 3 / 255, atol=1e-6)
+    np.testing.assert_allclose(grey[-1, -1], 120 / 3 / 255, atol=1e-6)
+    np.testing.assert_allclose(grey[-1, 0], 0.0)
+    np.testing.assert_allclose(grey[27, 10], 255 / 3 / 255, atol=1e-6)  # no blur across
+    np.testing.assert_allclose(grey[28, 10], 0.0)
+
+
+class _Twice(Backbone):
+    """A backbone double: two numbers per frame (its mean and its first pixel)."""
+
+    name = "twice"
+    feature_size = 2
+    image_size = 224
+
+    def extract(self, frames):
+        frames = np.asarray(frames, np.float32)
+        return np.stack([frames.mean(axis=(1, 2, 3)), frames[:, 0, 0, 0]], axis=1)
+
+    def parallel_extractors(self):
+        return [self.extract, self.extract]
+
+
+def test_a_backbone_with_motion_appends_each_frame_thumbnail():
+    inner = _Twice()
+    backbone = WithMotion(inner, 8)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    features = backbone.extract(frames)
+    assert features.shape == (3, 2 + 64) and backbone.feature_size == 66
+    np.testing.assert_allclose(features[:, :2], inner.extract(frames))
+    np.testing.assert_array_equal(features[:, 2:], thumbnails(frames, 8))
+    extractors = backbone.parallel_extractors()
+    assert len(extractors) == 2
+    for extract in extractors:
+        np.testing.assert_array_equal(extract(frames), features)
+    identity = backbone.identity()
+    assert identity == BackboneIdentity("twice", 66, 224, motion=8)
+    assert identity.as_dict() == {
+        "name": "twice",
+        "feature_size": 66,
+        "image_size": 224,
+        "motion": 8,
+    }
+    assert BackboneIdentity.from_dict(identity.as_dict()) == identity
+    assert "motion" not in inner.identity().as_dict()  # identities from before read as before
+    assert backbone.cache_identity() != inner.cache_identity()
+    assert unwrapped(backbone) is inner and unwrapped(inner) is inner
+    with pytest.raises(ValueError):
+        WithMotion(inner, 1)
+
+
+def _info(head: HeadConfig, motion: int | None) -> ModelInfo:
+    return ModelInfo(
+        labels=["a", "b"],
+        window=20,
+        image_size=224,
+        backbone=BackboneIdentity("twice", 66, 224, motion=motion),
+        head=head,
+    )
+
+
+def test_a_model_runs_only_on_features_with_its_thumbnails(tmp_path):
+    head = dataclasses.replace(MOTION_HEAD, motion=8)
+    info = _info(head, 8)
+    check_compatible(info, WithMotion(_Twice(), 8).identity(), tmp_path)
+    with pytest.raises(InputError, match="8x8 thumbnails, but the backbone's end with 4x4"):
+        check_compatible(info, BackboneIdentity("twice", 66, 224, motion=4), tmp_path)
+    plain = _info(dataclasses.replace(head, motion=0), None)
+    with pytest.raises(InputError, match="no thumbnails, but the backbone's end with 8x8"):
+        check_compatible(plain, WithMotion(_Twice(), 8).identity(), tmp_path)
+
+
+def test_the_head_records_its_motion_and_heads_without_it_read_as_before():
+    data = MOTION_HEAD.as_dict()
+    assert data["motion"] == MOTION_SIZE
+    assert HeadConfig.from_dict(json.loads(json.dumps(data))) == MOTION_HEAD
+    assert "motion" not in DEFAULT.head.as_dict() and "motion" not in SEED.head.as_dict()
+    assert MOTION_HEAD.window_dims == 4 and MOTION_HEAD.thumbnail_size == MOTION_SIZE**2
+    both = dataclasses.replace(
+        MOTION_HEAD, where_trend=True, where_shift=True, map_shape=(7, 7, 32)
+    )
+    assert both.window_dims == 8
+    assert "+ 4 for how far its 56x56 pixels moved" in MOTION_HEAD.describe(5)
+    with pytest.raises(ValueError, match="motion"):
+        HeadConfig(motion=MOTION_SIZE)  # the raw input reads no motion
+    with pytest.raises(ValueError, match="motion"):
+        dataclasses.replace(MOTION_HEAD, motion=1)
+    with pytest.raises(ValueError, match="whole number"):
+        HeadConfig.from_dict({**data, "motion": True})
+
+
+def _metadata(head: dict, backbone_motion) -> dict:
+    backbone = {"name": "twice", "feature_size": 66, "image_size": 224}
+    if backbone_motion is not None:
+        backbone["motion"] = backbone_motion
+    return {
+        "format_version": 2,
+        "labels": ["a", "b"],
+        "window": 20,
+        "image_size": 224,
+        "backbone": backbone,
+        "head": head,
+    }
+
+
+def test_metadata_with_motion_is_checked_against_its_backbone():
+    head = dataclasses.replace(MOTION_HEAD, motion=8).as_dict()
+    check_metadata(_metadata(head, 8), 2)
+    for bad, backbone, message in [
+        ({**head, "motion": 4}, 8, "backbone's thumbnail side"),
+        (head, None, "backbone's thumbnail side"),
+        ({**head, "motion": "8"}, 8, "head.motion"),
+        ({**head, "motion": 1}, 8, "head.motion"),
+        (head, 9, "more numbers than"),  # 81 of 66 features
+        (head, 0, "backbone.motion"),
+    ]:
+        with pytest.raises(MetadataError, match=message):
+            check_metadata(_metadata(bad, backbone), 2)
+
+
+def test_the_recipe_needs_features_with_the_thumbnails_it_reads():
+    recipe = dataclasses.replace(DEFAULT, head=dataclasses.replace(DEFAULT.head, motion=8))
+    assert for_backbone(recipe, WithMotion(_Twice(), 8)) == recipe
+    for backbone in (_Twice(), WithMotion(_Twice(), 16)):
+        with pytest.raises(InputError, match="8x8 thumbnails"):
+            for_backbone(recipe, backbone)
+
+
+def test_the_command_line_turns_motion_on_and_off():
+    from training.cli import _choice, _recipe, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--data", "d", "--out", "m", "--motion"])
+    recipe = _recipe(args)
+    assert recipe.head.motion == MOTION_SIZE
+    assert _choice(args, None, recipe).motion == MOTION_SIZE
+    args = parser.parse_args(["train", "--data", "d", "--out", "m", "--no-motion"])
+    assert _recipe(args).head.motion == 0 and _choice(args, None, _recipe(args)).motion is None
+    args = parser.parse_args(["train", "--data", "d", "--out", "m"])
+    assert _recipe(args).head == DEFAULT.head
+    args = parser.parse_args(["train", "--data", "d", "--out", "m", "--recipe", "seed", "--motion"])
+    with pytest.raises(InputError, match="--motion needs"):
+        _recipe(args)
