@@ -19,12 +19,17 @@ feature map with 32 numbers a position: 7 x 7 for MobileNet v1's 1024-d, 5 x 5 f
 InceptionV3's 2048-d), reading the window's trend of where the picture changes
 (`realtime.head.where`), takes its turns too.
 
+With `--motion`, the default head on features followed by each frame's 56 x 56 thumbnail
+(`--motion`: the head reads how far the picture moved, `realtime.head.motion`), and with
+`--map` too the head reading all three, take their turns; the thumbnail itself (made beside
+the backbone's call, `realtime.backbones.motion.thumbnails`) is timed on its own.
+
 "layer by layer (before)" is the default head with its GRU layers run one after the other,
 as `NumpyHead` did before it ran them as one recurrence (`_Layers`): the same numbers, more
 NumPy calls per frame.
 
     PYTHONPATH=. python bench/head_cost.py [--features 2048 1024] [--chunks 30] [--pushes 200]
-        [--regions] [--map]
+        [--regions] [--map] [--motion]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from realtime.backbones.motion import MOTION_SIZE, thumbnails  # noqa: E402
 from realtime.backbones.regions import MAP_CHANNELS, Pooling, features_per_channel  # noqa: E402
 from realtime.core.optional import import_tensorflow  # noqa: E402
 from realtime.head.config import SEED_HEAD, ChangeBasis, ChangeReference  # noqa: E402
@@ -96,6 +102,7 @@ def main() -> int:
     p.add_argument("--pushes", type=int, default=200)
     p.add_argument("--regions", action="store_true", help="add the default head on 5 x D")
     p.add_argument("--map", action="store_true", help="add the head reading where it changes")
+    p.add_argument("--motion", action="store_true", help="add the head reading how far it moved")
     args = p.parse_args()
     rng = np.random.default_rng(0)
     print("| features | head | trainable | fitted | ms per frame | x seed |")
@@ -134,6 +141,22 @@ def main() -> int:
             moved = f"default:pooling=map, where it changes and how far it moved ({mapped}-d)"
             heads[moved] = replace(heads[where], where_shift=True)
             sizes[moved] = mapped
+        if args.motion:
+            thumb = MOTION_SIZE * MOTION_SIZE
+            name = f"default --motion ({size + thumb}-d)"
+            heads[name], sizes[name] = replace(DEFAULT_HEAD, motion=MOTION_SIZE), size + thumb
+            if args.map:
+                shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
+                wide = size + int(np.prod(shape)) + thumb
+                name = f"default:pooling=map --motion, all three ({wide}-d)"
+                heads[name] = replace(
+                    DEFAULT_HEAD,
+                    where_trend=True,
+                    where_shift=True,
+                    map_shape=shape,
+                    motion=MOTION_SIZE,
+                )
+                sizes[name] = wide
         built = {
             name: stream(
                 config, sizes[name], LayerByLayer if "layer by layer" in name else NumpyHead
@@ -168,6 +191,17 @@ def main() -> int:
                 f"| {np.median(ms):.3f} | {np.median(ms / seed_ms):.2f} |",
                 flush=True,
             )
+    if args.motion:
+        frames = rng.integers(0, 256, (args.pushes, 224, 224, 3), dtype=np.uint8)
+        times = []
+        for _ in range(args.chunks):
+            start = time.perf_counter()
+            for frame in frames:
+                thumbnails(frame[None], MOTION_SIZE)
+            times.append(1000 * (time.perf_counter() - start) / args.pushes)
+        print(
+            f"\n{MOTION_SIZE}x{MOTION_SIZE} thumbnail of a 224x224 frame: {np.median(times):.3f} ms"
+        )
     return 0
 
 

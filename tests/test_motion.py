@@ -87,6 +87,19 @@ def test_a_featureless_picture_moves_nowhere_and_gives_no_nan():
         np.testing.assert_allclose(step, 0.0, atol=1e-6)
 
 
+def test_steps_stay_bounded_between_pictures_that_do_not_match():
+    """Two unrelated noisy pictures (a cut, a covered lens) correlate nowhere in particular:
+    the step lands anywhere, but each estimate stays a refinement of the peak's place (the
+    3 x 3 centroid of positive values moves it by less than a pixel, the 5 x 5 one by at
+    most 2), never a number blown up by a small or signed sum."""
+    rng = np.random.default_rng(7)
+    noise = rng.random((400, 2, 16, 16)).astype(np.float32)
+    steps = phase_step(noise[:, 0], noise[:, 1])
+    assert np.all(np.isfinite(steps))
+    assert np.all(np.abs(steps) <= 8 + 2)
+    assert np.all(np.abs(steps[:, :2] - steps[:, 2:]) <= 1 + 2)
+
+
 def test_steps_are_computed_pair_by_pair_in_batches():
     scene = _scene(4)
     views = _views(scene, [(100 + 2 * t, 120 - t) for t in range(6)])
@@ -156,6 +169,10 @@ def test_thumbnails_are_the_grey_area_average_of_the_model_input():
     np.testing.assert_allclose(grey[-1, 0], 0.0)
     np.testing.assert_allclose(grey[27, 10], 255 / 3 / 255, atol=1e-6)  # no blur across
     np.testing.assert_allclose(grey[28, 10], 0.0)
+    # an area average: thin stripes, one pixel in four, are an even grey, not an alias of it
+    stripes = np.zeros((224, 224, 3), np.uint8)
+    stripes[:, ::4] = 200
+    np.testing.assert_allclose(thumbnails(stripes[None], 56), 50 / 255, atol=1e-6)
 
 
 class _Twice(Backbone):
@@ -293,3 +310,24 @@ def test_the_command_line_turns_motion_on_and_off():
     args = parser.parse_args(["train", "--data", "d", "--out", "m", "--recipe", "seed", "--motion"])
     with pytest.raises(InputError, match="--motion needs"):
         _recipe(args)
+
+
+def test_load_backbone_appends_thumbnails_on_any_backbone(embedder_path):
+    """`load_backbone(..., motion=G)` (what training and `realtime` call with the model's
+    `backbone.motion`) wraps whichever backbone the spec names; the model directory gets the
+    original .tflite, not a wrapper."""
+    from realtime.backbones import load_backbone
+    from realtime.backbones.litert import LiteRTBackbone
+
+    plain = load_backbone(str(embedder_path))
+    backbone = load_backbone(str(embedder_path), motion=8)
+    assert isinstance(backbone, WithMotion) and isinstance(unwrapped(backbone), LiteRTBackbone)
+    assert backbone.feature_size == plain.feature_size + 64
+    identity = backbone.identity()
+    assert identity.motion == 8 and identity.sha256 == plain.identity().sha256
+    assert identity.file == plain.identity().file
+    frames = np.random.default_rng(1).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    features = backbone.extract(frames)
+    np.testing.assert_allclose(features[:, : plain.feature_size], plain.extract(frames), atol=1e-6)
+    np.testing.assert_array_equal(features[:, plain.feature_size :], thumbnails(frames, 8))
+    assert not isinstance(load_backbone(str(embedder_path), motion=None), WithMotion)

@@ -401,17 +401,26 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
 REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "test": 1}
 
 
-@pytest.mark.parametrize("pooling, size", [("regions", 5120), ("map", 1024 + 7 * 7 * 32)])
+@pytest.mark.parametrize(
+    "pooling, motion, size",
+    [
+        ("regions", False, 5120),
+        ("map", False, 1024 + 7 * 7 * 32),
+        ("global", True, 1024 + 56 * 56),
+    ],
+)
 def test_pooling_trains_records_and_streams_as_offline(
-    embedder_path, tmp_path_factory, pooling, size
+    embedder_path, tmp_path_factory, pooling, motion, size
 ):
-    """`training all --pooling regions` (or `map`): the model records the pooling with its
-    backbone (5 x 1024 features; 1024 + the 7 x 7 map reduced to 32 numbers a position), the
-    .tflite beside it is the original file, and `python -m realtime --every-frame` (which
-    reads the pooling from the model) gives the offline probabilities at every step, to 1e-4
-    (`map`: the head reads where the picture changes and how far it moved, and Keras gives
-    the same)."""
+    """`training all --pooling regions` (or `map`, or `--motion`): the model records the
+    pooling (and the thumbnails) with its backbone (5 x 1024 features; 1024 + the 7 x 7 map
+    reduced to 32 numbers a position; 1024 + a 56 x 56 thumbnail), the .tflite beside it is
+    the original file, and `python -m realtime --every-frame` (which reads the pooling and
+    the thumbnails from the model) gives the offline probabilities at every step, to 1e-4
+    (`map`: the head reads where the picture changes and how far it moved; `--motion`: how
+    far its pixels moved; Keras gives the same)."""
     from realtime.backbones.litert import LiteRTBackbone
+    from realtime.backbones.motion import WithMotion
     from realtime.backbones.regions import Pooling
     from realtime.head.classifier import ActionClassifier
     from realtime.head.modeldir import read_model_info
@@ -421,14 +430,23 @@ def test_pooling_trains_records_and_streams_as_offline(
     out = tmp_path_factory.mktemp("model") / f"{pooling}_model"
     result = run_cli(
         "all", "--data", data, "--out", out, "--backbone", embedder_path,
-        "--pooling", pooling, "--epochs", "3", module="training", timeout=900,
+        "--pooling", pooling, "--epochs", "3", *(["--motion"] if motion else []),
+        module="training", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     info = read_model_info(out)
     assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())
-    assert metadata["backbone"]["pooling"] == pooling
+    assert metadata["backbone"].get("pooling", "global") == pooling  # global: as before
     assert metadata["training"]["recipe"]["pooling"] == pooling  # --pooling is the recipe's
+    if motion:
+        assert info.backbone.motion == 56 and info.head.motion == 56
+    else:  # written as before
+        assert "motion" not in metadata["backbone"] and "motion" not in metadata["head"]
+    assert metadata["training"]["recipe"]["head"].get("motion", 0) == (56 if motion else 0)
+    if motion:
+        printed = " ".join((result.stderr + result.stdout).split())
+        assert "+ 4 for how far its 56x56 pixels moved" in printed
     where = pooling == "map"
     assert info.head.where_trend is where and info.head.where_shift is where
     assert metadata["training"]["recipe"]["head"].get("where_trend", False) is where
@@ -439,6 +457,8 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     videos = sorted((data / "test").iterdir())[:2]
     backbone = LiteRTBackbone(embedder_path, pooling=Pooling(pooling))
+    if motion:
+        backbone = WithMotion(backbone, 56)
     offline = extract_features(videos, backbone, 25.0, None, None)
     classifier = ActionClassifier(out)
     for video, lines in _runtime_lines(out, videos).items():
@@ -454,6 +474,6 @@ def test_pooling_trains_records_and_streams_as_offline(
         expected = classifier.predict_batch(features, masks)
         got = np.array([[line["probs"][label] for label in classifier.labels] for line in lines])
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
-        if where:  # the offline figures through Keras' own layers too
+        if where or motion:  # the offline figures through Keras' own layers too
             keras_probs = classifier.keras_probabilities(features, masks)
             np.testing.assert_allclose(got, keras_probs, atol=1e-4, rtol=0)

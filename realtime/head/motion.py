@@ -40,6 +40,8 @@ import functools
 
 import numpy as np
 
+from realtime.head.where import previous_valid
+
 #: Added to the cross-power spectrum's magnitude before dividing by it (flat thumbnails: no
 #: spectrum, no peak, no step).
 EPSILON = 1e-6
@@ -111,16 +113,6 @@ def window_motion(thumbs: np.ndarray, mask: np.ndarray | None = None) -> np.ndar
     None) -> (..., STEP_SIZE) float32: how far each window's picture moved, in thumbnail
     pixels (the module's docstring)."""
     thumbs = np.asarray(thumbs, np.float32)
-    *lead, steps, _, _ = thumbs.shape
-    if mask is None:
-        mask = np.ones((*lead, steps), bool)
-    mask = np.asarray(mask, bool)
-    # each frame's previous valid frame in the window (itself when there is none: no step)
-    index = np.broadcast_to(np.arange(steps), mask.shape)
-    latest = np.maximum.accumulate(np.where(mask, index, -1), axis=-1)
-    previous = np.concatenate([np.full((*lead, 1), -1), latest[..., :-1]], axis=-1)
-    first = previous < 0
-    previous = np.where(first, index, previous)
+    previous, moved = previous_valid(thumbs.shape[:-2], mask)
     before = np.take_along_axis(thumbs, previous[..., None, None], axis=-3)
-    moved = mask & ~first
     return (phase_step(before, thumbs) * moved[..., None]).sum(axis=-2).astype(np.float32)

@@ -101,18 +101,23 @@ def window_shift(maps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     None) -> (..., 2) float32: how far each window's picture moved, x then y, in map
     positions (the module's docstring). Computed in float32, as the Keras layer does."""
     maps = np.asarray(maps, np.float32)
-    *lead, steps, height, width, channels = maps.shape
-    if mask is None:
-        mask = np.ones((*lead, steps), bool)
-    mask = np.asarray(mask, bool)
-    # each frame's previous valid frame in the window (itself when there is none: no step)
-    index = np.broadcast_to(np.arange(steps), mask.shape)
-    latest = np.maximum.accumulate(np.where(mask, index, -1), axis=-1)  # the last valid so far
-    previous = np.concatenate([np.full((*lead, 1), -1), latest[..., :-1]], axis=-1)
-    previous = np.where(previous >= 0, previous, index)
+    previous, moved = previous_valid(maps.shape[:-3], mask)
     before = np.take_along_axis(maps, previous[..., None, None, None], axis=-4)
-    # the first valid frame steps from itself: no step
-    return (step_between(before, maps) * mask[..., None]).sum(axis=-2).astype(np.float32)
+    return (step_between(before, maps) * moved[..., None]).sum(axis=-2).astype(np.float32)
+
+
+def previous_valid(
+    shape: tuple[int, ...], mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For windows of `shape` (..., T) and their mask (all valid if None): each frame's
+    previous valid frame in its window (its index; the frame itself where there is none), and
+    which frames step from one (bool: the valid frames after the first)."""
+    mask = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
+    index = np.broadcast_to(np.arange(shape[-1]), shape)
+    latest = np.maximum.accumulate(np.where(mask, index, -1), axis=-1)  # the last valid so far
+    previous = np.concatenate([np.full((*shape[:-1], 1), -1), latest[..., :-1]], axis=-1)
+    first = previous < 0
+    return np.where(first, index, previous), mask & ~first
 
 
 def step_between(before: np.ndarray, after: np.ndarray) -> np.ndarray:
