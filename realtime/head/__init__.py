@@ -30,6 +30,11 @@ evaluation and live use:
   there, and with `where_shift` how far the picture itself moved over the window (2 more
   numbers: the map's displacement between consecutive frames, summed); A and C read the
   whole image's part only.
+  With `motion` (`--motion`, any pooling), each feature vector ends with a G x G grayscale
+  thumbnail of its frame (after the map, if any), and the head also reads, at every step,
+  how far the picture moved over the window (`realtime.head.motion`: the phase correlation
+  of consecutive valid frames' thumbnails, two estimates of the translation, summed: 4
+  numbers, scaled with the where numbers).
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
@@ -64,4 +69,6 @@ adds, to every step, the window's trend (and shift) times its rows of the kernel
 window slides; the shift is a sum of per-frame steps, so each frame's step from the frame
 before is computed once, when it arrives, kept beside its projection (`link_step`), and the
 window sums its frames' steps, the first's aside (bench/head_cost.py --map gives the cost).
+The motion's steps are cached the same way, each frame's thumbnail beside its projection
+(bench/head_cost.py --motion).
 """

@@ -192,7 +192,7 @@ class NumpyHead:
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
         `map_shape` too ([mean, A, C, where_scale]), the trend of where the picture changes
         read from the map that ends each feature vector (`realtime.head.where`), and how far
-        the map moved when `where_scale` holds 2 more numbers; with `motion` (G; its 2
+        the map moved when `where_scale` holds 2 more numbers; with `motion` (G; its 4
         numbers last in `where_scale`), how far the picture moved, read from the G x G
         thumbnail that ends each feature vector, after the map (`realtime.head.motion`)."""
         if not grus or not dense:
