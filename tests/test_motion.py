@@ -303,6 +303,8 @@ def test_the_command_line_turns_motion_on_and_off():
     recipe = _recipe(args)
     assert recipe.head.motion == MOTION_SIZE
     assert _choice(args, None, recipe).motion == MOTION_SIZE
+    args = parser.parse_args(["features", "--data", "d", "--motion"])  # the same features
+    assert _choice(args, None, _recipe(args)).motion == MOTION_SIZE
     args = parser.parse_args(["train", "--data", "d", "--out", "m", "--no-motion"])
     assert _recipe(args).head.motion == 0 and _choice(args, None, _recipe(args)).motion is None
     args = parser.parse_args(["train", "--data", "d", "--out", "m"])

@@ -117,6 +117,10 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         help="sampled frames between windows (recipe default: 10 / 5)",
     )
     g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split; default 0)")
+    _add_motion(g)
+
+
+def _add_motion(g) -> None:
     g.add_argument(
         "--motion",
         action=argparse.BooleanOptionalAction,
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="take as many frames per training video as this recipe needs",
     )
     f.add_argument("--fps", type=positive_float, help="sampling rate (default: the recipe's)")
+    _add_motion(f)
     _add_backbone(f)
     _add_cache(f)
 
