@@ -69,8 +69,8 @@ class WindowInput(keras.layers.Layer):
         self.where_shift = bool(where_shift)
         self.motion = int(motion)
         self.thumbnail_size = self.motion * self.motion
-        self.where_dims = 2 * (bool(self.map_shape) + self.where_shift)
-        self.where_dims += pixels.STEP_SIZE * bool(self.motion)
+        self.window_dims = 2 * (bool(self.map_shape) + self.where_shift)
+        self.window_dims += pixels.STEP_SIZE * bool(self.motion)
 
     def build(self, input_shape=None):
         size = self.feature_size - self.map_size - self.thumbnail_size
@@ -86,9 +86,9 @@ class WindowInput(keras.layers.Layer):
         self.change = self.add_weight(
             shape=(size, self.change_dims), initializer="zeros", trainable=False, name="change"
         )
-        if self.where_dims:
+        if self.window_dims:
             self.where_scale = self.add_weight(
-                shape=(self.where_dims,),
+                shape=(self.window_dims,),
                 initializer="ones",
                 trainable=False,
                 name="where_scale",
@@ -113,7 +113,7 @@ class WindowInput(keras.layers.Layer):
         looks = ops.matmul(features - self.mean, self.appearance)
         change = ops.matmul(features - reference, self.change)
         parts = [looks, change]
-        if self.where_dims:
+        if self.window_dims:
             window = []
             if self.map_shape:
                 rows, columns, channels = self.map_shape
@@ -214,12 +214,12 @@ class WindowInput(keras.layers.Layer):
             flat.dtype,
         )
         # the 5 x 5 values around the peak, row by row; the 3 x 3 in the middle
-        rows, columns = (ops.convert_to_tensor(v, "int32") for v in (pixels._ROWS, pixels._COLUMNS))
+        rows, columns = (ops.convert_to_tensor(v, "int32") for v in (pixels.ROWS, pixels.COLUMNS))
         index = ((ops.cast(row, "int32") + rows) % size) * size + (
             ops.cast(column, "int32") + columns
         ) % size
         values = ops.take_along_axis(flat, index, axis=-1)  # (N, T, 25)
-        offsets = ops.convert_to_tensor(pixels._OFFSETS)
+        offsets = ops.convert_to_tensor(pixels.OFFSETS)
         near = ops.relu(ops.take(values, pixels.NEAR, axis=-1))
         at_peak = ops.matmul(near, ops.take(offsets, pixels.NEAR, axis=0)) / ops.maximum(
             ops.sum(near, axis=-1, keepdims=True), pixels.EPSILON
@@ -231,7 +231,7 @@ class WindowInput(keras.layers.Layer):
         return ops.sum(step * moved[..., None], axis=1)  # (N, 4)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.where_dims)
+        return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.window_dims)
 
     def get_config(self):
         return {

@@ -83,14 +83,14 @@ def phase_step(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     place = np.concatenate([(column + half) % size - half, (row + half) % size - half], axis=-1)
     place = place.astype(np.float32)
     # the 5 x 5 values around the peak, row by row (the 3 x 3 in the middle: NEAR)
-    index = ((row + _ROWS) % size) * size + (column + _COLUMNS) % size  # (..., 25)
+    index = ((row + ROWS) % size) * size + (column + COLUMNS) % size  # (..., 25)
     values = np.take_along_axis(flat, index, axis=-1)
     near = np.maximum(values[..., NEAR], 0.0)
-    at_peak = near @ _OFFSETS[NEAR] / np.maximum(near.sum(axis=-1), np.float32(EPSILON))[..., None]
+    at_peak = near @ OFFSETS[NEAR] / np.maximum(near.sum(axis=-1), np.float32(EPSILON))[..., None]
     # signed: never divided by less than the peak itself (the box's sum is above it in
     # practice), and kept within the box
     wide = values.sum(axis=-1, keepdims=True)
-    around = values @ _OFFSETS / np.maximum(wide, values[..., CENTRE : CENTRE + 1] + EPSILON)
+    around = values @ OFFSETS / np.maximum(wide, values[..., CENTRE : CENTRE + 1] + EPSILON)
     around = np.clip(around, -WIDE, WIDE)
     return np.concatenate([place + at_peak, place + around], axis=-1).astype(np.float32)
 
@@ -100,12 +100,12 @@ STEP_SIZE = 4
 #: Half the side of the box the second estimate reads (5 x 5).
 WIDE = 2
 #: Row and column offsets of the 5 x 5 values around a peak, row by row; (25, 2) x then y.
-_ROWS = np.repeat(np.arange(-WIDE, WIDE + 1), 2 * WIDE + 1)
-_COLUMNS = np.tile(np.arange(-WIDE, WIDE + 1), 2 * WIDE + 1)
-_OFFSETS = np.stack([_COLUMNS, _ROWS], axis=1).astype(np.float32)
+ROWS = np.repeat(np.arange(-WIDE, WIDE + 1), 2 * WIDE + 1)
+COLUMNS = np.tile(np.arange(-WIDE, WIDE + 1), 2 * WIDE + 1)
+OFFSETS = np.stack([COLUMNS, ROWS], axis=1).astype(np.float32)
 #: The 3 x 3 in the middle of them, and the peak itself.
-NEAR = np.flatnonzero((np.abs(_ROWS) <= 1) & (np.abs(_COLUMNS) <= 1))
-CENTRE = len(_ROWS) // 2
+NEAR = np.flatnonzero((np.abs(ROWS) <= 1) & (np.abs(COLUMNS) <= 1))
+CENTRE = len(ROWS) // 2
 
 
 def window_motion(thumbs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
