@@ -1,5 +1,4 @@
 import os
-import signal
 import sys
 
 # Before NumPy loads OpenBLAS: one BLAS thread (unless the user says otherwise). The head's
@@ -8,13 +7,11 @@ import sys
 # (5120-d), a whole run took 1.6x as long as with one thread, and 1.09x global pooling's.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from realtime.core.cliargs import STOP_SIGNALS  # noqa: E402
+from realtime.core.cliargs import leave_at_once_on_signals  # noqa: E402
 
 # Before the heavy imports: a stop signal from now on ends the command, exit 0 (nothing has
-# been produced). An exception raised inside an import would escape with a traceback, so
-# until main() installs its own handlers this one leaves at once.
-for stop_signal in STOP_SIGNALS:
-    signal.signal(stop_signal, lambda *_: os._exit(0))
+# been produced); main() then installs the handlers that let a run flush its outputs.
+leave_at_once_on_signals()
 
 from realtime.cli import main  # noqa: E402
 

@@ -27,7 +27,7 @@ from realtime.core.cliargs import (
     probability,
     run_reporting_errors,
     seconds,
-    stop_early_on_signals,
+    stopping_early,
 )
 from realtime.head.modeldir import DEFAULT_MODEL_DIR
 from realtime.stream.reconnect import parse_reconnect
@@ -268,7 +268,10 @@ def run(args, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     # Until the run installs its own handlers, a stop signal ends the command at once, exit 0
     # (nothing was produced yet); afterwards it stops the run, which flushes every output.
-    stop_early_on_signals()
+    return stopping_early(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.source) == bool(args.cameras):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import numpy as np
 import pytest
 
 from loopback.servers import SilentServer
+from realtime.core.cliargs import STOP_SIGNALS
 from realtime.frames.preprocessing import preprocess_frames
 from realtime.head.classifier import ActionClassifier
 from tests.conftest import (
@@ -286,6 +288,33 @@ def test_a_signal_before_the_run_starts_exits_0(tflite_model_dir, clip, tmp_path
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
     lines_of(tmp_path / "p.jsonl")
+
+
+@pytest.fixture
+def own_stop_handlers():
+    """The in-process tests below install the commands' stop handlers: put pytest's back."""
+    saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("module", ["realtime.cli", "realtime.cluster.cli"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_while_the_arguments_are_parsed_exits_0(
+    own_stop_handlers, monkeypatch, capsys, module, sig
+):
+    """The moment CI once caught by chance (SIGTERM 0.3 s in, inside argparse): exactly."""
+    cli = importlib.import_module(module)
+    build_parser = cli.build_parser
+
+    def signalled_while_building():
+        os.kill(os.getpid(), sig)
+        return build_parser()  # the handler runs at the next bytecode, inside argparse
+
+    monkeypatch.setattr(cli, "build_parser", signalled_while_building)
+    assert cli.main(["--help"]) == 0
+    assert capsys.readouterr() == ("", "")  # neither help nor a traceback: it ended at once
 
 
 def test_ctrl_c_during_a_slow_first_open_exits_at_once(tflite_model_dir):

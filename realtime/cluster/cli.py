@@ -19,7 +19,7 @@ from realtime.core.cliargs import (
     positive_float,
     run_reporting_errors,
     seconds,
-    stop_early_on_signals,
+    stopping_early,
 )
 from realtime.core.errors import InputError
 
@@ -169,7 +169,10 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    stop_early_on_signals()
+    return stopping_early(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     return run_reporting_errors(lambda: run(args))

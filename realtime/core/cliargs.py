@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -36,15 +37,36 @@ class StoppedBeforeRun(BaseException):
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def leave_at_once_on_signals() -> None:
+    """For a `__main__` before its heavy imports: a stop signal ends the process at once,
+    exit 0. An exception raised inside an import could be caught there (TensorFlow catches
+    Exception) or escape with a traceback; nothing has been produced yet, so leave."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, lambda *_: os._exit(0))
+
+
 def _stopped_before_the_run(signum, _frame):
     raise StoppedBeforeRun(signal.Signals(signum).name)
 
 
 def stop_early_on_signals() -> None:
     """Until a run installs its own handlers, a stop signal ends the command at once with
-    exit 0 (nothing was produced yet); `python -m realtime` calls this first thing."""
+    exit 0 (nothing was produced yet). Use it through `stopping_early`, which also catches
+    the signal wherever it lands before the run (building the parser, parsing)."""
     for s in STOP_SIGNALS:
         signal.signal(s, _stopped_before_the_run)
+
+
+def stopping_early(body: Callable[[], int]) -> int:
+    """A command's whole `main`: a stop signal from now until its run installs its own
+    handlers ends it with exit 0 and no traceback, wherever it lands (argparse, an import,
+    loading a model). `run_reporting_errors` catches it too, but only inside the command's
+    body: the signal can arrive while the arguments are still being parsed."""
+    stop_early_on_signals()
+    try:
+        return body()
+    except StoppedBeforeRun:
+        return 0
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
