@@ -152,6 +152,34 @@ def test_recipe_tables_end_with_each_recipes_parameters_and_keep_the_raw_runs(tm
     assert merged.index("| seed | shapes-order") < merged.index("| default | clips")
 
 
+def test_recipe_tables_compare_each_recipe_with_the_first_paired_by_seed(tmp_path):
+    """Same seed, same split: the table's second part gives each recipe's per-seed
+    difference from the first recipe, mean ± standard error, where both ran the same seeds."""
+    import argparse
+
+    from bench.recipes_synthetic import write_results
+
+    def runs(first, any_phase):
+        keys = ("any", "missing10", "missing30")
+        return [{"first": f, **dict.fromkeys(keys, a), "epochs": 30, "trainable": 3132}
+                for f, a in zip(first, any_phase, strict=True)]  # fmt: skip
+
+    raw = {
+        "default/blinds-appearance": runs([0.75, 0.77, 0.62], [0.70, 0.70, 0.70]),
+        "motion/blinds-appearance": runs([0.73, 0.77, 0.59], [0.71, 0.72, 0.73]),
+        "default/clips": runs([1.0, 1.0, 1.0], [0.9, 0.9, 0.9]),
+        "motion/clips": runs([1.0, 1.0], [0.9, 0.9]),  # not the same seeds: no paired row
+    }
+    args = argparse.Namespace(seeds=3, train_per_class=12, test_per_class=12, data_seed=2000)
+    write_results(tmp_path / "t", args, raw)
+    table = (tmp_path / "t.md").read_text()
+    assert "Against default, paired by training seed" in table
+    # first window: -2, 0, -3 points: mean -1.67, sd 1.53, error 0.88; any phase: +1, +2, +3
+    assert "| motion | blinds-appearance | -1.7 ± 0.9 | +2.0 ± 0.6 | 3 |" in table
+    assert "| motion | clips | " in table and "| motion | clips | +" not in table
+    assert table.count("| default | blinds-appearance") == 1  # the first recipe: no Δ row
+
+
 def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypatch, capsys):
     """Ctrl-C after hours of training: the cells that finished are written (JSON and
     table), the one that was running is not, and the exit status says it was interrupted."""
