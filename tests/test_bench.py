@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.__main__ import aggregate, markdown, rows_for
 from bench.mirror_probe import video_changes, window_change
@@ -180,14 +181,24 @@ def test_recipe_tables_compare_each_recipe_with_the_first_paired_by_seed(tmp_pat
     assert table.count("| default | blinds-appearance") == 1  # the first recipe: no Δ row
 
 
-def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypatch, capsys):
-    """Ctrl-C after hours of training: the cells that finished are written (JSON and
-    table), the one that was running is not, and the exit status says it was interrupted."""
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGHUP"])
+def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypatch, capsys, how):
+    """Ctrl-C, a kill or a closed terminal after hours of training: the cells that finished
+    are written (JSON and table), the one that was running is not, and the exit status says
+    it was interrupted."""
     import json
+    import os
+    import signal
     import sys
     from types import SimpleNamespace
 
     import bench.recipes_synthetic as table
+
+    def ignored(*_):  # were the bench not to handle a signal, the test fails, pytest lives
+        pass
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    pytests = {s: signal.signal(s, ignored) for s in stops}
 
     embedder = tmp_path / "embedder.tflite"
     embedder.write_bytes(b"")
@@ -196,7 +207,9 @@ def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypa
     def run_one(data, recipe, quiet):
         calls.append(recipe.seed)
         if len(calls) == 4:  # the second cell's first seed
-            raise KeyboardInterrupt
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), getattr(signal, how))  # its handler runs at once
         keys = ("first", "any", "missing10", "missing30")
         return {**dict.fromkeys(keys, 0.5), "epochs": 9, "trainable": 100}
 
@@ -208,7 +221,12 @@ def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypa
     argv = ["x", "--sets", "shapes-order,sprites-order", "--recipes", "default",
             "--work", str(tmp_path / "w"), "--out", str(out)]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
-    assert table.main() == 130
+    try:
+        assert table.main() == 130
+        assert all(signal.getsignal(s) is ignored for s in stops)  # put back as they were
+    finally:
+        for s, handler in pytests.items():
+            signal.signal(s, handler)
     runs = json.loads(out.with_suffix(".json").read_text())["runs"]
     assert list(runs) == ["default/shapes-order"] and len(runs["default/shapes-order"]) == 3
     written = out.with_suffix(".md").read_text()
