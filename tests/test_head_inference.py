@@ -92,7 +92,6 @@ def _features(rng, n, scale=1.0):
         SHIFT_HEAD,
         MOTION_HEAD,
         MAP_MOTION_HEAD,
-        dataclasses.replace(MOTION_HEAD, movement_offset=2.0),  # training only: no change
     ],
     ids=[
         "seed",
@@ -107,7 +106,6 @@ def _features(rng, n, scale=1.0):
         "where-it-changes-and-how-far-it-moved",
         "how-far-its-pixels-moved",
         "all-three",
-        "how-far-its-pixels-moved-offset-in-training",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):

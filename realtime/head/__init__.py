@@ -37,9 +37,7 @@ evaluation and live use:
   numbers, scaled with the where numbers).
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
-  times their spread, `fit_appearance_spread`), and with `movement_offset` the window's
-  numbers (where and how far the picture moved) likewise (`fit_movement_spread`); at
-  inference it does nothing.
+  times their spread, `fit_appearance_spread`); at inference it does nothing.
 
 A model directory holds:
 
