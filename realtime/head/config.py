@@ -80,9 +80,6 @@ class HeadConfig:
     #: (after the map, if any), whose translation over the window the GRU also reads at every
     #: step (`realtime.head.motion`, 4 numbers); 0: none
     motion: int = 0
-    #: training only: offsets of the window numbers (`window_dims`: where and how far the
-    #: picture moved), x their class spread, as `appearance_offset` does for looks; 0: none
-    movement_offset: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -107,10 +104,6 @@ class HeadConfig:
             )
         if self.motion and self.input is not HeadInput.APPEARANCE_CHANGE:
             raise ValueError(f"motion needs the {HeadInput.APPEARANCE_CHANGE.value} input")
-        if not self.movement_offset >= 0:  # NaN too
-            raise ValueError(f"movement_offset must be 0 or more, not {self.movement_offset}")
-        if self.movement_offset and not self.window_dims:
-            raise ValueError("movement_offset needs window numbers (where_trend or motion)")
 
     @property
     def where_dims(self) -> int:
@@ -156,8 +149,6 @@ class HeadConfig:
             del data["where_shift"]
         if not self.motion:  # and heads without the motion
             del data["motion"]
-        if not self.movement_offset:  # and heads trained without offsetting them
-            del data["movement_offset"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -226,7 +217,6 @@ class HeadConfig:
             "appearance_dims",
             "change_dims",
             "appearance_offset",
-            "movement_offset",
         ):
             if key in values:
                 values[key] = kinds.get(key, float)(values[key])

@@ -362,38 +362,13 @@ def fit_appearance_spread(
         rows = videos == v
         per_video.append(looks[rows][masks[rows]].mean(axis=0))
         classes.append(int(targets[rows][0]))
-    return _class_spread(np.array(per_video), np.array(classes), appearance.shape[1])
-
-
-def fit_movement_spread(
-    numbers: np.ndarray, masks: np.ndarray, videos: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
-    """The training-only `WindowOffset`'s spread of the window numbers (`movement_offset`):
-    how videos of one class differ in where and how far their picture moved.
-
-    `numbers`: (N, window_dims), each training window's numbers as the GRU reads them
-    (scaled). Each video's mean over its windows of two or more valid frames, minus its
-    class's mean of those; the Cholesky factor of their covariance, as for the looks.
-    """
-    numbers = np.asarray(numbers, np.float64)
-    counted = np.asarray(masks, bool).sum(axis=1) >= 2
-    videos, targets = np.asarray(videos), np.asarray(targets)
-    per_video, classes = [], []
-    for v in np.unique(videos[counted]):
-        rows = counted & (videos == v)
-        per_video.append(numbers[rows].mean(axis=0))
-        classes.append(int(targets[rows][0]))
-    return _class_spread(np.array(per_video), np.array(classes), numbers.shape[1])
-
-
-def _class_spread(per_video: np.ndarray, classes: np.ndarray, dims: int) -> np.ndarray:
-    """(dims, dims) float32: the Cholesky factor of the covariance of each video's value
-    minus its class's mean (a small ridge); zeros where no class has two videos."""
+    per_video, classes = np.array(per_video), np.array(classes)
     deviations = [
         per_video[classes == c] - per_video[classes == c].mean(axis=0)
         for c in np.unique(classes)
         if (classes == c).sum() > 1
     ]
+    dims = appearance.shape[1]
     if not deviations:
         return np.zeros((dims, dims), np.float32)
     stacked = np.concatenate(deviations)
@@ -409,20 +384,9 @@ def fit_where_scale(
     thumbs: np.ndarray | None = None,
 ) -> np.ndarray:
     """(config.window_dims,) float32: one over the spread of the training windows' numbers
-    about the whole window (`window_numbers`), so that each reaches the GRU at unit scale
-    like the transform's other parts."""
-    return unit_scale(window_numbers(maps, masks, config, thumbs), masks)
-
-
-def window_numbers(
-    maps: np.ndarray | None,
-    masks: np.ndarray,
-    config: HeadConfig,
-    thumbs: np.ndarray | None = None,
-) -> np.ndarray:
-    """(N, config.window_dims) float32: each window's numbers about the whole window, before
-    scaling: the trend of where the picture changes (`realtime.head.where`), x and y, then
-    how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
+    about the whole window, so that each reaches the GRU at unit scale like the transform's
+    other parts: the trend of where the picture changes (`realtime.head.where`), x and y,
+    then how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
     `realtime.head.motion`). `maps`: (N, T, rows * columns * channels) (None without
     `where_trend`); `thumbs`: (N, T, G * G) (None without `motion`)."""
     numbers = []
@@ -443,12 +407,7 @@ def window_numbers(
                 window_motion(chunk.reshape(*chunk.shape[:2], config.motion, config.motion), mask)
             )
         numbers.append(np.concatenate(window, axis=-1))
-    return np.concatenate(numbers).astype(np.float32)
-
-
-def unit_scale(numbers: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """(d,) float32: one over the spread of `numbers` (N, d) over the windows with two or
-    more valid frames (1 where it is nil)."""
+    numbers = np.concatenate(numbers)
     counted = np.asarray(masks).sum(axis=1) >= 2
     spread = numbers[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(numbers.shape[1])
     return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)

@@ -21,13 +21,7 @@ from realtime.head.config import (
     HeadInput,
     gru_layer,
 )
-from realtime.head.fitting import (
-    fit_appearance_spread,
-    fit_movement_spread,
-    fit_window_input,
-    unit_scale,
-    window_numbers,
-)
+from realtime.head.fitting import fit_appearance_spread, fit_where_scale, fit_window_input
 from realtime.head.modeldir import KERAS_FILE
 
 
@@ -55,13 +49,9 @@ def build_head(
             motion=config.motion,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
-        if config.appearance_offset > 0 or config.movement_offset > 0:
+        if config.appearance_offset > 0:
             x = WindowOffset(
-                config.appearance_dims,
-                config.appearance_offset,
-                window_dims=config.window_dims,
-                window_stddev=config.movement_offset,
-                name=WINDOW_OFFSET_LAYER,
+                config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
             )(x)
     for i, units in enumerate(config.gru_units):
         last = i == len(config.gru_units) - 1
@@ -108,18 +98,12 @@ def fit_head_input(
             regions,
         )
     )
-    numbers = None
     if config.window_dims:
-        numbers = window_numbers(maps, masks, config, thumbs)
-        statistics.append(unit_scale(numbers, masks))
+        statistics.append(fit_where_scale(maps, masks, config, thumbs))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
-    offsets = config.appearance_offset > 0 or config.movement_offset > 0
-    if offsets and videos is not None and targets is not None:
-        spreads = [fit_appearance_spread(features, masks, videos, targets, statistics[:3])]
-        if config.movement_offset > 0:
-            scaled = numbers * statistics[-1]
-            spreads.append(fit_movement_spread(scaled, masks, videos, targets))
-        model.get_layer(WINDOW_OFFSET_LAYER).set_weights(spreads)
+    if config.appearance_offset > 0 and videos is not None and targets is not None:
+        spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
+        model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
 
 
 def count_parameters(model) -> dict:  # pragma: no mutate block (TensorFlow)

@@ -257,65 +257,31 @@ class WindowOffset(keras.layers.Layer):
     cannot tell training videos apart by what only they look like (which it would memorise)
     and keeps what a class looks like where classes differ by more than their videos do. How a
     window changes is untouched. At inference it does nothing.
-
-    With `window_dims` and `window_stddev` (`HeadConfig.movement_offset`), the last
-    `window_dims` channels (the window's numbers: where and how far the picture moved) get
-    the same treatment with their own spread (`window_spread`, fitted by
-    `fit_movement_spread`): where the camera moves differently in every video, how far it
-    moved no longer tells training videos apart; where a class moves one way, it still does.
     """
 
-    def __init__(
-        self,
-        dims: int,
-        stddev: float,
-        seed: int | None = None,
-        window_dims: int = 0,
-        window_stddev: float = 0.0,
-        **kwargs,
-    ):
+    def __init__(self, dims: int, stddev: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.dims = int(dims)
         self.stddev = float(stddev)
-        self.window_dims = int(window_dims) if window_stddev > 0 else 0
-        self.window_stddev = float(window_stddev) if self.window_dims else 0.0
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape=None):
         self.spread = self.add_weight(
             shape=(self.dims, self.dims), initializer="identity", trainable=False, name="spread"
         )
-        if self.window_dims:
-            self.window_spread = self.add_weight(
-                shape=(self.window_dims, self.window_dims),
-                initializer="identity",
-                trainable=False,
-                name="window_spread",
-            )
         self.built = True
 
-    def _offset(self, batch, spread, stddev, dims):
-        draw = keras.random.normal((batch, 1, dims), seed=self.seed_generator)
-        return stddev * ops.matmul(draw, ops.transpose(spread))
-
     def call(self, inputs, training=None):
-        if not training or (self.stddev <= 0 and not self.window_dims):
+        if not training or self.stddev <= 0:
             return inputs
-        batch, width = ops.shape(inputs)[0], ops.shape(inputs)[2]
-        parts = [self._offset(batch, self.spread, self.stddev, self.dims)]
-        middle = width - self.dims - self.window_dims
-        parts.append(ops.zeros((batch, 1, middle), dtype=parts[0].dtype))
-        if self.window_dims:
-            parts.append(
-                self._offset(batch, self.window_spread, self.window_stddev, self.window_dims)
-            )
-        return inputs + ops.concatenate(parts, axis=-1)
+        shape = ops.shape(inputs)
+        draw = keras.random.normal((shape[0], 1, self.dims), seed=self.seed_generator)
+        offset = self.stddev * ops.matmul(draw, ops.transpose(self.spread))
+        rest = ops.zeros((shape[0], 1, shape[2] - self.dims), dtype=offset.dtype)
+        return inputs + ops.concatenate([offset, rest], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        config = {**super().get_config(), "dims": self.dims, "stddev": self.stddev}
-        if self.window_dims:  # written only when on: earlier heads load as they were saved
-            config.update(window_dims=self.window_dims, window_stddev=self.window_stddev)
-        return config
+        return {**super().get_config(), "dims": self.dims, "stddev": self.stddev}

@@ -163,11 +163,8 @@ def _head(data: dict) -> None:
     for key in ("appearance_dims", "change_dims"):
         if key in head:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
-    for key in ("appearance_offset", "movement_offset"):  # training only, but recorded
-        if key in head:
-            number(head[key], f"head.{key}", 0.0, 100.0)
-    if head.get("movement_offset") and not (head.get("where_trend") or head.get("motion")):
-        raise MetadataError("head.movement_offset needs head.where_trend or head.motion")
+    if "appearance_offset" in head:
+        number(head["appearance_offset"], "head.appearance_offset", 0.0, 100.0)
     for key in ("where_trend", "where_shift"):
         if key in head and not isinstance(head[key], bool):
             raise MetadataError(f"head.{key} must be true or false, not {_show(head[key])}")
