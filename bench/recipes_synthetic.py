@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import tempfile
 import time
@@ -66,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
+from realtime.app import signals_call  # noqa: E402
 from realtime.backbones.litert import LiteRTBackbone  # noqa: E402
 from realtime.backbones.motion import WithMotion  # noqa: E402
 from realtime.head.config import SEED_HEAD  # noqa: E402
@@ -329,23 +329,19 @@ def main() -> int:
     console, quiet = Console(stderr=True), Console(quiet=True)
     raw: dict = {}
     print(HEADER, flush=True)
-    # SIGTERM (kill, timeout) and SIGHUP (the terminal closed) stop it as Ctrl-C does
-    stops = (signal.SIGTERM, signal.SIGHUP)
-    before = {s: signal.signal(s, _interrupted) for s in stops}
     try:
-        run_cells(args, sets, recipes, raw, console, quiet)
+        # SIGTERM (kill, timeout) and SIGHUP (the terminal closed) stop it as Ctrl-C does
+        with signals_call(_interrupt):
+            run_cells(args, sets, recipes, raw, console, quiet)
     except KeyboardInterrupt:  # hours of training: keep every cell that finished
         console.print(f"interrupted: {len(raw)} finished cells written")
         finish(args, raw)
         return 130
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
     return finish(args, raw)
 
 
-def _interrupted(signum, _frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def run_cells(args, sets: list[str], recipes: list, raw: dict, console, quiet) -> None:
