@@ -49,20 +49,12 @@ def _stopped_before_the_run(signum, _frame):
     raise StoppedBeforeRun(signal.Signals(signum).name)
 
 
-def stop_early_on_signals() -> None:
-    """Until a run installs its own handlers, a stop signal ends the command at once with
-    exit 0 (nothing was produced yet). Use it through `stopping_early`, which also catches
-    the signal wherever it lands before the run (building the parser, parsing)."""
-    for s in STOP_SIGNALS:
-        signal.signal(s, _stopped_before_the_run)
-
-
 def stopping_early(body: Callable[[], int]) -> int:
     """A command's whole `main`: a stop signal from now until its run installs its own
-    handlers ends it with exit 0 and no traceback, wherever it lands (argparse, an import,
-    loading a model). `run_reporting_errors` catches it too, but only inside the command's
-    body: the signal can arrive while the arguments are still being parsed."""
-    stop_early_on_signals()
+    handlers ends it with exit 0 and no traceback (nothing was produced yet), wherever it
+    lands: building the parser, parsing, an import, loading a model."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, _stopped_before_the_run)
     try:
         return body()
     except StoppedBeforeRun:
@@ -142,9 +134,9 @@ def seconds_or_zero(text: str) -> float:
 def run_reporting_errors(command: Callable[[], int]) -> int:
     """Run a command's body; turn expected failures into one `error:` line and an exit code.
 
-    InputError and OS errors (an unwritable folder, a full disk) exit 2; a stop signal before
-    the run started (`StoppedBeforeRun`) exits 0; Ctrl-C where no handler is installed
-    (training) exits 130; a closed stdout pipe ends quietly; anything else is a bug: one line
+    InputError and OS errors (an unwritable folder, a full disk) exit 2; Ctrl-C where no
+    handler is installed (training) exits 130 (a stop signal before the run started is
+    `stopping_early`'s); a closed stdout pipe ends quietly; anything else is a bug: one line
     naming the exception, exit 1, its traceback logged (`-v`).
     """
     try:
@@ -152,8 +144,6 @@ def run_reporting_errors(command: Callable[[], int]) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except StoppedBeforeRun:
-        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
