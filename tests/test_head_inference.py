@@ -47,6 +47,9 @@ SHIFT_HEAD = dataclasses.replace(WHERE_HEAD, where_shift=True, map_shape=(4, 4, 
 MOTION_HEAD = dataclasses.replace(MEAN_HEAD, motion=5)
 # and both: 32 numbers of map, then the thumbnail's 16 (the transform reads the first 16)
 MAP_MOTION_HEAD = dataclasses.replace(SHIFT_HEAD, motion=4)
+# the motion's 4 numbers read by the class scores instead of the first GRU
+MOTION_SCORES_HEAD = dataclasses.replace(MOTION_HEAD, motion_scores=True)
+MAP_MOTION_SCORES_HEAD = dataclasses.replace(MAP_MOTION_HEAD, motion_scores=True)
 
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
@@ -92,6 +95,8 @@ def _features(rng, n, scale=1.0):
         SHIFT_HEAD,
         MOTION_HEAD,
         MAP_MOTION_HEAD,
+        MOTION_SCORES_HEAD,
+        MAP_MOTION_SCORES_HEAD,
     ],
     ids=[
         "seed",
@@ -106,6 +111,8 @@ def _features(rng, n, scale=1.0):
         "where-it-changes-and-how-far-it-moved",
         "how-far-its-pixels-moved",
         "all-three",
+        "how-far-its-pixels-moved-to-the-scores",
+        "all-three-motion-to-the-scores",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -129,7 +136,16 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
 
 @pytest.mark.parametrize(
     "head",
-    [HeadConfig(), CHANGE_HEAD, MEAN_HEAD, WHERE_HEAD, SHIFT_HEAD, MOTION_HEAD, MAP_MOTION_HEAD],
+    [
+        HeadConfig(),
+        CHANGE_HEAD,
+        MEAN_HEAD,
+        WHERE_HEAD,
+        SHIFT_HEAD,
+        MOTION_HEAD,
+        MAP_MOTION_HEAD,
+        MOTION_SCORES_HEAD,
+    ],
     ids=[
         "seed",
         "appearance+change",
@@ -138,6 +154,7 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
         "how-far-it-moved",
         "how-far-its-pixels-moved",
         "all-three",
+        "how-far-its-pixels-moved-to-the-scores",
     ],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):

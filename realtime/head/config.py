@@ -12,6 +12,8 @@ WINDOW_INPUT_LAYER = "window_input"
 MOTION_DIMS = 4
 WINDOW_OFFSET_LAYER = "window_offset"
 DENSE_LAYER = "dense"
+#: with `motion_scores`: the Dense layer's output and the motion's 4 numbers, joined
+SCORES_INPUT_LAYER = "scores_input"
 PROBS_LAYER = "probs"
 
 
@@ -80,6 +82,10 @@ class HeadConfig:
     #: (after the map, if any), whose translation over the window the GRU also reads at every
     #: step (`realtime.head.motion`, 4 numbers); 0: none
     motion: int = 0
+    #: with `motion`: its 4 numbers go to the class scores (a linear term per class, added
+    #: before the softmax) instead of into the first GRU, so that they cannot mix with how
+    #: the frames look (docs/training.md, "motion to the scores")
+    motion_scores: bool = False
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -104,6 +110,8 @@ class HeadConfig:
             )
         if self.motion and self.input is not HeadInput.APPEARANCE_CHANGE:
             raise ValueError(f"motion needs the {HeadInput.APPEARANCE_CHANGE.value} input")
+        if self.motion_scores and not self.motion:
+            raise ValueError("motion_scores needs motion")
 
     @property
     def where_dims(self) -> int:
@@ -115,6 +123,18 @@ class HeadConfig:
         """Numbers the GRU reads, the same at every step, about the whole window: where the
         picture changes (`where_dims`), then how far it moved (4 with `motion`)."""
         return self.where_dims + MOTION_DIMS * bool(self.motion)
+
+    @property
+    def gru_window_dims(self) -> int:
+        """How many of `window_dims` the first GRU reads (all but the motion's with
+        `motion_scores`)."""
+        return self.window_dims - MOTION_DIMS * self.motion_scores
+
+    @property
+    def score_dims(self) -> int:
+        """Numbers the class scores read beside the Dense layer's output (4 with
+        `motion_scores`, else 0)."""
+        return MOTION_DIMS * self.motion_scores
 
     @property
     def thumbnail_size(self) -> int:
@@ -149,6 +169,8 @@ class HeadConfig:
             del data["where_shift"]
         if not self.motion:  # and heads without the motion
             del data["motion"]
+        if not self.motion_scores:  # and heads whose motion goes into the GRU
+            del data["motion_scores"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -181,11 +203,18 @@ class HeadConfig:
             if self.where_shift:
                 parts[0] += " + 2 for how far it moved"
             if self.motion:
-                parts[0] += f" + 4 for how far its {self.motion}x{self.motion} pixels moved"
+                if not self.motion_scores:
+                    parts[0] += f" + 4 for how far its {self.motion}x{self.motion} pixels moved"
             parts[0] += ")"
         parts += [f"GRU({u})" for u in self.gru_units]
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
-        parts.append(f"Dense({num_classes}, softmax)")
+        if self.motion_scores:
+            parts.append(
+                f"Dense({num_classes}, softmax) of it and how far the {self.motion}x"
+                f"{self.motion} pixels moved (4)"
+            )
+        else:
+            parts.append(f"Dense({num_classes}, softmax)")
         return " -> ".join(parts)
 
     @classmethod
@@ -196,7 +225,7 @@ class HeadConfig:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
         if values.get("map_shape") is not None:
             values["map_shape"] = tuple(int(v) for v in values["map_shape"])
-        for key in ("where_trend", "where_shift"):
+        for key in ("where_trend", "where_shift", "motion_scores"):
             if key in values and not isinstance(values[key], bool):
                 raise ValueError(f"{key} must be true or false")
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))

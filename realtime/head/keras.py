@@ -14,6 +14,7 @@ from realtime.core.optional import import_tensorflow
 from realtime.head.config import (
     DENSE_LAYER,
     PROBS_LAYER,
+    SCORES_INPUT_LAYER,
     SEED_HEAD,
     WINDOW_INPUT_LAYER,
     WINDOW_OFFSET_LAYER,
@@ -34,7 +35,7 @@ def build_head(
 
     features = keras.Input((window, feature_size), name="features")
     mask = keras.Input((window,), dtype="bool", name="mask")
-    x = features
+    x, moved = features, None
     if config.input is HeadInput.APPEARANCE_CHANGE:
         from realtime.head.layers import WindowInput, WindowOffset
 
@@ -47,8 +48,11 @@ def build_head(
             map_shape=config.map_shape if config.where_trend else None,
             where_shift=config.where_shift,
             motion=config.motion,
+            motion_scores=config.motion_scores,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
+        if config.motion_scores:  # (steps, how far the picture moved)
+            x, moved = x
         if config.appearance_offset > 0:
             x = WindowOffset(
                 config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
@@ -59,6 +63,8 @@ def build_head(
         x = gru(x, mask=mask) if i == 0 else gru(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     x = keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER)(x)
+    if moved is not None:  # the scores read the motion beside the GRUs' summary
+        x = keras.layers.Concatenate(name=SCORES_INPUT_LAYER)([x, moved])
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
     return keras.Model([features, mask], outputs, name="gru_head")
 

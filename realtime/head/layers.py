@@ -41,7 +41,9 @@ class WindowInput(keras.layers.Layer):
     With `motion` (G), each feature vector ends with a G x G grayscale thumbnail of its frame
     (after the map, if any): the window's part then also holds how far the picture moved
     (`realtime.head.motion`, the phase correlation of consecutive valid frames' thumbnails,
-    summed), 4 more numbers, scaled with the others.
+    summed), 4 more numbers, scaled with the others. With `motion_scores` too, those 4 are
+    not in the steps: the layer returns (steps, the 4 scaled numbers (N, 4)), for the class
+    scores to read (`realtime.head.keras.build_head`).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class WindowInput(keras.layers.Layer):
         map_shape: tuple[int, int, int] | list[int] | None = None,
         where_shift: bool = False,
         motion: int = 0,
+        motion_scores: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,6 +74,9 @@ class WindowInput(keras.layers.Layer):
         self.thumbnail_size = self.motion * self.motion
         self.window_dims = 2 * (bool(self.map_shape) + self.where_shift)
         self.window_dims += pixels.STEP_SIZE * bool(self.motion)
+        if motion_scores and not self.motion:
+            raise ValueError("motion_scores needs motion")
+        self.motion_scores = bool(motion_scores)
 
     def build(self, input_shape=None):
         size = self.feature_size - self.map_size - self.thumbnail_size
@@ -126,6 +132,10 @@ class WindowInput(keras.layers.Layer):
                 window.append(self._motion(thumbs, mask))
             window = ops.concatenate(window, axis=-1) * self.where_scale
             steps = ops.ones_like(change[..., :1])
+            if self.motion_scores:  # the motion's 4 go to the scores, the rest to the steps
+                moved = window[:, -pixels.STEP_SIZE :]
+                parts.append(steps * window[:, None, : -pixels.STEP_SIZE])
+                return ops.concatenate(parts, axis=-1), moved
             parts.append(steps * window[:, None, :])
         return ops.concatenate(parts, axis=-1)
 
@@ -231,7 +241,11 @@ class WindowInput(keras.layers.Layer):
         return ops.sum(step * moved[..., None], axis=1)  # (N, 4)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.appearance_dims + self.change_dims + self.window_dims)
+        size = self.appearance_dims + self.change_dims + self.window_dims
+        if self.motion_scores:
+            steps = (*input_shape[:-1], size - pixels.STEP_SIZE)
+            return steps, (input_shape[0], pixels.STEP_SIZE)
+        return (*input_shape[:-1], size)
 
     def get_config(self):
         return {
@@ -243,6 +257,7 @@ class WindowInput(keras.layers.Layer):
             "map_shape": list(self.map_shape) if self.map_shape else None,
             "where_shift": self.where_shift,
             "motion": self.motion,
+            "motion_scores": self.motion_scores,
         }
 
 

@@ -14,6 +14,7 @@ from realtime.core.errors import InputError, first_line
 from realtime.head.config import (
     DENSE_LAYER,
     PROBS_LAYER,
+    SCORES_INPUT_LAYER,
     WINDOW_INPUT_LAYER,
     ChangeReference,
     HeadInput,
@@ -187,6 +188,7 @@ class NumpyHead:
         reference: ChangeReference | None = None,
         map_shape: tuple[int, int, int] | None = None,
         motion: int = 0,
+        motion_scores: bool = False,
     ):
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
@@ -194,7 +196,9 @@ class NumpyHead:
         read from the map that ends each feature vector (`realtime.head.where`), and how far
         the map moved when `where_scale` holds 2 more numbers; with `motion` (G; its 4
         numbers last in `where_scale`), how far the picture moved, read from the G x G
-        thumbnail that ends each feature vector, after the map (`realtime.head.motion`)."""
+        thumbnail that ends each feature vector, after the map (`realtime.head.motion`); with
+        `motion_scores` too, those 4 numbers are read by the last Dense layer (its kernel's
+        last 4 rows) beside the one before it, not by the first GRU."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -218,6 +222,16 @@ class NumpyHead:
         self.motion = 0 if window_input is None else int(motion)
         self.thumbnail_size = self.motion * self.motion
         self.where_shift = False
+        self.where_kernel = np.zeros((0, self.step_size), np.float32)  # none of the window's
+        self.motion_scores = bool(motion_scores)
+        if motion_scores and not self.motion:
+            raise UnsupportedHead("motion_scores needs motion")
+        if self.motion_scores:  # the last Dense layer's kernel: [its input's rows | motion's]
+            kernel, bias, activation = self.dense[-1]
+            if len(kernel) <= STEP_SIZE:
+                raise UnsupportedHead("the scores read the motion beside a Dense layer")
+            self.dense[-1] = (kernel[:-STEP_SIZE], bias, activation)
+            scores_kernel = kernel[-STEP_SIZE:]
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
@@ -226,14 +240,17 @@ class NumpyHead:
         if self.map_shape or self.motion:  # the window's numbers' scale and kernel rows
             if len(window_input) != 4:
                 raise UnsupportedHead("a head reading the whole window's motion needs its scale")
+            scale = window_input[3]
             rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
-            on_map = len(window_input[3]) - STEP_SIZE * bool(self.motion)
-            if on_map not in ((2, 4) if self.map_shape else (0,)) or len(rows) != len(
-                window_input[3]
-            ):
+            on_map = len(scale) - STEP_SIZE * bool(self.motion)
+            in_steps = len(scale) - STEP_SIZE * self.motion_scores
+            if on_map not in ((2, 4) if self.map_shape else (0,)) or len(rows) != in_steps:
                 raise UnsupportedHead("where the picture changes: 2 or 4 numbers, 4 for motion")
             self.where_shift = on_map == 4
-            self.where_kernel = (window_input[3][:, None] * rows).astype(np.float32)  # (2-8, 3U)
+            # (0-8, 3U): the window's numbers the first GRU reads
+            self.where_kernel = (scale[:in_steps, None] * rows).astype(np.float32)
+            if self.motion_scores:  # (4, classes): the motion's, read by the scores
+                self.scores_kernel = (scale[in_steps:, None] * scores_kernel).astype(np.float32)
         # where each frame's projection keeps its map, its thumbnail and its steps
         self._map_at = self.kernel.shape[1]
         self._thumb_at = self._map_at + self.map_size
@@ -247,15 +264,16 @@ class NumpyHead:
 
         grus: list[_Gru] = []
         dense: list[tuple[np.ndarray, np.ndarray, str]] = []
-        window_input, reference, map_shape, motion = None, None, None, 0
+        window_input, reference, map_shape, motion, motion_scores = None, None, None, 0, False
         for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
+            if isinstance(layer, keras.layers.InputLayer) or layer.name == SCORES_INPUT_LAYER:
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
                 window_input = layer.get_weights()
                 reference = ChangeReference(layer.reference)
                 map_shape = layer.map_shape
                 motion = getattr(layer, "motion", 0)
+                motion_scores = getattr(layer, "motion_scores", False)
             elif isinstance(layer, keras.layers.GRU):
                 if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
@@ -269,7 +287,7 @@ class NumpyHead:
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
-        return cls(grus, dense, window_input, reference, map_shape, motion)
+        return cls(grus, dense, window_input, reference, map_shape, motion, motion_scores)
 
     @classmethod
     def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
@@ -310,6 +328,7 @@ class NumpyHead:
                 config.change_reference,
                 map_shape,
                 config.motion,
+                config.motion_scores,
             )
         return cls(grus, dense)
 
@@ -369,8 +388,21 @@ class NumpyHead:
                 self._thumbs(previous), self._thumbs(projection)
             )
 
-    def steps(self, projections: np.ndarray) -> np.ndarray:
-        """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order."""
+    def window(self, projections: np.ndarray) -> np.ndarray:
+        """The whole window's numbers, unscaled, from its valid frames' projections in order
+        (linked): where it changes (and how far the map moved), then how far its pixels
+        moved."""
+        window = []
+        if self.map_size:  # where the window changes (and how far the map moved)
+            window.append(window_trend(self._maps(projections)))
+        # the frames' steps from the frame before, the first's aside
+        moved = projections[1:, self._shift_at : self.projection_size]
+        window.append(moved.sum(axis=0, dtype=np.float32))
+        return np.concatenate(window)
+
+    def steps(self, projections: np.ndarray, window: np.ndarray | None = None) -> np.ndarray:
+        """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order
+        (`window`: their `window` numbers, if already computed)."""
         if self.reference is None or not len(projections):
             return projections
         size = self.step_size
@@ -379,22 +411,21 @@ class NumpyHead:
         else:
             reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
             steps = projections[:, :size] - reference.astype(np.float32)
-        if self.map_size or self.motion:  # the whole window's numbers, the same each step
-            window = []
-            if self.map_size:  # where the window changes (and how far the map moved)
-                window.append(window_trend(self._maps(projections)))
-            # the frames' steps from the frame before, the first's aside
-            moved = projections[1:, self._shift_at : self.projection_size]
-            window.append(moved.sum(axis=0, dtype=np.float32))
-            steps = steps + np.concatenate(window) @ self.where_kernel
+        if len(self.where_kernel):  # the whole window's numbers, the same each step
+            window = self.window(projections) if window is None else window
+            steps = steps + window[: len(self.where_kernel)] @ self.where_kernel
         return steps
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
         """Class probabilities from the projections of a window's valid frames, in order
         (linked: `link`)."""
-        x = self.layers.last_state(self.steps(projections))
-        for kernel, bias, activation in self.dense:
-            x = activation(x @ kernel + bias)
+        window = self.window(projections) if self.motion_scores and len(projections) else None
+        x = self.layers.last_state(self.steps(projections, window))
+        for i, (kernel, bias, activation) in enumerate(self.dense):
+            scores = x @ kernel + bias
+            if window is not None and i == len(self.dense) - 1:  # and how far it moved
+                scores = scores + window[-STEP_SIZE:] @ self.scores_kernel
+            x = activation(scores)
         return x.astype(np.float32, copy=False)
 
     def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -432,12 +463,13 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
         shapes[WINDOW_INPUT_LAYER] = [(size,), (size, a), (size, c)]
         if config.window_dims:
             shapes[WINDOW_INPUT_LAYER].append((config.window_dims,))
-        size = a + c + config.window_dims
+        size = a + c + config.gru_window_dims
     for i, units in enumerate(config.gru_units):
         shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
         size = units
     shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
-    shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    scores = config.dense_units + config.score_dims
+    shapes[PROBS_LAYER] = [(scores, len(info.labels)), (len(info.labels),)]
     return shapes
 
 
