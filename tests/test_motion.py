@@ -258,6 +258,27 @@ def test_the_head_records_its_motion_and_heads_without_it_read_as_before():
         HeadConfig.from_dict({**data, "motion": True})
 
 
+def test_a_head_whose_scores_read_the_motion_records_it_and_others_read_as_before():
+    scores = dataclasses.replace(MOTION_HEAD, motion_scores=True)
+    data = scores.as_dict()
+    assert data["motion_scores"] is True
+    assert HeadConfig.from_dict(json.loads(json.dumps(data))) == scores
+    assert "motion_scores" not in MOTION_HEAD.as_dict()  # written only when on
+    assert HeadConfig.from_dict(MOTION_HEAD.as_dict()) == MOTION_HEAD
+    # the GRU reads none of the motion's numbers, the scores read all 4
+    assert (scores.window_dims, scores.gru_window_dims, scores.score_dims) == (4, 0, 4)
+    assert (MOTION_HEAD.gru_window_dims, MOTION_HEAD.score_dims) == (4, 0)
+    mapped = dataclasses.replace(scores, where_trend=True, where_shift=True, map_shape=(7, 7, 32))
+    assert (mapped.gru_window_dims, mapped.score_dims) == (4, 4)
+    text = scores.describe(5)
+    assert "for how far" not in text.split("GRU")[0]
+    assert text.endswith("Dense(5, softmax) of it and how far the 56x56 pixels moved (4)")
+    with pytest.raises(ValueError, match="motion_scores needs motion"):
+        dataclasses.replace(MOTION_HEAD, motion=0, motion_scores=True)
+    with pytest.raises(ValueError, match="true or false"):
+        HeadConfig.from_dict({**data, "motion_scores": 1})
+
+
 def _metadata(head: dict, backbone_motion) -> dict:
     backbone = {"name": "twice", "feature_size": 66, "image_size": 224}
     if backbone_motion is not None:
@@ -274,7 +295,9 @@ def _metadata(head: dict, backbone_motion) -> dict:
 
 def test_metadata_with_motion_is_checked_against_its_backbone():
     head = dataclasses.replace(MOTION_HEAD, motion=8).as_dict()
+    plain = dataclasses.replace(MOTION_HEAD, motion=0).as_dict()
     check_metadata(_metadata(head, 8), 2)
+    check_metadata(_metadata({**head, "motion_scores": True}, 8), 2)
     for bad, backbone, message in [
         ({**head, "motion": 4}, 8, "backbone's thumbnail side"),
         (head, None, "backbone's thumbnail side"),
@@ -282,6 +305,8 @@ def test_metadata_with_motion_is_checked_against_its_backbone():
         ({**head, "motion": 1}, 8, "head.motion"),
         (head, 9, "more numbers than"),  # 81 of 66 features
         (head, 0, "backbone.motion"),
+        ({**head, "motion_scores": "yes"}, 8, "head.motion_scores must be true or false"),
+        ({**plain, "motion_scores": True}, None, "head.motion_scores needs head.motion"),
     ]:
         with pytest.raises(MetadataError, match=message):
             check_metadata(_metadata(bad, backbone), 2)
