@@ -20,7 +20,8 @@ InceptionV3's 2048-d), reading the window's trend of where the picture changes
 (`realtime.head.where`), takes its turns too.
 
 With `--motion`, the default head on features followed by each frame's 56 x 56 thumbnail
-(`--motion`: the head reads how far the picture moved, `realtime.head.motion`), and with
+(`--motion`: the head reads how far the picture moved, `realtime.head.motion`), the same
+head whose class scores read the motion instead of its first GRU (`motion_scores`), and with
 `--map` too the head reading all three, take their turns; the thumbnail itself (made beside
 the backbone's call, `realtime.backbones.motion.thumbnails`) is timed on its own.
 
@@ -145,6 +146,9 @@ def main() -> int:
             thumb = MOTION_SIZE * MOTION_SIZE
             name = f"default --motion ({size + thumb}-d)"
             heads[name], sizes[name] = replace(DEFAULT_HEAD, motion=MOTION_SIZE), size + thumb
+            scores = f"default --motion, to the scores ({size + thumb}-d)"
+            heads[scores] = replace(heads[name], motion_scores=True)
+            sizes[scores] = size + thumb
             if args.map:
                 shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
                 wide = size + int(np.prod(shape)) + thumb
