@@ -16,6 +16,7 @@ from realtime.backbones.base import Backbone, BackboneIdentity
 from realtime.backbones.motion import MOTION_SIZE, WithMotion, thumbnails, unwrapped
 from realtime.core.errors import InputError
 from realtime.head.config import ChangeReference, HeadConfig, HeadInput
+from realtime.head.fitting import fit_motion_scores
 from realtime.head.metadata import MetadataError, check_metadata
 from realtime.head.modeldir import ModelInfo, check_compatible
 from realtime.head.motion import hann, phase_step, window_motion
@@ -266,17 +267,91 @@ def test_a_head_whose_scores_read_the_motion_records_it_and_others_read_as_befor
     assert "motion_scores" not in MOTION_HEAD.as_dict()  # written only when on
     assert HeadConfig.from_dict(MOTION_HEAD.as_dict()) == MOTION_HEAD
     # the GRU reads none of the motion's numbers, the scores read all 4
-    assert (scores.window_dims, scores.gru_window_dims, scores.score_dims) == (4, 0, 4)
-    assert (MOTION_HEAD.gru_window_dims, MOTION_HEAD.score_dims) == (4, 0)
+    assert (scores.window_dims, scores.gru_window_dims, MOTION_HEAD.gru_window_dims) == (4, 0, 4)
     mapped = dataclasses.replace(scores, where_trend=True, where_shift=True, map_shape=(7, 7, 32))
-    assert (mapped.gru_window_dims, mapped.score_dims) == (4, 4)
+    assert mapped.gru_window_dims == 4
     text = scores.describe(5)
     assert "for how far" not in text.split("GRU")[0]
-    assert text.endswith("Dense(5, softmax) of it and how far the 56x56 pixels moved (4)")
+    assert text.endswith(
+        "Dense(5) + the fitted scores of how far its 56x56 pixels moved (4) -> softmax"
+    )
     with pytest.raises(ValueError, match="motion_scores needs motion"):
         dataclasses.replace(MOTION_HEAD, motion=0, motion_scores=True)
     with pytest.raises(ValueError, match="true or false"):
         HeadConfig.from_dict({**data, "motion_scores": 1})
+
+
+def test_the_motion_scores_are_the_linear_discriminant_of_the_training_windows():
+    """Worked by hand: two classes whose windows sit at +-1 around their means in each of the
+    4 directions (so the class means are exact and the shared covariance is the scatter
+    about them, diag(1, 4, 1, 1) x 2 x 2, over the 16 windows); a third class has no
+    training windows."""
+    spread = np.diag([1.0, 2.0, 1.0, 1.0])
+    around = np.concatenate([spread, -spread])  # 8 windows about 0, each direction twice
+    means = np.array([[3.0, 0.0, 1.0, 0.0], [-3.0, 2.0, 1.0, 0.0]])
+    moved = np.concatenate([means[0] + around, means[1] + around])
+    targets = np.repeat([0, 1], 8)
+    kernel, bias = fit_motion_scores(moved, targets, 3)
+    assert kernel.shape == (4, 3) and bias.shape == (3,)
+    covariance = np.diag([1.0, 4.0, 1.0, 1.0]) * 4 / 16  # each direction: 2 x 2 windows at +-s
+    precision = np.linalg.inv(covariance)
+    for c in (0, 1):
+        np.testing.assert_allclose(kernel[:, c], precision @ means[c], rtol=1e-5)
+        expected = -0.5 * means[c] @ precision @ means[c] + np.log(0.5)
+        np.testing.assert_allclose(bias[c], expected, rtol=1e-5)
+    # the class never seen: no weight, the others' mean bias
+    np.testing.assert_array_equal(kernel[:, 2], 0.0)
+    np.testing.assert_allclose(bias[2], bias[:2].mean(), rtol=1e-6)
+    # what it says: a window moving like class 1's mean is class 1's, and the reverse
+    scores = means @ kernel + bias
+    assert list(scores[:, :2].argmax(axis=1)) == [0, 1]
+    # a number that never varies (no motion that way) does not make it fail
+    still = moved.copy()
+    still[:, 3] = 0.0
+    kernel, bias = fit_motion_scores(still, targets, 2)
+    assert np.isfinite(kernel).all() and np.isfinite(bias).all()
+    np.testing.assert_array_equal(kernel[3], 0.0)
+
+
+def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
+    """Training windows that move right are class 1, left class 0, their features noise: the
+    fitted head (untrained GRU) says which way new windows move."""
+    import keras
+
+    from realtime.head.config import MOTION_SCORES_LAYER
+    from realtime.head.keras import build_head, fit_head_input
+    from realtime.head.numpyhead import NumpyHead
+
+    side, size, window = 16, 32, 12
+    head = dataclasses.replace(MOTION_HEAD, appearance_dims=4, change_dims=4, motion=side)
+    head = dataclasses.replace(head, motion_scores=True)
+    rng = np.random.default_rng(0)
+
+    def windows(n, seed):
+        features, targets = [], []
+        for i in range(n):
+            scene = _scene(seed + i, size=120)
+            sign = 1 if i % 2 else -1
+            x, y = (int(v) for v in rng.integers(30, 60, 2))
+            path = [(x - sign * 2 * t, y + int(rng.integers(-1, 2))) for t in range(window)]
+            thumbs = _views(scene, path, side).reshape(window, side * side)
+            noise = rng.normal(0, 1, (window, size)).astype(np.float32)
+            features.append(np.concatenate([noise, thumbs], axis=1))
+            targets.append(int(sign > 0))
+        return np.stack(features), np.ones((n, window), bool), np.array(targets)
+
+    keras.utils.set_random_seed(0)
+    model = build_head(window, size + side * side, 2, head)
+    features, masks, targets = windows(24, 0)
+    with pytest.raises(ValueError, match="labelled windows"):
+        fit_head_input(model, head, features, masks)
+    fit_head_input(model, head, features, masks, np.arange(24), targets)
+    kernel, _ = model.get_layer(MOTION_SCORES_LAYER).get_weights()
+    assert kernel[0, 1] > kernel[0, 0]  # the picture moves right: class 1 ("x" rises)
+    held_out, held_masks, truth = windows(10, 100)
+    numpy_head = NumpyHead.from_keras(model)
+    got = [numpy_head.predict(f, m).argmax() for f, m in zip(held_out, held_masks, strict=True)]
+    assert got == list(truth)
 
 
 def _metadata(head: dict, backbone_motion) -> dict:

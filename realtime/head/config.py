@@ -12,8 +12,8 @@ WINDOW_INPUT_LAYER = "window_input"
 MOTION_DIMS = 4
 WINDOW_OFFSET_LAYER = "window_offset"
 DENSE_LAYER = "dense"
-#: with `motion_scores`: the Dense layer's output and the motion's 4 numbers, joined
-SCORES_INPUT_LAYER = "scores_input"
+#: with `motion_scores`: the fitted scores of the motion, added before the softmax
+MOTION_SCORES_LAYER = "motion_scores"
 PROBS_LAYER = "probs"
 
 
@@ -82,9 +82,10 @@ class HeadConfig:
     #: (after the map, if any), whose translation over the window the GRU also reads at every
     #: step (`realtime.head.motion`, 4 numbers); 0: none
     motion: int = 0
-    #: with `motion`: its 4 numbers go to the class scores (a linear term per class, added
-    #: before the softmax) instead of into the first GRU, so that they cannot mix with how
-    #: the frames look (docs/training.md, "motion to the scores")
+    #: with `motion`: its 4 numbers go to the class scores instead of into the first GRU: a
+    #: linear discriminant of them, fitted on the training windows and fixed, added to the
+    #: scores before the softmax (`realtime.head.layers.MotionScores`), so that the motion
+    #: says what it says about the class and cannot mix with how the frames look
     motion_scores: bool = False
 
     def __post_init__(self):
@@ -129,12 +130,6 @@ class HeadConfig:
         """How many of `window_dims` the first GRU reads (all but the motion's with
         `motion_scores`)."""
         return self.window_dims - MOTION_DIMS * self.motion_scores
-
-    @property
-    def score_dims(self) -> int:
-        """Numbers the class scores read beside the Dense layer's output (4 with
-        `motion_scores`, else 0)."""
-        return MOTION_DIMS * self.motion_scores
 
     @property
     def thumbnail_size(self) -> int:
@@ -210,8 +205,8 @@ class HeadConfig:
         parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
         if self.motion_scores:
             parts.append(
-                f"Dense({num_classes}, softmax) of it and how far the {self.motion}x"
-                f"{self.motion} pixels moved (4)"
+                f"Dense({num_classes}) + the fitted scores of how far its {self.motion}x"
+                f"{self.motion} pixels moved (4) -> softmax"
             )
         else:
             parts.append(f"Dense({num_classes}, softmax)")

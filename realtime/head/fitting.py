@@ -377,16 +377,15 @@ def fit_appearance_spread(
     return np.linalg.cholesky(covariance + ridge * np.eye(dims)).astype(np.float32)
 
 
-def fit_where_scale(
+def window_numbers(
     maps: np.ndarray | None,
     masks: np.ndarray,
     config: HeadConfig,
     thumbs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(config.window_dims,) float32: one over the spread of the training windows' numbers
-    about the whole window, so that each reaches the GRU at unit scale like the transform's
-    other parts: the trend of where the picture changes (`realtime.head.where`), x and y,
-    then how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
+    """(N, config.window_dims) float32: each window's numbers about the whole window,
+    unscaled: the trend of where the picture changes (`realtime.head.where`), x and y, then
+    how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
     `realtime.head.motion`). `maps`: (N, T, rows * columns * channels) (None without
     `where_trend`); `thumbs`: (N, T, G * G) (None without `motion`)."""
     numbers = []
@@ -407,7 +406,50 @@ def fit_where_scale(
                 window_motion(chunk.reshape(*chunk.shape[:2], config.motion, config.motion), mask)
             )
         numbers.append(np.concatenate(window, axis=-1))
-    numbers = np.concatenate(numbers)
+    return np.concatenate(numbers).astype(np.float32)
+
+
+def fit_where_scale(numbers: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(window_dims,) float32: one over the spread of the training windows' `window_numbers`
+    (of the windows with 2 valid frames or more), so that each reaches the GRU at unit scale
+    like the transform's other parts."""
     counted = np.asarray(masks).sum(axis=1) >= 2
     spread = numbers[counted].std(axis=0) if counted.sum() >= 2 else np.zeros(numbers.shape[1])
     return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)
+
+
+def fit_motion_scores(
+    moved: np.ndarray, targets: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The linear discriminant of the training windows' motion (`moved`: (N, 4), scaled as
+    the head reads it) for their classes: (kernel (4, C), bias (C,)) float32 such that
+    `moved @ kernel + bias` is each class's log-posterior up to a constant of the window
+    (Gaussian classes with one shared covariance, both estimated by maximum likelihood,
+    priors the classes' shares of the windows: as scikit-learn's
+    `LinearDiscriminantAnalysis`). Closed form, never trained: what the motion says about
+    the class, whatever the rest of the head fits. A class without training windows gets no
+    weight and the mean bias; a covariance without full rank is inverted on its range
+    (pseudo-inverse)."""
+    moved = np.asarray(moved, np.float64)
+    targets = np.asarray(targets)
+    dims = moved.shape[1]
+    present = [c for c in range(n_classes) if np.any(targets == c)]
+    means = np.zeros((n_classes, dims))
+    scatter = np.zeros((dims, dims))
+    for c in present:
+        rows = moved[targets == c]
+        means[c] = rows.mean(axis=0)
+        centred = rows - means[c]
+        scatter += centred.T @ centred
+    covariance = scatter / max(len(moved), 1)  # the maximum-likelihood estimate
+    precision = np.linalg.pinv(covariance, rcond=1e-10, hermitian=True)
+    kernel = np.zeros((dims, n_classes))
+    bias = np.zeros(n_classes)
+    for c in present:
+        kernel[:, c] = precision @ means[c]
+        share = np.mean(targets == c)
+        bias[c] = -0.5 * means[c] @ precision @ means[c] + np.log(share)
+    absent = [c for c in range(n_classes) if c not in present]
+    if absent and present:
+        bias[absent] = bias[present].mean()
+    return kernel.astype(np.float32), bias.astype(np.float32)

@@ -13,8 +13,9 @@ from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
 from realtime.head.config import (
     DENSE_LAYER,
+    MOTION_DIMS,
+    MOTION_SCORES_LAYER,
     PROBS_LAYER,
-    SCORES_INPUT_LAYER,
     SEED_HEAD,
     WINDOW_INPUT_LAYER,
     WINDOW_OFFSET_LAYER,
@@ -22,7 +23,13 @@ from realtime.head.config import (
     HeadInput,
     gru_layer,
 )
-from realtime.head.fitting import fit_appearance_spread, fit_where_scale, fit_window_input
+from realtime.head.fitting import (
+    fit_appearance_spread,
+    fit_motion_scores,
+    fit_where_scale,
+    fit_window_input,
+    window_numbers,
+)
 from realtime.head.modeldir import KERAS_FILE
 
 
@@ -63,9 +70,13 @@ def build_head(
         x = gru(x, mask=mask) if i == 0 else gru(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     x = keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER)(x)
-    if moved is not None:  # the scores read the motion beside the GRUs' summary
-        x = keras.layers.Concatenate(name=SCORES_INPUT_LAYER)([x, moved])
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
+    if moved is None:
+        outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
+    else:  # the scores, plus what the motion says (fitted), through the softmax
+        from realtime.head.layers import MotionScores
+
+        logits = keras.layers.Dense(num_classes, name=PROBS_LAYER)(x)
+        outputs = MotionScores(num_classes, name=MOTION_SCORES_LAYER)(logits, moved)
     return keras.Model([features, mask], outputs, name="gru_head")
 
 
@@ -80,7 +91,8 @@ def fit_head_input(
 ) -> None:  # pragma: no mutate block (TensorFlow)
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
-    and class, the training-only offset's spread (`fit_appearance_spread`); `regions`: how
+    and class, the training-only offset's spread (`fit_appearance_spread`) and, with
+    `motion_scores`, the motion's linear discriminant (`fit_motion_scores`); `regions`: how
     many parts the features are pooled over (`ChangeBasis.QUADRANTS`). A `raw` head has
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
@@ -105,8 +117,15 @@ def fit_head_input(
         )
     )
     if config.window_dims:
-        statistics.append(fit_where_scale(maps, masks, config, thumbs))
+        numbers = window_numbers(maps, masks, config, thumbs)
+        statistics.append(fit_where_scale(numbers, masks))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
+    if config.motion_scores:
+        if targets is None:
+            raise ValueError("a head whose scores read the motion is fitted on labelled windows")
+        moved = (numbers * statistics[-1])[:, -MOTION_DIMS:]
+        scores = model.get_layer(MOTION_SCORES_LAYER)
+        scores.set_weights(list(fit_motion_scores(moved, targets, scores.classes)))
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])

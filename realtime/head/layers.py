@@ -43,7 +43,7 @@ class WindowInput(keras.layers.Layer):
     (`realtime.head.motion`, the phase correlation of consecutive valid frames' thumbnails,
     summed), 4 more numbers, scaled with the others. With `motion_scores` too, those 4 are
     not in the steps: the layer returns (steps, the 4 scaled numbers (N, 4)), for the class
-    scores to read (`realtime.head.keras.build_head`).
+    scores to read (`MotionScores`).
     """
 
     def __init__(
@@ -259,6 +259,41 @@ class WindowInput(keras.layers.Layer):
             "motion": self.motion,
             "motion_scores": self.motion_scores,
         }
+
+
+@keras.saving.register_keras_serializable(package="realtime")
+class MotionScores(keras.layers.Layer):
+    """(logits (N, C), moved (N, 4)) -> softmax(logits + moved @ kernel + bias): the class
+    probabilities, with what the window's motion alone says about the class added to the
+    head's scores. `kernel` (4, C) and `bias` (C,) are the linear discriminant of the
+    training windows' motion (`realtime.head.fitting.fit_motion_scores`), fitted and never
+    trained by gradient: the rest of the head is trained with them in place.
+    """
+
+    def __init__(self, classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.classes = int(classes)
+
+    def build(self, input_shape=None):
+        self.kernel = self.add_weight(
+            shape=(pixels.STEP_SIZE, self.classes),
+            initializer="zeros",
+            trainable=False,
+            name="kernel",
+        )
+        self.bias = self.add_weight(
+            shape=(self.classes,), initializer="zeros", trainable=False, name="bias"
+        )
+        self.built = True
+
+    def call(self, logits, moved):
+        return ops.softmax(logits + ops.matmul(moved, self.kernel) + self.bias, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.classes)
+
+    def get_config(self):
+        return {**super().get_config(), "classes": self.classes}
 
 
 @keras.saving.register_keras_serializable(package="realtime")

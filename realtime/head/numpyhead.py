@@ -13,8 +13,8 @@ import numpy as np
 from realtime.core.errors import InputError, first_line
 from realtime.head.config import (
     DENSE_LAYER,
+    MOTION_SCORES_LAYER,
     PROBS_LAYER,
-    SCORES_INPUT_LAYER,
     WINDOW_INPUT_LAYER,
     ChangeReference,
     HeadInput,
@@ -188,7 +188,7 @@ class NumpyHead:
         reference: ChangeReference | None = None,
         map_shape: tuple[int, int, int] | None = None,
         motion: int = 0,
-        motion_scores: bool = False,
+        motion_scores: list[np.ndarray] | None = None,
     ):
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
@@ -197,8 +197,9 @@ class NumpyHead:
         the map moved when `where_scale` holds 2 more numbers; with `motion` (G; its 4
         numbers last in `where_scale`), how far the picture moved, read from the G x G
         thumbnail that ends each feature vector, after the map (`realtime.head.motion`); with
-        `motion_scores` too, those 4 numbers are read by the last Dense layer (its kernel's
-        last 4 rows) beside the one before it, not by the first GRU."""
+        `motion_scores` ([kernel (4, C), bias (C,)]: `realtime.head.layers.MotionScores`)
+        too, those 4 numbers are not read by the first GRU but scored: added to the last
+        Dense layer's output (linear), before a softmax."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -223,15 +224,11 @@ class NumpyHead:
         self.thumbnail_size = self.motion * self.motion
         self.where_shift = False
         self.where_kernel = np.zeros((0, self.step_size), np.float32)  # none of the window's
-        self.motion_scores = bool(motion_scores)
-        if motion_scores and not self.motion:
+        self.motion_scores = motion_scores is not None
+        if self.motion_scores and not self.motion:
             raise UnsupportedHead("motion_scores needs motion")
-        if self.motion_scores:  # the last Dense layer's kernel: [its input's rows | motion's]
-            kernel, bias, activation = self.dense[-1]
-            if len(kernel) <= STEP_SIZE:
-                raise UnsupportedHead("the scores read the motion beside a Dense layer")
-            self.dense[-1] = (kernel[:-STEP_SIZE], bias, activation)
-            scores_kernel = kernel[-STEP_SIZE:]
+        if self.motion_scores and self.dense[-1][2] is not _ACTIVATIONS["linear"]:
+            raise UnsupportedHead("the motion's scores are added to linear scores")
         if window_input is None:
             self.kernel, self.bias = first.kernel, first.input_bias
         else:
@@ -249,8 +246,10 @@ class NumpyHead:
             self.where_shift = on_map == 4
             # (0-8, 3U): the window's numbers the first GRU reads
             self.where_kernel = (scale[:in_steps, None] * rows).astype(np.float32)
-            if self.motion_scores:  # (4, classes): the motion's, read by the scores
-                self.scores_kernel = (scale[in_steps:, None] * scores_kernel).astype(np.float32)
+            if self.motion_scores:  # (4, C), (C,): the motion's scores, of unscaled numbers
+                kernel, bias = (np.asarray(w, np.float64) for w in motion_scores)
+                self.scores_kernel = (scale[in_steps:, None] * kernel).astype(np.float32)
+                self.scores_bias = bias.astype(np.float32)
         # where each frame's projection keeps its map, its thumbnail and its steps
         self._map_at = self.kernel.shape[1]
         self._thumb_at = self._map_at + self.map_size
@@ -264,16 +263,17 @@ class NumpyHead:
 
         grus: list[_Gru] = []
         dense: list[tuple[np.ndarray, np.ndarray, str]] = []
-        window_input, reference, map_shape, motion, motion_scores = None, None, None, 0, False
+        window_input, reference, map_shape, motion, motion_scores = None, None, None, 0, None
         for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer) or layer.name == SCORES_INPUT_LAYER:
+            if isinstance(layer, keras.layers.InputLayer):
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
                 window_input = layer.get_weights()
                 reference = ChangeReference(layer.reference)
                 map_shape = layer.map_shape
                 motion = getattr(layer, "motion", 0)
-                motion_scores = getattr(layer, "motion_scores", False)
+            elif layer.name == MOTION_SCORES_LAYER:
+                motion_scores = layer.get_weights()
             elif isinstance(layer, keras.layers.GRU):
                 if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
@@ -318,7 +318,9 @@ class NumpyHead:
                     f"the head in metadata.json needs {shapes}"
                 )
         grus = [_Gru(*found[gru_layer(i)]) for i in range(len(config.gru_units))]
-        dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], "softmax")]
+        scores = found[MOTION_SCORES_LAYER] if config.motion_scores else None
+        last = "linear" if scores else "softmax"  # the motion's scores, then the softmax
+        dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], last)]
         if config.input is HeadInput.APPEARANCE_CHANGE:
             map_shape = config.map_shape if config.where_trend else None
             return cls(
@@ -328,7 +330,7 @@ class NumpyHead:
                 config.change_reference,
                 map_shape,
                 config.motion,
-                config.motion_scores,
+                scores,
             )
         return cls(grus, dense)
 
@@ -421,11 +423,11 @@ class NumpyHead:
         (linked: `link`)."""
         window = self.window(projections) if self.motion_scores and len(projections) else None
         x = self.layers.last_state(self.steps(projections, window))
-        for i, (kernel, bias, activation) in enumerate(self.dense):
-            scores = x @ kernel + bias
-            if window is not None and i == len(self.dense) - 1:  # and how far it moved
-                scores = scores + window[-STEP_SIZE:] @ self.scores_kernel
-            x = activation(scores)
+        for kernel, bias, activation in self.dense:
+            x = activation(x @ kernel + bias)
+        if self.motion_scores:  # and what the window's motion says, through the softmax
+            moved = window[-STEP_SIZE:] if window is not None else np.zeros(STEP_SIZE, np.float32)
+            x = _softmax(x + (moved @ self.scores_kernel + self.scores_bias))
         return x.astype(np.float32, copy=False)
 
     def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -468,8 +470,9 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
         shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
         size = units
     shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
-    scores = config.dense_units + config.score_dims
-    shapes[PROBS_LAYER] = [(scores, len(info.labels)), (len(info.labels),)]
+    shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    if config.motion_scores:
+        shapes[MOTION_SCORES_LAYER] = [(STEP_SIZE, len(info.labels)), (len(info.labels),)]
     return shapes
 
 
