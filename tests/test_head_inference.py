@@ -12,6 +12,7 @@ from realtime.backbones.base import BackboneIdentity
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier, KerasHeadStream
 from realtime.head.config import (
+    MOTION_SCORES_LAYER,
     SEED_HEAD,
     WINDOW_INPUT_LAYER,
     ChangeBasis,
@@ -62,9 +63,12 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         drift = rng.normal(0, 1, (40, 1, FEATURES)) * np.linspace(0, 1, window)[None, :, None]
         windows = rng.normal(1.0, 1.0, (40, window, FEATURES)) + 3 * drift
         masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
-        # some heads' fits read each window's video and class too
-        labels = np.arange(40) % 5 if head.motion_scores else None
-        fit_head_input(model, head, windows, masks, labels, labels)
+        if head.motion_scores:  # fitted on labelled videos: here, scores of any size
+            fit_head_input(model, head, windows, masks, np.arange(40), np.arange(40) % 5)
+            scores = model.get_layer(MOTION_SCORES_LAYER)
+            scores.set_weights([rng.normal(0, 1, w.shape) for w in scores.get_weights()])
+        else:
+            fit_head_input(model, head, windows, masks)
     info = ModelInfo(
         labels=list("abcde"),
         window=window,

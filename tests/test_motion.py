@@ -16,7 +16,7 @@ from realtime.backbones.base import Backbone, BackboneIdentity
 from realtime.backbones.motion import MOTION_SIZE, WithMotion, thumbnails, unwrapped
 from realtime.core.errors import InputError
 from realtime.head.config import ChangeReference, HeadConfig, HeadInput
-from realtime.head.fitting import fit_motion_scores
+from realtime.head.fitting import calibrate_motion_scores, fit_motion_scores
 from realtime.head.metadata import MetadataError, check_metadata
 from realtime.head.modeldir import ModelInfo, check_compatible
 from realtime.head.motion import hann, phase_step, window_motion
@@ -313,6 +313,34 @@ def test_the_motion_scores_are_the_linear_discriminant_of_the_training_windows()
     np.testing.assert_array_equal(kernel[3], 0.0)
 
 
+def _videos_moving(per_class: int, classes: int, apart: float, seed: int):
+    """8 windows' motion numbers for each of per_class x classes videos: each video moves its
+    own way (unit spread between videos), plus `apart` x its class's own direction; each
+    window of a video a little differently. (moved, targets, videos)"""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(0, 1, (classes, 4))
+    moved, targets, videos = [], [], []
+    for v in range(per_class * classes):
+        c = v % classes
+        own = rng.normal(0, 1, 4) + apart * directions[c]
+        moved.append(own + rng.normal(0, 0.2, (8, 4)))
+        targets += [c] * 8
+        videos += [v] * 8
+    return np.concatenate(moved), np.array(targets), np.array(videos)
+
+
+def test_the_motion_scores_are_trusted_as_far_as_videos_they_never_saw_bear_them_out():
+    for seed in range(3):
+        # the class moves its own way: held-out videos confirm it
+        assert calibrate_motion_scores(*_videos_moving(9, 4, 2.0, seed), 4) >= 0.3
+        # every video moves its own way whatever its class: the discriminant fitted on the
+        # training videos finds chance differences (trusted ~1 if judged on those videos),
+        # which held-out videos do not bear out
+        assert calibrate_motion_scores(*_videos_moving(9, 4, 0.0, seed), 4) <= 0.15
+    # one video per class: none can be held out
+    assert calibrate_motion_scores(*_videos_moving(1, 4, 2.0, 0), 4) == 0.0
+
+
 def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
     """Training windows that move right are class 1, left class 0, their features noise: the
     fitted head (untrained GRU) says which way new windows move."""
@@ -343,7 +371,7 @@ def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
     keras.utils.set_random_seed(0)
     model = build_head(window, size + side * side, 2, head)
     features, masks, targets = windows(24, 0)
-    with pytest.raises(ValueError, match="labelled windows"):
+    with pytest.raises(ValueError, match="known videos and classes"):
         fit_head_input(model, head, features, masks)
     fit_head_input(model, head, features, masks, np.arange(24), targets)
     kernel, _ = model.get_layer(MOTION_SCORES_LAYER).get_weights()

@@ -418,6 +418,48 @@ def fit_where_scale(numbers: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return (1.0 / np.where(spread > 1e-12, spread, 1.0)).astype(np.float32)
 
 
+#: Folds of training videos the motion's scores are calibrated on (`calibrate_motion_scores`)
+CALIBRATION_FOLDS = 4
+#: Temperatures tried for them: 0 (the motion says nothing) to 2, in steps of 0.025
+TEMPERATURES = np.linspace(0.0, 2.0, 81)
+
+
+def calibrate_motion_scores(
+    moved: np.ndarray, targets: np.ndarray, videos: np.ndarray, n_classes: int
+) -> float:
+    """How far to trust the motion's linear discriminant (`fit_motion_scores`): the
+    temperature t of the `TEMPERATURES` whose softmax(t x scores) has the least log-loss on
+    training videos the discriminant was not fitted on (cross-validation: each class's videos
+    in a seeded order, dealt to `CALIBRATION_FOLDS` folds, fewer if a class has fewer
+    videos; the smallest t at the minimum). Where the motion differs between classes only by
+    chance (the camera pans differently in every video), what held-out videos say is that it
+    says nothing: t = 0. 0 too when there are too few videos to hold any out."""
+    moved = np.asarray(moved, np.float64)
+    targets, videos = np.asarray(targets), np.asarray(videos)
+    names = np.unique(videos)
+    classes = np.array([targets[videos == v][0] for v in names])
+    folds = min(CALIBRATION_FOLDS, max(np.bincount(classes, minlength=n_classes)))
+    if folds < 2:
+        return 0.0
+    fold = np.zeros(len(names), int)
+    rng = np.random.default_rng(0)
+    for c in range(n_classes):
+        members = rng.permutation(np.flatnonzero(classes == c))
+        fold[members] = np.arange(len(members)) % folds
+    held_out = np.zeros((len(moved), n_classes))
+    for k in range(folds):
+        inside = np.isin(videos, names[fold != k])
+        kernel, bias = fit_motion_scores(moved[inside], targets[inside], n_classes)
+        held_out[~inside] = moved[~inside] @ kernel + bias
+    losses = []
+    for t in TEMPERATURES:
+        scores = t * held_out
+        scores -= scores.max(axis=1, keepdims=True)
+        log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        losses.append(-log_p[np.arange(len(targets)), targets].mean())
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
 def fit_motion_scores(
     moved: np.ndarray, targets: np.ndarray, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from realtime.head.config import (
     gru_layer,
 )
 from realtime.head.fitting import (
+    calibrate_motion_scores,
     fit_appearance_spread,
     fit_motion_scores,
     fit_where_scale,
@@ -92,7 +93,8 @@ def fit_head_input(
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
     and class, the training-only offset's spread (`fit_appearance_spread`) and, with
-    `motion_scores`, the motion's linear discriminant (`fit_motion_scores`); `regions`: how
+    `motion_scores`, the motion's linear discriminant (`fit_motion_scores`) times its
+    calibration (`calibrate_motion_scores`); `regions`: how
     many parts the features are pooled over (`ChangeBasis.QUADRANTS`). A `raw` head has
     nothing to fit."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
@@ -121,11 +123,16 @@ def fit_head_input(
         statistics.append(fit_where_scale(numbers, masks))
     model.get_layer(WINDOW_INPUT_LAYER).set_weights(statistics)
     if config.motion_scores:
-        if targets is None:
-            raise ValueError("a head whose scores read the motion is fitted on labelled windows")
+        if targets is None or videos is None:
+            raise ValueError(
+                "a head whose scores read the motion is fitted on windows of known videos "
+                "and classes"
+            )
         moved = (numbers * statistics[-1])[:, -MOTION_DIMS:]
         scores = model.get_layer(MOTION_SCORES_LAYER)
-        scores.set_weights(list(fit_motion_scores(moved, targets, scores.classes)))
+        kernel, bias = fit_motion_scores(moved, targets, scores.classes)
+        trust = calibrate_motion_scores(moved, targets, videos, scores.classes)
+        scores.set_weights([trust * kernel, trust * bias])
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
