@@ -15,8 +15,8 @@ import pytest
 from realtime.backbones.base import Backbone, BackboneIdentity
 from realtime.backbones.motion import MOTION_SIZE, WithMotion, thumbnails, unwrapped
 from realtime.core.errors import InputError
-from realtime.head.config import ChangeReference, HeadConfig, HeadInput
-from realtime.head.fitting import calibrate_motion_scores, fit_motion_scores
+from realtime.head.config import WINDOW_INPUT_LAYER, ChangeReference, HeadConfig, HeadInput
+from realtime.head.fitting import calibrate_motion_scores, fit_motion_scores, window_numbers
 from realtime.head.metadata import MetadataError, check_metadata
 from realtime.head.modeldir import ModelInfo, check_compatible
 from realtime.head.motion import hann, phase_step, window_motion
@@ -380,6 +380,21 @@ def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
     numpy_head = NumpyHead.from_keras(model)
     got = [numpy_head.predict(f, m).argmax() for f, m in zip(held_out, held_masks, strict=True)]
     assert got == list(truth)
+    # the same windows with classes that have nothing to do with the way they move: the
+    # discriminant still finds differences among the training videos, the scores trust
+    # them little (calibrate_motion_scores)
+    thumbs = features[..., size:]
+    scale = model.get_layer(WINDOW_INPUT_LAYER).get_weights()[-1]
+    moved = window_numbers(None, masks, head, thumbs) * scale
+    unrelated = np.random.default_rng(3).permutation(targets)
+    for labels, trusted in ((targets, True), (unrelated, False)):
+        fit_head_input(model, head, features, masks, np.arange(24), labels)
+        kernel, bias = model.get_layer(MOTION_SCORES_LAYER).get_weights()
+        full_kernel, full_bias = fit_motion_scores(moved, labels, 2)
+        trust = np.linalg.norm(kernel) / np.linalg.norm(full_kernel)
+        np.testing.assert_allclose(kernel, trust * full_kernel, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bias, trust * full_bias, rtol=1e-4, atol=1e-6)
+        assert trust > 0.0 if trusted else trust <= 0.15
 
 
 def _metadata(head: dict, backbone_motion) -> dict:
