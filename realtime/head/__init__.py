@@ -34,7 +34,11 @@ evaluation and live use:
   thumbnail of its frame (after the map, if any), and the head also reads, at every step,
   how far the picture moved over the window (`realtime.head.motion`: the phase correlation
   of consecutive valid frames' thumbnails, two estimates of the translation, summed: 4
-  numbers, scaled with the where numbers).
+  numbers, scaled with the where numbers). With `motion_scores` too, the GRU does not read
+  those 4 numbers: the class scores do, through their linear discriminant fitted on the
+  training windows and scaled by how far training videos it was not fitted on bear it out
+  (`MotionScores`, `fit_motion_scores`, `calibrate_motion_scores`), added before the
+  softmax.
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
@@ -70,5 +74,6 @@ window slides; the shift is a sum of per-frame steps, so each frame's step from 
 before is computed once, when it arrives, kept beside its projection (`link_step`), and the
 window sums its frames' steps, the first's aside (bench/head_cost.py --map gives the cost).
 The motion's steps are cached the same way, each frame's thumbnail beside its projection
-(bench/head_cost.py --motion).
+(bench/head_cost.py --motion); with `motion_scores`, the window's sum goes through a (4 x C)
+product into the scores instead of a (4 x 3U) one into every step.
 """
