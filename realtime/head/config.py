@@ -83,9 +83,10 @@ class HeadConfig:
     #: step (`realtime.head.motion`, 4 numbers); 0: none
     motion: int = 0
     #: with `motion`: its 4 numbers go to the class scores instead of into the first GRU: a
-    #: linear discriminant of them, fitted on the training windows and fixed, added to the
-    #: scores before the softmax (`realtime.head.layers.MotionScores`), so that the motion
-    #: says what it says about the class and cannot mix with how the frames look
+    #: linear discriminant of them, fitted on the training windows, trusted as far as
+    #: training videos it was not fitted on bear it out, fixed, added to the scores before
+    #: the softmax (`realtime.head.layers.MotionScores`), so that the motion says what it
+    #: says about the class and cannot mix with how the frames look
     motion_scores: bool = False
 
     def __post_init__(self):

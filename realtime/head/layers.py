@@ -266,7 +266,8 @@ class MotionScores(keras.layers.Layer):
     """(logits (N, C), moved (N, 4)) -> softmax(logits + moved @ kernel + bias): the class
     probabilities, with what the window's motion alone says about the class added to the
     head's scores. `kernel` (4, C) and `bias` (C,) are the linear discriminant of the
-    training windows' motion (`realtime.head.fitting.fit_motion_scores`), fitted and never
+    training windows' motion (`realtime.head.fitting.fit_motion_scores`) times how far
+    held-out training videos bear it out (`calibrate_motion_scores`), fitted and never
     trained by gradient: the rest of the head is trained with them in place.
     """
 
