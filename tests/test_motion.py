@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -455,6 +456,38 @@ def test_the_command_line_turns_motion_on_and_off():
     args = parser.parse_args(["train", "--data", "d", "--out", "m", "--recipe", "seed", "--motion"])
     with pytest.raises(InputError, match="--motion needs"):
         _recipe(args)
+
+
+def test_the_command_line_sends_the_motion_to_the_scores():
+    """`--motion-scores` turns the thumbnails on and sends their numbers to the class scores;
+    `--no-motion` ends both (the scores cannot stand without the motion); `--no-motion-scores`
+    keeps the motion in the GRU."""
+    from training.cli import _choice, _recipe, build_parser
+
+    parser = build_parser()
+
+    def head(*flags):
+        return _recipe(parser.parse_args(["train", "--data", "d", "--out", "m", *flags])).head
+
+    args = parser.parse_args(["all", "--data", "d", "--out", "m", "--motion-scores"])
+    recipe = _recipe(args)
+    assert recipe.head.motion == MOTION_SIZE and recipe.head.motion_scores
+    assert _choice(args, None, recipe).motion == MOTION_SIZE
+    assert head("--motion", "--motion-scores").motion_scores
+    for flags in (("--motion",), ("--motion", "--no-motion-scores"), ("--no-motion-scores",)):
+        assert not head(*flags).motion_scores
+    assert head("--no-motion-scores").motion == DEFAULT.head.motion
+    scoring = dataclasses.replace(DEFAULT.head, motion=MOTION_SIZE, motion_scores=True)
+    with mock.patch(
+        "training.cli.get_recipe", return_value=dataclasses.replace(DEFAULT, head=scoring)
+    ):
+        assert head() == scoring and head("--motion") == scoring  # a recipe's own choice stays
+        assert head("--no-motion").motion == 0 and not head("--no-motion").motion_scores
+        assert head("--no-motion-scores") == dataclasses.replace(scoring, motion_scores=False)
+    with pytest.raises(InputError, match="--motion-scores needs the motion"):
+        head("--no-motion", "--motion-scores")
+    with pytest.raises(InputError, match="--motion-scores needs a recipe"):
+        head("--recipe", "seed", "--motion-scores")
 
 
 def test_load_backbone_appends_thumbnails_on_any_backbone(embedder_path):

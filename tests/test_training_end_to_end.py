@@ -402,23 +402,24 @@ REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "
 
 
 @pytest.mark.parametrize(
-    "pooling, motion, size",
+    "pooling, flags, size",
     [
-        ("regions", False, 5120),
-        ("map", False, 1024 + 7 * 7 * 32),
-        ("global", True, 1024 + 56 * 56),
+        ("regions", (), 5120),
+        ("map", ("--motion",), 1024 + 7 * 7 * 32 + 56 * 56),
+        ("global", ("--motion-scores",), 1024 + 56 * 56),
     ],
 )
 def test_pooling_trains_records_and_streams_as_offline(
-    embedder_path, tmp_path_factory, pooling, motion, size
+    embedder_path, tmp_path_factory, pooling, flags, size
 ):
-    """`training all --pooling regions` (or `map`, or `--motion`): the model records the
-    pooling (and the thumbnails) with its backbone (5 x 1024 features; 1024 + the 7 x 7 map
-    reduced to 32 numbers a position; 1024 + a 56 x 56 thumbnail), the .tflite beside it is
-    the original file, and `python -m realtime --every-frame` (which reads the pooling and
-    the thumbnails from the model) gives the offline probabilities at every step, to 1e-4
-    (`map`: the head reads where the picture changes and how far it moved; `--motion`: how
-    far its pixels moved; Keras gives the same)."""
+    """`training all --pooling regions` (or `map --motion`, or `--motion-scores`): the model
+    records the pooling (and the thumbnails) with its backbone (5 x 1024 features; 1024 + the
+    7 x 7 map reduced to 32 numbers a position + a 56 x 56 thumbnail; 1024 + the thumbnail),
+    the .tflite beside it is the original file, and `python -m realtime --every-frame` (which
+    reads the pooling and the thumbnails from the model) gives the offline probabilities at
+    every step, to 1e-4 (`map`: the head reads where the picture changes and how far it
+    moved; `--motion`: how far its pixels moved, into the GRU; `--motion-scores`: the same
+    numbers into the class scores; Keras gives the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.motion import WithMotion
     from realtime.backbones.regions import Pooling
@@ -430,10 +431,11 @@ def test_pooling_trains_records_and_streams_as_offline(
     out = tmp_path_factory.mktemp("model") / f"{pooling}_model"
     result = run_cli(
         "all", "--data", data, "--out", out, "--backbone", embedder_path,
-        "--pooling", pooling, "--epochs", "3", *(["--motion"] if motion else []),
+        "--pooling", pooling, "--epochs", "3", *flags,
         module="training", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
+    motion, scores = bool(flags), "--motion-scores" in flags
     info = read_model_info(out)
     assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())
@@ -444,15 +446,19 @@ def test_pooling_trains_records_and_streams_as_offline(
     else:  # written as before
         assert "motion" not in metadata["backbone"] and "motion" not in metadata["head"]
     assert metadata["training"]["recipe"]["head"].get("motion", 0) == (56 if motion else 0)
-    if motion:
-        printed = " ".join((result.stderr + result.stdout).split())
+    assert info.head.motion_scores is scores  # written only when on
+    assert metadata["head"].get("motion_scores", False) is scores
+    printed = " ".join((result.stderr + result.stdout).split())  # lines wrap at 80
+    if motion and not scores:
         assert "+ 4 for how far its 56x56 pixels moved" in printed
+    if scores:  # not into the GRU
+        assert "+ the fitted scores of how far its 56x56 pixels moved (4) -> softmax" in printed
+        assert "+ 4 for how far" not in printed
     where = pooling == "map"
     assert info.head.where_trend is where and info.head.where_shift is where
     assert metadata["training"]["recipe"]["head"].get("where_trend", False) is where
     if where:
         assert metadata["head"]["map_shape"] == [7, 7, 32]
-        printed = " ".join((result.stderr + result.stdout).split())  # lines wrap at 80
         assert "+ 2 for where it changes + 2 for how far it moved" in printed
     assert (out / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     videos = sorted((data / "test").iterdir())[:2]

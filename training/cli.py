@@ -118,6 +118,13 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, help="random seed (weights, shuffling, split; default 0)")
     _add_motion(g)
+    g.add_argument(
+        "--motion-scores",
+        action=argparse.BooleanOptionalAction,
+        help="send how far the picture moved (implies --motion) to the class scores through a "
+        "linear discriminant fitted on the training videos and calibrated on folds of them, "
+        "instead of into the GRU (docs/training.md) (default: the recipe's)",
+    )
 
 
 def _add_motion(g) -> None:
@@ -272,13 +279,23 @@ def _recipe(args):
         seed=getattr(args, "seed", None),
     )
     motion = getattr(args, "motion", None)
-    if motion is None:
+    scores = getattr(args, "motion_scores", None)
+    if scores and motion is False:
+        raise InputError("--motion-scores needs the motion: drop --no-motion")
+    if scores:
+        motion = True
+    if motion is None and scores is None:
         return recipe
     if motion and recipe.head.input is not HeadInput.APPEARANCE_CHANGE:
+        flag = "--motion-scores" if scores else "--motion"
         raise InputError(
-            f"--motion needs a recipe whose head reads appearance and change, not {args.recipe}"
+            f"{flag} needs a recipe whose head reads appearance and change, not {args.recipe}"
         )
-    return replace(recipe, head=replace(recipe.head, motion=MOTION_SIZE if motion else 0))
+    size = recipe.head.motion if motion is None else MOTION_SIZE if motion else 0
+    # the scores need the motion: --no-motion ends both
+    keep = recipe.head.motion_scores if scores is None else scores
+    head = replace(recipe.head, motion=size, motion_scores=bool(keep and size))
+    return replace(recipe, head=head)
 
 
 def _choice(args, dataset=None, recipe=None):
