@@ -187,6 +187,35 @@ def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head)
     assert max(seen) == classifier.info.window and 1 in seen[1:]
 
 
+@pytest.mark.parametrize(
+    "head",
+    [HeadConfig(), MEAN_HEAD, SHIFT_HEAD, MOTION_HEAD, MOTION_SCORES_HEAD, MAP_MOTION_SCORES_HEAD],
+    ids=["seed", "change-from-mean", "how-far-it-moved", "motion", "motion-scores", "all-three"],
+)
+def test_a_video_s_windows_are_the_streams_probabilities(tmp_path, head):
+    """`predict_windows` (what evaluation classifies every window of a test video with)
+    projects and links each frame once and slices the windows out: the probabilities the
+    stream gives where each window is full (or at a short video's last frame), and those of
+    the window classified on its own."""
+    classifier = _classifier(tmp_path / "m", head=head, seed=3)
+    window = classifier.info.window
+    rng = np.random.default_rng(7)
+    frames = _features(rng, 31, scale=2.0)
+    stream = classifier.stream()
+    pushed = np.stack([stream.push(feature) for feature in frames])
+    starts = [0, 3, 4, 11]
+    got = classifier.predict_windows(frames, starts)
+    assert got.shape == (4, 5)
+    np.testing.assert_allclose(got, pushed[[s + window - 1 for s in starts]], atol=1e-6, rtol=0)
+    mask = np.ones((4, window), bool)
+    alone = classifier.predict_batch(np.stack([frames[s : s + window] for s in starts]), mask)
+    np.testing.assert_allclose(got, alone, atol=1e-5, rtol=0)
+    short = classifier.predict_windows(frames[:7], [0])  # a video shorter than a window
+    np.testing.assert_allclose(short[0], pushed[6], atol=1e-6, rtol=0)
+    ends = classifier.predict_windows(frames, [25])  # a window running off the end
+    np.testing.assert_allclose(ends[0], classifier.predict(frames[25:], np.ones(6, bool)), 1e-5)
+
+
 def test_unsupported_heads_fall_back_to_keras(tmp_path):
     import keras
 
@@ -209,6 +238,12 @@ def test_unsupported_heads_fall_back_to_keras(tmp_path):
     numpy_path = ActionClassifier(tmp_path / "m")  # the same weights through NumpyHead
     assert numpy_path.numpy_head is not None
     np.testing.assert_allclose(probs, numpy_path.predict(padded, mask), atol=2e-6)
+    frames = _features(rng, 24)  # evaluation's windows of a video through Keras
+    np.testing.assert_allclose(
+        classifier.predict_windows(frames, [0, 4, 10]),
+        numpy_path.predict_windows(frames, [0, 4, 10]),
+        atol=2e-6,
+    )
 
 
 def test_weights_that_do_not_fit_the_metadata_are_one_input_error(tmp_path):

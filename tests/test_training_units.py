@@ -294,20 +294,20 @@ def test_int8_calibrates_on_the_training_videos_unless_told_otherwise(tmp_path):
 
 
 def test_any_phase_accuracy_takes_every_window_and_counts_each_video_once():
-    from training.evaluate import phase_accuracy, phase_windows, without_frames
+    from training.evaluate import phase_accuracy, without_frames
 
     long = np.arange(25, dtype=np.float32)[:, None]  # 6 full windows: starts 0..5
     short = 100 + np.arange(10, dtype=np.float32)[:, None]  # one partial window
-    features, masks, videos = phase_windows([long, short], 20)
-    assert videos.tolist() == [0] * 6 + [1]
-    assert features[:6, 0, 0].tolist() == [0, 1, 2, 3, 4, 5]
-    assert masks[6].sum() == 10 and masks[:6].all()
+    asked = []
 
-    def predict(f, m):  # class 0 for windows starting below 3, else class 1
-        return np.eye(2)[(f[:, 0, 0] >= 3).astype(int)]
+    def windows(frames, starts):  # class 0 for windows starting below 3, else class 1
+        asked.append((frames[0, 0], list(starts)))
+        return np.eye(2)[(np.asarray(starts) >= 3).astype(int)]
 
-    # video 0 (class 0): 3 of 6 windows right; video 1 (class 1): its one window right
-    assert phase_accuracy(predict, [long, short], [0, 1], 20) == {"accuracy": 0.75, "windows": 7}
+    # video 0 (class 0): 3 of 6 windows right; video 1 (class 1): its one window wrong
+    assert phase_accuracy(windows, [long, short], [0, 1], 20) == {"accuracy": 0.25, "windows": 7}
+    assert asked == [(0, [0, 1, 2, 3, 4, 5]), (100, [0])]
+    assert phase_accuracy(windows, [long, short], [1, 0], 20)["accuracy"] == 0.75
     rng = np.random.default_rng(0)
     kept = without_frames(np.arange(1000)[:, None], 0.3, rng)
     assert 650 < len(kept) < 750 and np.all(np.diff(kept[:, 0]) > 0)  # order kept

@@ -38,20 +38,6 @@ def first_windows(per_video: list[np.ndarray], window: int) -> tuple[np.ndarray,
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def phase_windows(
-    per_video: list[np.ndarray], window: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every full window (stride 1) of every video: (features, masks, video index)."""
-    features, masks, videos = [], [], []
-    for v, frames in enumerate(per_video):
-        for start in window_starts(len(frames), window, 1, len(frames)):
-            f, m = one_window(frames, start, window)
-            features.append(f)
-            masks.append(m)
-            videos.append(v)
-    return np.stack(features), np.stack(masks), np.array(videos)
-
-
 def without_frames(frames: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
     """`frames` with a random `rate` of them removed (at least one frame is kept)."""
     keep = rng.random(len(frames)) >= rate
@@ -60,20 +46,26 @@ def without_frames(frames: np.ndarray, rate: float, rng: np.random.Generator) ->
     return frames[keep]
 
 
-def phase_accuracy(predict, per_video: list[np.ndarray], targets, window: int) -> dict:
+def phase_accuracy(windows, per_video: list[np.ndarray], targets, window: int) -> dict:
     """Any-phase accuracy: per video, the share of its windows classified right; the mean.
 
-    `predict(features, masks)` returns class probabilities for a batch of windows.
+    `windows(frames, starts)` returns the class probabilities of the windows of one video's
+    sampled frames that start at `starts` (`ActionClassifier.predict_windows`): every full
+    window, stride 1, or the one partial window of a video shorter than `window`.
     """
-    features, masks, videos = phase_windows(per_video, window)
-    right = predict(features, masks).argmax(axis=1) == np.asarray(targets)[videos]
-    per_video_share = [float(right[videos == v].mean()) for v in range(len(per_video))]
-    return {"accuracy": round(float(np.mean(per_video_share)), 4), "windows": int(len(right))}
+    shares, count = [], 0
+    for frames, target in zip(per_video, targets, strict=True):
+        starts = window_starts(len(frames), window, 1, len(frames))
+        right = np.asarray(windows(frames, starts)).argmax(axis=1) == target
+        shares.append(float(right.mean()))
+        count += len(starts)
+    return {"accuracy": round(float(np.mean(shares)), 4), "windows": count}
 
 
-def live_protocols(predict, per_video: list[np.ndarray], targets, window: int) -> dict:
-    """The any-phase figure, and the same with frames missing (`MISSING_RATES`)."""
-    phase = phase_accuracy(predict, per_video, targets, window)
+def live_protocols(windows, per_video: list[np.ndarray], targets, window: int) -> dict:
+    """The any-phase figure, and the same with frames missing (`MISSING_RATES`);
+    `windows` as for `phase_accuracy`."""
+    phase = phase_accuracy(windows, per_video, targets, window)
     phase["protocol"] = (
         f"every full window (stride 1; {window} sampled frames) of each test video; per video "
         "the share classified right, averaged over videos"
@@ -84,7 +76,7 @@ def live_protocols(predict, per_video: list[np.ndarray], targets, window: int) -
             without_frames(frames, rate, np.random.default_rng([MISSING_SEED, v]))
             for v, frames in enumerate(per_video)
         ]
-        missing[f"{rate:.0%}"] = phase_accuracy(predict, thinned, targets, window)
+        missing[f"{rate:.0%}"] = phase_accuracy(windows, thinned, targets, window)
         missing[f"{rate:.0%}"]["protocol"] = (
             f"any phase after removing {rate:.0%} of each video's sampled frames at random "
             f"(numpy default_rng([{MISSING_SEED}, video index in the test list]))"

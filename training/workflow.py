@@ -192,7 +192,7 @@ def evaluate_step(
     predicted = probs.argmax(axis=1)
     targets = [info.labels.index(v.label) for v in usable]
     report = metrics_report(targets, predicted, info.labels)
-    report.update(live_protocols(classifier.predict_batch, per_video, targets, info.window))
+    report.update(live_protocols(classifier.predict_windows, per_video, targets, info.window))
     report["skipped_videos"] = [{"video": str(p), "reason": r} for p, r in result.skipped]
     report["dataset"] = dataset.describe()
     report["predictions"] = [

@@ -96,6 +96,21 @@ class ActionClassifier:
             [self.numpy_head.predict(f, m) for f, m in zip(features, mask, strict=True)]
         )
 
+    def predict_windows(self, frames: np.ndarray, starts) -> np.ndarray:
+        """(T, D) features of one video's sampled frames -> (len(starts), n_classes): the
+        windows starting at `starts`, each the next `window` frames (fewer at the end). As
+        `python -m realtime --every-frame` computes them: each frame projected, and linked to
+        the one before, once, not once per window that holds it."""
+        if self.numpy_head is not None:
+            return self.numpy_head.predict_windows(frames, starts, self.info.window)
+        window = self.info.window  # pragma: no mutate block (TensorFlow path)
+        features = np.zeros((len(starts), window, self.info.feature_size), np.float32)
+        mask = np.zeros((len(starts), window), bool)
+        for i, start in enumerate(starts):
+            chunk = frames[start : start + window]
+            features[i, : len(chunk)], mask[i, : len(chunk)] = chunk, True
+        return self.keras_probabilities(features, mask)
+
 
 class KerasHeadStream(WindowStream):  # pragma: no mutate block (TensorFlow)
     """`HeadStream`'s interface through the Keras model (heads NumpyHead cannot run)."""

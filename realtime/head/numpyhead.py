@@ -435,6 +435,20 @@ class NumpyHead:
         valid = np.flatnonzero(np.asarray(mask, bool))
         return self.from_projections(self.link(self.project(np.asarray(features)[valid])))
 
+    def predict_windows(self, frames: np.ndarray, starts, window: int) -> np.ndarray:
+        """(T, D) features of a run of frames -> (len(starts), n_classes) probabilities of
+        the windows starting at `starts` (each `window` frames, fewer at the end). Each frame
+        is projected on its own and linked to the one before once, as `HeadStream` does, so
+        a window is its frames' projections, sliced (a window's first frame's steps are not
+        read)."""
+        frames = np.asarray(frames, np.float32)
+        projections = np.empty((len(frames), self.projection_size), np.float32)
+        for i, frame in enumerate(frames):
+            projections[i] = self.project(frame)
+            if i:
+                self.link_step(projections[i - 1], projections[i])
+        return np.stack([self.from_projections(projections[s : s + window]) for s in starts])
+
 
 def _fold_window_input(weights: list[np.ndarray], gru: _Gru) -> tuple[np.ndarray, np.ndarray]:
     """The `appearance+change` transform folded into `gru`'s input projection.
