@@ -318,6 +318,11 @@ def test_int8_reports_its_agreement_with_fp32_on_held_out_frames(
 
     with np.load(int8_backends.folder(INT8) / HELD_OUT_FILE) as held:
         np.testing.assert_allclose(held["fp32"], expected, rtol=1e-4, atol=1e-5)
+        # and the frames' thumbnails, for a head that reads them (the default's)
+        from realtime.backbones.motion import MOTION_SIZE, thumbnails
+
+        stored = held[f"thumbnails_{MOTION_SIZE}"]
+        np.testing.assert_array_equal(stored, thumbnails(int8_calibration.held_out, MOTION_SIZE))
         share = head_agreement(head, held["int8"], held["fp32"], held["video"])
     assert f"{share:.1%}" in int8_head_report(backbone, head)
 

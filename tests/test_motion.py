@@ -192,6 +192,87 @@ class _Twice(Backbone):
         return [self.extract, self.extract]
 
 
+def test_features_without_thumbnails_come_from_the_cache_of_those_with_them(tmp_path):
+    """The default recipe caches features with thumbnails; `--recipe seed` (or `--no-motion`)
+    on the same data then reads them from that cache, cut to the backbone's own features,
+    which are the same numbers. Never the other way round, and never for a changed video."""
+    import os
+    import shutil
+
+    from rich.console import Console
+
+    from training.dataset import load_dataset
+    from training.features import FeatureCache
+    from training.synthetic import SyntheticSpec, generate
+    from training.workflow import features_step
+
+    data = load_dataset(generate(tmp_path / "d", SyntheticSpec(1, 1, min_frames=8, max_frames=9)))
+    videos = data.videos
+    quiet = Console(quiet=True)
+    wide = features_step(data, WithMotion(_Twice(), MOTION_SIZE), 25.0, None, videos, None, quiet)
+    assert wide.extracted_videos == len(videos) and wide.cache_hits == 0
+    plain = features_step(data, _Twice(), 25.0, None, videos, None, quiet)
+    assert plain.cache_hits == len(videos) and plain.extracted_videos == 0
+    fresh = features_step(data, _Twice(), 25.0, None, videos, None, quiet, use_cache=False)
+    for video in videos:
+        assert plain.features[video.path].shape[1] == 2
+        np.testing.assert_array_equal(plain.features[video.path], fresh.features[video.path])
+        np.testing.assert_array_equal(plain.features[video.path], wide.features[video.path][:, :2])
+    other = features_step(data, WithMotion(_Twice(), 8), 25.0, None, videos, None, quiet)
+    assert other.cache_hits == 0  # another thumbnail size: its own cache
+    changed = videos[0].path
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    again = features_step(data, _Twice(), 25.0, None, videos, None, quiet)
+    assert again.extracted_videos == 1 and again.cache_hits == len(videos) - 1
+    identity = WithMotion(_Twice(), MOTION_SIZE).cache_identity()
+    shutil.rmtree(FeatureCache(data.root / ".features", identity, 224, 25.0).folder)
+    wide = features_step(data, WithMotion(_Twice(), MOTION_SIZE), 25.0, None, videos, None, quiet)
+    assert wide.cache_hits == 0  # the plain cache holds video 0 now, but no thumbnail
+
+
+def test_the_int8_agreement_gives_a_head_the_thumbnails_it_reads(tmp_path):
+    """`int8_head_report` on an int8 backbone with thumbnails appended: the held-out frames'
+    int8 and fp32 features, each followed by the frame's stored thumbnail (the same on both
+    sides), go through the head; without stored thumbnails of its size, no report."""
+    from realtime.backbones.base import HELD_OUT_FILE
+    from realtime.backbones.int8 import int8_head_report
+
+    rng = np.random.default_rng(0)
+    fp32 = rng.normal(0, 1, (6, 2)).astype(np.float32)
+    int8 = fp32.copy()
+    int8[4, 0] = -fp32[4, 0]  # one frame's top-1 flips
+    thumbs = rng.random((6, 4 * 4)).astype(np.float32)
+    np.savez(
+        tmp_path / HELD_OUT_FILE,
+        int8=int8,
+        fp32=fp32,
+        video=[0, 0, 0, 1, 1, 1],
+        thumbnails_4=thumbs,
+    )
+    pushed = []
+
+    class Stream:
+        def push(self, feature):
+            pushed.append(feature)
+            return np.eye(2)[int(feature[0] > 0)]
+
+    classifier = mock.Mock(stream=Stream)
+    quantized = _Twice()
+    quantized.quantized, quantized.folder = {"digest": "x"}, tmp_path
+    report = int8_head_report(WithMotion(quantized, 4), classifier)
+    assert report == (
+        "int8: this model's top-1 is the same as on fp32 features for 83.3% of 6 held-out frames"
+    )
+    assert len(pushed) == 12 and all(len(f) == 2 + 16 for f in pushed)
+    np.testing.assert_array_equal(pushed[0], np.concatenate([int8[0], thumbs[0]]))
+    np.testing.assert_array_equal(pushed[1], np.concatenate([fp32[0], thumbs[0]]))
+    pushed.clear()
+    assert "of 6 held-out frames" in int8_head_report(quantized, classifier)  # no thumbnails
+    assert all(len(f) == 2 for f in pushed)
+    assert int8_head_report(WithMotion(quantized, 8), classifier) is None  # none stored at 8
+    assert int8_head_report(WithMotion(_Twice(), 4), classifier) is None  # not int8
+
+
 def test_a_backbone_with_motion_appends_each_frame_thumbnail():
     inner = _Twice()
     backbone = WithMotion(inner, 8)

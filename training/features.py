@@ -4,7 +4,10 @@
 depend on: the backbone's identity (`Backbone.cache_identity()`), the image size, the sampling rate
 and the preprocessing version. An entry also records the video file's size and modification
 time (a changed video is extracted again) and how many sampled frames it holds: an entry made
-for 90 frames serves a request for 20, and a video that ended early serves any request.
+for 90 frames serves a request for 20, and a video that ended early serves any request. A
+cache can also read the entries of wider features that begin with its own (`wider`: the same
+backbone with each frame's thumbnail appended, which the default recipe caches): a miss here
+is served from them, cut to this backbone's features, which are the same numbers.
 
 `extract_features` decodes each video once (`realtime.frames.video`), sends the sampled frames to
 the backbone in batches, and skips (and reports) videos that cannot be read.
@@ -37,7 +40,17 @@ def _safe(text: str) -> str:
 class FeatureCache:
     """On-disk cache of per-video features for one backbone + preprocessing + sampling."""
 
-    def __init__(self, root: str | Path, backbone_info: dict, image_size: int, fps: float | None):
+    def __init__(
+        self,
+        root: str | Path,
+        backbone_info: dict,
+        image_size: int,
+        fps: float | None,
+        wider: tuple[dict, ...] = (),
+    ):
+        """`wider`: the cache identities of backbones whose features begin with this one's."""
+        self.size = int(backbone_info["feature_size"])
+        self.wider = [FeatureCache(root, info, image_size, fps) for info in wider]
         self.key = {
             "backbone": backbone_info,
             "image_size": int(image_size),
@@ -54,7 +67,17 @@ class FeatureCache:
         return self.folder / f"{_safe(Path(video).stem)[:40]}-{digest}.npz"
 
     def get(self, video: Path, limit: int | None) -> np.ndarray | None:
-        """Cached features of `video` (at most `limit` frames), or None on a miss."""
+        """Cached features of `video` (at most `limit` frames), or None on a miss (here and in
+        the `wider` caches)."""
+        features = self._get(video, limit)
+        for wider in self.wider:
+            if features is not None:
+                break
+            features = wider._get(video, limit)
+            features = features[:, : self.size] if features is not None else None
+        return features
+
+    def _get(self, video: Path, limit: int | None) -> np.ndarray | None:
         entry = self._entry(video)
         try:
             stat = os.stat(video)

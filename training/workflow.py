@@ -11,6 +11,7 @@ from rich.console import Console
 
 from realtime.backbones import backbone_spec_from_metadata, load_backbone
 from realtime.backbones.base import Backbone
+from realtime.backbones.motion import MOTION_SIZE, WithMotion, unwrapped
 from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 from realtime.head.classifier import ActionClassifier
@@ -71,7 +72,10 @@ def features_step(
     use_cache: bool = True,
 ) -> FeatureSet:
     root = cache_root(dataset, cache)
-    store = FeatureCache(root, backbone.cache_identity(), backbone.image_size, fps)
+    # features without thumbnails are the start of those with them (the default recipe's)
+    plain = not getattr(backbone, "motion", None)
+    wider = (WithMotion(backbone, MOTION_SIZE).cache_identity(),) if plain else ()
+    store = FeatureCache(root, backbone.cache_identity(), backbone.image_size, fps, wider)
     result = extract_features(
         videos, backbone, fps, limit, store if use_cache else None, console=console
     )
@@ -134,7 +138,8 @@ def train_step(
         f"parameters, {parameters['fitted']:,} fitted to the training frames",
         highlight=False,
     )
-    quantized = getattr(backbone, "quantized", None)  # an int8 backbone's calibration
+    # an int8 backbone's calibration (the backbone's, thumbnails or not)
+    quantized = getattr(unwrapped(backbone), "quantized", None)
     info = ModelInfo(
         labels=list(labels),
         window=recipe.window,

@@ -65,7 +65,12 @@ from realtime.backbones.base import (
     check_backend_name,
     default_cache_dir,
 )
-from realtime.backbones.int8 import CalibrationSet, nncf_availability, quantize_openvino
+from realtime.backbones.int8 import (
+    CalibrationSet,
+    held_out_thumbnails,
+    nncf_availability,
+    quantize_openvino,
+)
 from realtime.backbones.keras import (
     INCEPTION_FEATURE_SIZE,
     INCEPTION_IMAGE_SIZE,
@@ -76,6 +81,7 @@ from realtime.backbones.keras import (
     inception_weights_identity,
 )
 from realtime.backbones.litert import LiteRTBackbone
+from realtime.backbones.motion import MOTION_SIZE, thumbnails
 from realtime.backbones.openvino import (
     OpenVINOBackbone,
     _openvino_telemetry_off,
@@ -416,6 +422,8 @@ class InceptionBackends:
                 int8=features,
                 fp32=expected,
                 video=self.calibration.held_out_video,
+                # for a head that also reads each frame's thumbnail (int8_head_report)
+                **{held_out_thumbnails(MOTION_SIZE): thumbnails(frames, MOTION_SIZE)},
             )
         path = self.folder(backend) / f"check-{backend}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")

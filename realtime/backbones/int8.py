@@ -169,21 +169,39 @@ def head_agreement(classifier, features: np.ndarray, reference: np.ndarray, grou
     return same / total if total else float("nan")
 
 
-def held_out_head_agreement(folder: str | os.PathLike, classifier) -> tuple[float, int]:
+def held_out_thumbnails(size: int) -> str:
+    """The name, in `HELD_OUT_FILE`, of the held-out frames' `size` x `size` thumbnails."""
+    return f"thumbnails_{size}"
+
+
+def held_out_head_agreement(
+    folder: str | os.PathLike, classifier, motion: int | None = None
+) -> tuple[float, int]:
     """(top-1 agreement, frames) of `classifier` on the int8 model in `folder`: its stored
-    int8 and fp32 features of the frames held out from calibration."""
+    int8 and fp32 features of the frames held out from calibration (each followed by the
+    frame's stored `motion` x `motion` thumbnail, the same on both sides, for a head that
+    reads them; KeyError if none were stored)."""
     with np.load(Path(folder) / HELD_OUT_FILE, allow_pickle=False) as held:
-        share = head_agreement(classifier, held["int8"], held["fp32"], held["video"])
+        int8, fp32 = held["int8"], held["fp32"]
+        if motion:
+            thumbs = held[held_out_thumbnails(motion)]
+            int8, fp32 = (np.concatenate([f, thumbs], axis=1) for f in (int8, fp32))
+        share = head_agreement(classifier, int8, fp32, held["video"])
         return share, len(held["video"])
 
 
 def int8_head_report(backbone, classifier) -> str | None:
-    """For an int8 backbone: one line on how often `classifier`'s top-1 is what it is on fp32
-    features, over the frames held out from calibration. None for any other backbone."""
-    if not getattr(backbone, "quantized", None):
+    """For an int8 backbone (thumbnails appended or not): one line on how often
+    `classifier`'s top-1 is what it is on fp32 features, over the frames held out from
+    calibration. None for any other backbone, or held-out frames stored without the
+    thumbnails the head reads (an int8 model made before they were stored)."""
+    inner = getattr(backbone, "inner", backbone)  # `WithMotion`: the backbone it wraps
+    if not getattr(inner, "quantized", None):
         return None
     try:
-        share, frames = held_out_head_agreement(backbone.folder, classifier)
+        share, frames = held_out_head_agreement(
+            inner.folder, classifier, getattr(backbone, "motion", None)
+        )
     except (OSError, KeyError, ValueError):
         return None
     return (
