@@ -1,31 +1,32 @@
 """The GRU head's cost per frame: the seed head (raw features) against the default head
-(appearance+change, change from the window's mean), the same head measuring change from
-the window's first frame (the default before) and the default with 64 change directions
-(the frames' 16, then the changes' 48: `change_basis = both`), all through `HeadStream` as
-`python -m realtime` runs them.
+(appearance+change, change from the window's mean; the calibrated scores of how far the
+picture moved over the window added to the class scores, from the 56 x 56 thumbnail that ends
+each feature vector), the same head without the motion (`--no-motion`, the default before
+it), that one measuring change from the window's first frame (the default before that) and
+with 64 change directions (the frames' 16, then the changes' 48: `change_basis = both`), all
+through `HeadStream` as `python -m realtime` runs them. The thumbnail itself (made beside the
+backbone's call, `realtime.backbones.motion.thumbnails`) is timed on its own.
 
 Side by side in one run: the heads take turns in chunks of pushes over the same random
 features (the values do not change the work), so a drifting machine load hits both alike;
 the figure is the median over chunks of the mean time per push, and the ratio is taken per
 chunk. Parameter counts come from the Keras models.
 
-With `--regions`, the default head on 5 x the features (`--pooling regions`: the whole image
+With `--regions`, the `--no-motion` head on 5 x the features (`--pooling regions`: the whole image
 and its four quadrants) takes its turns too, and so does the head reading the whole image's
 directions then the quadrants' changes (`change_basis = quadrants`, 16 + 32): their "x seed"
 is against the seed head on the globally pooled features, in the same chunks.
 
-With `--map`, the default head on `--pooling map` features (the whole image's D, then the
+With `--map`, the `--no-motion` head on `--pooling map` features (the whole image's D, then the
 feature map with 32 numbers a position: 7 x 7 for MobileNet v1's 1024-d, 5 x 5 for
 InceptionV3's 2048-d), reading the window's trend of where the picture changes
 (`realtime.head.where`), takes its turns too.
 
-With `--motion`, the default head on features followed by each frame's 56 x 56 thumbnail
-(`--motion`: the head reads how far the picture moved, `realtime.head.motion`), the same
-head whose class scores read the motion instead of its first GRU (`motion_scores`), and with
-`--map` too the head reading all three, take their turns; the thumbnail itself (made beside
-the backbone's call, `realtime.backbones.motion.thumbnails`) is timed on its own.
+With `--motion`, the default head whose first GRU reads the motion instead of the class
+scores (`--no-motion-scores`, `realtime.head.motion`), and with `--map` too the head reading
+all three, take their turns.
 
-"layer by layer (before)" is the default head with its GRU layers run one after the other,
+"layer by layer (before)" is the `--no-motion` head with its GRU layers run one after the other,
 as `NumpyHead` did before it ran them as one recurrence (`_Layers`): the same numbers, more
 NumPy calls per frame.
 
@@ -55,6 +56,9 @@ from realtime.head.numpyhead import HeadStream, NumpyHead  # noqa: E402
 from training.recipes import DEFAULT_HEAD  # noqa: E402
 
 WINDOW, CLASSES = 20, 5
+THUMB = MOTION_SIZE * MOTION_SIZE  # numbers a thumbnail adds to each feature vector
+#: The default head before it read the motion (`--no-motion`), the base of the other rows.
+NO_MOTION = replace(DEFAULT_HEAD, motion=0, motion_scores=False)
 
 
 class LayerByLayer(NumpyHead):
@@ -111,50 +115,50 @@ def main() -> int:
     for size in args.features:
         heads = {
             "seed": SEED_HEAD,
-            "default, change from the first frame (before)": replace(
-                DEFAULT_HEAD, change_reference=ChangeReference.FIRST
+            f"default ({size + THUMB}-d: the motion to the scores)": DEFAULT_HEAD,
+            "--no-motion, change from the first frame (before)": replace(
+                NO_MOTION, change_reference=ChangeReference.FIRST
             ),
-            "default (change from the mean)": DEFAULT_HEAD,
-            "default, layer by layer (before)": DEFAULT_HEAD,
-            "default:change_basis=both,change_dims=64": replace(
-                DEFAULT_HEAD, change_basis=ChangeBasis.BOTH, change_dims=64
+            "--no-motion (change from the mean)": NO_MOTION,
+            "--no-motion, layer by layer (before)": NO_MOTION,
+            "--no-motion:change_basis=both,change_dims=64": replace(
+                NO_MOTION, change_basis=ChangeBasis.BOTH, change_dims=64
             ),
-            "default:change_basis=discriminant,change_dims=24": replace(
-                DEFAULT_HEAD, change_basis=ChangeBasis.DISCRIMINANT, change_dims=24
+            "--no-motion:change_basis=discriminant,change_dims=24": replace(
+                NO_MOTION, change_basis=ChangeBasis.DISCRIMINANT, change_dims=24
             ),
         }
         sizes = dict.fromkeys(heads, size)
+        sizes[f"default ({size + THUMB}-d: the motion to the scores)"] = size + THUMB
         if args.regions:
             wide = features_per_channel(Pooling.REGIONS) * size
-            regions = f"default, --pooling regions ({wide}-d)"
-            heads[regions], sizes[regions] = DEFAULT_HEAD, wide
-            quadrants = f"default:pooling=regions,change_basis=quadrants,change_dims=32 ({wide}-d)"
+            regions = f"--no-motion --pooling regions ({wide}-d)"
+            heads[regions], sizes[regions] = NO_MOTION, wide
+            quadrants = (
+                f"--no-motion:pooling=regions,change_basis=quadrants,change_dims=32 ({wide}-d)"
+            )
             heads[quadrants] = replace(
-                DEFAULT_HEAD, change_basis=ChangeBasis.QUADRANTS, change_dims=32
+                NO_MOTION, change_basis=ChangeBasis.QUADRANTS, change_dims=32
             )
             sizes[quadrants] = wide
         if args.map:
             shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
             mapped = size + int(np.prod(shape))
-            where = f"default:pooling=map, where it changes ({mapped}-d)"
-            heads[where] = replace(DEFAULT_HEAD, where_trend=True, map_shape=shape)
+            where = f"--no-motion --pooling map, where it changes ({mapped}-d)"
+            heads[where] = replace(NO_MOTION, where_trend=True, map_shape=shape)
             sizes[where] = mapped
-            moved = f"default:pooling=map, where it changes and how far it moved ({mapped}-d)"
+            moved = f"--no-motion --pooling map, where it changes and how far it moved ({mapped}-d)"
             heads[moved] = replace(heads[where], where_shift=True)
             sizes[moved] = mapped
         if args.motion:
-            thumb = MOTION_SIZE * MOTION_SIZE
-            name = f"default --motion ({size + thumb}-d)"
-            heads[name], sizes[name] = replace(DEFAULT_HEAD, motion=MOTION_SIZE), size + thumb
-            scores = f"default --motion, to the scores ({size + thumb}-d)"
-            heads[scores] = replace(heads[name], motion_scores=True)
-            sizes[scores] = size + thumb
+            name = f"--no-motion-scores: the motion into the GRU ({size + THUMB}-d)"
+            heads[name], sizes[name] = replace(DEFAULT_HEAD, motion_scores=False), size + THUMB
             if args.map:
                 shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
-                wide = size + int(np.prod(shape)) + thumb
-                name = f"default:pooling=map --motion, all three ({wide}-d)"
+                wide = size + int(np.prod(shape)) + THUMB
+                name = f"--pooling map --no-motion-scores, all three ({wide}-d)"
                 heads[name] = replace(
-                    DEFAULT_HEAD,
+                    NO_MOTION,
                     where_trend=True,
                     where_shift=True,
                     map_shape=shape,
@@ -174,7 +178,9 @@ def main() -> int:
                 last[name] = head_stream.push(feature)
         # the same weights and features: the same probabilities, whichever way the layers run
         np.testing.assert_allclose(
-            last["default, layer by layer (before)"], last["default (change from the mean)"], 1e-5
+            last["--no-motion, layer by layer (before)"],
+            last["--no-motion (change from the mean)"],
+            1e-5,
         )
         per_chunk = {name: [] for name in heads}
         for chunk in range(args.chunks):
@@ -195,17 +201,15 @@ def main() -> int:
                 f"| {np.median(ms):.3f} | {np.median(ms / seed_ms):.2f} |",
                 flush=True,
             )
-    if args.motion:
-        frames = rng.integers(0, 256, (args.pushes, 224, 224, 3), dtype=np.uint8)
-        times = []
-        for _ in range(args.chunks):
-            start = time.perf_counter()
-            for frame in frames:
-                thumbnails(frame[None], MOTION_SIZE)
-            times.append(1000 * (time.perf_counter() - start) / args.pushes)
-        print(
-            f"\n{MOTION_SIZE}x{MOTION_SIZE} thumbnail of a 224x224 frame: {np.median(times):.3f} ms"
-        )
+    # every default model's features end with a thumbnail, made beside the backbone's call
+    frames = rng.integers(0, 256, (args.pushes, 224, 224, 3), dtype=np.uint8)
+    times = []
+    for _ in range(args.chunks):
+        start = time.perf_counter()
+        for frame in frames:
+            thumbnails(frame[None], MOTION_SIZE)
+        times.append(1000 * (time.perf_counter() - start) / args.pushes)
+    print(f"\n{MOTION_SIZE}x{MOTION_SIZE} thumbnail of a 224x224 frame: {np.median(times):.3f} ms")
     return 0
 
 

@@ -34,6 +34,10 @@ default and `default:change_basis=both,change_dims=64`, for the report table; th
 every set, globally pooled, and with `pooling=regions` on `tabletop` and `crossing`
 (bench/results/recipes_discriminant.md).
 
+Then `default:motion=56,motion_scores=true` on every set at data seeds 2000 and 7700
+(recipes_motion_scores_s2000.md, _s7700.md), after which it became `default`; the default
+before it is `no-motion`.
+
 Head fields are set the same way (`NAME:field=value,...`), e.g.
 `default:change_basis=both,change_dims=64`.
 
@@ -41,7 +45,7 @@ A recipe's `pooling` (e.g. `--recipes 'default;default:pooling=regions'`) choose
 embedder's pooling (`--pooling`: whole image, or whole image + quadrants, 5120-d); each set is
 featurised once per pooling the recipes ask for.
 
-    PYTHONPATH=. python bench/recipes_synthetic.py [--sets all] [--recipes 'seed;previous;default']
+    PYTHONPATH=. python bench/recipes_synthetic.py [--sets all] [--recipes 'seed;no-motion;default']
         [--seeds 3] [--data-seed 2000] [--work DIR] [--out bench/results/recipes_synthetic]
 
 On 2 cores, run two halves side by side (`--sets A,B,...` each, `--out` per half) and join
@@ -86,7 +90,12 @@ CLIP_TRAIN_SHARE = 0.6
 
 #: The default recipe before it learned order (raw features, <= 60 epochs, patience 10).
 PREVIOUS = replace(DEFAULT, name="previous", head=SEED_HEAD, epochs=60, early_stopping_patience=10)
-RECIPES = {"seed": SEED, "previous": PREVIOUS, "default": DEFAULT}
+#: The default recipe before it read the motion (`--no-motion`), named `default` in the
+#: tables written before (bench/results/*, up to recipes_motion_scores_s2000).
+NO_MOTION = replace(
+    DEFAULT, name="no-motion", head=replace(DEFAULT.head, motion=0, motion_scores=False)
+)
+RECIPES = {"seed": SEED, "previous": PREVIOUS, "no-motion": NO_MOTION, "default": DEFAULT}
 SYNTHETIC_SETS = [f"{g}-{k}" for g in GENERATORS for k in KINDS]
 
 
@@ -307,7 +316,7 @@ def main() -> int:
     p.add_argument("--sets", default="all", help="comma-separated, e.g. shapes-order,clips")
     p.add_argument(
         "--recipes",
-        default="seed;previous;default",
+        default="seed;no-motion;default",
         help=f"';'-separated: {', '.join(RECIPES)}, each NAME[:field=value,...]",
     )
     p.add_argument("--seeds", type=int, default=3, help="training seeds per recipe and set")

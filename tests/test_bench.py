@@ -215,6 +215,8 @@ def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypa
 
     monkeypatch.setattr(table, "EMBEDDER", embedder)
     monkeypatch.setattr(table, "LiteRTBackbone", lambda *a, **k: SimpleNamespace(map_shape=None))
+    thumbs = lambda inner, size: SimpleNamespace(map_shape=None, motion=size)  # noqa: E731
+    monkeypatch.setattr(table, "WithMotion", thumbs)
     monkeypatch.setattr(table, "synthetic_set", lambda *a: {})
     monkeypatch.setattr(table, "run_one", run_one)
     out = tmp_path / "t"

@@ -326,7 +326,11 @@ def test_the_head_records_its_motion_and_heads_without_it_read_as_before():
     data = MOTION_HEAD.as_dict()
     assert data["motion"] == MOTION_SIZE
     assert HeadConfig.from_dict(json.loads(json.dumps(data))) == MOTION_HEAD
-    assert "motion" not in DEFAULT.head.as_dict() and "motion" not in SEED.head.as_dict()
+    still = dataclasses.replace(DEFAULT.head, motion=0, motion_scores=False)
+    assert "motion" not in still.as_dict() and "motion" not in SEED.head.as_dict()
+    assert "motion_scores" not in MOTION_HEAD.as_dict()
+    assert DEFAULT.head.as_dict()["motion"] == MOTION_SIZE
+    assert DEFAULT.head.as_dict()["motion_scores"] is True
     assert MOTION_HEAD.window_dims == 4 and MOTION_HEAD.thumbnail_size == MOTION_SIZE**2
     both = dataclasses.replace(
         MOTION_HEAD, where_trend=True, where_shift=True, map_shape=(7, 7, 32)
@@ -540,9 +544,9 @@ def test_the_command_line_turns_motion_on_and_off():
 
 
 def test_the_command_line_sends_the_motion_to_the_scores():
-    """`--motion-scores` turns the thumbnails on and sends their numbers to the class scores;
-    `--no-motion` ends both (the scores cannot stand without the motion); `--no-motion-scores`
-    keeps the motion in the GRU."""
+    """The default recipe sends the motion to the class scores; `--no-motion` ends both (the
+    scores cannot stand without the motion); `--no-motion-scores` keeps the motion, in the
+    GRU; `--motion-scores` turns both on for a recipe without them."""
     from training.cli import _choice, _recipe, build_parser
 
     parser = build_parser()
@@ -550,21 +554,22 @@ def test_the_command_line_sends_the_motion_to_the_scores():
     def head(*flags):
         return _recipe(parser.parse_args(["train", "--data", "d", "--out", "m", *flags])).head
 
-    args = parser.parse_args(["all", "--data", "d", "--out", "m", "--motion-scores"])
+    args = parser.parse_args(["all", "--data", "d", "--out", "m"])
     recipe = _recipe(args)
     assert recipe.head.motion == MOTION_SIZE and recipe.head.motion_scores
     assert _choice(args, None, recipe).motion == MOTION_SIZE
-    assert head("--motion", "--motion-scores").motion_scores
-    for flags in (("--motion",), ("--motion", "--no-motion-scores"), ("--no-motion-scores",)):
-        assert not head(*flags).motion_scores
-    assert head("--no-motion-scores").motion == DEFAULT.head.motion
-    scoring = dataclasses.replace(DEFAULT.head, motion=MOTION_SIZE, motion_scores=True)
+    for flags in ((), ("--motion",), ("--motion-scores",), ("--motion", "--motion-scores")):
+        assert head(*flags) == DEFAULT.head  # the recipe's own choice stays
+    for flags in (("--no-motion-scores",), ("--motion", "--no-motion-scores")):
+        assert head(*flags) == dataclasses.replace(DEFAULT.head, motion_scores=False)
+    assert head("--no-motion") == dataclasses.replace(DEFAULT.head, motion=0, motion_scores=False)
+    still = dataclasses.replace(DEFAULT.head, motion=0, motion_scores=False)
     with mock.patch(
-        "training.cli.get_recipe", return_value=dataclasses.replace(DEFAULT, head=scoring)
+        "training.cli.get_recipe", return_value=dataclasses.replace(DEFAULT, head=still)
     ):
-        assert head() == scoring and head("--motion") == scoring  # a recipe's own choice stays
-        assert head("--no-motion").motion == 0 and not head("--no-motion").motion_scores
-        assert head("--no-motion-scores") == dataclasses.replace(scoring, motion_scores=False)
+        assert head() == still and head("--no-motion-scores") == still
+        assert head("--motion-scores") == DEFAULT.head
+        assert head("--motion") == dataclasses.replace(DEFAULT.head, motion_scores=False)
     with pytest.raises(InputError, match="--motion-scores needs the motion"):
         head("--no-motion", "--motion-scores")
     with pytest.raises(InputError, match="--motion-scores needs a recipe"):

@@ -7,7 +7,8 @@ on `textures` sets, data seed 1000), 48 test videos each so that one video is no
   frames as its mirror, reversed, so only the order of the frames tells them apart;
 - `mixed`: circle or square x growing, shrinking or still: appearance and order both needed.
 
-`python -m training all` trains and evaluates the default recipe on each; the tests
+`python -m training all` trains and evaluates the default recipe on each (its features end
+with each frame's 56 x 56 thumbnail, whose motion goes to the class scores); the tests
 recompute the figures independently from the saved model (their own windows, through the
 Keras model, not the NumPy head `training evaluate` uses; on the features training cached,
 checked against an independent extraction of one test video per class), then run the
@@ -79,18 +80,28 @@ def trained_mixed(mixed_data, embedder_path, tmp_path_factory):
     return _train(mixed_data, tmp_path_factory.mktemp("model") / "mixed_model", embedder_path)
 
 
+def _with_thumbnails(backbone, model_dir: Path):
+    """`backbone` with the thumbnails the model's head reads appended (`WithMotion`), if any."""
+    from realtime.backbones.motion import WithMotion
+    from realtime.head.modeldir import read_model_info
+
+    motion = read_model_info(model_dir).head.motion
+    return WithMotion(backbone, motion) if motion else backbone
+
+
 def _test_features(data: Path, model_dir: Path, backbone):
     """(name, label, every sampled frame's features) per test video, sampled at the model's
     rate: the features `training all` cached for it (a miss fails), after checking those of
     the first test video of each class against an independent decode and extraction by
-    `backbone` (the runtime's video reader, every sampled frame at once); re-extracting all 48
-    videos was a minute per set on a slow CPU."""
+    `backbone` (the runtime's video reader, every sampled frame at once; with the thumbnails
+    the model reads); re-extracting all 48 videos was a minute per set on a slow CPU."""
     from realtime.frames.video import sampled_frames
     from realtime.head.classifier import ActionClassifier
     from training.dataset import load_dataset
     from training.features import FeatureCache
 
     fps = ActionClassifier(model_dir).info.sampling_fps
+    backbone = _with_thumbnails(backbone, model_dir)
     cache = FeatureCache(data / ".features", backbone.cache_identity(), backbone.image_size, fps)
     videos, checked = [], set()
     for video in load_dataset(data).split("test"):
@@ -199,7 +210,8 @@ def test_model_dir_metadata(trained, embedder_path):
     assert info.format_version == 2
     assert info.head == DEFAULT.head
     assert info.head.input is HeadInput.APPEARANCE_CHANGE
-    assert info.backbone.feature_size == 1024 and info.backbone.file == embedder_path.name
+    assert info.backbone.feature_size == 1024 + 56 * 56  # the features, then the thumbnail
+    assert info.backbone.motion == 56 and info.backbone.file == embedder_path.name
     assert (model_dir / embedder_path.name).read_bytes() == embedder_path.read_bytes()
     assert info.training["recipe"]["name"] == "default"
     assert info.training["features"] == {"backend": "litert"}
@@ -291,7 +303,8 @@ def test_train_serve_parity(trained, synthetic_data, tmp_path, embedder_path):
         by_class.setdefault(name.split("_")[1], name)
     videos = [synthetic_data / "test" / name for name in by_class.values()]
     classifier = ActionClassifier(model_dir)
-    offline = extract_features(videos, LiteRTBackbone(embedder_path), 25.0, None, None)
+    backbone = _with_thumbnails(LiteRTBackbone(embedder_path), model_dir)
+    offline = extract_features(videos, backbone, 25.0, None, None)
     live = _runtime_lines(model_dir, videos)
     for video, lines in live.items():
         frames = offline.features[video]
@@ -404,22 +417,23 @@ REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "
 @pytest.mark.parametrize(
     "pooling, flags, size",
     [
-        ("regions", (), 5120),
-        ("map", ("--motion",), 1024 + 7 * 7 * 32 + 56 * 56),
-        ("global", ("--motion-scores",), 1024 + 56 * 56),
+        ("regions", (), 5120 + 56 * 56),
+        ("map", ("--no-motion-scores",), 1024 + 7 * 7 * 32 + 56 * 56),
+        ("global", ("--no-motion",), 1024),
     ],
 )
 def test_pooling_trains_records_and_streams_as_offline(
     embedder_path, tmp_path_factory, pooling, flags, size
 ):
-    """`training all --pooling regions` (or `map --motion`, or `--motion-scores`): the model
-    records the pooling (and the thumbnails) with its backbone (5 x 1024 features; 1024 + the
-    7 x 7 map reduced to 32 numbers a position + a 56 x 56 thumbnail; 1024 + the thumbnail),
-    the .tflite beside it is the original file, and `python -m realtime --every-frame` (which
-    reads the pooling and the thumbnails from the model) gives the offline probabilities at
-    every step, to 1e-4 (`map`: the head reads where the picture changes and how far it
-    moved; `--motion`: how far its pixels moved, into the GRU; `--motion-scores`: the same
-    numbers into the class scores; Keras gives the same)."""
+    """`training all --pooling regions` (or `map --no-motion-scores`, or `--no-motion`): the
+    model records the pooling and the thumbnails (or that there are none) with its backbone
+    (5 x 1024 features + a 56 x 56 thumbnail; 1024 + the 7 x 7 map reduced to 32 numbers a
+    position + the thumbnail; 1024), the .tflite beside it is the original file, and
+    `python -m realtime --every-frame` (which reads the pooling and the thumbnails from the
+    model) gives the offline probabilities at every step, to 1e-4 (`map`: the head reads
+    where the picture changes and how far it moved; `--no-motion-scores`: how far its pixels
+    moved, into the GRU instead of the class scores (the default); `--no-motion`: the default
+    head before it read the motion, written as such heads were; Keras gives the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.motion import WithMotion
     from realtime.backbones.regions import Pooling
@@ -435,7 +449,8 @@ def test_pooling_trains_records_and_streams_as_offline(
         module="training", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
-    motion, scores = bool(flags), "--motion-scores" in flags
+    motion = "--no-motion" not in flags
+    scores = motion and "--no-motion-scores" not in flags
     info = read_model_info(out)
     assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())

@@ -327,8 +327,13 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     rng = np.random.default_rng(0)
     per_video = [rng.normal(0, 1, (24, 6)).astype(np.float32) for _ in range(32)]
     labels = [i % 4 for i in range(32)]
-    recipe = replace(
-        DEFAULT, epochs=80, early_stopping_patience=4, early_stopping_start=0, windows_per_video=2
+    recipe = replace(  # 6 numbers a frame: no thumbnails to read the motion from
+        DEFAULT,
+        epochs=80,
+        early_stopping_patience=4,
+        early_stopping_start=0,
+        windows_per_video=2,
+        head=replace(DEFAULT.head, motion=0, motion_scores=False),
     )
     windows = make_windows(per_video, labels, recipe)
     result = train_head(windows, 4, recipe, Console(quiet=True))

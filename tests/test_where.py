@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from realtime.backbones.motion import MOTION_SIZE, WithMotion
 from realtime.backbones.regions import (
     MAP_CHANNELS,
     Pooling,
@@ -247,7 +248,7 @@ def test_metadata_checks_the_trend_and_its_map():
 
 
 def test_map_features_turn_the_trend_on_and_other_features_refuse_it():
-    mapped = SimpleNamespace(map_shape=(7, 7, 32))
+    mapped = SimpleNamespace(map_shape=(7, 7, 32), motion=MOTION_SIZE)  # --pooling map
     recipe = for_backbone(DEFAULT, mapped)
     assert recipe.head.where_trend and recipe.head.map_shape == (7, 7, 32)
     assert recipe.head.where_shift  # --pooling map: where it changes and how far it moved
@@ -255,10 +256,10 @@ def test_map_features_turn_the_trend_on_and_other_features_refuse_it():
     kept = for_backbone(dataclasses.replace(DEFAULT, head=trend_only), mapped).head
     assert kept.where_trend and not kept.where_shift and kept.map_shape == (7, 7, 32)
     assert recipe.head.dims == DEFAULT.head.dims
-    assert for_backbone(DEFAULT, SimpleNamespace(map_shape=None)) is DEFAULT
+    assert for_backbone(DEFAULT, SimpleNamespace(map_shape=None, motion=MOTION_SIZE)) is DEFAULT
     assert for_backbone(SEED, mapped) is SEED  # raw features: nothing to read it with
-    with pytest.raises(InputError, match="it needs --pooling map"):
-        for_backbone(recipe, SimpleNamespace(map_shape=None))  # a trend head, global features
+    with pytest.raises(InputError, match="it needs --pooling map"):  # a trend head, global
+        for_backbone(recipe, SimpleNamespace(map_shape=None, motion=MOTION_SIZE))
 
 
 @pytest.mark.shared
@@ -305,4 +306,4 @@ def test_inception_map_in_the_graph_equals_numpy_pooling():
     inner = keras.Model(model.input, model.get_layer("mixed10").output)
     maps = inner(frames.astype(np.float32) / 127.5 - 1.0).numpy()
     np.testing.assert_allclose(features, pool_map(maps), rtol=1e-4, atol=1e-5)
-    assert for_backbone(DEFAULT, backbone).head.map_shape == (5, 5, 32)
+    assert for_backbone(DEFAULT, WithMotion(backbone, MOTION_SIZE)).head.map_shape == (5, 5, 32)

@@ -29,15 +29,25 @@ checkpoint. 99,909 trainable parameters for 2048-d features and 5 classes.
   then never trains on;
 - batches of 8 windows (a few hundred windows make too few steps per epoch at 32: some runs
   never left the starting plateau), up to 100 epochs with early stopping on validation loss
-  (patience 15, not before epoch 20), best-validation-loss weights kept.
-3,141 trainable parameters for 2048-d features and 5 classes (plus 67,840 fitted: the
-input's principal components and the training-only offset's spread).
+  (patience 15, not before epoch 20), best-validation-loss weights kept;
+- the class scores also read how far the picture moved over the window (`motion` = 56: a
+  56 x 56 grayscale thumbnail ends each feature vector, `realtime.backbones.motion`; the
+  window's summed phase-correlation steps, `realtime.head.motion`), through a linear
+  discriminant fitted on the training windows and trusted as far as training videos it was
+  not fitted on bear it out (`motion_scores`): where the class is which way the picture
+  goes, the looks of a GRU cannot say it; where the motion says nothing, it weighs nothing.
+  `--no-motion` gives the default before it, `--no-motion-scores` sends the motion into the
+  GRU instead.
+3,141 trainable parameters for 2048-d features and 5 classes (plus 67,869 fitted: the
+input's principal components, the motion's scale (4) and discriminant (4 x 5 + 5), and the
+training-only offset's spread).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from realtime.backbones.motion import MOTION_SIZE
 from realtime.backbones.regions import Pooling
 from realtime.core.errors import InputError
 from realtime.head.config import SEED_HEAD, ChangeReference, HeadConfig, HeadInput
@@ -79,13 +89,17 @@ class Recipe:
 
 SEED = Recipe("seed")
 #: The default recipe's head: the example's GRU(16) -> GRU(8) -> Dropout -> Dense(8), reading
-#: how each frame looks and how it differs from the window's mean (16 numbers each).
+#: how each frame looks and how it differs from the window's mean (16 numbers each); the
+#: class scores also get the calibrated scores of how far the picture moved over the window
+#: (56 x 56 thumbnails after the features).
 DEFAULT_HEAD = HeadConfig(
     input=HeadInput.APPEARANCE_CHANGE,
     appearance_dims=16,
     change_dims=16,
     appearance_offset=2.0,
     change_reference=ChangeReference.MEAN,
+    motion=MOTION_SIZE,
+    motion_scores=True,
 )
 DEFAULT = Recipe(
     "default",
