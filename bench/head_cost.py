@@ -23,8 +23,9 @@ InceptionV3's 2048-d), reading the window's trend of where the picture changes
 (`realtime.head.where`), takes its turns too.
 
 With `--motion`, the default head whose first GRU reads the motion instead of the class
-scores (`--no-motion-scores`, `realtime.head.motion`), and with `--map` too the head reading
-all three, take their turns.
+scores (`--no-motion-scores`, `realtime.head.motion`), the one whose scores also read each
+quadrant's motion (`--motion-quadrants`), and with `--map` too the head reading all three,
+take their turns.
 
 "layer by layer (before)" is the `--no-motion` head with its GRU layers run one after the other,
 as `NumpyHead` did before it ran them as one recurrence (`_Layers`): the same numbers, more
@@ -153,6 +154,9 @@ def main() -> int:
         if args.motion:
             name = f"--no-motion-scores: the motion into the GRU ({size + THUMB}-d)"
             heads[name], sizes[name] = replace(DEFAULT_HEAD, motion_scores=False), size + THUMB
+            name = f"--motion-quadrants: each quadrant's to the scores too ({size + THUMB}-d)"
+            heads[name] = replace(DEFAULT_HEAD, motion_quadrants=True)
+            sizes[name] = size + THUMB
             if args.map:
                 shape = (7, 7, MAP_CHANNELS) if size <= 1024 else (5, 5, MAP_CHANNELS)
                 wide = size + int(np.prod(shape)) + THUMB

@@ -51,17 +51,26 @@ MAP_MOTION_HEAD = dataclasses.replace(SHIFT_HEAD, motion=4)
 # the motion's 4 numbers read by the class scores instead of the first GRU
 MOTION_SCORES_HEAD = dataclasses.replace(MOTION_HEAD, motion_scores=True)
 MAP_MOTION_SCORES_HEAD = dataclasses.replace(MAP_MOTION_HEAD, motion_scores=True)
+# and each quadrant's too, 20 numbers to the scores: an 8 x 8 thumbnail (4 x 4 quadrants; a
+# 3 x 3 one's Hann window keeps one pixel, no peak), on 96 features (`_size`)
+QUADRANTS_HEAD = dataclasses.replace(MOTION_SCORES_HEAD, motion=8, motion_quadrants=True)
+
+
+def _size(head: HeadConfig) -> int:
+    """The features of the tests' heads: 96 for the quadrants' thumbnail, else FEATURES."""
+    return FEATURES + 32 * head.motion_quadrants
 
 
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = build_head(window, FEATURES, 5, head)
+    size = _size(head)
+    model = build_head(window, size, 5, head)
     if head.input is CHANGE:  # statistics of some windows, as training fits them
         rng = np.random.default_rng(seed)
-        drift = rng.normal(0, 1, (40, 1, FEATURES)) * np.linspace(0, 1, window)[None, :, None]
-        windows = rng.normal(1.0, 1.0, (40, window, FEATURES)) + 3 * drift
+        drift = rng.normal(0, 1, (40, 1, size)) * np.linspace(0, 1, window)[None, :, None]
+        windows = rng.normal(1.0, 1.0, (40, window, size)) + 3 * drift
         masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
         if head.motion_scores:  # fitted on labelled videos: here, scores of any size
             fit_head_input(model, head, windows, masks, np.arange(40), np.arange(40) % 5)
@@ -73,15 +82,15 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
         labels=list("abcde"),
         window=window,
         image_size=224,
-        backbone=BackboneIdentity("test", FEATURES, 224, motion=head.motion or None),
+        backbone=BackboneIdentity("test", size, 224, motion=head.motion or None),
         head=head,
     )
     save_model_dir(path, model, info)
     return ActionClassifier(path)
 
 
-def _features(rng, n, scale=1.0):
-    return (rng.normal(0, scale, (n, FEATURES))).astype(np.float32)
+def _features(rng, n, scale=1.0, size=FEATURES):
+    return (rng.normal(0, scale, (n, size))).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -103,6 +112,7 @@ def _features(rng, n, scale=1.0):
         MAP_MOTION_HEAD,
         MOTION_SCORES_HEAD,
         MAP_MOTION_SCORES_HEAD,
+        QUADRANTS_HEAD,
     ],
     ids=[
         "seed",
@@ -119,6 +129,7 @@ def _features(rng, n, scale=1.0):
         "all-three",
         "how-far-its-pixels-moved-to-the-scores",
         "all-three-motion-to-the-scores",
+        "the-motion-of-each-quadrant-to-the-scores",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -126,7 +137,7 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
     assert classifier.numpy_head is not None
     rng = np.random.default_rng(0)
     n, window = 30, classifier.info.window
-    features = rng.normal(0, 1.5, (n, window, FEATURES)).astype(np.float32)
+    features = rng.normal(0, 1.5, (n, window, _size(head))).astype(np.float32)
     mask = np.zeros((n, window), bool)
     for i in range(n - 4):
         mask[i, : 1 + i % window] = True  # partial windows (1..20 frames) and full ones
@@ -151,6 +162,7 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
         MOTION_HEAD,
         MAP_MOTION_HEAD,
         MOTION_SCORES_HEAD,
+        QUADRANTS_HEAD,
     ],
     ids=[
         "seed",
@@ -161,6 +173,7 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
         "how-far-its-pixels-moved",
         "all-three",
         "how-far-its-pixels-moved-to-the-scores",
+        "the-motion-of-each-quadrant-to-the-scores",
     ],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
@@ -170,10 +183,10 @@ def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head)
     classifier = _classifier(tmp_path / "m", head=head, seed=2)
     stream = classifier.stream()
     assert isinstance(stream, HeadStream)
-    window = FeatureWindow(classifier.info.window, FEATURES)
+    window = FeatureWindow(classifier.info.window, _size(head))
     rng = np.random.default_rng(5)
     seen = []
-    for i, feature in enumerate(_features(rng, 50, scale=2.0)):
+    for i, feature in enumerate(_features(rng, 50, scale=2.0, size=_size(head))):
         if i == 33:  # a gap in the source restarts the window
             stream.reset()
             window.reset()
@@ -189,8 +202,24 @@ def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head)
 
 @pytest.mark.parametrize(
     "head",
-    [HeadConfig(), MEAN_HEAD, SHIFT_HEAD, MOTION_HEAD, MOTION_SCORES_HEAD, MAP_MOTION_SCORES_HEAD],
-    ids=["seed", "change-from-mean", "how-far-it-moved", "motion", "motion-scores", "all-three"],
+    [
+        HeadConfig(),
+        MEAN_HEAD,
+        SHIFT_HEAD,
+        MOTION_HEAD,
+        MOTION_SCORES_HEAD,
+        MAP_MOTION_SCORES_HEAD,
+        QUADRANTS_HEAD,
+    ],
+    ids=[
+        "seed",
+        "change-from-mean",
+        "how-far-it-moved",
+        "motion",
+        "motion-scores",
+        "all-three",
+        "quadrants",
+    ],
 )
 def test_a_video_s_windows_are_the_streams_probabilities(tmp_path, head):
     """`predict_windows` (what evaluation classifies every window of a test video with)
@@ -200,7 +229,7 @@ def test_a_video_s_windows_are_the_streams_probabilities(tmp_path, head):
     classifier = _classifier(tmp_path / "m", head=head, seed=3)
     window = classifier.info.window
     rng = np.random.default_rng(7)
-    frames = _features(rng, 31, scale=2.0)
+    frames = _features(rng, 31, scale=2.0, size=_size(head))
     stream = classifier.stream()
     pushed = np.stack([stream.push(feature) for feature in frames])
     starts = [0, 3, 4, 11]

@@ -399,6 +399,97 @@ def test_the_motion_scores_are_the_linear_discriminant_of_the_training_windows()
     np.testing.assert_array_equal(kernel[3], 0.0)
 
 
+def test_the_head_records_its_quadrants_and_heads_without_them_read_as_before():
+    scores = dataclasses.replace(MOTION_HEAD, motion_scores=True)
+    quadrants = dataclasses.replace(scores, motion_quadrants=True)
+    assert "motion_quadrants" not in scores.as_dict()  # written only when on
+    data = json.loads(json.dumps(quadrants.as_dict()))
+    assert data["motion_quadrants"] is True and HeadConfig.from_dict(data) == quadrants
+    assert (scores.motion_dims, quadrants.motion_dims) == (4, 20)
+    assert quadrants.window_dims == 20 and quadrants.gru_window_dims == 0
+    assert "moved (20: the whole and each quadrant) -> softmax" in quadrants.describe(3)
+    assert "moved (4) -> softmax" in scores.describe(3)
+    with pytest.raises(ValueError, match="motion_quadrants needs motion_scores"):
+        dataclasses.replace(MOTION_HEAD, motion_quadrants=True)
+    with pytest.raises(ValueError, match="even thumbnail side of 4 or more"):
+        dataclasses.replace(quadrants, motion=7)
+    with pytest.raises(ValueError, match="motion_quadrants must be true or false"):
+        HeadConfig.from_dict({**data, "motion_quadrants": "yes"})
+
+
+def _texture(size: int, seed: int) -> np.ndarray:
+    """A smooth random grayscale picture, 0..1."""
+    noise = np.random.default_rng(seed).random((size, size)).astype(np.float32)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0)
+
+
+def test_each_quadrant_of_the_thumbnail_says_how_far_it_moved():
+    """`motion_quadrants`: after the whole thumbnail's 4 numbers, each quadrant's (row by
+    row), from its own phase correlations. Only the top-right quadrant's picture moves, 2
+    pixels to the right a frame: its numbers say about 2 x 4 = 8 to the right, the other
+    quadrants' say it stayed, and the whole thumbnail's are what they are without the
+    quadrants."""
+    from realtime.head.motion import QUADRANTS, motion_step
+
+    assert QUADRANTS == ((0, 0), (0, 1), (1, 0), (1, 1))
+    still = _texture(56, 0)
+    moving = _texture(80, 1)
+    frames = []
+    for t in range(5):
+        frame = still.copy()
+        frame[:28, 28:] = moving[20:48, 20 - 2 * t : 48 - 2 * t]  # content moves right
+        frames.append(frame)
+    thumbs = np.stack(frames)
+    numbers = window_motion(thumbs, quadrants=True)
+    assert numbers.shape == (20,)
+    np.testing.assert_array_equal(numbers[:4], window_motion(thumbs))
+    # top right: to the right (under 8: the picture entering at its edge is new to it)
+    assert 6.0 < numbers[8] <= 8.5 and 6.0 < numbers[10] <= 8.5
+    np.testing.assert_allclose(numbers[[9, 11]], 0.0, atol=0.5)
+    for quadrant in (4, 12, 16):
+        np.testing.assert_allclose(numbers[quadrant : quadrant + 4], 0.0, atol=0.5)
+    step = motion_step(thumbs[0], thumbs[1], quadrants=True)
+    assert step.shape == (20,)
+    alone = phase_step(thumbs[0, :28, 28:], thumbs[1, :28, 28:])  # the four are one batch
+    np.testing.assert_allclose(step[8:12], alone, rtol=0, atol=1e-5)
+
+
+def test_the_quadrants_discriminant_shrinks_its_covariance():
+    """`fit_motion_scores(..., shrunk=True)` (`motion_quadrants`: 20 numbers, a few dozen
+    videos): each class's covariance shrunk by the Ledoit-Wolf estimate. With fewer windows
+    than numbers, the plain covariance is singular and the shrunk one is not; with many, the
+    shrinkage goes to 0 and the discriminant to the plain one; and it is scikit-learn's
+    `LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")` where that is installed."""
+    from realtime.head.fitting import ledoit_wolf
+
+    rng = np.random.default_rng(0)
+    few = rng.normal(0, 1, (6, 20)) * np.linspace(0.5, 3, 20)
+    assert np.linalg.matrix_rank(np.cov(few.T, bias=True)) < 20
+    shrunk = ledoit_wolf(few)
+    assert np.linalg.eigvalsh(shrunk).min() > 0
+    np.testing.assert_allclose(np.diag(shrunk), few.var(axis=0), rtol=1e-9)  # spreads kept
+    many = rng.normal(0, 1, (20000, 3)) @ np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.3], [0, 0, 2]])
+    np.testing.assert_allclose(ledoit_wolf(many), np.cov(many.T, bias=True), atol=0.02)
+    moved, targets, _ = _videos_moving(6, 3, 2.0, seed=1)
+    moved = np.concatenate([moved, rng.normal(0, 1, (len(moved), 16))], axis=1)  # 20 numbers
+    kernel, bias = fit_motion_scores(moved, targets, 3, shrunk=True)
+    plain, _ = fit_motion_scores(moved, targets, 3)
+    assert kernel.shape == (20, 3) and np.abs(kernel - plain).max() > 1e-3
+    # 16 numbers of noise beside the 4 that tell, 5 videos a class: the plain discriminant
+    # fits the noise, and videos it never saw trust it less than the shrunk one
+    for seed in range(3):
+        few_moved, few_targets, few_videos = _videos_moving(5, 3, 2.0, seed)
+        noise = np.random.default_rng(seed).normal(0, 1, (len(few_moved), 16))
+        few_moved = np.concatenate([few_moved, noise], axis=1)
+        plain_t = calibrate_motion_scores(few_moved, few_targets, few_videos, 3)
+        shrunk_t = calibrate_motion_scores(few_moved, few_targets, few_videos, 3, shrunk=True)
+        assert shrunk_t > plain_t
+    lda = pytest.importorskip("sklearn.discriminant_analysis")
+    reference = lda.LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(moved, targets)
+    np.testing.assert_allclose(kernel, reference.coef_.T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bias, reference.intercept_, rtol=1e-4, atol=1e-5)
+
+
 def _videos_moving(per_class: int, classes: int, apart: float, seed: int):
     """8 windows' motion numbers for each of per_class x classes videos: each video moves its
     own way (unit spread between videos), plus `apart` x its class's own direction; each
@@ -481,6 +572,19 @@ def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
         np.testing.assert_allclose(kernel, trust * full_kernel, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(bias, trust * full_bias, rtol=1e-4, atol=1e-6)
         assert trust > 0.0 if trusted else trust <= 0.15
+    # with each quadrant's numbers too: 20, the discriminant shrunk, calibrated alike
+    quadrants = dataclasses.replace(head, motion_quadrants=True)
+    model = build_head(window, size + side * side, 2, quadrants)
+    fit_head_input(model, quadrants, features, masks, np.arange(24), targets)
+    kernel, bias = model.get_layer(MOTION_SCORES_LAYER).get_weights()
+    scale = model.get_layer(WINDOW_INPUT_LAYER).get_weights()[-1]
+    moved = window_numbers(None, masks, quadrants, thumbs) * scale
+    assert kernel.shape == (20, 2) and moved.shape == (24, 20)
+    trust = calibrate_motion_scores(moved, targets, np.arange(24), 2, shrunk=True)
+    full_kernel, full_bias = fit_motion_scores(moved, targets, 2, shrunk=True)
+    assert trust > 0.0 and not np.allclose(full_kernel, fit_motion_scores(moved, targets, 2)[0])
+    np.testing.assert_allclose(kernel, trust * full_kernel, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bias, trust * full_bias, rtol=1e-4, atol=1e-6)
 
 
 def _metadata(head: dict, backbone_motion) -> dict:
@@ -501,7 +605,8 @@ def test_metadata_with_motion_is_checked_against_its_backbone():
     head = dataclasses.replace(MOTION_HEAD, motion=8).as_dict()
     plain = dataclasses.replace(MOTION_HEAD, motion=0).as_dict()
     check_metadata(_metadata(head, 8), 2)
-    check_metadata(_metadata({**head, "motion_scores": True}, 8), 2)
+    scores = {**head, "motion_scores": True}
+    check_metadata(_metadata(scores, 8), 2)
     for bad, backbone, message in [
         ({**head, "motion": 4}, 8, "backbone's thumbnail side"),
         (head, None, "backbone's thumbnail side"),
@@ -511,9 +616,16 @@ def test_metadata_with_motion_is_checked_against_its_backbone():
         (head, 0, "backbone.motion"),
         ({**head, "motion_scores": "yes"}, 8, "head.motion_scores must be true or false"),
         ({**plain, "motion_scores": True}, None, "head.motion_scores needs head.motion"),
+        ({**head, "motion_quadrants": True}, 8, "head.motion_quadrants needs head.motion_sc"),
+        ({**scores, "motion_quadrants": 1}, 8, "head.motion_quadrants must be true or false"),
     ]:
         with pytest.raises(MetadataError, match=message):
             check_metadata(_metadata(bad, backbone), 2)
+    check_metadata(_metadata({**scores, "motion_quadrants": True}, 8), 2)
+    for side in (5, 2):
+        odd = {**scores, "motion": side, "motion_quadrants": True}
+        with pytest.raises(MetadataError, match="even head.motion of 4 or more"):
+            check_metadata(_metadata(odd, side), 2)
 
 
 def test_the_recipe_needs_features_with_the_thumbnails_it_reads():
@@ -574,6 +686,40 @@ def test_the_command_line_sends_the_motion_to_the_scores():
         head("--no-motion", "--motion-scores")
     with pytest.raises(InputError, match="--motion-scores needs a recipe"):
         head("--recipe", "seed", "--motion-scores")
+
+
+def test_the_command_line_sends_each_quadrant_to_the_scores():
+    """`--motion-quadrants` turns the quadrants' numbers on with the scores they go to;
+    `--no-motion-scores` or `--no-motion` ends them; asking for both is one error."""
+    from training.cli import _recipe, build_parser
+
+    parser = build_parser()
+
+    def head(*flags):
+        return _recipe(parser.parse_args(["train", "--data", "d", "--out", "m", *flags])).head
+
+    quadrants = dataclasses.replace(DEFAULT.head, motion_quadrants=True)
+    assert not DEFAULT.head.motion_quadrants and head() == DEFAULT.head
+    assert head("--motion-quadrants") == quadrants
+    assert head("--motion-quadrants", "--no-motion-quadrants") == DEFAULT.head
+    still = dataclasses.replace(DEFAULT.head, motion=0, motion_scores=False)
+    with mock.patch(
+        "training.cli.get_recipe", return_value=dataclasses.replace(DEFAULT, head=quadrants)
+    ):
+        assert head() == quadrants
+        assert head("--no-motion-scores") == dataclasses.replace(DEFAULT.head, motion_scores=False)
+        assert head("--no-motion") == still
+    with mock.patch(
+        "training.cli.get_recipe", return_value=dataclasses.replace(DEFAULT, head=still)
+    ):
+        assert head("--motion-quadrants") == quadrants
+    for flags, message in [
+        (("--motion-quadrants", "--no-motion"), "--motion-quadrants needs the motion"),
+        (("--motion-quadrants", "--no-motion-scores"), "needs the motion's scores"),
+        (("--recipe", "seed", "--motion-quadrants"), "--motion-quadrants needs a recipe"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            head(*flags)
 
 
 def test_load_backbone_appends_thumbnails_on_any_backbone(embedder_path):

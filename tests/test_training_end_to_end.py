@@ -420,6 +420,7 @@ REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "
         ("regions", (), 5120 + 56 * 56),
         ("map", ("--no-motion-scores",), 1024 + 7 * 7 * 32 + 56 * 56),
         ("global", ("--no-motion",), 1024),
+        ("global", ("--motion-quadrants",), 1024 + 56 * 56),
     ],
 )
 def test_pooling_trains_records_and_streams_as_offline(
@@ -433,7 +434,8 @@ def test_pooling_trains_records_and_streams_as_offline(
     model) gives the offline probabilities at every step, to 1e-4 (`map`: the head reads
     where the picture changes and how far it moved; `--no-motion-scores`: how far its pixels
     moved, into the GRU instead of the class scores (the default); `--no-motion`: the default
-    head before it read the motion, written as such heads were; Keras gives the same)."""
+    head before it read the motion, written as such heads were; `--motion-quadrants`: the
+    scores read each quadrant's motion too; Keras gives the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.motion import WithMotion
     from realtime.backbones.regions import Pooling
@@ -451,6 +453,7 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert result.returncode == 0, result.stderr + result.stdout
     motion = "--no-motion" not in flags
     scores = motion and "--no-motion-scores" not in flags
+    quadrants = "--motion-quadrants" in flags
     info = read_model_info(out)
     assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())
@@ -463,11 +466,14 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert metadata["training"]["recipe"]["head"].get("motion", 0) == (56 if motion else 0)
     assert info.head.motion_scores is scores  # written only when on
     assert metadata["head"].get("motion_scores", False) is scores
+    assert metadata["head"].get("motion_quadrants", False) is quadrants  # written only when on
+    assert info.head.motion_quadrants is quadrants
     printed = " ".join((result.stderr + result.stdout).split())  # lines wrap at 80
     if motion and not scores:
         assert "+ 4 for how far its 56x56 pixels moved" in printed
     if scores:  # not into the GRU
-        assert "+ the fitted scores of how far its 56x56 pixels moved (4) -> softmax" in printed
+        numbers = "20: the whole and each quadrant" if quadrants else "4"
+        assert f"+ the fitted scores of how far its 56x56 pixels moved ({numbers}) -> " in printed
         assert "+ 4 for how far" not in printed
     where = pooling == "map"
     assert info.head.where_trend is where and info.head.where_shift is where

@@ -125,6 +125,13 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         "linear discriminant fitted on the training videos and calibrated on folds of them, "
         "instead of into the GRU (docs/training.md) (default: the recipe's)",
     )
+    g.add_argument(
+        "--motion-quadrants",
+        action=argparse.BooleanOptionalAction,
+        help="the motion's class scores also read how far each quadrant of the picture moved "
+        "(20 numbers, a shrunk covariance; implies --motion-scores; docs/training.md) "
+        "(default: the recipe's)",
+    )
 
 
 def _add_motion(g) -> None:
@@ -280,21 +287,32 @@ def _recipe(args):
     )
     motion = getattr(args, "motion", None)
     scores = getattr(args, "motion_scores", None)
+    quadrants = getattr(args, "motion_quadrants", None)
+    if quadrants and scores is False:
+        raise InputError("--motion-quadrants needs the motion's scores: drop --no-motion-scores")
+    if quadrants:
+        scores = True
     if scores and motion is False:
-        raise InputError("--motion-scores needs the motion: drop --no-motion")
+        flag = "--motion-quadrants" if quadrants else "--motion-scores"
+        raise InputError(f"{flag} needs the motion: drop --no-motion")
     if scores:
         motion = True
-    if motion is None and scores is None:
+    if motion is None and scores is None and quadrants is None:
         return recipe
     if motion and recipe.head.input is not HeadInput.APPEARANCE_CHANGE:
-        flag = "--motion-scores" if scores else "--motion"
+        flag = "--motion-quadrants" if quadrants else "--motion-scores" if scores else "--motion"
         raise InputError(
             f"{flag} needs a recipe whose head reads appearance and change, not {args.recipe}"
         )
     size = recipe.head.motion if motion is None else MOTION_SIZE if motion else 0
     # the scores need the motion: --no-motion ends both
     keep = recipe.head.motion_scores if scores is None else scores
-    head = replace(recipe.head, motion=size, motion_scores=bool(keep and size))
+    keep = bool(keep and size)
+    # the quadrants need the scores: --no-motion-scores (or --no-motion) ends them too
+    parts = recipe.head.motion_quadrants if quadrants is None else quadrants
+    head = replace(
+        recipe.head, motion=size, motion_scores=keep, motion_quadrants=bool(parts and keep)
+    )
     return replace(recipe, head=head)
 
 

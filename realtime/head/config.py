@@ -88,6 +88,11 @@ class HeadConfig:
     #: the softmax (`realtime.head.layers.MotionScores`), so that the motion says what it
     #: says about the class and cannot mix with how the frames look
     motion_scores: bool = False
+    #: with `motion_scores`: the scores also read the same 4 numbers for each quadrant of the
+    #: thumbnail (20 in all, `realtime.head.motion.QUADRANTS`), through a discriminant whose
+    #: covariance is shrunk (Ledoit-Wolf): where one part of the picture moves, the whole
+    #: picture's numbers average it away
+    motion_quadrants: bool = False
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -114,6 +119,12 @@ class HeadConfig:
             raise ValueError(f"motion needs the {HeadInput.APPEARANCE_CHANGE.value} input")
         if self.motion_scores and not self.motion:
             raise ValueError("motion_scores needs motion")
+        if self.motion_quadrants and not self.motion_scores:
+            raise ValueError("motion_quadrants needs motion_scores")
+        if self.motion_quadrants and (self.motion < 4 or self.motion % 2):
+            raise ValueError(
+                f"motion_quadrants needs an even thumbnail side of 4 or more, not {self.motion}"
+            )
 
     @property
     def where_dims(self) -> int:
@@ -121,16 +132,22 @@ class HeadConfig:
         return 2 * (self.where_trend + self.where_shift)
 
     @property
+    def motion_dims(self) -> int:
+        """Numbers for how far the picture moved: 4 with `motion`, 20 with its quadrants too
+        (the whole thumbnail's 4, then each quadrant's, row by row), else 0."""
+        return MOTION_DIMS * (1 + 4 * self.motion_quadrants) * bool(self.motion)
+
+    @property
     def window_dims(self) -> int:
         """Numbers the GRU reads, the same at every step, about the whole window: where the
-        picture changes (`where_dims`), then how far it moved (4 with `motion`)."""
-        return self.where_dims + MOTION_DIMS * bool(self.motion)
+        picture changes (`where_dims`), then how far it moved (`motion_dims`)."""
+        return self.where_dims + self.motion_dims
 
     @property
     def gru_window_dims(self) -> int:
         """How many of `window_dims` the first GRU reads (all but the motion's with
         `motion_scores`)."""
-        return self.window_dims - MOTION_DIMS * self.motion_scores
+        return self.window_dims - self.motion_dims * self.motion_scores
 
     @property
     def thumbnail_size(self) -> int:
@@ -167,6 +184,8 @@ class HeadConfig:
             del data["motion"]
         if not self.motion_scores:  # and heads whose motion goes into the GRU
             del data["motion_scores"]
+        if not self.motion_quadrants:  # and heads that read the whole thumbnail's alone
+            del data["motion_quadrants"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -207,7 +226,9 @@ class HeadConfig:
         if self.motion_scores:
             parts.append(
                 f"Dense({num_classes}) + the fitted scores of how far its {self.motion}x"
-                f"{self.motion} pixels moved (4) -> softmax"
+                f"{self.motion} pixels moved ({self.motion_dims}"
+                + (": the whole and each quadrant" if self.motion_quadrants else "")
+                + ") -> softmax"
             )
         else:
             parts.append(f"Dense({num_classes}, softmax)")
@@ -221,7 +242,7 @@ class HeadConfig:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
         if values.get("map_shape") is not None:
             values["map_shape"] = tuple(int(v) for v in values["map_shape"])
-        for key in ("where_trend", "where_shift", "motion_scores"):
+        for key in ("where_trend", "where_shift", "motion_scores", "motion_quadrants"):
             if key in values and not isinstance(values[key], bool):
                 raise ValueError(f"{key} must be true or false")
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))

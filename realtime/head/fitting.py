@@ -386,8 +386,9 @@ def window_numbers(
     """(N, config.window_dims) float32: each window's numbers about the whole window,
     unscaled: the trend of where the picture changes (`realtime.head.where`), x and y, then
     how far it moved on the map (`where_shift`), then on the thumbnails (`motion`,
-    `realtime.head.motion`). `maps`: (N, T, rows * columns * channels) (None without
-    `where_trend`); `thumbs`: (N, T, G * G) (None without `motion`)."""
+    `realtime.head.motion`; each quadrant's too with `motion_quadrants`). `maps`: (N, T,
+    rows * columns * channels) (None without `where_trend`); `thumbs`: (N, T, G * G) (None
+    without `motion`)."""
     numbers = []
     # the maps of many windows are large, their thumbnails' transforms larger
     step = max(1, CHUNK // max(masks.shape[1], 1) // (8 if config.motion else 1))
@@ -402,9 +403,8 @@ def window_numbers(
                 window.append(window_shift(shaped, mask))
         if config.motion:
             chunk = np.asarray(thumbs[start : start + step])
-            window.append(
-                window_motion(chunk.reshape(*chunk.shape[:2], config.motion, config.motion), mask)
-            )
+            shaped = chunk.reshape(*chunk.shape[:2], config.motion, config.motion)
+            window.append(window_motion(shaped, mask, config.motion_quadrants))
         numbers.append(np.concatenate(window, axis=-1))
     return np.concatenate(numbers).astype(np.float32)
 
@@ -425,7 +425,7 @@ TEMPERATURES = np.linspace(0.0, 2.0, 81)
 
 
 def calibrate_motion_scores(
-    moved: np.ndarray, targets: np.ndarray, videos: np.ndarray, n_classes: int
+    moved: np.ndarray, targets: np.ndarray, videos: np.ndarray, n_classes: int, shrunk=False
 ) -> float:
     """How far to trust the motion's linear discriminant (`fit_motion_scores`): the
     temperature t of the `TEMPERATURES` whose softmax(t x scores) has the least log-loss on
@@ -433,7 +433,8 @@ def calibrate_motion_scores(
     in a seeded order, dealt to `CALIBRATION_FOLDS` folds, fewer if a class has fewer
     videos; the smallest t at the minimum). Where the motion differs between classes only by
     chance (the camera pans differently in every video), what held-out videos say is that it
-    says nothing: t = 0. 0 too when there are too few videos to hold any out."""
+    says nothing: t = 0. 0 too when there are too few videos to hold any out. `shrunk`: as
+    `fit_motion_scores` fits them."""
     moved = np.asarray(moved, np.float64)
     targets, videos = np.asarray(targets), np.asarray(videos)
     names = np.unique(videos)
@@ -449,7 +450,7 @@ def calibrate_motion_scores(
     held_out = np.zeros((len(moved), n_classes))
     for k in range(folds):
         inside = np.isin(videos, names[fold != k])
-        kernel, bias = fit_motion_scores(moved[inside], targets[inside], n_classes)
+        kernel, bias = fit_motion_scores(moved[inside], targets[inside], n_classes, shrunk)
         held_out[~inside] = moved[~inside] @ kernel + bias
     losses = []
     for t in TEMPERATURES:
@@ -461,7 +462,7 @@ def calibrate_motion_scores(
 
 
 def fit_motion_scores(
-    moved: np.ndarray, targets: np.ndarray, n_classes: int
+    moved: np.ndarray, targets: np.ndarray, n_classes: int, shrunk: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The linear discriminant of the training windows' motion (`moved`: (N, 4), scaled as
     the head reads it) for their classes: (kernel (4, C), bias (C,)) float32 such that
@@ -471,7 +472,10 @@ def fit_motion_scores(
     `LinearDiscriminantAnalysis`). Closed form, never trained: what the motion says about
     the class, whatever the rest of the head fits. A class without training windows gets no
     weight and the mean bias; a covariance without full rank is inverted on its range
-    (pseudo-inverse)."""
+    (pseudo-inverse). `shrunk` (`motion_quadrants`: 20 numbers from a few dozen videos):
+    each class's covariance is shrunk towards a multiple of the identity, on standardised
+    numbers, by the Ledoit-Wolf estimate of how far (`ledoit_wolf`), as scikit-learn's
+    `LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`."""
     moved = np.asarray(moved, np.float64)
     targets = np.asarray(targets)
     dims = moved.shape[1]
@@ -482,8 +486,11 @@ def fit_motion_scores(
         rows = moved[targets == c]
         means[c] = rows.mean(axis=0)
         centred = rows - means[c]
-        scatter += centred.T @ centred
-    covariance = scatter / max(len(moved), 1)  # the maximum-likelihood estimate
+        if shrunk:  # each class's share times its shrunk covariance
+            scatter += len(rows) * ledoit_wolf(rows)
+        else:
+            scatter += centred.T @ centred
+    covariance = scatter / max(len(moved), 1)  # the maximum-likelihood estimate, or shrunk
     precision = np.linalg.pinv(covariance, rcond=1e-10, hermitian=True)
     kernel = np.zeros((dims, n_classes))
     bias = np.zeros(n_classes)
@@ -495,3 +502,27 @@ def fit_motion_scores(
     if absent and present:
         bias[absent] = bias[present].mean()
     return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def ledoit_wolf(rows: np.ndarray) -> np.ndarray:
+    """(D, D) covariance of `rows` (N, D), shrunk towards a multiple of the identity: on each
+    number standardised (spread 1; a constant one left as is), the maximum-likelihood
+    covariance S becomes (1 - a) S + a (trace(S) / D) I with the Ledoit-Wolf estimate of a
+    (2004, as scikit-learn's `ledoit_wolf_shrinkage` computes it), then scaled back."""
+    rows = np.asarray(rows, np.float64)
+    n, dims = rows.shape
+    scale = rows.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    x = (rows - rows.mean(axis=0)) / scale
+    covariance = x.T @ x / max(n, 1)
+    mu = np.trace(covariance) / dims
+    shrinkage = 0.0
+    if dims > 1 and n > 0:
+        squares = x**2
+        beta = (squares.T @ squares).sum() / n - (covariance**2).sum()
+        beta /= dims * n
+        delta = ((covariance - mu * np.eye(dims)) ** 2).sum() / dims
+        beta = min(beta, delta)
+        shrinkage = beta / delta if beta > 0 else 0.0
+    shrunk = (1.0 - shrinkage) * covariance + shrinkage * mu * np.eye(dims)
+    return scale[:, None] * shrunk * scale[None, :]

@@ -13,7 +13,6 @@ from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
 from realtime.head.config import (
     DENSE_LAYER,
-    MOTION_DIMS,
     MOTION_SCORES_LAYER,
     PROBS_LAYER,
     SEED_HEAD,
@@ -57,6 +56,7 @@ def build_head(
             where_shift=config.where_shift,
             motion=config.motion,
             motion_scores=config.motion_scores,
+            motion_quadrants=config.motion_quadrants,
             name=WINDOW_INPUT_LAYER,
         )(x, mask)
         if config.motion_scores:  # (steps, how far the picture moved)
@@ -77,7 +77,9 @@ def build_head(
         from realtime.head.layers import MotionScores
 
         logits = keras.layers.Dense(num_classes, name=PROBS_LAYER)(x)
-        outputs = MotionScores(num_classes, name=MOTION_SCORES_LAYER)(logits, moved)
+        outputs = MotionScores(num_classes, config.motion_dims, name=MOTION_SCORES_LAYER)(
+            logits, moved
+        )
     return keras.Model([features, mask], outputs, name="gru_head")
 
 
@@ -128,10 +130,11 @@ def fit_head_input(
                 "a head whose scores read the motion is fitted on windows of known videos "
                 "and classes"
             )
-        moved = (numbers * statistics[-1])[:, -MOTION_DIMS:]
+        moved = (numbers * statistics[-1])[:, -config.motion_dims :]
         scores = model.get_layer(MOTION_SCORES_LAYER)
-        kernel, bias = fit_motion_scores(moved, targets, scores.classes)
-        trust = calibrate_motion_scores(moved, targets, videos, scores.classes)
+        shrunk = config.motion_quadrants  # 20 numbers: the covariance shrunk
+        kernel, bias = fit_motion_scores(moved, targets, scores.classes, shrunk)
+        trust = calibrate_motion_scores(moved, targets, videos, scores.classes, shrunk)
         scores.set_weights([trust * kernel, trust * bias])
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])

@@ -43,7 +43,8 @@ class WindowInput(keras.layers.Layer):
     (`realtime.head.motion`, the phase correlation of consecutive valid frames' thumbnails,
     summed), 4 more numbers, scaled with the others. With `motion_scores` too, those 4 are
     not in the steps: the layer returns (steps, the 4 scaled numbers (N, 4)), for the class
-    scores to read (`MotionScores`).
+    scores to read (`MotionScores`); with `motion_quadrants`, 20: the whole thumbnail's 4,
+    then each quadrant's (`realtime.head.motion.QUADRANTS`).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class WindowInput(keras.layers.Layer):
         where_shift: bool = False,
         motion: int = 0,
         motion_scores: bool = False,
+        motion_quadrants: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,11 +74,14 @@ class WindowInput(keras.layers.Layer):
         self.where_shift = bool(where_shift)
         self.motion = int(motion)
         self.thumbnail_size = self.motion * self.motion
-        self.window_dims = 2 * (bool(self.map_shape) + self.where_shift)
-        self.window_dims += pixels.STEP_SIZE * bool(self.motion)
         if motion_scores and not self.motion:
             raise ValueError("motion_scores needs motion")
+        if motion_quadrants and not motion_scores:
+            raise ValueError("motion_quadrants needs motion_scores")
         self.motion_scores = bool(motion_scores)
+        self.motion_quadrants = bool(motion_quadrants)
+        self.motion_dims = pixels.STEP_SIZE * (1 + 4 * self.motion_quadrants) * bool(self.motion)
+        self.window_dims = 2 * (bool(self.map_shape) + self.where_shift) + self.motion_dims
 
     def build(self, input_shape=None):
         size = self.feature_size - self.map_size - self.thumbnail_size
@@ -128,13 +133,21 @@ class WindowInput(keras.layers.Layer):
                 if self.where_shift:
                     window.append(self._where_shift(maps, mask))
             if self.motion:
-                thumbs = ops.reshape(thumbs, (-1, thumbs.shape[1], self.motion, self.motion))
-                window.append(self._motion(thumbs, mask))
+                size = self.motion
+                thumbs = ops.reshape(thumbs, (-1, thumbs.shape[1], size, size))
+                window.append(self._motion(thumbs, mask, size))
+                if self.motion_quadrants:  # each quadrant's, row by row
+                    half = size // 2
+                    for row, column in pixels.QUADRANTS:
+                        part = thumbs[
+                            :, :, row * half : (row + 1) * half, column * half : (column + 1) * half
+                        ]
+                        window.append(self._motion(part, mask, half))
             window = ops.concatenate(window, axis=-1) * self.where_scale
             steps = ops.ones_like(change[..., :1])
-            if self.motion_scores:  # the motion's 4 go to the scores, the rest to the steps
-                moved = window[:, -pixels.STEP_SIZE :]
-                parts.append(steps * window[:, None, : -pixels.STEP_SIZE])
+            if self.motion_scores:  # the motion's numbers go to the scores, the rest to the steps
+                moved = window[:, -self.motion_dims :]
+                parts.append(steps * window[:, None, : -self.motion_dims])
                 return ops.concatenate(parts, axis=-1), moved
             parts.append(steps * window[:, None, :])
         return ops.concatenate(parts, axis=-1)
@@ -196,9 +209,8 @@ class WindowInput(keras.layers.Layer):
         step = ops.clip(step, -where.SHIFT_LIMIT, where.SHIFT_LIMIT)
         return ops.sum(step * moved[..., None], axis=1)  # (N, 2)
 
-    def _motion(self, thumbs, mask):
-        """`realtime.head.motion.window_motion` on (N, T, G, G)."""
-        size = self.motion
+    def _motion(self, thumbs, mask, size: int):
+        """`realtime.head.motion.window_motion` on (N, T, size, size)."""
         before, moved = self._previous(thumbs, mask, "nts,nshw->nthw")
         window = ops.convert_to_tensor(pixels.hann(size))
 
@@ -243,8 +255,8 @@ class WindowInput(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         size = self.appearance_dims + self.change_dims + self.window_dims
         if self.motion_scores:
-            steps = (*input_shape[:-1], size - pixels.STEP_SIZE)
-            return steps, (input_shape[0], pixels.STEP_SIZE)
+            steps = (*input_shape[:-1], size - self.motion_dims)
+            return steps, (input_shape[0], self.motion_dims)
         return (*input_shape[:-1], size)
 
     def get_config(self):
@@ -258,12 +270,13 @@ class WindowInput(keras.layers.Layer):
             "where_shift": self.where_shift,
             "motion": self.motion,
             "motion_scores": self.motion_scores,
+            "motion_quadrants": self.motion_quadrants,
         }
 
 
 @keras.saving.register_keras_serializable(package="realtime")
 class MotionScores(keras.layers.Layer):
-    """(logits (N, C), moved (N, 4)) -> softmax(logits + moved @ kernel + bias): the class
+    """(logits (N, C), moved (N, dims)) -> softmax(logits + moved @ kernel + bias): the class
     probabilities, with what the window's motion alone says about the class added to the
     head's scores. `kernel` (4, C) and `bias` (C,) are the linear discriminant of the
     training windows' motion (`realtime.head.fitting.fit_motion_scores`) times how far
@@ -271,13 +284,14 @@ class MotionScores(keras.layers.Layer):
     trained by gradient: the rest of the head is trained with them in place.
     """
 
-    def __init__(self, classes: int, **kwargs):
+    def __init__(self, classes: int, dims: int = pixels.STEP_SIZE, **kwargs):
         super().__init__(**kwargs)
         self.classes = int(classes)
+        self.dims = int(dims)  # 4, or 20 with the quadrants
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(
-            shape=(pixels.STEP_SIZE, self.classes),
+            shape=(self.dims, self.classes),
             initializer="zeros",
             trainable=False,
             name="kernel",
@@ -294,7 +308,7 @@ class MotionScores(keras.layers.Layer):
         return (input_shape[0], self.classes)
 
     def get_config(self):
-        return {**super().get_config(), "classes": self.classes}
+        return {**super().get_config(), "classes": self.classes, "dims": self.dims}
 
 
 @keras.saving.register_keras_serializable(package="realtime")

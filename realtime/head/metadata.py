@@ -165,7 +165,7 @@ def _head(data: dict) -> None:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
     if "appearance_offset" in head:
         number(head["appearance_offset"], "head.appearance_offset", 0.0, 100.0)
-    for key in ("where_trend", "where_shift", "motion_scores"):
+    for key in ("where_trend", "where_shift", "motion_scores", "motion_quadrants"):
         if key in head and not isinstance(head[key], bool):
             raise MetadataError(f"head.{key} must be true or false, not {_show(head[key])}")
     if head.get("where_shift") and not head.get("where_trend"):
@@ -181,6 +181,12 @@ def _head(data: dict) -> None:
         thumbnail = head["motion"] ** 2
     if head.get("motion_scores") and not thumbnail:
         raise MetadataError("head.motion_scores needs head.motion")
+    if head.get("motion_quadrants") and not head.get("motion_scores"):
+        raise MetadataError("head.motion_quadrants needs head.motion_scores")
+    if head.get("motion_quadrants") and (head["motion"] < 4 or head["motion"] % 2):
+        raise MetadataError(
+            f"head.motion_quadrants needs an even head.motion of 4 or more, not {head['motion']}"
+        )
     if head.get("where_trend"):
         shape = head.get("map_shape")
         _map_shape(shape, "head.map_shape")

@@ -17,7 +17,8 @@ that the backbone appends to its feature vector (`realtime.backbones.motion`):
                each coordinate kept within the box: where a camera's shake and a figure's
                walk make two peaks side by side, this one moves with both)
     motion     the sum of step_t over the window's valid frames after the first, 4 numbers
-               (zeros for fewer than two frames)
+               (zeros for fewer than two frames); with `quadrants`, then the same 4 for each
+               G/2 x G/2 quadrant of the thumbnails (`QUADRANTS`, row by row), 20 in all
 
 The backbone's features say how a frame looks and, pooled over the image, little of where
 things are: a figure walking left and one walking right look alike frame by frame (every frame
@@ -108,11 +109,39 @@ NEAR = np.flatnonzero((np.abs(ROWS) <= 1) & (np.abs(COLUMNS) <= 1))
 CENTRE = len(ROWS) // 2
 
 
-def window_motion(thumbs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+#: The quadrants of a G x G thumbnail, row by row: (first row, first column) in halves of G.
+QUADRANTS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def motion_step(before: np.ndarray, after: np.ndarray, quadrants: bool = False) -> np.ndarray:
+    """(..., G, G) pairs of thumbnails -> (..., STEP_SIZE) float32 `phase_step`, or with
+    `quadrants` (..., 5 x STEP_SIZE): the whole thumbnail's, then each quadrant's."""
+    steps = [phase_step(before, after)]
+    if quadrants:  # the four at once: (..., 4, G/2, G/2)
+        half = before.shape[-1] // 2
+
+        def parts(pictures):
+            return np.stack(
+                [
+                    pictures[..., r * half : (r + 1) * half, c * half : (c + 1) * half]
+                    for r, c in QUADRANTS
+                ],
+                axis=-3,
+            )
+
+        each = phase_step(parts(before), parts(after))  # (..., 4, STEP_SIZE)
+        steps.append(each.reshape(*each.shape[:-2], len(QUADRANTS) * STEP_SIZE))
+    return np.concatenate(steps, axis=-1)
+
+
+def window_motion(
+    thumbs: np.ndarray, mask: np.ndarray | None = None, quadrants: bool = False
+) -> np.ndarray:
     """(..., T, G, G) thumbnails of windows (+ (..., T) bool mask of valid frames; all valid if
-    None) -> (..., STEP_SIZE) float32: how far each window's picture moved, in thumbnail
-    pixels (the module's docstring)."""
+    None) -> (..., STEP_SIZE) float32 (5 x STEP_SIZE with `quadrants`): how far each window's
+    picture moved, in thumbnail pixels (the module's docstring)."""
     thumbs = np.asarray(thumbs, np.float32)
     previous, moved = previous_valid(thumbs.shape[:-2], mask)
     before = np.take_along_axis(thumbs, previous[..., None, None], axis=-3)
-    return (phase_step(before, thumbs) * moved[..., None]).sum(axis=-2).astype(np.float32)
+    steps = motion_step(before, thumbs, quadrants)
+    return (steps * moved[..., None]).sum(axis=-2).astype(np.float32)

@@ -22,7 +22,7 @@ from realtime.head.config import (
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
-from realtime.head.motion import STEP_SIZE, phase_step
+from realtime.head.motion import STEP_SIZE, motion_step
 from realtime.head.where import step_between, window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
@@ -199,7 +199,8 @@ class NumpyHead:
         thumbnail that ends each feature vector, after the map (`realtime.head.motion`); with
         `motion_scores` ([kernel (4, C), bias (C,)]: `realtime.head.layers.MotionScores`)
         too, those 4 numbers are not read by the first GRU but scored: added to the last
-        Dense layer's output (linear), before a softmax."""
+        Dense layer's output (linear), before a softmax; a kernel of 20 rows scores each
+        quadrant's 4 too (`motion_quadrants`)."""
         if not grus or not dense:
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
         if not _Layers.fits(grus):
@@ -227,6 +228,15 @@ class NumpyHead:
         self.motion_scores = motion_scores is not None
         if self.motion_scores and not self.motion:
             raise UnsupportedHead("motion_scores needs motion")
+        # the motion's numbers: 4, or 20 when the scores read each quadrant's too
+        self.motion_dims = STEP_SIZE * bool(self.motion)
+        if self.motion_scores:
+            self.motion_dims = len(motion_scores[0])
+        if self.motion_dims not in (0, STEP_SIZE, 5 * STEP_SIZE):
+            raise UnsupportedHead(
+                f"the motion's scores read 4 or 20 numbers, not {self.motion_dims}"
+            )
+        self.motion_quadrants = self.motion_dims == 5 * STEP_SIZE
         if self.motion_scores and self.dense[-1][2] is not _ACTIVATIONS["linear"]:
             raise UnsupportedHead("the motion's scores are added to linear scores")
         if window_input is None:
@@ -239,14 +249,14 @@ class NumpyHead:
                 raise UnsupportedHead("a head reading the whole window's motion needs its scale")
             scale = window_input[3]
             rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
-            on_map = len(scale) - STEP_SIZE * bool(self.motion)
-            in_steps = len(scale) - STEP_SIZE * self.motion_scores
+            on_map = len(scale) - self.motion_dims
+            in_steps = len(scale) - self.motion_dims * self.motion_scores
             if on_map not in ((2, 4) if self.map_shape else (0,)) or len(rows) != in_steps:
                 raise UnsupportedHead("where the picture changes: 2 or 4 numbers, 4 for motion")
             self.where_shift = on_map == 4
             # (0-8, 3U): the window's numbers the first GRU reads
             self.where_kernel = (scale[:in_steps, None] * rows).astype(np.float32)
-            if self.motion_scores:  # (4, C), (C,): the motion's scores, of unscaled numbers
+            if self.motion_scores:  # (4 or 20, C), (C,): the motion's scores, of unscaled numbers
                 kernel, bias = (np.asarray(w, np.float64) for w in motion_scores)
                 self.scores_kernel = (scale[in_steps:, None] * kernel).astype(np.float32)
                 self.scores_bias = bias.astype(np.float32)
@@ -340,7 +350,7 @@ class NumpyHead:
         frame's map when the head reads where the picture changes, its thumbnail when it reads
         the motion, and its steps from the frame before: 2 numbers on the map when it reads how
         far the map moved, 4 on the thumbnail for the motion)."""
-        return self._motion_at + STEP_SIZE * bool(self.motion)
+        return self._motion_at + self.motion_dims
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """(..., D) features -> (..., projection_size): per frame, independent of the window
@@ -349,7 +359,7 @@ class NumpyHead:
         if not self.map_size and not self.motion:
             return features @ self.kernel + self.bias
         split = features.shape[-1] - self.map_size - self.thumbnail_size
-        steps = 2 * self.where_shift + STEP_SIZE * bool(self.motion)
+        steps = 2 * self.where_shift + self.motion_dims
         parts = [
             features[..., :split] @ self.kernel + self.bias,
             features[..., split:],  # the map, then the thumbnail
@@ -386,8 +396,8 @@ class NumpyHead:
                 self._maps(previous), self._maps(projection)
             )
         if self.motion:
-            projection[..., self._motion_at : self._motion_at + STEP_SIZE] = phase_step(
-                self._thumbs(previous), self._thumbs(projection)
+            projection[..., self._motion_at : self._motion_at + self.motion_dims] = motion_step(
+                self._thumbs(previous), self._thumbs(projection), self.motion_quadrants
             )
 
     def window(self, projections: np.ndarray) -> np.ndarray:
@@ -426,7 +436,8 @@ class NumpyHead:
         for kernel, bias, activation in self.dense:
             x = activation(x @ kernel + bias)
         if self.motion_scores:  # and what the window's motion says, through the softmax
-            moved = window[-STEP_SIZE:] if window is not None else np.zeros(STEP_SIZE, np.float32)
+            dims = self.motion_dims
+            moved = window[-dims:] if window is not None else np.zeros(dims, np.float32)
             x = _softmax(x + (moved @ self.scores_kernel + self.scores_bias))
         return x.astype(np.float32, copy=False)
 
@@ -486,7 +497,7 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
     shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
     shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
     if config.motion_scores:
-        shapes[MOTION_SCORES_LAYER] = [(STEP_SIZE, len(info.labels)), (len(info.labels),)]
+        shapes[MOTION_SCORES_LAYER] = [(config.motion_dims, len(info.labels)), (len(info.labels),)]
     return shapes
 
 
