@@ -425,7 +425,11 @@ TEMPERATURES = np.linspace(0.0, 2.0, 81)
 
 
 def calibrate_motion_scores(
-    moved: np.ndarray, targets: np.ndarray, videos: np.ndarray, n_classes: int, shrunk=False
+    moved: np.ndarray,
+    targets: np.ndarray,
+    videos: np.ndarray,
+    n_classes: int,
+    shrunk: bool = False,
 ) -> float:
     """How far to trust the motion's linear discriminant (`fit_motion_scores`): the
     temperature t of the `TEMPERATURES` whose softmax(t x scores) has the least log-loss on
@@ -485,10 +489,10 @@ def fit_motion_scores(
     for c in present:
         rows = moved[targets == c]
         means[c] = rows.mean(axis=0)
-        centred = rows - means[c]
         if shrunk:  # each class's share times its shrunk covariance
             scatter += len(rows) * ledoit_wolf(rows)
         else:
+            centred = rows - means[c]
             scatter += centred.T @ centred
     covariance = scatter / max(len(moved), 1)  # the maximum-likelihood estimate, or shrunk
     precision = np.linalg.pinv(covariance, rcond=1e-10, hermitian=True)
