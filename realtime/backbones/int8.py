@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.backbones.base import HELD_OUT_FILE
+from realtime.backbones.motion import unwrapped
 from realtime.core.errors import InputError
 from realtime.frames.video import VIDEO_EXTENSIONS, UnreadableVideo, evenly_spaced_frames
 
@@ -195,7 +196,7 @@ def int8_head_report(backbone, classifier) -> str | None:
     `classifier`'s top-1 is what it is on fp32 features, over the frames held out from
     calibration. None for any other backbone, or held-out frames stored without the
     thumbnails the head reads (an int8 model made before they were stored)."""
-    inner = getattr(backbone, "inner", backbone)  # `WithMotion`: the backbone it wraps
+    inner = unwrapped(backbone)  # `WithMotion`: the backbone it wraps
     if not getattr(inner, "quantized", None):
         return None
     try:
