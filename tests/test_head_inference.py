@@ -21,7 +21,13 @@ from realtime.head.config import (
     HeadInput,
 )
 from realtime.head.fitting import fit_window_input
-from realtime.head.keras import build_head, fit_head_input, load_keras_head
+from realtime.head.keras import (
+    build_head,
+    fit_head_input,
+    load_keras_head,
+    split_features,
+    training_twin,
+)
 from realtime.head.modeldir import KERAS_FILE, ModelInfo, save_model_dir
 from realtime.head.numpyhead import HeadStream, NumpyHead, UnsupportedHead
 from realtime.head.window import FeatureWindow
@@ -243,6 +249,46 @@ def test_a_video_s_windows_are_the_streams_probabilities(tmp_path, head):
     np.testing.assert_allclose(short[0], pushed[6], atol=1e-6, rtol=0)
     ends = classifier.predict_windows(frames, [25])  # a window running off the end
     np.testing.assert_allclose(ends[0], classifier.predict(frames[25:], np.ones(6, bool)), 1e-5)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [SHIFT_HEAD, MOTION_HEAD, MOTION_SCORES_HEAD, MAP_MOTION_SCORES_HEAD, QUADRANTS_HEAD],
+    ids=["how-far-it-moved", "motion", "motion-scores", "all-three", "quadrants"],
+)
+def test_training_the_twin_trains_the_head_on_numbers_computed_once(head):
+    """Training reads each window's numbers (computed once, `fit_head_input`) through a twin of
+    the head sharing its layers: the twin classifies as the head does from the whole features,
+    and a training step on the twin moves the head with it."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    size = _size(head)
+    model = build_head(20, size, 5, head)
+    rng = np.random.default_rng(0)
+    drift = rng.normal(0, 1, (40, 1, size)) * np.linspace(0, 1, 20)[None, :, None]
+    windows = (rng.normal(1.0, 1.0, (40, 20, size)) + 3 * drift).astype(np.float32)
+    masks = np.arange(20)[None] < rng.integers(1, 21, 40)[:, None]
+    targets = np.arange(40) % 5
+    numbers = fit_head_input(model, head, windows, masks, np.arange(40), targets)
+    if head.motion_scores:  # the scores must read the motion for the test to see it
+        scores = model.get_layer(MOTION_SCORES_LAYER)
+        scores.set_weights([rng.normal(0, 1, w.shape) for w in scores.get_weights()])
+    twin = training_twin(model, head)
+    plain = split_features(windows, head)[0]
+    given = [plain, masks, numbers]
+    before = model.predict([windows, masks], verbose=0)
+    np.testing.assert_allclose(twin.predict(given, verbose=0), before, atol=1e-5, rtol=0)
+    twin.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    twin.fit(given, targets, epochs=2, batch_size=8, verbose=0)
+    after = model.predict([windows, masks], verbose=0)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(twin.predict(given, verbose=0), after, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("head", [SEED_HEAD, MEAN_HEAD], ids=["raw", "appearance+change"])
+def test_a_head_without_numbers_about_the_whole_window_trains_as_it_is(head):
+    assert training_twin(build_head(20, FEATURES, 5, head), head) is None
 
 
 def test_unsupported_heads_fall_back_to_keras(tmp_path):

@@ -345,3 +345,55 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     probs = np.asarray(result.head.predict([val.features, val.masks], verbose=0))
     loss = -np.log(probs[np.arange(len(val)), val.targets]).mean()
     assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)
+
+
+def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_graph(
+    monkeypatch,
+):
+    """The default head trains through its twin (`training_twin`: the motion's numbers
+    computed once per window, not at every step): the same epochs, losses and weights as
+    training the head that computes them in its graph, and the head kept scores the
+    validation windows as the best epoch did."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    import training.train
+    from training.train import _split, train_head
+
+    rng = np.random.default_rng(1)
+    texture = rng.normal(0, 1, (32, 40, 40)).astype(np.float32)
+    per_video, labels = [], []
+    for video in range(32):  # 6 numbers, then an 8 x 8 thumbnail moving left or right
+        way = 1 if video % 2 else -1
+        thumbs = [texture[video, 8:16, 16 + way * t : 24 + way * t].ravel() for t in range(12)]
+        looks = rng.normal(0, 1, (12, 6)) + (video % 4 >= 2)
+        per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
+        labels.append(video % 4)
+    recipe = replace(
+        DEFAULT,
+        window=10,
+        epochs=6,
+        early_stopping_patience=None,
+        windows_per_video=2,
+        stride=2,
+        head=replace(DEFAULT.head, motion=8),
+    )
+    windows = make_windows(per_video, labels, recipe)
+
+    def trained():
+        result = train_head(windows, 4, recipe, Console(quiet=True))
+        return result.history, result.head.get_weights(), result.head
+
+    summary, weights, head = trained()
+    monkeypatch.setattr(training.train, "training_twin", lambda model, config: None)
+    in_graph, in_graph_weights, _ = trained()
+    assert summary["best_epoch"] == in_graph["best_epoch"]
+    for key, value in in_graph["best"].items():
+        assert summary["best"][key] == pytest.approx(value, abs=2e-3), key
+    for got, expected in zip(weights, in_graph_weights, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+    _, val = _split(windows, recipe)
+    probs = np.asarray(head.predict([val.features, val.masks], verbose=0))
+    loss = -np.log(probs[np.arange(len(val)), val.targets]).mean()
+    assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)

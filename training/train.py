@@ -17,7 +17,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from realtime.backbones.regions import features_per_channel
 from realtime.core.optional import import_tensorflow
-from realtime.head.keras import build_head, count_parameters, fit_head_input
+from realtime.head.fitting import window_numbers
+from realtime.head.keras import (
+    build_head,
+    count_parameters,
+    fit_head_input,
+    split_features,
+    training_twin,
+)
 from training.recipes import Recipe
 
 #: Batches per call into TensorFlow while training (Keras's `steps_per_execution`). Measured
@@ -147,7 +154,7 @@ def _fit(
     feature_size = train.features.shape[2]
     head = build_head(recipe.window, feature_size, n_classes, recipe.head)
     # fitted on the training windows only
-    fit_head_input(
+    numbers = fit_head_input(
         head,
         recipe.head,
         train.features,
@@ -156,13 +163,26 @@ def _fit(
         train.targets,
         features_per_channel(recipe.pooling),
     )
-    model = head
+    # what is trained: the head, or its twin that reads the numbers computed once (the same
+    # layers: training it trains the head)
+    twin = training_twin(head, recipe.head)
+    model = twin or head
+
+    def inputs(windows: Windows, known: np.ndarray | None = None) -> list[np.ndarray]:
+        if twin is None:
+            return [windows.features, windows.masks]
+        plain, maps, thumbs = split_features(windows.features, recipe.head)
+        if known is None:
+            known = window_numbers(maps, windows.masks, recipe.head, thumbs)
+        return [plain, windows.masks, known]
+
+    train_inputs = inputs(train, numbers)
     if recipe.input_dropout:
-        # augmentation only: the head (what is saved and served) is unchanged
-        features_in = keras.Input((recipe.window, feature_size))
-        mask_in = keras.Input((recipe.window,), dtype="bool")
-        dropped = keras.layers.Dropout(recipe.input_dropout)(features_in)
-        model = keras.Model([features_in, mask_in], head([dropped, mask_in]))
+        # augmentation only, of the features the transform reads: the head (what is saved
+        # and served) is unchanged
+        given = [keras.Input(x.shape[1:], dtype=str(x.dtype)) for x in train_inputs]
+        dropped = keras.layers.Dropout(recipe.input_dropout)(given[0])
+        model = keras.Model(given, model([dropped, *given[1:]]))
     model.compile(
         optimizer=keras.optimizers.Adam(recipe.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -173,7 +193,7 @@ def _fit(
     )
     fit_args: dict = {}
     if val is not None:
-        fit_args["validation_data"] = ([val.features, val.masks], val.targets)
+        fit_args["validation_data"] = (inputs(val), val.targets)
     elif keras_split:
         fit_args["validation_split"] = keras_split  # the last fraction, unshuffled, as Keras does
     has_val = bool(fit_args)
@@ -205,7 +225,7 @@ def _fit(
             task = progress.add_task("train", total=epochs, stats="")
             callbacks.append(_RichEpochs(progress, task))
             history = model.fit(
-                [train.features, train.masks],
+                train_inputs,
                 train.targets,
                 epochs=epochs,
                 batch_size=recipe.batch_size,

@@ -33,6 +33,73 @@ from realtime.head.fitting import (
 from realtime.head.modeldir import KERAS_FILE
 
 
+def _layers(
+    feature_size: int, num_classes: int, config: HeadConfig
+) -> dict:  # pragma: no mutate block (TensorFlow)
+    """The head's layers by name, not yet called (`build_head` lays them out)."""
+    import keras
+
+    made = []
+    if config.input is HeadInput.APPEARANCE_CHANGE:
+        from realtime.head.layers import WindowInput, WindowOffset
+
+        if config.where_trend and config.map_shape is None:
+            raise ValueError("a head with where_trend needs the map_shape of its features")
+        made.append(
+            WindowInput(
+                feature_size,
+                *config.dims,
+                reference=config.change_reference.value,
+                map_shape=config.map_shape if config.where_trend else None,
+                where_shift=config.where_shift,
+                motion=config.motion,
+                motion_scores=config.motion_scores,
+                motion_quadrants=config.motion_quadrants,
+                name=WINDOW_INPUT_LAYER,
+            )
+        )
+        if config.appearance_offset > 0:
+            made.append(
+                WindowOffset(
+                    config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
+                )
+            )
+    for i, units in enumerate(config.gru_units):
+        last = i == len(config.gru_units) - 1
+        made.append(keras.layers.GRU(units, return_sequences=not last, name=gru_layer(i)))
+    made.append(keras.layers.Dropout(config.dropout, name="dropout"))
+    made.append(keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER))
+    if config.motion_scores:  # the scores, plus what the motion says (fitted), through the softmax
+        from realtime.head.layers import MotionScores
+
+        made.append(keras.layers.Dense(num_classes, name=PROBS_LAYER))
+        made.append(MotionScores(num_classes, config.motion_dims, name=MOTION_SCORES_LAYER))
+    else:
+        made.append(keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER))
+    return {layer.name: layer for layer in made}
+
+
+def _outputs(
+    layers: dict, config: HeadConfig, features, mask, numbers=None
+):  # pragma: no mutate block (TensorFlow)
+    """The head's graph on (features, mask); with `numbers`, the window's numbers computed
+    beforehand (`window_numbers`) and features without the parts they are computed from."""
+    x, moved = features, None
+    if WINDOW_INPUT_LAYER in layers:
+        given = () if numbers is None else (numbers,)
+        x = layers[WINDOW_INPUT_LAYER](x, mask, *given)
+        if config.motion_scores:  # (steps, how far the picture moved)
+            x, moved = x
+        if WINDOW_OFFSET_LAYER in layers:
+            x = layers[WINDOW_OFFSET_LAYER](x)
+    for i in range(len(config.gru_units)):
+        gru = layers[gru_layer(i)]
+        x = gru(x, mask=mask) if i == 0 else gru(x)
+    x = layers[DENSE_LAYER](layers["dropout"](x))
+    x = layers[PROBS_LAYER](x)
+    return x if moved is None else layers[MOTION_SCORES_LAYER](x, moved)
+
+
 def build_head(
     window: int, feature_size: int, num_classes: int, config: HeadConfig = SEED_HEAD
 ):  # pragma: no mutate block (TensorFlow)
@@ -42,45 +109,44 @@ def build_head(
 
     features = keras.Input((window, feature_size), name="features")
     mask = keras.Input((window,), dtype="bool", name="mask")
-    x, moved = features, None
-    if config.input is HeadInput.APPEARANCE_CHANGE:
-        from realtime.head.layers import WindowInput, WindowOffset
-
-        if config.where_trend and config.map_shape is None:
-            raise ValueError("a head with where_trend needs the map_shape of its features")
-        x = WindowInput(
-            feature_size,
-            *config.dims,
-            reference=config.change_reference.value,
-            map_shape=config.map_shape if config.where_trend else None,
-            where_shift=config.where_shift,
-            motion=config.motion,
-            motion_scores=config.motion_scores,
-            motion_quadrants=config.motion_quadrants,
-            name=WINDOW_INPUT_LAYER,
-        )(x, mask)
-        if config.motion_scores:  # (steps, how far the picture moved)
-            x, moved = x
-        if config.appearance_offset > 0:
-            x = WindowOffset(
-                config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
-            )(x)
-    for i, units in enumerate(config.gru_units):
-        last = i == len(config.gru_units) - 1
-        gru = keras.layers.GRU(units, return_sequences=not last, name=gru_layer(i))
-        x = gru(x, mask=mask) if i == 0 else gru(x)
-    x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    x = keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER)(x)
-    if moved is None:
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER)(x)
-    else:  # the scores, plus what the motion says (fitted), through the softmax
-        from realtime.head.layers import MotionScores
-
-        logits = keras.layers.Dense(num_classes, name=PROBS_LAYER)(x)
-        outputs = MotionScores(num_classes, config.motion_dims, name=MOTION_SCORES_LAYER)(
-            logits, moved
-        )
+    outputs = _outputs(_layers(feature_size, num_classes, config), config, features, mask)
     return keras.Model([features, mask], outputs, name="gru_head")
+
+
+def training_twin(head, config: HeadConfig):  # pragma: no mutate block (TensorFlow)
+    """`head` (from `build_head`) with inputs [features, mask, numbers]: the features without
+    the map and thumbnail that end them (`split_features`), and the window's numbers about the
+    whole window computed beforehand (`window_numbers`, unscaled), or None for a head without
+    them. It shares every layer with `head`: training it trains `head`. The head's own graph
+    computes those numbers from the map and thumbnails at every step of every epoch; nothing
+    trained comes before them, so training reads them computed once per window."""
+    if config.input is not HeadInput.APPEARANCE_CHANGE or not config.window_dims:
+        return None
+    import keras
+
+    window, feature_size = head.inputs[0].shape[1:]
+    plain = feature_size - config.map_size * config.where_trend - config.thumbnail_size
+    features = keras.Input((window, plain), name="features")
+    mask = keras.Input((window,), dtype="bool", name="mask")
+    numbers = keras.Input((config.window_dims,), name="numbers")
+    layers = {layer.name: layer for layer in head.layers}
+    outputs = _outputs(layers, config, features, mask, numbers)
+    return keras.Model([features, mask, numbers], outputs, name="gru_head_training")
+
+
+def split_features(
+    features: np.ndarray, config: HeadConfig
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(features the transform reads, the map (None without `where_trend`), the thumbnails
+    (None without `motion`)) of feature vectors as `build_head`'s `config` reads them."""
+    maps, thumbs = None, None
+    if config.motion:  # the thumbnail ends each feature vector
+        split = features.shape[-1] - config.thumbnail_size
+        features, thumbs = features[..., :split], features[..., split:]
+    if config.where_trend:  # the map part ends the rest
+        split = features.shape[-1] - config.map_size
+        features, maps = features[..., :split], features[..., split:]
+    return features, maps, thumbs
 
 
 def fit_head_input(
@@ -91,23 +157,19 @@ def fit_head_input(
     videos: np.ndarray | None = None,
     targets: np.ndarray | None = None,
     regions: int = 1,
-) -> None:  # pragma: no mutate block (TensorFlow)
+) -> np.ndarray | None:  # pragma: no mutate block (TensorFlow)
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
     and class, the training-only offset's spread (`fit_appearance_spread`) and, with
     `motion_scores`, the motion's linear discriminant (`fit_motion_scores`) times its
     calibration (`calibrate_motion_scores`); `regions`: how
     many parts the features are pooled over (`ChangeBasis.QUADRANTS`). A `raw` head has
-    nothing to fit."""
+    nothing to fit. Returns the training windows' `window_numbers` (unscaled; what
+    `training_twin` reads), or None for a head without them."""
     if config.input is not HeadInput.APPEARANCE_CHANGE:
-        return
-    maps, thumbs = None, None
-    if config.motion:  # the thumbnail ends each feature vector
-        split = features.shape[-1] - config.thumbnail_size
-        features, thumbs = features[..., :split], features[..., split:]
-    if config.where_trend:  # the map part ends the rest
-        split = features.shape[-1] - config.map_size
-        features, maps = features[..., :split], features[..., split:]
+        return None
+    numbers = None
+    features, maps, thumbs = split_features(features, config)
     statistics = list(
         fit_window_input(
             features,
@@ -139,6 +201,7 @@ def fit_head_input(
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])
+    return numbers
 
 
 def count_parameters(model) -> dict:  # pragma: no mutate block (TensorFlow)

@@ -106,14 +106,13 @@ class WindowInput(keras.layers.Layer):
             )
         self.built = True
 
-    def call(self, features, mask):
-        end = self.feature_size - self.thumbnail_size
-        if self.motion:
-            thumbs = features[..., end:]
-            features = features[..., :end]
-        if self.map_shape:
-            maps = features[..., end - self.map_size :]
-            features = features[..., : end - self.map_size]
+    def call(self, features, mask, numbers=None):
+        """`numbers` (N, window_dims), for training (`realtime.head.keras.training_twin`): the
+        window's numbers computed beforehand (`realtime.head.fitting.window_numbers`,
+        unscaled); `features` then end before the map and thumbnail they are computed from."""
+        if numbers is None and self.window_dims:
+            numbers = self._numbers(features, mask)
+        features = features[..., : self.feature_size - self.map_size - self.thumbnail_size]
         if self.reference == "first":
             first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
             reference = ops.take_along_axis(features, first[:, None, None], axis=1)
@@ -125,25 +124,7 @@ class WindowInput(keras.layers.Layer):
         change = ops.matmul(features - reference, self.change)
         parts = [looks, change]
         if self.window_dims:
-            window = []
-            if self.map_shape:
-                rows, columns, channels = self.map_shape
-                maps = ops.reshape(maps, (-1, maps.shape[1], rows, columns, channels))
-                window.append(self._where_trend(maps, mask))  # (N, 2)
-                if self.where_shift:
-                    window.append(self._where_shift(maps, mask))
-            if self.motion:
-                size = self.motion
-                thumbs = ops.reshape(thumbs, (-1, thumbs.shape[1], size, size))
-                window.append(self._motion(thumbs, mask, size))
-                if self.motion_quadrants:  # each quadrant's, row by row
-                    half = size // 2
-                    for row, column in pixels.QUADRANTS:
-                        part = thumbs[
-                            :, :, row * half : (row + 1) * half, column * half : (column + 1) * half
-                        ]
-                        window.append(self._motion(part, mask, half))
-            window = ops.concatenate(window, axis=-1) * self.where_scale
+            window = numbers * self.where_scale
             steps = ops.ones_like(change[..., :1])
             if self.motion_scores:  # the motion's numbers go to the scores, the rest to the steps
                 moved = window[:, -self.motion_dims :]
@@ -151,6 +132,31 @@ class WindowInput(keras.layers.Layer):
                 return ops.concatenate(parts, axis=-1), moved
             parts.append(steps * window[:, None, :])
         return ops.concatenate(parts, axis=-1)
+
+    def _numbers(self, features, mask):
+        """`realtime.head.fitting.window_numbers` from the map and thumbnail that end the
+        features: (N, window_dims), unscaled."""
+        end = self.feature_size - self.thumbnail_size
+        window = []
+        if self.map_shape:
+            rows, columns, channels = self.map_shape
+            maps = features[..., end - self.map_size : end]
+            maps = ops.reshape(maps, (-1, maps.shape[1], rows, columns, channels))
+            window.append(self._where_trend(maps, mask))  # (N, 2)
+            if self.where_shift:
+                window.append(self._where_shift(maps, mask))
+        if self.motion:
+            size = self.motion
+            thumbs = ops.reshape(features[..., end:], (-1, features.shape[1], size, size))
+            window.append(self._motion(thumbs, mask, size))
+            if self.motion_quadrants:  # each quadrant's, row by row
+                half = size // 2
+                for row, column in pixels.QUADRANTS:
+                    part = thumbs[
+                        :, :, row * half : (row + 1) * half, column * half : (column + 1) * half
+                    ]
+                    window.append(self._motion(part, mask, half))
+        return ops.concatenate(window, axis=-1)
 
     def _where_trend(self, maps, mask):
         """`realtime.head.where.window_trend` on (N, T, rows, columns, channels)."""
