@@ -10,6 +10,9 @@ from enum import Enum
 WINDOW_INPUT_LAYER = "window_input"
 #: Numbers a `motion` head reads about how far the picture moved (realtime.head.motion)
 MOTION_DIMS = 4
+#: With `motion_quadrants`, the same numbers for each of the thumbnail's 2 x 2 quadrants too
+#: (`realtime.head.motion.QUADRANTS`)
+MOTION_QUADRANTS = 4
 WINDOW_OFFSET_LAYER = "window_offset"
 DENSE_LAYER = "dense"
 #: with `motion_scores`: the fitted scores of the motion, added before the softmax
@@ -20,6 +23,12 @@ PROBS_LAYER = "probs"
 def gru_layer(index: int) -> str:
     """The name `build_head` gives its `index`-th GRU layer."""
     return f"gru_{index}"
+
+
+def motion_dims(motion: int, quadrants: bool) -> int:
+    """How many numbers say how far the picture moved: `MOTION_DIMS` for a head with `motion`
+    (the whole thumbnail's), times 1 + `MOTION_QUADRANTS` with `quadrants`; 0 without."""
+    return MOTION_DIMS * (1 + MOTION_QUADRANTS * bool(quadrants)) * bool(motion)
 
 
 class HeadInput(Enum):
@@ -135,7 +144,7 @@ class HeadConfig:
     def motion_dims(self) -> int:
         """Numbers for how far the picture moved: 4 with `motion`, 20 with its quadrants too
         (the whole thumbnail's 4, then each quadrant's, row by row), else 0."""
-        return MOTION_DIMS * (1 + 4 * self.motion_quadrants) * bool(self.motion)
+        return motion_dims(self.motion, self.motion_quadrants)
 
     @property
     def window_dims(self) -> int:

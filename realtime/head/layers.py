@@ -10,6 +10,7 @@ import numpy as np
 from realtime.core.optional import import_tensorflow
 from realtime.head import motion as pixels
 from realtime.head import where
+from realtime.head.config import motion_dims
 
 import_tensorflow()
 
@@ -80,7 +81,7 @@ class WindowInput(keras.layers.Layer):
             raise ValueError("motion_quadrants needs motion_scores")
         self.motion_scores = bool(motion_scores)
         self.motion_quadrants = bool(motion_quadrants)
-        self.motion_dims = pixels.STEP_SIZE * (1 + 4 * self.motion_quadrants) * bool(self.motion)
+        self.motion_dims = motion_dims(self.motion, self.motion_quadrants)
         self.window_dims = 2 * (bool(self.map_shape) + self.where_shift) + self.motion_dims
 
     def build(self, input_shape=None):

@@ -41,6 +41,7 @@ import functools
 
 import numpy as np
 
+from realtime.head.config import MOTION_DIMS
 from realtime.head.where import previous_valid
 
 #: Added to the cross-power spectrum's magnitude before dividing by it (flat thumbnails: no
@@ -97,7 +98,7 @@ def phase_step(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 
 #: Numbers a step has: the translation at the peak (x, y), then around it (x, y).
-STEP_SIZE = 4
+STEP_SIZE = MOTION_DIMS
 #: Half the side of the box the second estimate reads (5 x 5).
 WIDE = 2
 #: Row and column offsets of the 5 x 5 values around a peak, row by row; (25, 2) x then y.

@@ -19,10 +19,11 @@ from realtime.head.config import (
     ChangeReference,
     HeadInput,
     gru_layer,
+    motion_dims,
 )
 from realtime.head.keras import inactive_at_inference
 from realtime.head.modeldir import ModelInfo
-from realtime.head.motion import STEP_SIZE, motion_step
+from realtime.head.motion import motion_step
 from realtime.head.where import step_between, window_trend
 from realtime.head.window import FeatureWindow, WindowStream
 
@@ -229,14 +230,15 @@ class NumpyHead:
         if self.motion_scores and not self.motion:
             raise UnsupportedHead("motion_scores needs motion")
         # the motion's numbers: 4, or 20 when the scores read each quadrant's too
-        self.motion_dims = STEP_SIZE * bool(self.motion)
+        self.motion_dims = motion_dims(self.motion, False)
         if self.motion_scores:
             self.motion_dims = len(motion_scores[0])
-        if self.motion_dims not in (0, STEP_SIZE, 5 * STEP_SIZE):
+        whole, quadrants = motion_dims(1, False), motion_dims(1, True)
+        if self.motion_dims not in (0, whole, quadrants):
             raise UnsupportedHead(
-                f"the motion's scores read 4 or 20 numbers, not {self.motion_dims}"
+                f"the motion's scores read {whole} or {quadrants} numbers, not {self.motion_dims}"
             )
-        self.motion_quadrants = self.motion_dims == 5 * STEP_SIZE
+        self.motion_quadrants = self.motion_dims == quadrants
         if self.motion_scores and self.dense[-1][2] is not _ACTIVATIONS["linear"]:
             raise UnsupportedHead("the motion's scores are added to linear scores")
         if window_input is None:
