@@ -362,11 +362,21 @@ def test_cli_classifies_a_network_stream_end_to_end(kind, tflite_model_dir):
     predictions = cli.predictions
     check_predictions(predictions)
     assert len(predictions) >= 20
-    assert [p["window"] for p in predictions[:5]] == [1, 2, 3, 4, 5]
+    # the window fills one frame a prediction and restarts only after a gap in the source:
+    # a loopback server starved by a busy machine for more than the 0.25 s that makes one
+    # (docs/testing.md); the first prediction is the window's first frame
+    windows = [p["window"] for p in predictions]
+    assert windows[0] == 1 and max(windows) == 20
+    for before, after in zip(predictions, predictions[1:], strict=False):
+        if after["window"] == 1:
+            assert after["timestamp"] - before["timestamp"] > 0.25, (before, after)
+        else:
+            assert after["window"] == min(before["window"] + 1, 20)
     states = [p["source_state"] for p in predictions]
-    assert set(states[:10]) == {"live"}
-    assert set(states) <= {"live", "ended"}  # --max-frames ends the capture first
-    assert cli.states == []  # nothing happened to the stream
+    assert set(states) <= {"live", "stalled", "ended"}  # --max-frames ends the capture first
+    # nothing happened to the stream but, on a starved server, a stall that resumed
+    changes = {(s["previous"], s["source_state"]) for s in cli.states}
+    assert changes <= {("live", "stalled"), ("stalled", "live")}, cli.states
 
 
 @pytest.mark.shared
