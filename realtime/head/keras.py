@@ -124,8 +124,8 @@ def training_twin(head, config: HeadConfig):  # pragma: no mutate block (TensorF
         return None
     import keras
 
-    window, feature_size = head.inputs[0].shape[1:]
-    plain = feature_size - config.map_size * config.where_trend - config.thumbnail_size
+    window = head.inputs[0].shape[1]
+    plain = head.get_layer(WINDOW_INPUT_LAYER).plain_size
     features = keras.Input((window, plain), name="features")
     mask = keras.Input((window,), dtype="bool", name="mask")
     numbers = keras.Input((config.window_dims,), name="numbers")

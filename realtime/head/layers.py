@@ -83,9 +83,11 @@ class WindowInput(keras.layers.Layer):
         self.motion_quadrants = bool(motion_quadrants)
         self.motion_dims = motion_dims(self.motion, self.motion_quadrants)
         self.window_dims = 2 * (bool(self.map_shape) + self.where_shift) + self.motion_dims
+        # the features the transform reads: those before the map and the thumbnail
+        self.plain_size = self.feature_size - self.map_size - self.thumbnail_size
 
     def build(self, input_shape=None):
-        size = self.feature_size - self.map_size - self.thumbnail_size
+        size = self.plain_size
         self.mean = self.add_weight(
             shape=(size,), initializer="zeros", trainable=False, name="mean"
         )
@@ -113,7 +115,7 @@ class WindowInput(keras.layers.Layer):
         unscaled); `features` then end before the map and thumbnail they are computed from."""
         if numbers is None and self.window_dims:
             numbers = self._numbers(features, mask)
-        features = features[..., : self.feature_size - self.map_size - self.thumbnail_size]
+        features = features[..., : self.plain_size]
         if self.reference == "first":
             first = ops.argmax(ops.cast(mask, "int32"), axis=1)  # 0 when nothing is valid
             reference = ops.take_along_axis(features, first[:, None, None], axis=1)
