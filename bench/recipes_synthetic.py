@@ -36,7 +36,8 @@ every set, globally pooled, and with `pooling=regions` on `tabletop` and `crossi
 
 Then `default:motion=56,motion_scores=true` on every set at data seeds 2000 and 7700
 (recipes_motion_scores_s2000.md, _s7700.md), after which it became `default`; the default
-before it is `no-motion`.
+before it is `no-motion`. Then `default:motion_quadrants=true` on every set at data seeds 2000
+and 7700 (recipes_motion_quadrants_s2000.md, _s7700.md; it failed on the clips).
 
 Head fields are set the same way (`NAME:field=value,...`), e.g.
 `default:change_basis=both,change_dims=64`.
