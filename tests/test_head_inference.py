@@ -67,6 +67,25 @@ def _size(head: HeadConfig) -> int:
     return FEATURES + 32 * head.motion_quadrants
 
 
+def _fit_on_windows(model, head: HeadConfig, window: int, seed: int):
+    """Fit what `model` leaves to fitting on 40 drifting windows of 1..window valid frames, as
+    training does; a head whose scores read the motion is fitted on labelled videos (one a
+    window, 5 classes) and then given scores drawn at random, so that any motion counts.
+    (windows (float64), masks, classes, `fit_head_input`'s window numbers)"""
+    size = _size(head)
+    rng = np.random.default_rng(seed)
+    drift = rng.normal(0, 1, (40, 1, size)) * np.linspace(0, 1, window)[None, :, None]
+    windows = rng.normal(1.0, 1.0, (40, window, size)) + 3 * drift
+    masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
+    targets = np.arange(40) % 5
+    if not head.motion_scores:
+        return windows, masks, targets, fit_head_input(model, head, windows, masks)
+    numbers = fit_head_input(model, head, windows, masks, np.arange(40), targets)
+    scores = model.get_layer(MOTION_SCORES_LAYER)
+    scores.set_weights([rng.normal(0, 1, w.shape) for w in scores.get_weights()])
+    return windows, masks, targets, numbers
+
+
 def _classifier(path, window=20, head=SEED_HEAD, seed=0):
     import keras
 
@@ -74,16 +93,7 @@ def _classifier(path, window=20, head=SEED_HEAD, seed=0):
     size = _size(head)
     model = build_head(window, size, 5, head)
     if head.input is CHANGE:  # statistics of some windows, as training fits them
-        rng = np.random.default_rng(seed)
-        drift = rng.normal(0, 1, (40, 1, size)) * np.linspace(0, 1, window)[None, :, None]
-        windows = rng.normal(1.0, 1.0, (40, window, size)) + 3 * drift
-        masks = np.arange(window)[None] < rng.integers(1, window + 1, 40)[:, None]
-        if head.motion_scores:  # fitted on labelled videos: here, scores of any size
-            fit_head_input(model, head, windows, masks, np.arange(40), np.arange(40) % 5)
-            scores = model.get_layer(MOTION_SCORES_LAYER)
-            scores.set_weights([rng.normal(0, 1, w.shape) for w in scores.get_weights()])
-        else:
-            fit_head_input(model, head, windows, masks)
+        _fit_on_windows(model, head, window, seed)
     info = ModelInfo(
         labels=list("abcde"),
         window=window,
@@ -263,17 +273,9 @@ def test_training_the_twin_trains_the_head_on_numbers_computed_once(head):
     import keras
 
     keras.utils.set_random_seed(0)
-    size = _size(head)
-    model = build_head(20, size, 5, head)
-    rng = np.random.default_rng(0)
-    drift = rng.normal(0, 1, (40, 1, size)) * np.linspace(0, 1, 20)[None, :, None]
-    windows = (rng.normal(1.0, 1.0, (40, 20, size)) + 3 * drift).astype(np.float32)
-    masks = np.arange(20)[None] < rng.integers(1, 21, 40)[:, None]
-    targets = np.arange(40) % 5
-    numbers = fit_head_input(model, head, windows, masks, np.arange(40), targets)
-    if head.motion_scores:  # the scores must read the motion for the test to see it
-        scores = model.get_layer(MOTION_SCORES_LAYER)
-        scores.set_weights([rng.normal(0, 1, w.shape) for w in scores.get_weights()])
+    model = build_head(20, _size(head), 5, head)
+    windows, masks, targets, numbers = _fit_on_windows(model, head, 20, seed=0)
+    windows = windows.astype(np.float32)
     twin = training_twin(model, head)
     plain = split_features(windows, head)[0]
     given = [plain, masks, numbers]
