@@ -8,8 +8,9 @@ Data sets (features from the shared, ImageNet-trained LiteRT MobileNet v1 embedd
   `--data-seed` (12 training and 12 test videos per class unless told otherwise);
 - `clips`: the five real clips of ../shared/clips, one class each: windows from the first
   60 % of each clip's sampled frames to train on (each window a 20-frame training video,
-  listed in a shuffled order), the last 40 % to test on (does a recipe keep appearance on
-  real content?).
+  listed in a shuffled order; the windows of each clip in 4 groups of consecutive starts,
+  held out together by validation and calibration), the last 40 % to test on (does a recipe
+  keep appearance on real content?). Synthetic videos are each their own group.
 
 Each recipe is trained with `training.train.train_head` (the code `python -m training train`
 runs) once per training seed and evaluated with `training.evaluate`'s protocols: first window
@@ -88,6 +89,8 @@ EMBEDDER = (
 CLIPS = ROOT.parent / "shared" / "clips"
 FPS = 25.0
 CLIP_TRAIN_SHARE = 0.6
+#: Groups of consecutive training windows per clip (`clips_set`)
+CLIP_GROUPS = 4
 
 #: The default recipe before it learned order (raw features, <= 60 epochs, patience 10).
 PREVIOUS = replace(DEFAULT, name="previous", head=SEED_HEAD, epochs=60, early_stopping_patience=10)
@@ -138,34 +141,42 @@ def synthetic_set(work: Path, name: str, args, backbone, console) -> dict:
             [feats.features[v.path] for v in videos],
             [data.labels.index(v.label) for v in videos],
         )
+        out[f"{split}_groups"] = [v.group for v in videos]  # as `python -m training train`
     return out
 
 
 def clips_set(backbone, console, window: int, seed: int) -> dict:
-    """The shared clips, each its own class: first 60 % to train on, last 40 % to test on."""
+    """The shared clips, each its own class: first 60 % to train on, last 40 % to test on.
+    Each training window is a training video; the windows of a clip's training part are in
+    `CLIP_GROUPS` groups of consecutive starts (what training holds out together: overlapping
+    windows of one stretch look alike, as UCF101's clips of one recording do)."""
     clips = sorted(p for p in CLIPS.iterdir() if p.is_file())
     feats = extract_features(clips, backbone, FPS, None, None, console)
-    train_x, train_y, test_x, test_y = [], [], [], []
+    train_x, train_y, groups, test_x, test_y = [], [], [], [], []
     for label, clip in enumerate(clips):
         frames = feats.features[clip]
         cut = int(round(len(frames) * CLIP_TRAIN_SHARE))
         head, tail = frames[:cut], frames[cut:]
-        for start in window_starts(len(head), window, 1, len(head)):
+        starts = window_starts(len(head), window, 1, len(head))
+        for i, start in enumerate(starts):
             train_x.append(head[start : start + window])
             train_y.append(label)
+            groups.append((label, i * CLIP_GROUPS // len(starts)))
         test_x.append(tail)
         test_y.append(label)
     order = np.random.default_rng(seed).permutation(len(train_x))
     return {
         "labels": [c.stem for c in clips],
         "train": ([train_x[i] for i in order], [train_y[i] for i in order]),
+        "train_groups": [groups[i] for i in order],
         "test": (test_x, test_y),
     }
 
 
 def run_one(data: dict, recipe, quiet: Console) -> dict:
     x, y = data["train"]
-    result = train_head(make_windows(x, y, recipe), len(data["labels"]), recipe, quiet)
+    windows = make_windows(x, y, recipe, data["train_groups"])
+    result = train_head(windows, len(data["labels"]), recipe, quiet)
     head = NumpyHead.from_keras(result.head)
 
     def predict(features, masks):

@@ -15,7 +15,7 @@ from training.dataset import load_dataset
 from training.evaluate import confusion_png, metrics_report
 from training.recipes import DEFAULT, SEED
 from training.synthetic import GENERATORS
-from training.train import make_windows, validation_videos, window_starts
+from training.train import make_windows, validation_groups, window_starts
 
 
 def _videos(folder, names, frames=6):
@@ -136,11 +136,11 @@ def test_windows_and_masks():
 
 def test_validation_split_is_per_class_and_per_video():
     targets = [0] * 8 + [1] * 8 + [2] * 2
-    chosen = validation_videos(targets, 0.25, seed=0)
+    chosen = validation_groups(targets, 0.25, seed=0)
     assert sum(targets[i] == 0 for i in chosen) == 2
     assert sum(targets[i] == 1 for i in chosen) == 2
     assert sum(targets[i] == 2 for i in chosen) == 1
-    assert chosen == validation_videos(targets, 0.25, seed=0)
+    assert chosen == validation_groups(targets, 0.25, seed=0)
 
 
 def test_metrics_report_and_png(tmp_path):

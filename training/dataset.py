@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,11 @@ from realtime.head.metadata import MetadataError, text
 
 #: Written by `training download` beside the extracted data (archive size, sha256, url).
 DATASET_INFO_FILE = "dataset.json"
+
+#: UCF101's file names, `v_<Class>_g<group>_c<clip>`: the clips of one group are cut from
+#: one longer video (same actor, background and viewpoint; UCF101's own splits keep a group
+#: on one side)
+UCF101_NAME = re.compile(r"^v_(?P<action>.+)_g(?P<group>\d+)_c\d+$")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,16 @@ class Video:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def group(self) -> str:
+        """The videos that must stay on one side when training holds some out (validation,
+        the motion scores' calibration): UCF101's group for its file names
+        (`ApplyEyeMakeup_g08`: clips of one recording), the video alone otherwise."""
+        found = UCF101_NAME.match(self.path.stem)
+        if found:
+            return f"{found['action']}_g{int(found['group']):02d}"
+        return str(self.path)
 
 
 @dataclass

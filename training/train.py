@@ -53,25 +53,48 @@ def one_window(features: np.ndarray, start: int, window: int) -> tuple[np.ndarra
 
 @dataclass
 class Windows:
-    """Training examples: features, masks, class indices and the video each came from."""
+    """Training examples: features, masks, class indices, the video each came from and that
+    video's group (videos held out together: `make_windows`)."""
 
     features: np.ndarray  # (N, window, D)
     masks: np.ndarray  # (N, window)
     targets: np.ndarray  # (N,) int
     videos: np.ndarray  # (N,) int: index of the source video
+    groups: np.ndarray  # (N,) int: index of the source video's group
 
     def take(self, index: np.ndarray) -> Windows:
         return Windows(
-            self.features[index], self.masks[index], self.targets[index], self.videos[index]
+            self.features[index],
+            self.masks[index],
+            self.targets[index],
+            self.videos[index],
+            self.groups[index],
         )
 
     def __len__(self) -> int:
         return len(self.targets)
 
 
-def make_windows(per_video: list[np.ndarray], targets: list[int], recipe: Recipe) -> Windows:
-    feats, masks, ys, vids = [], [], [], []
+def make_windows(
+    per_video: list[np.ndarray],
+    targets: list[int],
+    recipe: Recipe,
+    groups: list | None = None,
+) -> Windows:
+    """The training windows of the videos (`recipe.windows_per_video` at most from each,
+    `recipe.stride` apart). `groups`: each video's group (any hashable; `Video.group`), the
+    videos that stay on one side wherever training holds videos out (the validation split,
+    the motion scores' calibration): clips cut from one recording share what they look like,
+    and a held-out clip whose sibling was trained on says nothing about unseen recordings.
+    A group is also told apart by class. None: each video is its own group (group index ==
+    video index)."""
+    keys = list(range(len(per_video))) if groups is None else list(groups)
+    if len(keys) != len(per_video):
+        raise ValueError(f"{len(keys)} groups for {len(per_video)} videos")
+    index: dict = {}
+    feats, masks, ys, vids, gids = [], [], [], [], []
     for v, (features, target) in enumerate(zip(per_video, targets, strict=True)):
+        group = index.setdefault((target, keys[v]), len(index))
         starts = window_starts(
             len(features), recipe.window, recipe.stride, recipe.windows_per_video
         )
@@ -81,11 +104,13 @@ def make_windows(per_video: list[np.ndarray], targets: list[int], recipe: Recipe
             masks.append(m)
             ys.append(target)
             vids.append(v)
-    return Windows(np.stack(feats), np.stack(masks), np.array(ys), np.array(vids))
+            gids.append(group)
+    return Windows(np.stack(feats), np.stack(masks), np.array(ys), np.array(vids), np.array(gids))
 
 
-def validation_videos(targets: list[int], fraction: float, seed: int) -> set[int]:
-    """Per class, a seeded random `fraction` of its videos (at least one if it has two)."""
+def validation_groups(targets: list[int], fraction: float, seed: int) -> set[int]:
+    """Per class, a seeded random `fraction` of its groups (at least one if it has two):
+    `targets[g]` is group g's class."""
     rng = np.random.default_rng(seed)
     chosen: set[int] = set()
     targets_arr = np.asarray(targets)
@@ -129,10 +154,11 @@ class TrainResult:
 
 
 def _split(windows: Windows, recipe: Recipe) -> tuple[Windows, Windows | None]:
-    """Training and validation windows, all windows of a video on the same side."""
-    targets = [int(windows.targets[windows.videos == v][0]) for v in np.unique(windows.videos)]
-    val_videos = validation_videos(targets, recipe.validation_split, recipe.seed)
-    is_val = np.isin(windows.videos, sorted(val_videos))
+    """Training and validation windows, all windows of a group (of a video, unless told) on
+    the same side."""
+    targets = [int(windows.targets[windows.groups == g][0]) for g in np.unique(windows.groups)]
+    held_out = validation_groups(targets, recipe.validation_split, recipe.seed)
+    is_val = np.isin(windows.groups, sorted(held_out))
     train, val = windows.take(np.flatnonzero(~is_val)), windows.take(np.flatnonzero(is_val))
     return train, (val if len(val) else None)
 
@@ -162,6 +188,7 @@ def _fit(
         train.videos,
         train.targets,
         features_per_channel(recipe.pooling),
+        train.groups,
     )
     # what is trained: the head, or its twin that reads the numbers computed once (the same
     # layers: training it trains the head)
@@ -274,8 +301,10 @@ def train_head(
     head, values, monitor = _fit(train, val, n_classes, recipe, console, recipe.epochs)
     summary = {
         "windows": len(windows),
+        "groups": len(np.unique(windows.groups)),
         "train_windows": len(train),
         "validation_windows": len(val) if val is not None else 0,
+        "validation_groups": len(np.unique(val.groups)) if val is not None else 0,
         **_summary(values, monitor),
     }
     if recipe.refit and val is not None:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from realtime.backbones import backbone_spec_from_metadata, load_backbone
@@ -126,10 +127,13 @@ def train_step(
         raise InputError(f"no readable training video for class(es): {', '.join(missing)}")
     per_video = [result.features[v.path] for v in usable]
     targets = [labels.index(v.label) for v in usable]
-    windows = make_windows(per_video, targets, recipe)
+    windows = make_windows(per_video, targets, recipe, [v.group for v in usable])
+    groups = len(np.unique(windows.groups))
     console.print(
         f"recipe {recipe.name}: {len(windows)} window(s) of {recipe.window} frames at "
-        f"{recipe.fps:g} fps from {len(usable)} training video(s), {len(labels)} classes"
+        f"{recipe.fps:g} fps from {len(usable)} training video(s)"
+        + (f" in {groups} groups" if groups < len(usable) else "")
+        + f", {len(labels)} classes"
     )
     trained = train_head(windows, len(labels), recipe, console)
     parameters = trained.parameters

@@ -427,22 +427,24 @@ TEMPERATURES = np.linspace(0.0, 2.0, 81)
 def calibrate_motion_scores(
     moved: np.ndarray,
     targets: np.ndarray,
-    videos: np.ndarray,
+    groups: np.ndarray,
     n_classes: int,
     shrunk: bool = False,
 ) -> float:
     """How far to trust the motion's linear discriminant (`fit_motion_scores`): the
     temperature t of the `TEMPERATURES` whose softmax(t x scores) has the least log-loss on
-    training videos the discriminant was not fitted on (cross-validation: each class's videos
-    in a seeded order, dealt to `CALIBRATION_FOLDS` folds, fewer if a class has fewer
-    videos; the smallest t at the minimum). Where the motion differs between classes only by
-    chance (the camera pans differently in every video), what held-out videos say is that it
-    says nothing: t = 0. 0 too when there are too few videos to hold any out. `shrunk`: as
-    `fit_motion_scores` fits them."""
+    training windows the discriminant was not fitted on (cross-validation over `groups`, each
+    window's group: its video, or the videos cut from one recording, which look and move
+    alike; each class's groups in a seeded order, dealt to `CALIBRATION_FOLDS` folds, fewer
+    if a class has fewer groups; the smallest t at the minimum). Where the motion differs
+    between classes only by chance (the camera pans differently in every video), what
+    held-out groups say is that it says nothing: t = 0; held-out windows whose siblings were
+    fitted on would say otherwise. 0 too when there are too few groups to hold any out.
+    `shrunk`: as `fit_motion_scores` fits them."""
     moved = np.asarray(moved, np.float64)
-    targets, videos = np.asarray(targets), np.asarray(videos)
-    names = np.unique(videos)
-    classes = np.array([targets[videos == v][0] for v in names])
+    targets, groups = np.asarray(targets), np.asarray(groups)
+    names = np.unique(groups)
+    classes = np.array([targets[groups == g][0] for g in names])
     folds = min(CALIBRATION_FOLDS, max(np.bincount(classes, minlength=n_classes)))
     if folds < 2:
         return 0.0
@@ -453,7 +455,7 @@ def calibrate_motion_scores(
         fold[members] = np.arange(len(members)) % folds
     held_out = np.zeros((len(moved), n_classes))
     for k in range(folds):
-        inside = np.isin(videos, names[fold != k])
+        inside = np.isin(groups, names[fold != k])
         kernel, bias = fit_motion_scores(moved[inside], targets[inside], n_classes, shrunk)
         held_out[~inside] = moved[~inside] @ kernel + bias
     losses = []

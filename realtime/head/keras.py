@@ -157,12 +157,14 @@ def fit_head_input(
     videos: np.ndarray | None = None,
     targets: np.ndarray | None = None,
     regions: int = 1,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray | None:  # pragma: no mutate block (TensorFlow)
     """Set what `build_head` leaves to fitting, from training windows (N, window, D) + masks:
     the `appearance+change` transform (`fit_window_input`) and, given each window's video
     and class, the training-only offset's spread (`fit_appearance_spread`) and, with
     `motion_scores`, the motion's linear discriminant (`fit_motion_scores`) times its
-    calibration (`calibrate_motion_scores`); `regions`: how
+    calibration (`calibrate_motion_scores`, holding out each window's group: `groups`, its
+    video's by default); `regions`: how
     many parts the features are pooled over (`ChangeBasis.QUADRANTS`). A `raw` head has
     nothing to fit. Returns the training windows' `window_numbers` (unscaled; what
     `training_twin` reads), or None for a head without them."""
@@ -196,7 +198,8 @@ def fit_head_input(
         scores = model.get_layer(MOTION_SCORES_LAYER)
         shrunk = config.motion_quadrants  # 20 numbers: the covariance shrunk
         kernel, bias = fit_motion_scores(moved, targets, scores.classes, shrunk)
-        trust = calibrate_motion_scores(moved, targets, videos, scores.classes, shrunk)
+        held_out = videos if groups is None else groups
+        trust = calibrate_motion_scores(moved, targets, held_out, scores.classes, shrunk)
         scores.set_weights([trust * kernel, trust * bias])
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
