@@ -518,6 +518,24 @@ def test_the_motion_scores_are_trusted_as_far_as_videos_they_never_saw_bear_them
     assert calibrate_motion_scores(*_videos_moving(1, 4, 2.0, 0), 4) == 0.0
 
 
+def test_the_motion_scores_are_calibrated_on_groups_held_out_whole():
+    """Windows of one recording move alike. Held out one by one, each has siblings the
+    discriminant was fitted on, which vouch for motion that only tells recordings apart;
+    held out by recording (group), they do not."""
+    for seed in range(3):
+        moved, targets, recordings = _videos_moving(9, 4, 0.0, seed)
+        each_window = np.arange(len(moved))
+        assert calibrate_motion_scores(moved, targets, each_window, 4) >= 0.5
+        assert calibrate_motion_scores(moved, targets, recordings, 4) <= 0.15
+        # groups may be named (in the same order: the folds are dealt in the groups' order)
+        named = np.array([f"rec{r:02d}" for r in recordings])
+        assert calibrate_motion_scores(moved, targets, named, 4) == calibrate_motion_scores(
+            moved, targets, recordings, 4
+        )
+    # motion that tells the classes apart survives holding out whole groups
+    assert calibrate_motion_scores(*_videos_moving(9, 4, 2.0, 0), 4) >= 0.3
+
+
 def test_a_head_whose_scores_read_the_motion_is_fitted_to_which_way_it_moved():
     """Training windows that move right are class 1, left class 0, their features noise: the
     fitted head (untrained GRU) says which way new windows move."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -132,6 +133,52 @@ def test_windows_and_masks():
     np.testing.assert_array_equal(w.features[2], long[5:25])
     seed = make_windows([short, long], [0, 1], SEED)
     assert len(seed) == 2 and SEED.frames_needed == 20
+
+
+def test_a_video_s_group_is_ucf101_s_recording_or_the_video_alone(tmp_path):
+    from training.dataset import Video
+
+    def group(name: str) -> str:
+        return Video(tmp_path / name, "x", "train").group
+
+    assert group("v_ApplyEyeMakeup_g08_c01.avi") == "ApplyEyeMakeup_g08"
+    assert group("v_ApplyEyeMakeup_g08_c04.avi") == group("v_ApplyEyeMakeup_g08_c01.avi")
+    assert group("v_ApplyEyeMakeup_g8_c02.avi") == "ApplyEyeMakeup_g08"
+    assert group("v_ApplyEyeMakeup_g09_c01.avi") != group("v_ApplyEyeMakeup_g08_c01.avi")
+    assert group("v_Apply_Eye_g10_c01.mp4") == "Apply_Eye_g10"
+    # anything else: each video alone (two files, two groups)
+    assert group("v_cool_train_000.avi") == str(tmp_path / "v_cool_train_000.avi")
+    assert group("walk_g08.avi") != group("walk_g08.mp4")
+    assert group("v_Biking_g05_c02_copy.avi") == str(tmp_path / "v_Biking_g05_c02_copy.avi")
+
+
+def test_windows_carry_their_group_and_a_group_stays_on_one_side():
+    from training.train import _split
+
+    per_video = [np.full((30, 2), v, np.float32) for v in range(24)]
+    targets = [v % 2 for v in range(24)]
+    recipe = replace(DEFAULT, windows_per_video=2, validation_split=0.25)
+    alone = make_windows(per_video, targets, recipe)
+    np.testing.assert_array_equal(alone.groups, alone.videos)
+    # 6 recordings per class, 2 videos each; "r0" names a recording in each class
+    names = [f"r{v // 4}" for v in range(24)]
+    grouped = make_windows(per_video, targets, recipe, names)
+    assert len(np.unique(grouped.groups)) == 12
+    for g in np.unique(grouped.groups):
+        assert len(set(grouped.targets[grouped.groups == g])) == 1
+        assert len(set(grouped.videos[grouped.groups == g])) == 2
+    for windows, held in ((alone, 3), (grouped, 2)):  # a quarter of each class's units
+        train, val = _split(windows, recipe)
+        assert not set(train.groups) & set(val.groups)
+        assert not set(train.videos) & set(val.videos)
+        for c in (0, 1):
+            assert len(np.unique(val.groups[val.targets == c])) == held
+    # no group split the videos of a recording: both or neither held out
+    _, val = _split(grouped, recipe)
+    held_names = [names[v] for v in np.unique(val.videos)]
+    assert all(held_names.count(n) == 2 for n in held_names)
+    with pytest.raises(ValueError, match="groups"):
+        make_windows(per_video, targets, recipe, names[:-1])
 
 
 def test_validation_split_is_per_class_and_per_video():
@@ -318,7 +365,6 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     """On labels that are pure noise the validation loss stops improving at once: training
     ends `patience` epochs after the best epoch, long before `epochs`, and the head returned
     scores the validation windows exactly as well as the best epoch did."""
-    from dataclasses import replace
 
     from rich.console import Console
 
@@ -354,7 +400,6 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
     computed once per window, not at every step): the same epochs, losses and weights as
     training the head that computes them in its graph, and the head kept scores the
     validation windows as the best epoch did."""
-    from dataclasses import replace
 
     from rich.console import Console
 
@@ -397,3 +442,46 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
     probs = np.asarray(head.predict([val.features, val.masks], verbose=0))
     loss = -np.log(probs[np.arange(len(val)), val.targets]).mean()
     assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)
+
+
+def test_training_holds_out_recordings_not_their_clips():
+    """The groups `make_windows` is given reach the validation split and the motion scores'
+    calibration. Each class's clips all cut from one recording that pans the class's way
+    (held out clip by clip, a clip's siblings would vouch for the motion: trusted at 0.8-1
+    by `calibrate_motion_scores`, as its own test shows): as one group per class, nothing can
+    be held out, so no validation and no trust in the motion (its scores exactly 0)."""
+    from rich.console import Console
+
+    from realtime.head.config import MOTION_SCORES_LAYER
+    from training.train import train_head
+
+    rng = np.random.default_rng(3)
+    texture = rng.normal(0, 1, (32, 48, 48)).astype(np.float32)
+    ways = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+    per_video, labels = [], []
+    for clip in range(32):  # 6 numbers, then an 8 x 8 thumbnail panning its class's way
+        c = clip % 4
+        dx, dy = ways[c]
+        thumbs = [
+            texture[clip, 16 + dy * t : 24 + dy * t, 16 + dx * t : 24 + dx * t].ravel()
+            for t in range(12)
+        ]
+        looks = rng.normal(0, 1, (12, 6))
+        per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
+        labels.append(c)
+    recipe = replace(
+        DEFAULT,
+        window=10,
+        epochs=1,
+        early_stopping_patience=None,
+        windows_per_video=2,
+        stride=2,
+        head=replace(DEFAULT.head, motion=8),
+    )
+    assert recipe.head.motion_scores and recipe.stratified_validation
+    windows = make_windows(per_video, labels, recipe, ["one recording"] * 32)
+    result = train_head(windows, 4, recipe, Console(quiet=True))
+    kernel, bias = result.head.get_layer(MOTION_SCORES_LAYER).get_weights()
+    assert not kernel.any() and not bias.any()
+    summary = result.history
+    assert summary["groups"] == 4 and summary["validation_windows"] == 0
