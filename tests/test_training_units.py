@@ -49,6 +49,36 @@ def test_folder_per_class_hash_split_is_deterministic(tmp_path):
     assert len(test - again) <= 1
 
 
+def test_the_hash_split_keeps_ucf101_recordings_whole(tmp_path):
+    """UCF101 as distributed is one folder per class; the clips of one recording (`_gNN_`)
+    look alike and must not be on both sides of the split. Other names split as before: a
+    quarter of the files whose names' sha1 rank first."""
+    import hashlib
+
+    from training.dataset import _hash_split
+
+    clips = {g: 2 + g % 3 for g in range(1, 9)}  # 8 recordings of 2-4 clips: 24 clips
+    folder = tmp_path / "Jump"
+    files = [folder / f"v_Jump_g{g:02d}_c{c:02d}.avi" for g, n in clips.items() for c in range(n)]
+    train, test = _hash_split(files, 0.25)
+    assert sorted(train + test) == sorted(files)
+    recordings = {p.name[:11] for p in test}
+    assert not recordings & {p.name[:11] for p in train}
+    assert 6 <= len(test) < 6 + 4  # a quarter, plus what the last recording taken brings
+    assert _hash_split(list(reversed(files)), 0.25)[1] == sorted(test, key=files.index)[::-1]
+    # one recording: none can be held out; two: one at most
+    assert _hash_split(files[:2], 0.25) == (files[:2], [])
+    assert len({p.name[:11] for p in _hash_split(files[:7], 0.9)[0]}) == 1
+    # any other names: each file alone, the quarter whose names' hashes rank first
+    names = [folder / f"jump{i}.avi" for i in range(10)] + [folder / "v_Jump_g01_x.avi"]
+    expected = sorted(names, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())[:3]
+    assert set(_hash_split(names, 0.25)[1]) == set(expected)
+    # mixed: recordings move whole, other files alone
+    train, test = _hash_split(files + names, 0.5)
+    assert not {p.name[:11] for p in test if p in files} & {p.name[:11] for p in train}
+    assert len(test) >= len(files + names) // 2
+
+
 def test_folder_given_split(tmp_path):
     _videos(tmp_path / "train" / "a", ["x.avi"], 2)
     _videos(tmp_path / "train" / "b", ["y.avi"], 2)

@@ -44,13 +44,17 @@ class Video:
 
     @property
     def group(self) -> str:
-        """The videos that must stay on one side when training holds some out (validation,
-        the motion scores' calibration): UCF101's group for its file names
+        """The videos that must stay on one side wherever some are held out (the hash split,
+        validation, the motion scores' calibration): UCF101's group for its file names
         (`ApplyEyeMakeup_g08`: clips of one recording), the video alone otherwise."""
-        found = UCF101_NAME.match(self.path.stem)
-        if found:
-            return f"{found['action']}_g{int(found['group']):02d}"
-        return str(self.path)
+        return recording(self.path) or str(self.path)
+
+
+def recording(path: Path) -> str | None:
+    """UCF101's group of a file named `v_<Class>_g<group>_c<clip>.*` (`<Class>_g<group>`,
+    the group two digits), None for any other name."""
+    found = UCF101_NAME.match(path.stem)
+    return f"{found['action']}_g{int(found['group']):02d}" if found else None
 
 
 @dataclass
@@ -108,13 +112,20 @@ def _class_folders(folder: Path) -> dict[str, list[Path]]:
 
 
 def _hash_split(files: list[Path], test_fraction: float) -> tuple[list[Path], list[Path]]:
-    ranked = sorted(files, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
-    n_test = round(len(files) * test_fraction)
-    if len(files) >= 2:
-        n_test = min(max(n_test, 1), len(files) - 1)
-    else:
-        n_test = 0
-    test = set(ranked[:n_test])
+    """(train, test) of one class's files: the files of the groups whose names' hashes rank
+    first, until `test_fraction` of the files (at least one) are in the test split, never
+    every group. A group is UCF101's recording (`recording`), else a file alone (ranked by
+    its name): clips of one recording are never on both sides."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(recording(path) or path.name, []).append(path)
+    ranked = sorted(groups, key=lambda key: hashlib.sha1(key.encode()).hexdigest())
+    n_test = max(round(len(files) * test_fraction), 1)
+    test: set[Path] = set()
+    for key in ranked[: len(groups) - 1]:  # one group at least left to train on
+        if len(test) >= n_test:
+            break
+        test.update(groups[key])
     return [p for p in files if p not in test], [p for p in files if p in test]
 
 
