@@ -423,6 +423,21 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)
 
 
+def _thumbnail_recipe(epochs: int):
+    """The default recipe on 10-frame windows of 6 numbers and an 8 x 8 thumbnail a frame,
+    2 windows a video, no early stopping."""
+    head = replace(DEFAULT.head, motion=8)
+    return replace(
+        DEFAULT,
+        window=10,
+        epochs=epochs,
+        early_stopping_patience=None,
+        windows_per_video=2,
+        stride=2,
+        head=head,
+    )
+
+
 def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_graph(
     monkeypatch,
 ):
@@ -445,15 +460,7 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
         looks = rng.normal(0, 1, (12, 6)) + (video % 4 >= 2)
         per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
         labels.append(video % 4)
-    recipe = replace(
-        DEFAULT,
-        window=10,
-        epochs=6,
-        early_stopping_patience=None,
-        windows_per_video=2,
-        stride=2,
-        head=replace(DEFAULT.head, motion=8),
-    )
+    recipe = _thumbnail_recipe(epochs=6)
     windows = make_windows(per_video, labels, recipe)
 
     def trained():
@@ -499,15 +506,7 @@ def test_training_holds_out_recordings_not_their_clips():
         looks = rng.normal(0, 1, (12, 6))
         per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
         labels.append(c)
-    recipe = replace(
-        DEFAULT,
-        window=10,
-        epochs=1,
-        early_stopping_patience=None,
-        windows_per_video=2,
-        stride=2,
-        head=replace(DEFAULT.head, motion=8),
-    )
+    recipe = _thumbnail_recipe(epochs=1)
     assert recipe.head.motion_scores and recipe.stratified_validation
     windows = make_windows(per_video, labels, recipe, ["one recording"] * 32)
     result = train_head(windows, 4, recipe, Console(quiet=True))
