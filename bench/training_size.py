@@ -31,7 +31,7 @@ from training.recipes import DEFAULT  # noqa: E402
 
 
 def first_per_class(data: dict, n: int) -> dict:
-    """`data` with only the first `n` training videos of each class."""
+    """`data` with only the first `n` training videos of each class (and their groups)."""
     x, y = data["train"]
     seen: dict[int, int] = {}
     keep = []
@@ -39,7 +39,12 @@ def first_per_class(data: dict, n: int) -> dict:
         seen[label] = seen.get(label, 0) + 1
         if seen[label] <= n:
             keep.append(i)
-    return dict(data, train=([x[i] for i in keep], [y[i] for i in keep]))
+    groups = data["train_groups"]
+    return dict(
+        data,
+        train=([x[i] for i in keep], [y[i] for i in keep]),
+        train_groups=[groups[i] for i in keep],
+    )
 
 
 def main() -> int:

@@ -234,3 +234,17 @@ def test_an_interrupted_recipe_table_keeps_its_finished_cells(tmp_path, monkeypa
     written = out.with_suffix(".md").read_text()
     assert "| default | shapes-order | 50.0 ± 0.0 |" in written and "sprites" not in written
     assert "interrupted: 1 finished cells written" in capsys.readouterr().err
+
+
+def test_training_size_keeps_the_first_videos_of_each_class_with_their_groups():
+    from bench.training_size import first_per_class
+
+    x = [np.full((3, 2), i, np.float32) for i in range(9)]
+    y = [0, 1, 2, 0, 1, 2, 0, 1, 2]
+    data = {"train": (x, y), "train_groups": [f"g{i}" for i in range(9)], "test": ([], [])}
+    smaller = first_per_class(data, 2)
+    kept_x, kept_y = smaller["train"]
+    assert [int(f[0, 0]) for f in kept_x] == [0, 1, 2, 3, 4, 5]
+    assert kept_y == [0, 1, 2, 0, 1, 2]
+    assert smaller["train_groups"] == ["g0", "g1", "g2", "g3", "g4", "g5"]
+    assert smaller["test"] is data["test"] and data["train"][0] is x  # the input unchanged
