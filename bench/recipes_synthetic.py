@@ -369,6 +369,13 @@ def _interrupt() -> None:
     raise KeyboardInterrupt
 
 
+def recipe_backbone(recipe):
+    """The shared embedder as `recipe` reads it: its pooling, and each frame's thumbnail
+    after the features when its head reads the motion."""
+    backbone = LiteRTBackbone(EMBEDDER, pooling=recipe.pooling)
+    return WithMotion(backbone, recipe.head.motion) if recipe.head.motion else backbone
+
+
 def run_cells(args, sets: list[str], recipes: list, raw: dict, console, quiet) -> None:
     """Each set's features once per pooling, then each recipe's seeds: one cell (recipe/set)
     at a time into `raw`, printed as its row when it is done."""
@@ -382,10 +389,7 @@ def run_cells(args, sets: list[str], recipes: list, raw: dict, console, quiet) -
                 kind = (recipe.pooling, recipe.head.motion)
                 if kind not in featurised:
                     if kind not in backbones:
-                        backbone = LiteRTBackbone(EMBEDDER, pooling=recipe.pooling)
-                        if recipe.head.motion:
-                            backbone = WithMotion(backbone, recipe.head.motion)
-                        backbones[kind] = backbone
+                        backbones[kind] = recipe_backbone(recipe)
                     backbone = backbones[kind]
                     featurised[kind] = (
                         clips_set(backbone, console, DEFAULT.window, args.data_seed)
