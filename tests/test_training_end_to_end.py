@@ -411,7 +411,7 @@ def test_int8_training_calibrates_on_training_videos_and_caches_apart(
     assert len(folders) == 2, folders  # int8 features never served as fp32 ones
 
 
-def test_ucf101_clips_of_one_recording_are_held_out_together(embedder_path, tmp_path):
+def test_ucf101_clips_of_one_recording_are_held_out_together(embedder_path, tmp_path, capsys):
     """UCF101's file names (`v_<Class>_gNN_cNN`) put the clips of one recording in one group:
     `train` says so, validation holds out whole recordings, and the model records it."""
     from realtime.head.modeldir import read_model_info
@@ -427,13 +427,12 @@ def test_ucf101_clips_of_one_recording_are_held_out_together(embedder_path, tmp_
                     seed = 10 * g + c + (100 if action == "Walk" else 0)
                     frames = moving_square_frames(8, 64, 48, seed=seed)
                     write_video(folder / f"v_{action}_g{g:02d}_c{c:02d}.avi", frames)
+    from training.cli import main
+
     out = tmp_path / "model"
-    result = run_cli(
-        "train", "--data", data, "--out", out, "--epochs", "1", "--backbone", embedder_path,
-        module="training",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "from 16 training video(s) in 8 groups" in " ".join(result.stdout.split())
+    args = ["train", "--data", data, "--out", out, "--epochs", "1", "--backbone", embedder_path]
+    assert main([str(a) for a in args]) == 0  # in this process: TensorFlow is loaded once
+    assert "from 16 training video(s) in 8 groups" in " ".join(capsys.readouterr().out.split())
     history = read_model_info(out).training["history"]
     assert history["groups"] == 8 and history["validation_groups"] == 2
     assert history["validation_windows"] == 4  # 2 recordings x 2 clips x 1 window
