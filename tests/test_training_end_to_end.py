@@ -416,6 +416,7 @@ def test_ucf101_clips_of_one_recording_are_held_out_together(embedder_path, tmp_
     `train` says so, validation holds out whole recordings, and the model records it."""
     from realtime.head.modeldir import read_model_info
     from tests.conftest import moving_square_frames, write_video
+    from training.cli import main
 
     data = tmp_path / "ucf"
     for split, groups in (("train", (1, 2, 3, 4)), ("test", (5,))):
@@ -427,8 +428,6 @@ def test_ucf101_clips_of_one_recording_are_held_out_together(embedder_path, tmp_
                     seed = 10 * g + c + (100 if action == "Walk" else 0)
                     frames = moving_square_frames(8, 64, 48, seed=seed)
                     write_video(folder / f"v_{action}_g{g:02d}_c{c:02d}.avi", frames)
-    from training.cli import main
-
     out = tmp_path / "model"
     args = ["train", "--data", data, "--out", out, "--epochs", "1", "--backbone", embedder_path]
     assert main([str(a) for a in args]) == 0  # in this process: TensorFlow is loaded once
