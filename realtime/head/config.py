@@ -25,6 +25,12 @@ def gru_layer(index: int) -> str:
     return f"gru_{index}"
 
 
+def where_dims(trend: bool, shift: bool) -> int:
+    """How many numbers say where the picture changes: 2 (x, y) for the trend, 2 more for
+    the shift; 0 without either."""
+    return 2 * (bool(trend) + bool(shift))
+
+
 def motion_dims(motion: int, quadrants: bool) -> int:
     """How many numbers say how far the picture moved: `MOTION_DIMS` for a head with `motion`
     (the whole thumbnail's), times 1 + `MOTION_QUADRANTS` with `quadrants`; 0 without."""
@@ -138,7 +144,7 @@ class HeadConfig:
     @property
     def where_dims(self) -> int:
         """Numbers the GRU reads for where the picture changes (0, 2, or 4 with the shift)."""
-        return 2 * (self.where_trend + self.where_shift)
+        return where_dims(self.where_trend, self.where_shift)
 
     @property
     def motion_dims(self) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from realtime.core.optional import import_tensorflow
 from realtime.head import motion as pixels
 from realtime.head import where
-from realtime.head.config import motion_dims
+from realtime.head.config import motion_dims, where_dims
 
 import_tensorflow()
 
@@ -82,7 +82,7 @@ class WindowInput(keras.layers.Layer):
         self.motion_scores = bool(motion_scores)
         self.motion_quadrants = bool(motion_quadrants)
         self.motion_dims = motion_dims(self.motion, self.motion_quadrants)
-        self.window_dims = 2 * (bool(self.map_shape) + self.where_shift) + self.motion_dims
+        self.window_dims = where_dims(bool(self.map_shape), self.where_shift) + self.motion_dims
         # the features the transform reads: those before the map and the thumbnail
         self.plain_size = self.feature_size - self.map_size - self.thumbnail_size
 
