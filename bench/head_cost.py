@@ -109,6 +109,9 @@ def main() -> int:
     p.add_argument("--regions", action="store_true", help="add the default head on 5 x D")
     p.add_argument("--map", action="store_true", help="add the head reading where it changes")
     p.add_argument("--motion", action="store_true", help="add the head reading how far it moved")
+    p.add_argument(
+        "--members", type=int, nargs="*", default=[], help="add the default head with N members"
+    )
     args = p.parse_args()
     rng = np.random.default_rng(0)
     print("| features | head | trainable | fitted | ms per frame | x seed |")
@@ -169,6 +172,9 @@ def main() -> int:
                     motion=MOTION_SIZE,
                 )
                 sizes[name] = wide
+        for count in args.members:
+            name = f"default, {count} members ({size + THUMB}-d)"
+            heads[name], sizes[name] = replace(DEFAULT_HEAD, members=count), size + THUMB
         built = {
             name: stream(
                 config, sizes[name], LayerByLayer if "layer by layer" in name else NumpyHead

@@ -60,6 +60,10 @@ MAP_MOTION_SCORES_HEAD = dataclasses.replace(MAP_MOTION_HEAD, motion_scores=True
 # and each quadrant's too, 20 numbers to the scores: an 8 x 8 thumbnail (4 x 4 quadrants; a
 # 3 x 3 one's Hann window keeps one pixel, no peak), on 96 features (`_size`)
 QUADRANTS_HEAD = dataclasses.replace(MOTION_SCORES_HEAD, motion=8, motion_quadrants=True)
+# members: stacks side by side, each its own weights, their probabilities averaged
+MEMBERS_HEAD = HeadConfig(members=3)
+MOTION_SCORES_MEMBERS_HEAD = dataclasses.replace(MOTION_SCORES_HEAD, members=3)
+MAP_MOTION_MEMBERS_HEAD = dataclasses.replace(MAP_MOTION_HEAD, gru_units=(6, 5, 4), members=2)
 
 
 def _size(head: HeadConfig) -> int:
@@ -129,6 +133,9 @@ def _features(rng, n, scale=1.0, size=FEATURES):
         MOTION_SCORES_HEAD,
         MAP_MOTION_SCORES_HEAD,
         QUADRANTS_HEAD,
+        MEMBERS_HEAD,
+        MOTION_SCORES_MEMBERS_HEAD,
+        MAP_MOTION_MEMBERS_HEAD,
     ],
     ids=[
         "seed",
@@ -146,6 +153,9 @@ def _features(rng, n, scale=1.0, size=FEATURES):
         "how-far-its-pixels-moved-to-the-scores",
         "all-three-motion-to-the-scores",
         "the-motion-of-each-quadrant-to-the-scores",
+        "seed-three-members",
+        "motion-to-the-scores-three-members",
+        "all-three-three-grus-two-members",
     ],
 )
 def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head):
@@ -179,6 +189,8 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
         MAP_MOTION_HEAD,
         MOTION_SCORES_HEAD,
         QUADRANTS_HEAD,
+        MOTION_SCORES_MEMBERS_HEAD,
+        MAP_MOTION_MEMBERS_HEAD,
     ],
     ids=[
         "seed",
@@ -190,6 +202,8 @@ def test_numpy_head_equals_keras_for_full_partial_and_holey_masks(tmp_path, head
         "all-three",
         "how-far-its-pixels-moved-to-the-scores",
         "the-motion-of-each-quadrant-to-the-scores",
+        "motion-to-the-scores-three-members",
+        "all-three-three-grus-two-members",
     ],
 )
 def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head):
@@ -226,6 +240,7 @@ def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head)
         MOTION_SCORES_HEAD,
         MAP_MOTION_SCORES_HEAD,
         QUADRANTS_HEAD,
+        MOTION_SCORES_MEMBERS_HEAD,
     ],
     ids=[
         "seed",
@@ -235,6 +250,7 @@ def test_stream_equals_keras_on_the_sliding_window_across_resets(tmp_path, head)
         "motion-scores",
         "all-three",
         "quadrants",
+        "motion-scores-three-members",
     ],
 )
 def test_a_video_s_windows_are_the_streams_probabilities(tmp_path, head):
@@ -291,6 +307,54 @@ def test_training_the_twin_trains_the_head_on_numbers_computed_once(head):
 @pytest.mark.parametrize("head", [SEED_HEAD, MEAN_HEAD], ids=["raw", "appearance+change"])
 def test_a_head_without_numbers_about_the_whole_window_trains_as_it_is(head):
     assert training_twin(build_head(20, FEATURES, 5, head), head) is None
+
+
+@pytest.mark.parametrize(
+    "head",
+    [MEMBERS_HEAD, MOTION_SCORES_MEMBERS_HEAD],
+    ids=["raw-three-members", "motion-scores-three-members"],
+)
+def test_members_train_each_on_its_own_loss_and_the_head_is_their_mean(head):
+    """A head of members trains through a twin giving each member's probabilities (each is
+    fitted on its own loss), whose mean is the head's; the members start from different
+    weights, and a step on the twin moves the head with it."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_head(20, _size(head), 5, head)
+    windows, masks, targets, numbers = _fit_on_windows(model, head, 20, seed=0)
+    windows = windows.astype(np.float32)
+    twin = training_twin(model, head)
+    given = (
+        [windows, masks] if numbers is None else [split_features(windows, head)[0], masks, numbers]
+    )
+    before = model.predict([windows, masks], verbose=0)
+    each = twin.predict(given, verbose=0)
+    assert len(each) == 3
+    np.testing.assert_allclose(np.mean(each, axis=0), before, atol=1e-5, rtol=0)
+    assert min(np.abs(each[i] - each[j]).max() for i, j in ((0, 1), (0, 2), (1, 2))) > 1e-3
+    twin.compile(optimizer=keras.optimizers.SGD(0.5), loss=["sparse_categorical_crossentropy"] * 3)
+    twin.fit(given, [targets] * 3, epochs=2, batch_size=8, verbose=0)
+    after = model.predict([windows, masks], verbose=0)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(np.mean(twin.predict(given, verbose=0), axis=0), after, atol=1e-5)
+
+
+def test_every_member_trains_on_offset_looks():
+    """The training-only offset of a window's looks (`WindowOffset`) reaches every member
+    while training (dropout off here: the offset is all that differs from inference)."""
+    import keras
+
+    head = dataclasses.replace(CHANGE_HEAD, appearance_offset=3.0, dropout=0.0, members=3)
+    keras.utils.set_random_seed(0)
+    model = build_head(20, FEATURES, 5, head)
+    windows, masks, targets, _ = _fit_on_windows(model, head, 20, seed=0)
+    twin = training_twin(model, head)
+    given = [windows.astype(np.float32), masks]
+    trained = [np.asarray(x) for x in twin(given, training=True)]
+    served = [np.asarray(x) for x in twin(given, training=False)]
+    for member, (a, b) in enumerate(zip(trained, served, strict=True)):
+        assert np.abs(a - b).max() > 1e-3, member
 
 
 def test_unsupported_heads_fall_back_to_keras(tmp_path):

@@ -738,6 +738,77 @@ def test_the_layers_run_as_one_recurrence_give_each_layers_own_states(units):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("units,members", [((5,), 2), ((6, 4), 3), ((7, 2, 5), 2)])
+def test_members_run_side_by_side_give_the_mean_of_each_members_probabilities(units, members):
+    """A head's members run in the same recurrence (each layer reading only its own member's
+    layer below, `_Layers`) and their probabilities are averaged: the same as running each
+    member as a head of its own."""
+    rng = np.random.default_rng(len(units) + members)
+    mean, looks, changes = rng.normal(0, 1, 5), rng.normal(0, 1, (5, 3)), rng.normal(0, 1, (5, 2))
+    window_input = [mean, looks, changes]
+    alone = [
+        random_head(rng, units=units, window_input=window_input, reference=ChangeReference.MEAN)
+        for _ in range(members)
+    ]
+    from realtime.head.numpyhead import _ACTIVATIONS
+
+    names = {function: name for name, function in _ACTIVATIONS.items()}
+
+    def stack(head):  # its layers as a head is made of them
+        return head.grus, [(k, b, names[a]) for k, b, a in head.dense]
+
+    together = NumpyHead(
+        *stack(alone[0]),
+        window_input,
+        ChangeReference.MEAN,
+        members=[stack(h) for h in alone[1:]],
+    )
+    assert together.members == members
+    assert together.projection_size == members * alone[0].projection_size
+    for steps in (1, len(units), 20):
+        frames = rng.normal(0, 1, (steps, 5))
+        mask = np.ones(steps, bool)
+        each = [h.predict(frames, mask) for h in alone]
+        got = together.predict(frames, mask)
+        np.testing.assert_allclose(got, np.mean(each, axis=0), rtol=2e-5, atol=1e-6)
+        assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ
+    empty = together.predict(np.zeros((3, 5)), np.zeros(3, bool))  # every member's zero state
+    np.testing.assert_allclose(empty, np.mean([h.predict(np.zeros((3, 5)), np.zeros(3, bool))
+                                              for h in alone], axis=0), atol=1e-6)  # fmt: skip
+    two_deep = random_head(rng, units=units + (3,), window_input=window_input)
+    with pytest.raises(ValueError, match="members with different numbers of GRU layers"):
+        NumpyHead(*stack(alone[0]), window_input, members=[stack(two_deep)])
+
+
+def test_members_round_trip_through_metadata_and_one_is_written_as_before():
+    head = HeadConfig(input=CHANGE, appearance_dims=4, change_dims=2, members=3)
+    written = json.loads(json.dumps(head.as_dict()))
+    assert written["members"] == 3 and HeadConfig.from_dict(written) == head
+    assert "members" not in HeadConfig(input=CHANGE, appearance_dims=4, change_dims=2).as_dict()
+    assert "members" not in SEED_HEAD.as_dict()
+    assert head.describe(2) == (
+        "appearance+change (4 + 2) -> 3 x [GRU(16) -> GRU(8) -> Dropout(0.4) -> Dense(8, relu)"
+        " -> Dense(2, softmax)] -> mean"
+    )
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=f"^members must be 1 or more, not {bad}$"):
+            HeadConfig(members=bad)
+    for bad in ("3", 2.0, True):
+        with pytest.raises(ValueError, match="^members must be a whole number$"):
+            HeadConfig.from_dict({"members": bad})
+    with pytest.raises(TypeError, match="^HeadConfig.members must be a whole number$"):
+        HeadConfig(members=2.0)
+
+
+def test_member_layers_are_named_apart_and_read_back():
+    from realtime.head.config import member_layer, member_of
+
+    assert member_layer("gru_0", 0) == "gru_0" and member_layer("probs", 2) == "m2_probs"
+    assert [member_of(member_layer("dense", m)) for m in range(12)] == list(range(12))
+    for name in ("gru_0", "motion_scores", "members", "mx_dense", "m_probs", "m2", "window_input"):
+        assert member_of(name) == 0
+
+
 def test_gru_layers_with_different_activations_are_left_to_keras():
     from realtime.head.numpyhead import UnsupportedHead, _Gru
 

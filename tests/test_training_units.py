@@ -481,6 +481,64 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
     assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)
 
 
+def test_each_member_trains_on_its_own_videos_and_is_validated_on_the_rest(monkeypatch):
+    """A head of members (`HeadConfig.members`) trains them side by side, each holding out its
+    own groups (`held_out`: seed + member; the first member the single head's split): every
+    window weighs 0 in the training loss of the members that hold it out and 1 in their
+    validation loss, so the best epoch's validation loss is each member's mean loss on its
+    own held-out windows, averaged over the members."""
+    import keras
+    from rich.console import Console
+
+    from realtime.head.fitting import window_numbers
+    from realtime.head.keras import split_features, training_twin
+    from training.train import _split, held_out, train_head
+
+    rng = np.random.default_rng(4)
+    per_video, labels = [], []
+    for video in range(32):  # 6 numbers, then an 8 x 8 thumbnail, 4 classes by their looks
+        looks = rng.normal(0, 1, (12, 6)) + (video % 4)
+        thumbs = rng.random((12, 64))
+        per_video.append(np.concatenate([looks, thumbs], 1).astype(np.float32))
+        labels.append(video % 4)
+    recipe = _thumbnail_recipe(epochs=3)
+    recipe = replace(recipe, head=replace(recipe.head, members=3))
+    windows = make_windows(per_video, labels, recipe, [f"g{v // 2}" for v in range(32)])
+    held = np.stack([held_out(windows, recipe, m) for m in range(3)])
+    _, first = _split(windows, recipe)
+    assert held[0].sum() == len(first) and set(windows.videos[held[0]]) == set(first.videos)
+    assert all((held[i] != held[j]).any() for i, j in ((0, 1), (0, 2), (1, 2)))
+    for member in held:  # whole groups, a quarter of each class's
+        assert not set(windows.groups[member]) & set(windows.groups[~member])
+        for c in range(4):
+            assert member[windows.targets == c].mean() == pytest.approx(0.25)
+    seen = {}
+    fit = keras.Model.fit
+
+    def spy(model, *args, **kwargs):
+        seen.update(kwargs)
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    result = train_head(windows, 4, recipe, Console(quiet=True))
+    for weights, member in zip(seen["sample_weight"], held, strict=True):
+        np.testing.assert_array_equal(weights, ~member)
+    for weights, member in zip(seen["validation_data"][2], held, strict=True):
+        np.testing.assert_array_equal(weights, member)
+    summary = result.history
+    assert summary["member_validation_windows"] == [int(m.sum()) for m in held]
+    plain, maps, thumbs = split_features(windows.features, recipe.head)
+    numbers = window_numbers(maps, windows.masks, recipe.head, thumbs)
+    each = training_twin(result.head, recipe.head).predict(
+        [plain, windows.masks, numbers], verbose=0
+    )
+    right = np.arange(len(windows)), windows.targets
+    losses = [-np.log(p[right])[m].sum() / len(windows) for p, m in zip(each, held, strict=True)]
+    assert np.mean(losses) == pytest.approx(summary["best"]["val_loss"], abs=2e-3)
+    head = np.asarray(result.head.predict([windows.features, windows.masks], verbose=0))
+    np.testing.assert_allclose(head, np.mean(each, axis=0), atol=1e-5)
+
+
 def test_training_holds_out_recordings_not_their_clips():
     """The groups `make_windows` is given reach the validation split and the motion scores'
     calibration. Each class's clips all cut from one recording that pans the class's way
@@ -514,3 +572,24 @@ def test_training_holds_out_recordings_not_their_clips():
     assert not kernel.any() and not bias.any()
     summary = result.history
     assert summary["groups"] == 4 and summary["validation_windows"] == 0
+
+
+def test_the_command_line_sets_the_members(capsys):
+    """`--members N` gives any recipe's head N members, with whatever else its flags set;
+    without it the recipe's head is unchanged; 0 is refused as a bad input (exit 2)."""
+    from training.cli import _recipe, build_parser
+
+    parser = build_parser()
+
+    def head(*flags):
+        return _recipe(parser.parse_args(["train", "--data", "d", "--out", "m", *flags])).head
+
+    assert head() == DEFAULT.head and DEFAULT.head.members == 1
+    assert head("--members", "3") == replace(DEFAULT.head, members=3)
+    assert head("--recipe", "seed", "--members", "2") == replace(SEED.head, members=2)
+    assert head("--members", "3", "--no-motion") == replace(
+        DEFAULT.head, motion=0, motion_scores=False, members=3
+    )
+    with pytest.raises(SystemExit) as stop:
+        head("--members", "0")
+    assert stop.value.code == 2 and "--members" in capsys.readouterr().err

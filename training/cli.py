@@ -133,6 +133,14 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         "real clips it fell to 73-80%% from the default's 100%% (docs/training.md) "
         "(default: the recipe's)",
     )
+    g.add_argument(
+        "--members",
+        type=positive_int,
+        metavar="N",
+        help="GRU stacks that read the same input, each from its own initial weights and "
+        "trained on its own loss; the head gives the mean of their probabilities "
+        "(docs/training.md) (default: the recipe's, 1)",
+    )
 
 
 def _add_motion(g) -> None:
@@ -276,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _recipe(args):
+    recipe = _motion_recipe(args)
+    members = getattr(args, "members", None)
+    if members is None:
+        return recipe
+    return replace(recipe, head=replace(recipe.head, members=members))
+
+
+def _motion_recipe(args):
     pooling = getattr(args, "pooling", None)  # recorded with the recipe, used by the backbone
     recipe = get_recipe(
         args.recipe,

@@ -22,6 +22,7 @@ from realtime.head.keras import (
     build_head,
     count_parameters,
     fit_head_input,
+    reads_numbers,
     split_features,
     training_twin,
 )
@@ -153,12 +154,19 @@ class TrainResult:
         return count_parameters(self.head)
 
 
+def held_out(windows: Windows, recipe: Recipe, member: int = 0) -> np.ndarray:
+    """(N,) bool: the windows that member `member` of the head (`HeadConfig.members`; 0 for
+    a head of one) validates on and does not train on: whole groups (videos, unless told),
+    `validation_groups` drawn with seed `recipe.seed + member`."""
+    targets = [int(windows.targets[windows.groups == g][0]) for g in np.unique(windows.groups)]
+    chosen = validation_groups(targets, recipe.validation_split, recipe.seed + member)
+    return np.isin(windows.groups, sorted(chosen))
+
+
 def _split(windows: Windows, recipe: Recipe) -> tuple[Windows, Windows | None]:
     """Training and validation windows, all windows of a group (of a video, unless told) on
     the same side."""
-    targets = [int(windows.targets[windows.groups == g][0]) for g in np.unique(windows.groups)]
-    held_out = validation_groups(targets, recipe.validation_split, recipe.seed)
-    is_val = np.isin(windows.groups, sorted(held_out))
+    is_val = held_out(windows, recipe)
     train, val = windows.take(np.flatnonzero(~is_val)), windows.take(np.flatnonzero(is_val))
     return train, (val if len(val) else None)
 
@@ -172,31 +180,42 @@ def _fit(
     epochs: int,
     keras_split: float = 0.0,
     select_best: bool = True,
+    held: np.ndarray | None = None,
 ):
-    """One training run: a fresh head, `epochs` at most; (head, keras history dict)."""
+    """One training run: a fresh head, `epochs` at most; (head, keras history dict).
+
+    `held`: (members, N) bool, the windows of `train` each member validates on instead of
+    training on (`held_out`; `val` is then None): every member trains on all the others,
+    weighted 0 where it holds them out, and the validation loss is each member's on its own
+    held-out windows. What is fitted rather than trained (the transform, the motion's scores)
+    is fitted on the first member's training windows, as for a head of one."""
     import keras
 
     keras.utils.set_random_seed(recipe.seed)
     feature_size = train.features.shape[2]
     head = build_head(recipe.window, feature_size, n_classes, recipe.head)
+    fit_on = train if held is None else train.take(np.flatnonzero(~held[0]))
     # fitted on the training windows only
     numbers = fit_head_input(
         head,
         recipe.head,
-        train.features,
-        train.masks,
-        train.videos,
-        train.targets,
+        fit_on.features,
+        fit_on.masks,
+        fit_on.videos,
+        fit_on.targets,
         features_per_channel(recipe.pooling),
-        train.groups,
+        fit_on.groups,
     )
-    # what is trained: the head, or its twin that reads the numbers computed once (the same
-    # layers: training it trains the head)
+    if held is not None:  # the numbers of every window, not only of those fitted on
+        numbers = None
+    # what is trained: the head, or its twin that reads the numbers computed once and gives
+    # each member's probabilities (the same layers: training it trains the head)
     twin = training_twin(head, recipe.head)
     model = twin or head
+    members = recipe.head.members
 
     def inputs(windows: Windows, known: np.ndarray | None = None) -> list[np.ndarray]:
-        if twin is None:
+        if twin is None or not reads_numbers(recipe.head):
             return [windows.features, windows.masks]
         plain, maps, thumbs = split_features(windows.features, recipe.head)
         if known is None:
@@ -210,17 +229,30 @@ def _fit(
         given = [keras.Input(x.shape[1:], dtype=str(x.dtype)) for x in train_inputs]
         dropped = keras.layers.Dropout(recipe.input_dropout)(given[0])
         model = keras.Model(given, model([dropped, *given[1:]]))
+
+    def targets(windows: Windows):  # each member's own loss, averaged: one member's scale
+        return windows.targets if members == 1 else [windows.targets] * members
+
     model.compile(
         optimizer=keras.optimizers.Adam(recipe.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        loss="sparse_categorical_crossentropy"
+        if members == 1
+        else ["sparse_categorical_crossentropy"] * members,
+        loss_weights=None if members == 1 else [1.0 / members] * members,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")]
+        if members == 1
+        else [[keras.metrics.SparseCategoricalAccuracy(name="acc")] for _ in range(members)],
         # several batches per call into TensorFlow: the head is small enough that each
         # call's overhead counts (the same weights, epoch by epoch; ~10 % less time)
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     fit_args: dict = {}
+    if held is not None:  # each member's own training and validation windows
+        fit_args["sample_weight"] = [(~h).astype(np.float32) for h in held]
+        weights = [h.astype(np.float32) for h in held]
+        fit_args["validation_data"] = (train_inputs, targets(train), weights)
     if val is not None:
-        fit_args["validation_data"] = (inputs(val), val.targets)
+        fit_args["validation_data"] = (inputs(val), targets(val))
     elif keras_split:
         fit_args["validation_split"] = keras_split  # the last fraction, unshuffled, as Keras does
     has_val = bool(fit_args)
@@ -253,7 +285,7 @@ def _fit(
             callbacks.append(_RichEpochs(progress, task))
             history = model.fit(
                 train_inputs,
-                train.targets,
+                targets(train),
                 epochs=epochs,
                 batch_size=recipe.batch_size,
                 shuffle=True,
@@ -298,7 +330,15 @@ def train_head(
         summary = {"windows": len(windows), **_summary(values, monitor)}
         return TrainResult(head, summary)
     train, val = _split(windows, recipe)
-    head, values, monitor = _fit(train, val, n_classes, recipe, console, recipe.epochs)
+    members = recipe.head.members
+    if members > 1 and val is not None:  # each member holds out its own groups
+        held = np.stack([held_out(windows, recipe, m) for m in range(members)])
+        head, values, monitor = _fit(
+            windows, None, n_classes, recipe, console, recipe.epochs, held=held
+        )
+    else:
+        head, values, monitor = _fit(train, val, n_classes, recipe, console, recipe.epochs)
+        held = None
     summary = {
         "windows": len(windows),
         "groups": len(np.unique(windows.groups)),
@@ -307,6 +347,8 @@ def train_head(
         "validation_groups": len(np.unique(val.groups)) if val is not None else 0,
         **_summary(values, monitor),
     }
+    if held is not None:  # what each member held out (the counts above: the first's)
+        summary["member_validation_windows"] = [int(h.sum()) for h in held]
     if recipe.refit and val is not None:
         epochs = summary["best_epoch"]
         head, refit_values, _ = _fit(

@@ -42,6 +42,11 @@ evaluation and live use:
   While training only, `WindowOffset` moves each window's appearance part by a random
   offset shaped like the differences between videos of one class (`appearance_offset`
   times their spread, `fit_appearance_spread`); at inference it does nothing.
+  With `members` K > 1 (`--members`), K stacks (GRUs -> Dropout -> Dense -> scores, the
+  motion's scores added to each) read the same input, each from its own initial weights;
+  training holds out other videos for each (`training.train.held_out`) and fits each on its
+  own loss; the head's probabilities are the mean of theirs. Layers of member m > 0 are
+  named `m<m>_<name>` (`member_layer`).
 
 A model directory holds:
 
@@ -76,4 +81,7 @@ window sums its frames' steps, the first's aside (bench/head_cost.py --map gives
 The motion's steps are cached the same way, each frame's thumbnail beside its projection
 (bench/head_cost.py --motion); with `motion_scores`, the window's sum goes through a (4 x C)
 product into the scores instead of a (4 x 3U) one into every step.
+A head of K members projects each frame once through all K members' kernels side by side
+(D x 6UK) and runs the K stacks as one recurrence (`_Layers`: each layer reads only its own
+member's layer below), so the per-frame calls are those of one member.
 """

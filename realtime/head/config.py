@@ -18,11 +18,26 @@ DENSE_LAYER = "dense"
 #: with `motion_scores`: the fitted scores of the motion, added before the softmax
 MOTION_SCORES_LAYER = "motion_scores"
 PROBS_LAYER = "probs"
+#: with `members` > 1: the mean of the members' probabilities
+MEMBERS_LAYER = "members"
 
 
 def gru_layer(index: int) -> str:
     """The name `build_head` gives its `index`-th GRU layer."""
     return f"gru_{index}"
+
+
+def member_layer(name: str, member: int) -> str:
+    """The name of member `member`'s layer `name` (`HeadConfig.members`): the first member's
+    layers keep the names of a head of one member; the others' start with `m<member>_`."""
+    return name if member == 0 else f"m{member}_{name}"
+
+
+def member_of(name: str) -> int:
+    """Which member a layer named by `member_layer` belongs to (0 for any other name)."""
+    prefix, _, rest = name.partition("_")
+    number = prefix[1:]
+    return int(number) if rest and prefix[:1] == "m" and number.isdigit() else 0
 
 
 def where_dims(trend: bool, shift: bool) -> int:
@@ -108,6 +123,10 @@ class HeadConfig:
     #: covariance is shrunk (Ledoit-Wolf): where one part of the picture moves, the whole
     #: picture's numbers average it away
     motion_quadrants: bool = False
+    #: how many GRU stacks (GRUs -> Dropout -> Dense -> scores) read the same input, each with
+    #: its own initial weights, trained side by side on their own losses; the head's
+    #: probabilities are their mean (the motion's scores added to each member's)
+    members: int = 1
 
     def __post_init__(self):
         if not isinstance(self.input, HeadInput):
@@ -116,6 +135,10 @@ class HeadConfig:
             raise TypeError("HeadConfig.change_reference must be a ChangeReference")
         if not isinstance(self.change_basis, ChangeBasis):
             raise TypeError("HeadConfig.change_basis must be a ChangeBasis")
+        if isinstance(self.members, bool) or not isinstance(self.members, int):
+            raise TypeError("HeadConfig.members must be a whole number")
+        if self.members < 1:
+            raise ValueError(f"members must be 1 or more, not {self.members}")
         if not self.gru_units or min(self.gru_units) < 1 or self.dense_units < 1:
             raise ValueError("the head needs at least one GRU and positive widths")
         if self.input is HeadInput.APPEARANCE_CHANGE and min(self.dims) < 1:
@@ -201,6 +224,8 @@ class HeadConfig:
             del data["motion_scores"]
         if not self.motion_quadrants:  # and heads that read the whole thumbnail's alone
             del data["motion_quadrants"]
+        if self.members == 1:  # and heads of one member
+            del data["members"]
         if self.input is HeadInput.RAW:
             for key in (
                 "input",
@@ -236,18 +261,20 @@ class HeadConfig:
                 if not self.motion_scores:
                     parts[0] += f" + 4 for how far its {self.motion}x{self.motion} pixels moved"
             parts[0] += ")"
-        parts += [f"GRU({u})" for u in self.gru_units]
-        parts += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
+        stack = [f"GRU({u})" for u in self.gru_units]
+        stack += [f"Dropout({self.dropout:g})", f"Dense({self.dense_units}, relu)"]
         if self.motion_scores:
-            parts.append(
+            stack.append(
                 f"Dense({num_classes}) + the fitted scores of how far its {self.motion}x"
                 f"{self.motion} pixels moved ({self.motion_dims}"
                 + (": the whole and each quadrant" if self.motion_quadrants else "")
                 + ") -> softmax"
             )
         else:
-            parts.append(f"Dense({num_classes}, softmax)")
-        return " -> ".join(parts)
+            stack.append(f"Dense({num_classes}, softmax)")
+        if self.members == 1:
+            return " -> ".join(parts + stack)
+        return " -> ".join(parts) + f" -> {self.members} x [" + " -> ".join(stack) + "] -> mean"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> HeadConfig:
@@ -271,6 +298,10 @@ class HeadConfig:
             isinstance(values["motion"], bool) or not isinstance(values["motion"], int)
         ):
             raise ValueError("motion must be a whole number (the thumbnail's side)")
+        if "members" in values and (
+            isinstance(values["members"], bool) or not isinstance(values["members"], int)
+        ):
+            raise ValueError("members must be a whole number")
         kinds = {"dense_units": int, "appearance_dims": int, "change_dims": int}
         for key in (
             "dropout",

@@ -13,6 +13,7 @@ from realtime.core.errors import InputError, first_line
 from realtime.core.optional import import_tensorflow
 from realtime.head.config import (
     DENSE_LAYER,
+    MEMBERS_LAYER,
     MOTION_SCORES_LAYER,
     PROBS_LAYER,
     SEED_HEAD,
@@ -21,6 +22,7 @@ from realtime.head.config import (
     HeadConfig,
     HeadInput,
     gru_layer,
+    member_layer,
 )
 from realtime.head.fitting import (
     calibrate_motion_scores,
@@ -64,40 +66,56 @@ def _layers(
                     config.appearance_dims, config.appearance_offset, name=WINDOW_OFFSET_LAYER
                 )
             )
-    for i, units in enumerate(config.gru_units):
-        last = i == len(config.gru_units) - 1
-        made.append(keras.layers.GRU(units, return_sequences=not last, name=gru_layer(i)))
-    made.append(keras.layers.Dropout(config.dropout, name="dropout"))
-    made.append(keras.layers.Dense(config.dense_units, activation="relu", name=DENSE_LAYER))
-    if config.motion_scores:  # the scores, plus what the motion says (fitted), through the softmax
+    # the scores, plus what the motion says (fitted), through the softmax; or the softmax
+    last = None if config.motion_scores else "softmax"
+    for member in range(config.members):  # each its own stack, named apart (member_layer)
+        names = {n: member_layer(n, member) for n in ("dropout", DENSE_LAYER, PROBS_LAYER)}
+        for i, units in enumerate(config.gru_units):
+            more = i < len(config.gru_units) - 1
+            made.append(
+                keras.layers.GRU(
+                    units, return_sequences=more, name=member_layer(gru_layer(i), member)
+                )
+            )
+        made.append(keras.layers.Dropout(config.dropout, name=names["dropout"]))
+        made.append(keras.layers.Dense(config.dense_units, "relu", name=names[DENSE_LAYER]))
+        made.append(keras.layers.Dense(num_classes, last, name=names[PROBS_LAYER]))
+    if config.motion_scores:  # one fitted layer, added to every member's scores
         from realtime.head.layers import MotionScores
 
-        made.append(keras.layers.Dense(num_classes, name=PROBS_LAYER))
         made.append(MotionScores(num_classes, config.motion_dims, name=MOTION_SCORES_LAYER))
-    else:
-        made.append(keras.layers.Dense(num_classes, activation="softmax", name=PROBS_LAYER))
+    if config.members > 1:
+        made.append(keras.layers.Average(name=MEMBERS_LAYER))
     return {layer.name: layer for layer in made}
 
 
 def _outputs(
-    layers: dict, config: HeadConfig, features, mask, numbers=None
+    layers: dict, config: HeadConfig, features, mask, numbers=None, each: bool = False
 ):  # pragma: no mutate block (TensorFlow)
     """The head's graph on (features, mask); with `numbers`, the window's numbers computed
-    beforehand (`window_numbers`) and features without the parts they are computed from."""
+    beforehand (`window_numbers`) and features without the parts they are computed from.
+    The head's probabilities (the mean of its members'), or with `each` the list of its
+    members' (what training fits, each on its own loss)."""
     x, moved = features, None
     if WINDOW_INPUT_LAYER in layers:
         given = () if numbers is None else (numbers,)
         x = layers[WINDOW_INPUT_LAYER](x, mask, *given)
         if config.motion_scores:  # (steps, how far the picture moved)
             x, moved = x
-        if WINDOW_OFFSET_LAYER in layers:
+    steps, members = x, []
+    for member in range(config.members):
+        x = steps
+        if WINDOW_OFFSET_LAYER in layers:  # one draw per member while training
             x = layers[WINDOW_OFFSET_LAYER](x)
-    for i in range(len(config.gru_units)):
-        gru = layers[gru_layer(i)]
-        x = gru(x, mask=mask) if i == 0 else gru(x)
-    x = layers[DENSE_LAYER](layers["dropout"](x))
-    x = layers[PROBS_LAYER](x)
-    return x if moved is None else layers[MOTION_SCORES_LAYER](x, moved)
+        for i in range(len(config.gru_units)):
+            gru = layers[member_layer(gru_layer(i), member)]
+            x = gru(x, mask=mask) if i == 0 else gru(x)
+        x = layers[member_layer(DENSE_LAYER, member)](layers[member_layer("dropout", member)](x))
+        x = layers[member_layer(PROBS_LAYER, member)](x)
+        members.append(x if moved is None else layers[MOTION_SCORES_LAYER](x, moved))
+    if each:
+        return members
+    return members[0] if len(members) == 1 else layers[MEMBERS_LAYER](members)
 
 
 def build_head(
@@ -113,25 +131,38 @@ def build_head(
     return keras.Model([features, mask], outputs, name="gru_head")
 
 
+def reads_numbers(config: HeadConfig) -> bool:
+    """Whether the head reads numbers about the whole window (`window_numbers`), which its
+    training twin takes computed beforehand."""
+    return config.input is HeadInput.APPEARANCE_CHANGE and bool(config.window_dims)
+
+
 def training_twin(head, config: HeadConfig):  # pragma: no mutate block (TensorFlow)
-    """`head` (from `build_head`) with inputs [features, mask, numbers]: the features without
-    the map and thumbnail that end them (`split_features`), and the window's numbers about the
-    whole window computed beforehand (`window_numbers`, unscaled), or None for a head without
-    them. It shares every layer with `head`: training it trains `head`. The head's own graph
-    computes those numbers from the map and thumbnails at every step of every epoch; nothing
-    trained comes before them, so training reads them computed once per window."""
-    if config.input is not HeadInput.APPEARANCE_CHANGE or not config.window_dims:
+    """What training fits in place of `head` (from `build_head`), or None for `head` itself.
+    It shares every layer with `head`: training it trains `head`.
+
+    With numbers about the whole window (`reads_numbers`), it has inputs [features, mask,
+    numbers]: the features without the map and thumbnail that end them (`split_features`),
+    and the window's numbers computed beforehand (`window_numbers`, unscaled). The head's own
+    graph computes those numbers from the map and thumbnails at every step of every epoch;
+    nothing trained comes before them, so training reads them computed once per window.
+    With several members, it outputs each member's probabilities (a list), each fitted on
+    its own loss: members trained on their mean would learn together, as one model, not
+    each on its own."""
+    numbers = reads_numbers(config)
+    if not numbers and config.members == 1:
         return None
     import keras
 
     window = head.inputs[0].shape[1]
-    plain = head.get_layer(WINDOW_INPUT_LAYER).plain_size
-    features = keras.Input((window, plain), name="features")
-    mask = keras.Input((window,), dtype="bool", name="mask")
-    numbers = keras.Input((config.window_dims,), name="numbers")
+    size = head.get_layer(WINDOW_INPUT_LAYER).plain_size if numbers else head.inputs[0].shape[2]
+    inputs = [keras.Input((window, size), name="features")]
+    inputs.append(keras.Input((window,), dtype="bool", name="mask"))
+    if numbers:
+        inputs.append(keras.Input((config.window_dims,), name="numbers"))
     layers = {layer.name: layer for layer in head.layers}
-    outputs = _outputs(layers, config, features, mask, numbers)
-    return keras.Model([features, mask, numbers], outputs, name="gru_head_training")
+    outputs = _outputs(layers, config, *inputs, each=config.members > 1)
+    return keras.Model(inputs, outputs, name="gru_head_training")
 
 
 def split_features(

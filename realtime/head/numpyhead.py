@@ -13,12 +13,15 @@ import numpy as np
 from realtime.core.errors import InputError, first_line
 from realtime.head.config import (
     DENSE_LAYER,
+    MEMBERS_LAYER,
     MOTION_SCORES_LAYER,
     PROBS_LAYER,
     WINDOW_INPUT_LAYER,
     ChangeReference,
     HeadInput,
     gru_layer,
+    member_layer,
+    member_of,
     motion_dims,
 )
 from realtime.head.keras import inactive_at_inference
@@ -86,19 +89,32 @@ class _Gru:
 
 
 class _Layers:
-    """A stack of GRU layers run as one recurrence: at iteration k, layer l takes its step
+    """Stacks of GRU layers run as one recurrence: at iteration k, layer l takes its step
     k - l, reading layer l - 1's state after that step (computed at iteration k - 1), so one
     product of all the layers' states with one matrix gives every layer's gates at once. T
     steps of L layers take T + L - 1 iterations of the same few NumPy calls instead of T x L
-    (the head's per-frame cost is these calls' overhead, not their arithmetic). The sums are
-    the layer-by-layer ones, grouped differently (a gate's recurrent and input parts in one
-    dot product), plus exact zeros."""
+    (the head's per-frame cost is these calls' overhead, not their arithmetic). Several stacks
+    of one depth (a head's members, `HeadConfig.members`) run side by side in the same
+    iterations, each layer reading only its own stack's layer below. The sums are the
+    layer-by-layer ones, grouped differently (a gate's recurrent and input parts in one dot
+    product), plus exact zeros."""
 
-    def __init__(self, grus: list[_Gru]):
-        self.units = [g.units for g in grus]
-        self.gate, self.activation = grus[0].recurrent_activation, grus[0].activation
-        size = self.size = sum(self.units)
-        self.offsets = np.cumsum([0] + self.units[:-1]).tolist()
+    def __init__(self, stacks: list[list[_Gru]]):
+        depth = self.depth = len(stacks[0])
+        if any(len(stack) != depth for stack in stacks):
+            raise UnsupportedHead("members with different numbers of GRU layers")
+        # the state: layer by layer, each layer's stacks in turn
+        blocks = [(layer, stack) for layer in range(depth) for stack in range(len(stacks))]
+        units = [stacks[stack][layer].units for layer, stack in blocks]
+        starts = np.cumsum([0, *units[:-1]]).tolist()
+        at = {block: (start, n) for block, start, n in zip(blocks, starts, units, strict=True)}
+        size = self.size = sum(units)
+        self.gate, self.activation = stacks[0][0].recurrent_activation, stacks[0][0].activation
+        #: where each layer's units start in the state (the layers above start later)
+        self.layer_starts = [at[(layer, 0)][0] for layer in range(depth)]
+        #: (start, units) of each stack's first and last layer
+        self.first = [at[(0, stack)] for stack in range(len(stacks))]
+        self.last = [at[(depth - 1, stack)] for stack in range(len(stacks))]
         # columns, each of `size` (every layer's units in turn): the update gates and the
         # reset gates (each layer's recurrent part + its input from the layer below), the
         # candidates' recurrent part, the candidates' input from the layer below
@@ -106,16 +122,17 @@ class _Layers:
         self.gate_bias = np.zeros(2 * size, np.float32)  # both biases of z and r
         self.recurrent_bias = np.zeros(size, np.float32)  # the candidates' (inside the reset)
         self.input_bias = np.zeros(size, np.float32)  # the candidates' input bias
-        pairs = zip(grus, self.units, self.offsets, strict=True)
-        for layer, (gru, units, start) in enumerate(pairs):
-            own, below = slice(start, start + units), slice(self.offsets[layer - 1], start)
+        for layer, stack in blocks:
+            gru, (start, units) = stacks[stack][layer], at[(layer, stack)]
+            own = slice(start, start + units)
             for gate in range(3):
                 weights = slice(gate * units, (gate + 1) * units)
                 column = gate * size + start  # z, r, then the candidates' recurrent part
                 matrix[own, column : column + units] = gru.recurrent[:, weights]
                 inputs = column if gate < 2 else 3 * size + start
                 if layer:  # the input of the layers above the first: the state below
-                    matrix[below, inputs : inputs + units] = gru.kernel[:, weights]
+                    below, count = at[(layer - 1, stack)]
+                    matrix[below : below + count, inputs : inputs + units] = gru.kernel[:, weights]
                     bias = gru.input_bias[weights]
                 else:  # the first layer's input bias comes with its step inputs
                     bias = 0.0
@@ -136,18 +153,20 @@ class _Layers:
             for g in grus
         )
 
-    def last_state(self, steps: np.ndarray) -> np.ndarray:
-        """The last layer's state after the last step, from the first layer's step inputs
-        (T, 3U: its input projections, biases included) and a zero initial state."""
-        count, depth, size, first = len(steps), len(self.units), self.size, self.units[0]
+    def last_states(self, steps: list[np.ndarray]) -> list[np.ndarray]:
+        """Each stack's last layer's state after the last step, from its first layer's step
+        inputs (T, 3U: its input projections, biases included; the same T for every stack)
+        and a zero initial state."""
+        count, depth, size = len(steps[0]), self.depth, self.size
         if not count:
-            return np.zeros(self.units[-1], np.float32)
+            return [np.zeros(units, np.float32) for _, units in self.last]
         iterations = count + depth - 1
         gates = np.tile(self.gate_bias, (iterations, 1))
-        gates[:count, :first] += steps[:, :first]
-        gates[:count, size : size + first] += steps[:, first : 2 * first]
         inputs = np.tile(self.input_bias, (iterations, 1))
-        inputs[:count, :first] += steps[:, 2 * first :]
+        for (start, first), given in zip(self.first, steps, strict=True):
+            gates[:count, start : start + first] += given[:, :first]
+            gates[:count, size + start : size + start + first] += given[:, first : 2 * first]
+            inputs[:count, start : start + first] += given[:, 2 * first :]
         matrix, bias = self.matrix, self.recurrent_bias
         gate, activation = self.gate, self.activation
         h = np.zeros(size, np.float32)
@@ -159,8 +178,8 @@ class _Layers:
             )
             h = candidate + zr[:size] * (h - candidate)  # z * h + (1 - z) * candidate
             if k + 1 < depth:  # the layers that have not started stay at their zero state
-                h[self.offsets[k + 1] :] = 0.0
-        return h[self.offsets[-1] :]
+                h[self.layer_starts[k + 1] :] = 0.0
+        return [h[start : start + units] for start, units in self.last]
 
 
 def _activation_name(value) -> str:
@@ -190,6 +209,7 @@ class NumpyHead:
         map_shape: tuple[int, int, int] | None = None,
         motion: int = 0,
         motion_scores: list[np.ndarray] | None = None,
+        members: list[tuple[list[_Gru], list[tuple[np.ndarray, np.ndarray, str]]]] = (),
     ):
         """GRU layers, then (kernel, bias, activation) Dense layers; with `window_input`
         ([mean, A, C]), the `appearance+change` transform relative to `reference`; with
@@ -201,21 +221,32 @@ class NumpyHead:
         `motion_scores` ([kernel (4, C), bias (C,)]: `realtime.head.layers.MotionScores`)
         too, those 4 numbers are not read by the first GRU but scored: added to the last
         Dense layer's output (linear), before a softmax; a kernel of 20 rows scores each
-        quadrant's 4 too (`motion_quadrants`)."""
-        if not grus or not dense:
+        quadrant's 4 too (`motion_quadrants`). `members`: the (GRU layers, Dense layers) of
+        the head's members after the first (`HeadConfig.members`), which read the same input
+        and whose probabilities are averaged with the first's."""
+        stacks = [(grus, dense), *members]
+        if any(not g or not d for g, d in stacks):
             raise UnsupportedHead("expected GRU layers followed by Dense layers")
-        if not _Layers.fits(grus):
+        if not _Layers.fits([gru for g, _ in stacks for gru in g]):
             raise UnsupportedHead("GRU layers with different activations")
-        self.grus = grus
-        self.layers = _Layers(grus)
-        self.dense: list[tuple[np.ndarray, np.ndarray, Callable]] = [
-            (
-                np.asarray(k, np.float32),
-                np.asarray(b, np.float32),
-                _ACTIVATIONS[_activation_name(a)],
-            )
-            for k, b, a in dense
+        if len({g[0].kernel.shape for g, _ in stacks}) > 1:
+            raise UnsupportedHead("members whose first GRUs read different inputs")
+        self.grus = grus  # the first member's
+        self.layers = _Layers([g for g, _ in stacks])
+        #: each member's Dense layers
+        self.member_dense: list[list[tuple[np.ndarray, np.ndarray, Callable]]] = [
+            [
+                (
+                    np.asarray(k, np.float32),
+                    np.asarray(b, np.float32),
+                    _ACTIVATIONS[_activation_name(a)],
+                )
+                for k, b, a in d
+            ]
+            for _, d in stacks
         ]
+        self.dense = self.member_dense[0]  # the first member's
+        self.members = len(stacks)
         first = self.grus[0]
         self.step_size = first.kernel.shape[1]  # 3U
         # steps relative to a reference within the window (None: raw steps)
@@ -239,25 +270,38 @@ class NumpyHead:
                 f"the motion's scores read {whole} or {quadrants} numbers, not {self.motion_dims}"
             )
         self.motion_quadrants = self.motion_dims == quadrants
-        if self.motion_scores and self.dense[-1][2] is not _ACTIVATIONS["linear"]:
+        if self.motion_scores and any(
+            d[-1][2] is not _ACTIVATIONS["linear"] for d in self.member_dense
+        ):
             raise UnsupportedHead("the motion's scores are added to linear scores")
+        firsts = [g[0] for g, _ in stacks]
         if window_input is None:
-            self.kernel, self.bias = first.kernel, first.input_bias
+            folded = [(gru.kernel, gru.input_bias) for gru in firsts]
         else:
             window_input = [np.asarray(w, np.float64) for w in window_input]
-            self.kernel, self.bias = _fold_window_input(window_input[:3], first)
+            folded = [_fold_window_input(window_input[:3], gru) for gru in firsts]
+        # each member's projection in turn: one product per frame gives all of them
+        self.kernel = np.concatenate([k for k, _ in folded], axis=1)
+        self.bias = np.concatenate([b for _, b in folded])
+        self.width = folded[0][0].shape[1]  # numbers of each member's projection: 3U or 6U
+        self.where_kernels = [self.where_kernel] * self.members
         if self.map_shape or self.motion:  # the window's numbers' scale and kernel rows
             if len(window_input) != 4:
                 raise UnsupportedHead("a head reading the whole window's motion needs its scale")
             scale = window_input[3]
-            rows = first.kernel[window_input[1].shape[1] + window_input[2].shape[1] :]
+            looks = window_input[1].shape[1] + window_input[2].shape[1]
             on_map = len(scale) - self.motion_dims
             in_steps = len(scale) - self.motion_dims * self.motion_scores
-            if on_map not in ((2, 4) if self.map_shape else (0,)) or len(rows) != in_steps:
+            if on_map not in ((2, 4) if self.map_shape else (0,)) or len(first.kernel) != (
+                looks + in_steps
+            ):
                 raise UnsupportedHead("where the picture changes: 2 or 4 numbers, 4 for motion")
             self.where_shift = on_map == 4
-            # (0-8, 3U): the window's numbers the first GRU reads
-            self.where_kernel = (scale[:in_steps, None] * rows).astype(np.float32)
+            # (0-8, 3U) per member: the window's numbers its first GRU reads
+            self.where_kernels = [
+                (scale[:in_steps, None] * gru.kernel[looks:]).astype(np.float32) for gru in firsts
+            ]
+            self.where_kernel = self.where_kernels[0]
             if self.motion_scores:  # (4 or 20, C), (C,): the motion's scores, of unscaled numbers
                 kernel, bias = (np.asarray(w, np.float64) for w in motion_scores)
                 self.scores_kernel = (scale[in_steps:, None] * kernel).astype(np.float32)
@@ -273,20 +317,23 @@ class NumpyHead:
         """From a built Keras head (any stack of GRU, Dropout and Dense layers)."""
         import keras
 
-        grus: list[_Gru] = []
-        dense: list[tuple[np.ndarray, np.ndarray, str]] = []
+        # each member's (GRU layers, Dense layers), by the names member_layer gives them
+        stacks: dict[int, tuple[list[_Gru], list[tuple[np.ndarray, np.ndarray, str]]]] = {}
         window_input, reference, map_shape, motion, motion_scores = None, None, None, 0, None
         for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
+            if isinstance(layer, keras.layers.InputLayer) or layer.name == MEMBERS_LAYER:
                 continue
             if layer.name == WINDOW_INPUT_LAYER:
                 window_input = layer.get_weights()
                 reference = ChangeReference(layer.reference)
                 map_shape = layer.map_shape
                 motion = getattr(layer, "motion", 0)
-            elif layer.name == MOTION_SCORES_LAYER:
+                continue
+            if layer.name == MOTION_SCORES_LAYER:
                 motion_scores = layer.get_weights()
-            elif isinstance(layer, keras.layers.GRU):
+                continue
+            grus, dense = stacks.setdefault(member_of(layer.name), ([], []))
+            if isinstance(layer, keras.layers.GRU):
                 if dense:
                     raise UnsupportedHead("a GRU after a Dense layer")
                 grus.append(_Gru.from_layer(layer))
@@ -299,7 +346,12 @@ class NumpyHead:
                 continue
             else:
                 raise UnsupportedHead(f"layer {type(layer).__name__}")
-        return cls(grus, dense, window_input, reference, map_shape, motion, motion_scores)
+        if not stacks or sorted(stacks) != list(range(len(stacks))):
+            raise UnsupportedHead(
+                f"expected GRU layers followed by Dense layers, members {sorted(stacks)}"
+            )
+        (grus, dense), *members = (stacks[m] for m in range(len(stacks)))
+        return cls(grus, dense, window_input, reference, map_shape, motion, motion_scores, members)
 
     @classmethod
     def from_weights_file(cls, path: Path, info: ModelInfo) -> NumpyHead:
@@ -329,10 +381,17 @@ class NumpyHead:
                     f"cannot load {path}: layer {name} holds {got or 'nothing'}, "
                     f"the head in metadata.json needs {shapes}"
                 )
-        grus = [_Gru(*found[gru_layer(i)]) for i in range(len(config.gru_units))]
         scores = found[MOTION_SCORES_LAYER] if config.motion_scores else None
         last = "linear" if scores else "softmax"  # the motion's scores, then the softmax
-        dense = [(*found[DENSE_LAYER], "relu"), (*found[PROBS_LAYER], last)]
+
+        def stack(m: int):
+            grus = [
+                _Gru(*found[member_layer(gru_layer(i), m)]) for i in range(len(config.gru_units))
+            ]
+            named = (member_layer(DENSE_LAYER, m), member_layer(PROBS_LAYER, m))
+            return grus, [(*found[named[0]], "relu"), (*found[named[1]], last)]
+
+        (grus, dense), *members = [stack(m) for m in range(config.members)]
         if config.input is HeadInput.APPEARANCE_CHANGE:
             map_shape = config.map_shape if config.where_trend else None
             return cls(
@@ -343,8 +402,9 @@ class NumpyHead:
                 map_shape,
                 config.motion,
                 scores,
+                members,
             )
-        return cls(grus, dense)
+        return cls(grus, dense, members=members)
 
     @property
     def projection_size(self) -> int:
@@ -414,34 +474,51 @@ class NumpyHead:
         window.append(moved.sum(axis=0, dtype=np.float32))
         return np.concatenate(window)
 
-    def steps(self, projections: np.ndarray, window: np.ndarray | None = None) -> np.ndarray:
-        """The first GRU's step inputs, (T, 3U), from the valid frames' projections in order
-        (`window`: their `window` numbers, if already computed)."""
-        if self.reference is None or not len(projections):
-            return projections
+    def steps(
+        self, projections: np.ndarray, window: np.ndarray | None = None, member: int = 0
+    ) -> np.ndarray:
+        """`member`'s first GRU's step inputs, (T, 3U), from the valid frames' projections in
+        order (`window`: their `window` numbers, if already computed)."""
+        if not len(projections):
+            return projections[:, : self.step_size]
+        own = projections[:, member * self.width : (member + 1) * self.width]
+        if self.reference is None:
+            return own
         size = self.step_size
         if self.reference is ChangeReference.FIRST:
-            steps = projections[:, :size] - projections[0, size : 2 * size]
+            steps = own[:, :size] - own[0, size:]
         else:
-            reference = projections[:, size : 2 * size].mean(axis=0, dtype=np.float64)
-            steps = projections[:, :size] - reference.astype(np.float32)
-        if len(self.where_kernel):  # the whole window's numbers, the same each step
+            reference = own[:, size:].mean(axis=0, dtype=np.float64)
+            steps = own[:, :size] - reference.astype(np.float32)
+        kernel = self.where_kernels[member]
+        if len(kernel):  # the whole window's numbers, the same each step
             window = self.window(projections) if window is None else window
-            steps = steps + window[: len(self.where_kernel)] @ self.where_kernel
+            steps = steps + window[: len(kernel)] @ kernel
         return steps
 
     def from_projections(self, projections: np.ndarray) -> np.ndarray:
         """Class probabilities from the projections of a window's valid frames, in order
-        (linked: `link`)."""
-        window = self.window(projections) if self.motion_scores and len(projections) else None
-        x = self.layers.last_state(self.steps(projections, window))
-        for kernel, bias, activation in self.dense:
-            x = activation(x @ kernel + bias)
-        if self.motion_scores:  # and what the window's motion says, through the softmax
+        (linked: `link`): the mean of the members'."""
+        needs_window = (self.motion_scores or len(self.where_kernel)) and len(projections)
+        window = self.window(projections) if needs_window else None
+        states = self.layers.last_states(
+            [self.steps(projections, window, m) for m in range(self.members)]
+        )
+        scores = None
+        if self.motion_scores:  # what the window's motion says, added to every member's
             dims = self.motion_dims
             moved = window[-dims:] if window is not None else np.zeros(dims, np.float32)
-            x = _softmax(x + (moved @ self.scores_kernel + self.scores_bias))
-        return x.astype(np.float32, copy=False)
+            scores = moved @ self.scores_kernel + self.scores_bias
+        probabilities = []
+        for x, dense in zip(states, self.member_dense, strict=True):
+            for kernel, bias, activation in dense:
+                x = activation(x @ kernel + bias)
+            if scores is not None:  # through the softmax
+                x = _softmax(x + scores)
+            probabilities.append(x)
+        if self.members == 1:
+            return probabilities[0].astype(np.float32, copy=False)
+        return np.mean(probabilities, axis=0, dtype=np.float64).astype(np.float32)
 
     def predict(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(T, D) features + (T,) bool mask -> (n_classes,) probabilities."""
@@ -493,13 +570,20 @@ def _expected_weight_shapes(info: ModelInfo) -> dict[str, list[tuple[int, ...]]]
         if config.window_dims:
             shapes[WINDOW_INPUT_LAYER].append((config.window_dims,))
         size = a + c + config.gru_window_dims
-    for i, units in enumerate(config.gru_units):
-        shapes[gru_layer(i)] = [(size, 3 * units), (units, 3 * units), (2, 3 * units)]
-        size = units
-    shapes[DENSE_LAYER] = [(size, config.dense_units), (config.dense_units,)]
-    shapes[PROBS_LAYER] = [(config.dense_units, len(info.labels)), (len(info.labels),)]
+    classes = len(info.labels)
+    for member in range(config.members):
+        width = size
+        for i, units in enumerate(config.gru_units):
+            name = member_layer(gru_layer(i), member)
+            shapes[name] = [(width, 3 * units), (units, 3 * units), (2, 3 * units)]
+            width = units
+        shapes[member_layer(DENSE_LAYER, member)] = [
+            (width, config.dense_units),
+            (config.dense_units,),
+        ]
+        shapes[member_layer(PROBS_LAYER, member)] = [(config.dense_units, classes), (classes,)]
     if config.motion_scores:
-        shapes[MOTION_SCORES_LAYER] = [(config.motion_dims, len(info.labels)), (len(info.labels),)]
+        shapes[MOTION_SCORES_LAYER] = [(config.motion_dims, classes), (classes,)]
     return shapes
 
 
