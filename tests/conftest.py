@@ -57,6 +57,19 @@ def need_tools(*tools: str) -> None:
         missing(f"needs {', '.join(absent)} on PATH")
 
 
+def pytest_collection_finish(session):
+    """Start the end-to-end trainings (`tests/test_training_end_to_end.py`) as the session
+    starts, when any of their tests is to run: each is minutes of CPU, which the rest of the
+    suite, waiting on servers, sockets and subprocesses, mostly leaves idle."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.endswith("test_training_end_to_end"):
+            module.start_early(session.config)
+            return
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_backbone_cache(tmp_path_factory):
     """Converted backbones go to a folder of this test session, never the user's cache."""
@@ -202,18 +215,24 @@ def tflite_model_dir(tmp_path_factory, litert_backbone) -> Path:
 HEADLESS_REPLAY = ("--ui", "none", "--jsonl", "-", "--every-frame")
 
 
-def _run_python(argv: list[str], timeout: float, env=None, stdin=None):
-    """`python ARGV` from the checkout, as a user's shell would run it (no display)."""
+def cli_env(env=None) -> dict:
+    """The environment of a `python -m ...` run from the checkout, as a user's shell would
+    give it (no display), with `env` on top."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("DISPLAY", None)
     full_env.update(env or {})
+    return full_env
+
+
+def _run_python(argv: list[str], timeout: float, env=None, stdin=None):
+    """`python ARGV` from the checkout, as a user's shell would run it (no display)."""
     return subprocess.run(
         [sys.executable, *map(str, argv)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=cli_env(env),
         cwd=ROOT,
         stdin=subprocess.DEVNULL if stdin is None else stdin,
     )
