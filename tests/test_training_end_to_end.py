@@ -149,7 +149,7 @@ def start_early(config) -> None:
 def held_out(request, embedder_path, tmp_path_factory) -> HeldOutTrainings:
     """The trainings started with the session, or, when none were, started now."""
     early = request.config.stash.get(EARLY, None)
-    if early is not None and early.embedder == embedder_path:
+    if early is not None:  # the same embedder: both read --shared
         return early
     trainings = HeldOutTrainings(tmp_path_factory.mktemp("held-out"), embedder_path).start()
     request.addfinalizer(trainings.stop)
