@@ -7,6 +7,7 @@ import pytest
 
 from bench.__main__ import aggregate, markdown, rows_for
 from bench.mirror_probe import video_changes, window_change
+from bench.motion_summary_probe import describe
 from bench.window_motion import travels
 from training.synthetic import SyntheticSpec, draw_video, write_video
 
@@ -83,6 +84,30 @@ def test_mirror_probe_mirrors_left_and_right_only(tmp_path):
     assert np.allclose(mirrored, [-right[0], right[1]], atol=1)  # the mirror goes left
     down, mirrored = video_changes(_Centroid(), _moving_square(tmp_path / "d.avi", 0, 1))
     assert down[1] > 10 and np.allclose(mirrored, down, atol=1)  # up and down stay
+
+
+def test_the_motion_probe_summarises_how_the_parts_move_not_which_part():
+    """`bench/motion_summary_probe.py`'s summaries of a window's 20 motion numbers (the whole
+    thumbnail's step, then each quadrant's: x and y at the peak, then around it): one part
+    moving up reads the same wherever it is; parts moving apart (a zoom in) or turning read
+    as the divergence or the curl, the other at 0."""
+    up = []
+    for quadrant in range(4):
+        numbers = np.zeros((1, 20))
+        numbers[0, 4 + 4 * quadrant : 8 + 4 * quadrant] = [0, -1, 0, -1]
+        up.append(describe(numbers, "sum8")[0])
+    for summary in up:
+        np.testing.assert_array_equal(summary, [0, 0, 0, 0, 0, -1, 0, -1])
+    centres = [(-1, -1), (1, -1), (-1, 1), (1, 1)]  # the quadrants row by row, x right, y down
+    apart = np.zeros((1, 20))
+    turning = np.zeros((1, 20))
+    for q, (x, y) in enumerate(centres):
+        apart[0, 4 + 4 * q : 8 + 4 * q] = [x, y, x, y]  # away from the middle
+        turning[0, 4 + 4 * q : 8 + 4 * q] = [-y, x, -y, x]  # clockwise on the screen
+    np.testing.assert_array_equal(describe(apart, "sumdiv12")[0, 8:], [8, 8, 0, 0])
+    np.testing.assert_array_equal(describe(turning, "sumdiv12")[0, 8:], [0, 0, 8, 8])
+    np.testing.assert_array_equal(describe(apart, "sumdiv12")[0, 4:8], 0)  # they cancel
+    assert describe(apart, "quad20").shape == (1, 20) and describe(apart, "whole4").shape == (1, 4)
 
 
 def test_window_motion_finds_the_still_ends_of_a_rooms_video():
