@@ -415,6 +415,16 @@ def test_the_head_records_its_quadrants_and_heads_without_them_read_as_before():
         dataclasses.replace(quadrants, motion=7)
     with pytest.raises(ValueError, match="motion_quadrants must be true or false"):
         HeadConfig.from_dict({**data, "motion_quadrants": "yes"})
+    summarised = dataclasses.replace(quadrants, motion_summary=True)
+    assert "motion_summary" not in data  # written only when on
+    written = json.loads(json.dumps(summarised.as_dict()))
+    assert written["motion_summary"] is True and HeadConfig.from_dict(written) == summarised
+    assert summarised.motion_dims == 20  # the head computes the same 20 numbers
+    assert "(20: the whole and each quadrant, summarised) -> softmax" in summarised.describe(3)
+    with pytest.raises(ValueError, match="motion_summary needs motion_quadrants"):
+        dataclasses.replace(scores, motion_summary=True)
+    with pytest.raises(ValueError, match="motion_summary must be true or false"):
+        HeadConfig.from_dict({**written, "motion_summary": 1})
 
 
 def _texture(size: int, seed: int) -> np.ndarray:
@@ -636,10 +646,17 @@ def test_metadata_with_motion_is_checked_against_its_backbone():
         ({**plain, "motion_scores": True}, None, "head.motion_scores needs head.motion"),
         ({**head, "motion_quadrants": True}, 8, "head.motion_quadrants needs head.motion_sc"),
         ({**scores, "motion_quadrants": 1}, 8, "head.motion_quadrants must be true or false"),
+        ({**scores, "motion_summary": True}, 8, "head.motion_summary needs head.motion_quad"),
+        (
+            {**scores, "motion_quadrants": True, "motion_summary": "no"},
+            8,
+            "head.motion_summary must be true or false",
+        ),
     ]:
         with pytest.raises(MetadataError, match=message):
             check_metadata(_metadata(bad, backbone), 2)
     check_metadata(_metadata({**scores, "motion_quadrants": True}, 8), 2)
+    check_metadata(_metadata({**scores, "motion_quadrants": True, "motion_summary": True}, 8), 2)
     for side in (5, 2):
         odd = {**scores, "motion": side, "motion_quadrants": True}
         with pytest.raises(MetadataError, match="even head.motion of 4 or more"):
@@ -740,6 +757,40 @@ def test_the_command_line_sends_each_quadrant_to_the_scores():
             head(*flags)
 
 
+def test_the_command_line_sends_how_the_parts_move_to_the_scores_after_training():
+    """`--motion-parts`: the quadrants' numbers, summarised, to the scores added after the
+    GRU is trained; `--no-motion-quadrants`, `--no-motion-scores` or `--no-motion` end it;
+    asking for both is one error naming the flag."""
+    from training.cli import _recipe, build_parser
+
+    parser = build_parser()
+
+    def recipe(*flags):
+        return _recipe(parser.parse_args(["train", "--data", "d", "--out", "m", *flags]))
+
+    parts = dataclasses.replace(DEFAULT.head, motion_quadrants=True, motion_summary=True)
+    assert recipe("--motion-parts").head == parts and recipe("--motion-parts").motion_scores_after
+    assert not DEFAULT.motion_scores_after and recipe() == DEFAULT
+    assert recipe("--motion-parts", "--no-motion-parts") == DEFAULT
+    quadrants = recipe("--motion-quadrants")
+    assert not quadrants.head.motion_summary and not quadrants.motion_scores_after
+    given = dataclasses.replace(DEFAULT, head=parts, motion_scores_after=True)
+    with mock.patch("training.cli.get_recipe", return_value=given):
+        assert recipe() == given
+        assert recipe("--no-motion-parts").head == dataclasses.replace(parts, motion_summary=False)
+        assert recipe("--no-motion-quadrants") == DEFAULT
+        ended = recipe("--no-motion")
+        assert not ended.head.motion and not ended.motion_scores_after
+    for flags, message in [
+        (("--motion-parts", "--no-motion-quadrants"), "--motion-parts needs the quadrants"),
+        (("--motion-parts", "--no-motion-scores"), "--motion-parts needs the motion's scores"),
+        (("--motion-parts", "--no-motion"), "--motion-parts needs the motion"),
+        (("--recipe", "seed", "--motion-parts"), "--motion-parts needs a recipe"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            recipe(*flags)
+
+
 def test_load_backbone_appends_thumbnails_on_any_backbone(embedder_path):
     """`load_backbone(..., motion=G)` (what training and `realtime` call with the model's
     `backbone.motion`) wraps whichever backbone the spec names; the model directory gets the
@@ -759,3 +810,59 @@ def test_load_backbone_appends_thumbnails_on_any_backbone(embedder_path):
     np.testing.assert_allclose(features[:, : plain.feature_size], plain.extract(frames), atol=1e-6)
     np.testing.assert_array_equal(features[:, plain.feature_size :], thumbnails(frames, 8))
     assert not isinstance(load_backbone(str(embedder_path), motion=None), WithMotion)
+
+
+def test_the_quadrant_summary_says_how_the_parts_moved_not_which():
+    """`quadrant_summary` (`motion_summary`): the whole thumbnail's 4 numbers as they are; one
+    quadrant moving up sums the same wherever it is; quadrants moving apart or turning read
+    as the divergence or the curl (each estimate's), the other 0; the probe that chose it
+    (`bench/motion_summary_probe.py`) computes the same 12."""
+    from bench.motion_summary_probe import describe
+    from realtime.head.motion import quadrant_summary
+
+    summary = quadrant_summary()
+    assert summary.shape == (20, 12)
+    whole = np.zeros(20)
+    whole[:4] = [1, 2, 3, 4]
+    np.testing.assert_array_equal((whole @ summary)[:4], [1, 2, 3, 4])
+    np.testing.assert_array_equal((whole @ summary)[4:], 0)
+    for quadrant in range(4):
+        up = np.zeros(20)
+        up[4 + 4 * quadrant : 8 + 4 * quadrant] = [0, -1, 0, -1]
+        np.testing.assert_array_equal((up @ summary)[:8], [0] * 4 + [0, -1, 0, -1])
+    apart, turning = np.zeros(20), np.zeros(20)
+    for q, (row, column) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        x, y = 2 * column - 1, 2 * row - 1  # the quadrant's centre, x right, y down
+        apart[4 + 4 * q : 8 + 4 * q] = [x, y, 2 * x, 2 * y]
+        turning[4 + 4 * q : 8 + 4 * q] = [-y, x, -y, x]  # clockwise on the screen
+    np.testing.assert_array_equal((apart @ summary)[8:], [8, 16, 0, 0])
+    np.testing.assert_array_equal((turning @ summary)[8:], [0, 0, 8, 8])
+    numbers = np.random.default_rng(0).normal(size=(5, 20))
+    np.testing.assert_allclose(numbers @ summary, describe(numbers, "sumdiv12"), atol=1e-12)
+
+
+def test_summarised_motion_scores_are_the_summary_s_discriminant_folded_back():
+    """`fit_summarised_scores`: the calibrated, shrunk discriminant of the 12-number summary
+    of the unscaled numbers (each scaled to unit spread), as a kernel over the 20 numbers the
+    head computes and scales: the same scores to 1e-5, and not the 20's own discriminant."""
+    from realtime.head.fitting import fit_summarised_scores, fit_where_scale
+    from realtime.head.motion import quadrant_summary
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(200, 20)) * rng.uniform(0.5, 3, 20)
+    targets = rng.integers(0, 4, 200)
+    raw[:, 4:8] += targets[:, None] * 0.3  # the quadrants' steps say the class
+    groups, masks = np.arange(200) // 5, np.ones((200, 20), bool)
+    scale = fit_where_scale(raw, masks)
+    kernel, bias = fit_summarised_scores(raw * scale, scale, masks, targets, groups, 4)
+    assert kernel.shape == (20, 4) and bias.shape == (4,)
+    summary = raw @ quadrant_summary()
+    summary = summary * fit_where_scale(summary, masks)
+    trust = calibrate_motion_scores(summary, targets, groups, 4, shrunk=True)
+    own, own_bias = fit_motion_scores(summary, targets, 4, shrunk=True)
+    assert trust > 0
+    np.testing.assert_allclose(
+        raw * scale @ kernel + bias, trust * (summary @ own + own_bias), rtol=1e-5, atol=1e-5
+    )
+    twenty, _ = fit_motion_scores(raw * scale, targets, 4, shrunk=True)
+    assert not np.allclose(kernel, trust * twenty, atol=1e-3)

@@ -548,7 +548,7 @@ REGIONS_SET = {"generator": "shapes", "kind": "order", "seed": 13, "train": 2, "
         ("regions", (), 5120 + 56 * 56),
         ("map", ("--no-motion-scores",), 1024 + 7 * 7 * 32 + 56 * 56),
         ("global", ("--no-motion",), 1024),
-        ("global", ("--motion-quadrants",), 1024 + 56 * 56),
+        ("global", ("--motion-parts",), 1024 + 56 * 56),
     ],
 )
 def test_pooling_trains_records_and_streams_as_offline(
@@ -562,8 +562,9 @@ def test_pooling_trains_records_and_streams_as_offline(
     model) gives the offline probabilities at every step, to 1e-4 (`map`: the head reads
     where the picture changes and how far it moved; `--no-motion-scores`: how far its pixels
     moved, into the GRU instead of the class scores (the default); `--no-motion`: the default
-    head before it read the motion, written as such heads were; `--motion-quadrants`: the
-    scores read each quadrant's motion too; Keras gives the same)."""
+    head before it read the motion, written as such heads were; `--motion-parts`: the
+    scores read each quadrant's motion too, summarised, added after training; Keras gives
+    the same)."""
     from realtime.backbones.litert import LiteRTBackbone
     from realtime.backbones.motion import WithMotion
     from realtime.backbones.regions import Pooling
@@ -581,7 +582,7 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert result.returncode == 0, result.stderr + result.stdout
     motion = "--no-motion" not in flags
     scores = motion and "--no-motion-scores" not in flags
-    quadrants = "--motion-quadrants" in flags
+    quadrants = parts = "--motion-parts" in flags  # the parts are the quadrants summarised
     info = read_model_info(out)
     assert info.backbone.pooling is Pooling(pooling) and info.backbone.feature_size == size
     metadata = json.loads((out / "metadata.json").read_text())
@@ -596,11 +597,13 @@ def test_pooling_trains_records_and_streams_as_offline(
     assert metadata["head"].get("motion_scores", False) is scores
     assert metadata["head"].get("motion_quadrants", False) is quadrants  # written only when on
     assert info.head.motion_quadrants is quadrants
+    assert metadata["head"].get("motion_summary", False) is parts  # written only when on
+    assert metadata["training"]["recipe"]["motion_scores_after"] is parts
     printed = " ".join((result.stderr + result.stdout).split())  # lines wrap at 80
     if motion and not scores:
         assert "+ 4 for how far its 56x56 pixels moved" in printed
     if scores:  # not into the GRU
-        numbers = "20: the whole and each quadrant" if quadrants else "4"
+        numbers = "20: the whole and each quadrant, summarised" if parts else "4"
         assert f"+ the fitted scores of how far its 56x56 pixels moved ({numbers}) -> " in printed
         assert "+ 4 for how far" not in printed
     where = pooling == "map"

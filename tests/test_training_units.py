@@ -438,6 +438,21 @@ def _thumbnail_recipe(epochs: int):
     )
 
 
+def _moving_thumbnail_videos() -> tuple[list[np.ndarray], list[int]]:
+    """32 videos of 12 frames: 6 numbers, then an 8 x 8 thumbnail moving left or right; 4
+    classes: which way it moves, and whether the numbers are raised."""
+    rng = np.random.default_rng(1)
+    texture = rng.normal(0, 1, (32, 40, 40)).astype(np.float32)
+    per_video, labels = [], []
+    for video in range(32):
+        way = 1 if video % 2 else -1
+        thumbs = [texture[video, 8:16, 16 + way * t : 24 + way * t].ravel() for t in range(12)]
+        looks = rng.normal(0, 1, (12, 6)) + (video % 4 >= 2)
+        per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
+        labels.append(video % 4)
+    return per_video, labels
+
+
 def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_graph(
     monkeypatch,
 ):
@@ -451,15 +466,7 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
     import training.train
     from training.train import _split, train_head
 
-    rng = np.random.default_rng(1)
-    texture = rng.normal(0, 1, (32, 40, 40)).astype(np.float32)
-    per_video, labels = [], []
-    for video in range(32):  # 6 numbers, then an 8 x 8 thumbnail moving left or right
-        way = 1 if video % 2 else -1
-        thumbs = [texture[video, 8:16, 16 + way * t : 24 + way * t].ravel() for t in range(12)]
-        looks = rng.normal(0, 1, (12, 6)) + (video % 4 >= 2)
-        per_video.append(np.concatenate([looks, np.stack(thumbs)], 1).astype(np.float32))
-        labels.append(video % 4)
+    per_video, labels = _moving_thumbnail_videos()
     recipe = _thumbnail_recipe(epochs=6)
     windows = make_windows(per_video, labels, recipe)
 
@@ -479,6 +486,65 @@ def test_training_reads_the_motion_computed_once_and_learns_what_it_learnt_in_gr
     probs = np.asarray(head.predict([val.features, val.masks], verbose=0))
     loss = -np.log(probs[np.arange(len(val)), val.targets]).mean()
     assert loss == pytest.approx(summary["best"]["val_loss"], abs=1e-3)
+
+
+def test_the_motion_scores_can_be_added_after_the_gru_is_trained(monkeypatch):
+    """`Recipe.motion_scores_after` (`--motion-parts`): the GRU trains as beside scores of 0
+    (the same epochs, losses and weights as a head whose fitted scores were set to 0), and
+    the head it gives carries the scores as they were fitted; trained beside them, the GRU
+    learns otherwise."""
+    from rich.console import Console
+
+    import training.train
+    from realtime.head.config import MOTION_SCORES_LAYER
+    from training.train import train_head
+
+    per_video, labels = _moving_thumbnail_videos()
+    beside = _thumbnail_recipe(epochs=3)
+    after = replace(beside, motion_scores_after=True)
+    windows = make_windows(per_video, labels, beside)
+
+    def scores(head):
+        return head.get_layer(MOTION_SCORES_LAYER).get_weights()
+
+    def others(head):
+        return [
+            w
+            for layer in head.layers
+            if layer.name != MOTION_SCORES_LAYER
+            for w in layer.get_weights()
+        ]
+
+    quiet = Console(quiet=True)
+    kept = train_head(windows, 4, after, quiet)
+    trained_beside = train_head(windows, 4, beside, quiet)
+    fitted = []
+    real = training.train.fit_head_input
+
+    def at_zero(model, *args, **kwargs):  # fitted as always, then set to 0 for good
+        numbers = real(model, *args, **kwargs)
+        layer = model.get_layer(MOTION_SCORES_LAYER)
+        fitted.append(layer.get_weights())
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+        return numbers
+
+    monkeypatch.setattr(training.train, "fit_head_input", at_zero)
+    zero = train_head(windows, 4, beside, quiet)
+    assert kept.history["best_epoch"] == zero.history["best_epoch"]
+    for key, value in zero.history["best"].items():
+        assert kept.history["best"][key] == pytest.approx(value, abs=1e-6), key
+    for got, expected in zip(others(kept.head), others(zero.head), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert all(not w.any() for w in scores(zero.head))
+    assert np.abs(fitted[0][0]).sum() > 0
+    for got, expected in zip(scores(kept.head), fitted[0], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(scores(trained_beside.head), fitted[0], strict=True):
+        np.testing.assert_array_equal(got, expected)  # the same fit either way
+    assert not all(
+        np.allclose(a, b, atol=1e-4)
+        for a, b in zip(others(kept.head), others(trained_beside.head), strict=True)
+    )
 
 
 def test_each_member_trains_on_its_own_videos_and_is_validated_on_the_rest(monkeypatch):

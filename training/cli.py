@@ -134,6 +134,15 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
         "(default: the recipe's)",
     )
     g.add_argument(
+        "--motion-parts",
+        action=argparse.BooleanOptionalAction,
+        help="the motion's class scores read how the picture's quadrants move against each "
+        "other (their steps summed, divergence and curl: 12 numbers; implies "
+        "--motion-quadrants), added after the GRU is trained. Passed its rule on the tuning "
+        "sets and the clips, not yet reported on the report sets (docs/training.md) "
+        "(default: the recipe's)",
+    )
+    g.add_argument(
         "--members",
         type=positive_int,
         metavar="N",
@@ -305,19 +314,35 @@ def _motion_recipe(args):
     motion = getattr(args, "motion", None)
     scores = getattr(args, "motion_scores", None)
     quadrants = getattr(args, "motion_quadrants", None)
+    parts = getattr(args, "motion_parts", None)
+    if parts and quadrants is False:
+        raise InputError("--motion-parts needs the quadrants: drop --no-motion-quadrants")
+    if parts:
+        quadrants = True
     if quadrants and scores is False:
-        raise InputError("--motion-quadrants needs the motion's scores: drop --no-motion-scores")
+        flag = "--motion-parts" if parts else "--motion-quadrants"
+        raise InputError(f"{flag} needs the motion's scores: drop --no-motion-scores")
     if quadrants:
         scores = True
     if scores and motion is False:
-        flag = "--motion-quadrants" if quadrants else "--motion-scores"
+        flag = (
+            "--motion-parts" if parts else "--motion-quadrants" if quadrants else "--motion-scores"
+        )
         raise InputError(f"{flag} needs the motion: drop --no-motion")
     if scores:
         motion = True
-    if motion is None and scores is None and quadrants is None:
+    if motion is None and scores is None and quadrants is None and parts is None:
         return recipe
     if motion and recipe.head.input is not HeadInput.APPEARANCE_CHANGE:
-        flag = "--motion-quadrants" if quadrants else "--motion-scores" if scores else "--motion"
+        flag = (
+            "--motion-parts"
+            if parts
+            else "--motion-quadrants"
+            if quadrants
+            else "--motion-scores"
+            if scores
+            else "--motion"
+        )
         raise InputError(
             f"{flag} needs a recipe whose head reads appearance and change, not {args.recipe}"
         )
@@ -326,11 +351,17 @@ def _motion_recipe(args):
     keep = recipe.head.motion_scores if scores is None else scores
     keep = bool(keep and size)
     # the quadrants need the scores: --no-motion-scores (or --no-motion) ends them too
-    parts = recipe.head.motion_quadrants if quadrants is None else quadrants
+    each = bool((recipe.head.motion_quadrants if quadrants is None else quadrants) and keep)
+    # the parts need the quadrants: --no-motion-quadrants (or less) ends them too
+    summary = recipe.head.motion_summary if parts is None else parts
+    after = recipe.motion_scores_after if parts is None else parts
+    summary = bool(summary and each)
+    # scores added after training go with the parts: ending these ends them
+    after = bool(after and keep and (summary or not recipe.head.motion_summary))
     head = replace(
-        recipe.head, motion=size, motion_scores=keep, motion_quadrants=bool(parts and keep)
+        recipe.head, motion=size, motion_scores=keep, motion_quadrants=each, motion_summary=summary
     )
-    return replace(recipe, head=head)
+    return replace(recipe, head=head, motion_scores_after=after)
 
 
 def _choice(args, dataset=None, recipe=None):

@@ -69,6 +69,9 @@ class Recipe:
     early_stopping_start: int = 0  # epochs before early stopping may stop training
     input_dropout: float = 0.0  # training-only dropout on the input features (not in the head)
     refit: bool = False  # after choosing the epoch count on validation, retrain on all videos
+    #: with the head's `motion_scores`: the GRU trains with the motion's scores at 0 and they
+    #: are added after training (the GRU does not learn to lean on them)
+    motion_scores_after: bool = False
     head: HeadConfig = SEED_HEAD
     #: How the backbone pools its feature map (`--pooling` overrides); recorded with the
     #: backbone in metadata.json, where the runtime reads it.

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from realtime.backbones.regions import features_per_channel
 from realtime.core.optional import import_tensorflow
+from realtime.head.config import MOTION_SCORES_LAYER
 from realtime.head.fitting import window_numbers
 from realtime.head.keras import (
     build_head,
@@ -208,6 +209,12 @@ def _fit(
     )
     if held is not None:  # the numbers of every window, not only of those fitted on
         numbers = None
+    after = []  # (layer, weights) of the motion's scores to set after training
+    if recipe.motion_scores_after and recipe.head.motion_scores:
+        for layer in head.layers:
+            if layer.name.endswith(MOTION_SCORES_LAYER):
+                after.append((layer, layer.get_weights()))
+                layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
     # what is trained: the head, or its twin that reads the numbers computed once and gives
     # each member's probabilities (the same layers: training it trains the head)
     twin = training_twin(head, recipe.head)
@@ -295,6 +302,8 @@ def _fit(
             )
         if select_best:
             model.load_weights(checkpoint)  # the best epoch (shares its layers with `head`)
+    for layer, weights in after:
+        layer.set_weights(weights)
     return head, history.history, monitor
 
 

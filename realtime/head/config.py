@@ -13,6 +13,8 @@ MOTION_DIMS = 4
 #: With `motion_quadrants`, the same numbers for each of the thumbnail's 2 x 2 quadrants too
 #: (`realtime.head.motion.QUADRANTS`)
 MOTION_QUADRANTS = 4
+#: The head's fields that are true or false (metadata.json writes each only when it is on)
+SWITCHES = ("where_trend", "where_shift", "motion_scores", "motion_quadrants", "motion_summary")
 WINDOW_OFFSET_LAYER = "window_offset"
 DENSE_LAYER = "dense"
 #: with `motion_scores`: the fitted scores of the motion, added before the softmax
@@ -123,6 +125,11 @@ class HeadConfig:
     #: covariance is shrunk (Ledoit-Wolf): where one part of the picture moves, the whole
     #: picture's numbers average it away
     motion_quadrants: bool = False
+    #: with `motion_quadrants`: the discriminant reads the 20 numbers summarised so as not to
+    #: say which part moved (`realtime.head.motion.QUADRANT_SUMMARY`: the whole thumbnail's 4,
+    #: the quadrants' steps summed, their divergence and curl; 12 in all), folded back into
+    #: a kernel over the 20: fitting only, the head computes what it computes without it
+    motion_summary: bool = False
     #: how many GRU stacks (GRUs -> Dropout -> Dense -> scores) read the same input, each with
     #: its own initial weights, trained side by side on their own losses; the head's
     #: probabilities are their mean (the motion's scores added to each member's)
@@ -163,6 +170,8 @@ class HeadConfig:
             raise ValueError(
                 f"motion_quadrants needs an even thumbnail side of 4 or more, not {self.motion}"
             )
+        if self.motion_summary and not self.motion_quadrants:
+            raise ValueError("motion_summary needs motion_quadrants")
 
     @property
     def where_dims(self) -> int:
@@ -224,6 +233,8 @@ class HeadConfig:
             del data["motion_scores"]
         if not self.motion_quadrants:  # and heads that read the whole thumbnail's alone
             del data["motion_quadrants"]
+        if not self.motion_summary:  # and heads whose discriminant reads the 20 as they are
+            del data["motion_summary"]
         if self.members == 1:  # and heads of one member
             del data["members"]
         if self.input is HeadInput.RAW:
@@ -268,6 +279,7 @@ class HeadConfig:
                 f"Dense({num_classes}) + the fitted scores of how far its {self.motion}x"
                 f"{self.motion} pixels moved ({self.motion_dims}"
                 + (": the whole and each quadrant" if self.motion_quadrants else "")
+                + (", summarised" if self.motion_summary else "")
                 + ") -> softmax"
             )
         else:
@@ -284,7 +296,7 @@ class HeadConfig:
             values["gru_units"] = tuple(int(u) for u in values["gru_units"])
         if values.get("map_shape") is not None:
             values["map_shape"] = tuple(int(v) for v in values["map_shape"])
-        for key in ("where_trend", "where_shift", "motion_scores", "motion_quadrants"):
+        for key in SWITCHES:
             if key in values and not isinstance(values[key], bool):
                 raise ValueError(f"{key} must be true or false")
         values["input"] = HeadInput(values.get("input", HeadInput.RAW.value))

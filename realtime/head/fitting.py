@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime.head.config import ChangeBasis, ChangeReference, HeadConfig
-from realtime.head.motion import window_motion
+from realtime.head.motion import quadrant_summary, window_motion
 from realtime.head.where import window_shift, window_trend
 
 
@@ -508,6 +508,32 @@ def fit_motion_scores(
     if absent and present:
         bias[absent] = bias[present].mean()
     return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def fit_summarised_scores(
+    moved: np.ndarray,
+    scale: np.ndarray,
+    masks: np.ndarray,
+    targets: np.ndarray,
+    groups: np.ndarray,
+    n_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`motion_summary`: the calibrated discriminant of the training windows' 20 motion
+    numbers (`moved`, as the head scales them: times `scale`) fitted on their 12-number
+    summary (`realtime.head.motion.quadrant_summary` of the unscaled numbers, each then
+    scaled to unit spread, shrunk as `motion_quadrants` fits it) and folded back: (kernel
+    (20, C), bias (C,)) float32, the temperature included, such that `moved @ kernel + bias`
+    is the summary's calibrated scores. The head computes the 20 numbers as before."""
+    moved = np.asarray(moved, np.float64)
+    fold = quadrant_summary() / np.asarray(scale, np.float64)[:, None]  # moved -> summary
+    summary = moved @ fold
+    spread = fit_where_scale(summary, masks).astype(np.float64)
+    fold = fold * spread[None, :]
+    summary = moved @ fold
+    kernel, bias = fit_motion_scores(summary, targets, n_classes, shrunk=True)
+    trust = calibrate_motion_scores(summary, targets, groups, n_classes, shrunk=True)
+    kernel = fold @ kernel.astype(np.float64)
+    return (trust * kernel).astype(np.float32), (trust * bias).astype(np.float32)
 
 
 def ledoit_wolf(rows: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from realtime.head.fitting import (
     calibrate_motion_scores,
     fit_appearance_spread,
     fit_motion_scores,
+    fit_summarised_scores,
     fit_where_scale,
     fit_window_input,
     window_numbers,
@@ -228,10 +229,16 @@ def fit_head_input(
         moved = (numbers * statistics[-1])[:, -config.motion_dims :]
         scores = model.get_layer(MOTION_SCORES_LAYER)
         shrunk = config.motion_quadrants  # 20 numbers: the covariance shrunk
-        kernel, bias = fit_motion_scores(moved, targets, scores.classes, shrunk)
         held_out = videos if groups is None else groups
-        trust = calibrate_motion_scores(moved, targets, held_out, scores.classes, shrunk)
-        scores.set_weights([trust * kernel, trust * bias])
+        if config.motion_summary:
+            scale = statistics[-1][-config.motion_dims :]
+            scores.set_weights(
+                list(fit_summarised_scores(moved, scale, masks, targets, held_out, scores.classes))
+            )
+        else:
+            kernel, bias = fit_motion_scores(moved, targets, scores.classes, shrunk)
+            trust = calibrate_motion_scores(moved, targets, held_out, scores.classes, shrunk)
+            scores.set_weights([trust * kernel, trust * bias])
     if config.appearance_offset > 0 and videos is not None and targets is not None:
         spread = fit_appearance_spread(features, masks, videos, targets, statistics[:3])
         model.get_layer(WINDOW_OFFSET_LAYER).set_weights([spread])

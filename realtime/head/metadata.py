@@ -13,6 +13,7 @@ import math
 import unicodedata
 
 from realtime.backbones.regions import Pooling
+from realtime.head.config import SWITCHES
 
 MAX_LABELS = 10_000
 MAX_WINDOW = 1_000
@@ -165,7 +166,7 @@ def _head(data: dict) -> None:
             whole(head[key], f"head.{key}", 1, MAX_UNITS)
     if "appearance_offset" in head:
         number(head["appearance_offset"], "head.appearance_offset", 0.0, 100.0)
-    for key in ("where_trend", "where_shift", "motion_scores", "motion_quadrants"):
+    for key in SWITCHES:
         if key in head and not isinstance(head[key], bool):
             raise MetadataError(f"head.{key} must be true or false, not {_show(head[key])}")
     if head.get("where_shift") and not head.get("where_trend"):
@@ -183,6 +184,8 @@ def _head(data: dict) -> None:
         raise MetadataError("head.motion_scores needs head.motion")
     if head.get("motion_quadrants") and not head.get("motion_scores"):
         raise MetadataError("head.motion_quadrants needs head.motion_scores")
+    if head.get("motion_summary") and not head.get("motion_quadrants"):
+        raise MetadataError("head.motion_summary needs head.motion_quadrants")
     if head.get("motion_quadrants") and (head["motion"] < 4 or head["motion"] % 2):
         raise MetadataError(
             f"head.motion_quadrants needs an even head.motion of 4 or more, not {head['motion']}"

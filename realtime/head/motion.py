@@ -146,3 +146,27 @@ def window_motion(
     before = np.take_along_axis(thumbs, previous[..., None, None], axis=-3)
     steps = motion_step(before, thumbs, quadrants)
     return (steps * moved[..., None]).sum(axis=-2).astype(np.float32)
+
+
+def quadrant_summary() -> np.ndarray:
+    """(5 x STEP_SIZE, 12) float64: the map from a window's 20 numbers (`motion_quadrants`:
+    the whole thumbnail's, then each quadrant's) to 12 that say how the parts moved, not
+    which part (`HeadConfig.motion_summary`): the whole thumbnail's 4 as they are; the four
+    quadrants' steps summed (4: what moved in one part moved, wherever it is); for each of
+    the two estimates (at the peak, around it) their divergence, sum over quadrants of
+    (centre . step), positive when the parts move apart (a zoom in, something coming closer),
+    and their curl, sum of (centre x step), positive when they turn clockwise on the screen
+    (y down); a quadrant's centre is (+-1, +-1), x right, y down."""
+    whole = STEP_SIZE
+    summary = np.zeros((whole * (1 + len(QUADRANTS)), 12))
+    summary[:whole, :whole] = np.eye(whole)
+    for q, (row, column) in enumerate(QUADRANTS):
+        at = whole * (1 + q)
+        cx, cy = 2 * column - 1, 2 * row - 1
+        summary[at : at + whole, whole : 2 * whole] = np.eye(whole)
+        for e, x in enumerate((0, 2)):  # the estimate at the peak, then around it
+            summary[at + x, 8 + e] = cx  # divergence: cx * step x + cy * step y
+            summary[at + x + 1, 8 + e] = cy
+            summary[at + x + 1, 10 + e] = cx  # curl: cx * step y - cy * step x
+            summary[at + x, 10 + e] = -cy
+    return summary
