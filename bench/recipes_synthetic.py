@@ -38,7 +38,11 @@ every set, globally pooled, and with `pooling=regions` on `tabletop` and `crossi
 Then `default:motion=56,motion_scores=true` on every set at data seeds 2000 and 7700
 (recipes_motion_scores_s2000.md, _s7700.md), after which it became `default`; the default
 before it is `no-motion`. Then `default:motion_quadrants=true` on every set at data seeds 2000
-and 7700 (recipes_motion_quadrants_s2000.md, _s7700.md; it failed on the clips).
+and 7700 (recipes_motion_quadrants_s2000.md, _s7700.md; it failed on the clips). Then, on
+the tuning sets of data seed 3300 and the clips only (recipes_motion_summary_s3300.md):
+`default:motion_quadrants=true,motion_summary=true`, with and without
+`motion_scores_after=true` (a recipe field, set the same way), and
+`default:motion_scores_after=true`.
 
 Head fields are set the same way (`NAME:field=value,...`), e.g.
 `default:change_basis=both,change_dims=64`.
