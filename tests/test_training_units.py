@@ -500,7 +500,7 @@ def test_the_motion_scores_can_be_added_after_the_gru_is_trained(monkeypatch):
     from training.train import train_head
 
     per_video, labels = _moving_thumbnail_videos()
-    beside = _thumbnail_recipe(epochs=3)
+    beside = _thumbnail_recipe(epochs=2)
     after = replace(beside, motion_scores_after=True)
     windows = make_windows(per_video, labels, beside)
 
