@@ -1,4 +1,4 @@
-"""Scratch probe (docs/training.md, "The quadrants' motion, summarised"): the motion's
+"""Scratch probe (docs/training.md, "How the parts move, added after training"): the motion's
 linear discriminant alone, per summary of the 20 quadrant numbers, on a bench's sets.
 
 Training windows as training makes them (8 a video, every 5 sampled frames); test: the first
@@ -17,7 +17,7 @@ from rich.console import Console
 
 from bench.recipes_synthetic import DEFAULT, clips_set, recipe_backbone, synthetic_set
 from realtime.head.fitting import calibrate_motion_scores, fit_motion_scores, fit_where_scale
-from realtime.head.motion import QUADRANTS, window_motion
+from realtime.head.motion import quadrant_summary, window_motion
 from training.train import window_starts
 
 W, G = 20, 56
@@ -42,24 +42,20 @@ def mask(frames, s):
     return m
 
 
-CX = np.array([c * 2 - 1 for r, c in QUADRANTS], np.float64)
-CY = np.array([r * 2 - 1 for r, c in QUADRANTS], np.float64)
-
-
 def describe(n, kind):
+    """(N, 20) motion numbers -> one summary of them (`KINDS`); the 12 are the product's
+    `quadrant_summary`: the whole's 4, the quadrants' summed, divergence, curl."""
     whole, q = n[:, :4], n[:, 4:].reshape(len(n), 4, 4)  # quadrant, (xp, yp, xa, ya)
-    sums = q.sum(axis=1)
-    div = np.stack([(CX * q[:, :, e] + CY * q[:, :, e + 1]).sum(1) for e in (0, 2)], 1)
-    curl = np.stack([(CX * q[:, :, e + 1] - CY * q[:, :, e]).sum(1) for e in (0, 2)], 1)
+    parts = n @ quadrant_summary()
     # the quadrant that moves most (by path length proxy |sum|), its motion
     mag = np.abs(q[:, :, 0]) + np.abs(q[:, :, 1])
     top = q[np.arange(len(q)), mag.argmax(1)]
     return {
         "whole4": whole,
         "quad20": n,
-        "sum8": np.concatenate([whole, sums], 1),
-        "sumdiv12": np.concatenate([whole, sums, div, curl], 1),
-        "div8": np.concatenate([whole, div, curl], 1),
+        "sum8": parts[:, :8],
+        "sumdiv12": parts,
+        "div8": np.concatenate([whole, parts[:, 8:]], 1),
         "top8": np.concatenate([whole, top], 1),
     }[kind]
 

@@ -126,7 +126,7 @@ class HeadConfig:
     #: picture's numbers average it away
     motion_quadrants: bool = False
     #: with `motion_quadrants`: the discriminant reads the 20 numbers summarised so as not to
-    #: say which part moved (`realtime.head.motion.QUADRANT_SUMMARY`: the whole thumbnail's 4,
+    #: say which part moved (`realtime.head.motion.quadrant_summary`: the whole thumbnail's 4,
     #: the quadrants' steps summed, their divergence and curl; 12 in all), folded back into
     #: a kernel over the 20: fitting only, the head computes what it computes without it
     motion_summary: bool = False

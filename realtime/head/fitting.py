@@ -528,8 +528,8 @@ def fit_summarised_scores(
     fold = quadrant_summary() / np.asarray(scale, np.float64)[:, None]  # moved -> summary
     summary = moved @ fold
     spread = fit_where_scale(summary, masks).astype(np.float64)
-    fold = fold * spread[None, :]
-    summary = moved @ fold
+    summary *= spread
+    fold *= spread
     kernel, bias = fit_motion_scores(summary, targets, n_classes, shrunk=True)
     trust = calibrate_motion_scores(summary, targets, groups, n_classes, shrunk=True)
     kernel = fold @ kernel.astype(np.float64)
